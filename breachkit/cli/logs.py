@@ -1,0 +1,39 @@
+"""`breachkit logs …`: look at what an event store holds."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import click
+from rich.table import Table
+
+from breachkit.cli.common import AppContext, echo_json, out_console, output_option, pass_app
+from breachkit.logs.stores import ENGINES, open_event_store
+
+
+@click.group()
+def logs() -> None:
+    """Inspect the stored events."""
+
+
+@logs.command("stats")
+@click.option("-e", "--engine", type=click.Choice(ENGINES), default=None,
+              help="Event store (default: ingest.default_engine).")
+@output_option()
+@pass_app
+def stats(app: AppContext, engine: str | None, output: str) -> None:
+    """Per field: how many events carry it and how many distinct values it has (exact, on both engines)."""
+    with open_event_store(app.config, app.workspace(), engine, read_only=True) as store:
+        result = store.field_stats()
+        total = store.count()
+    if output == "json":
+        echo_json({"events": total, "fields": {k: dataclasses.asdict(v) for k, v in result.items()}})
+        return
+    table = Table(title=f"{total:,} events in {store.engine}", title_justify="left")
+    table.add_column("field")
+    table.add_column("present", justify="right")
+    table.add_column("distinct", justify="right")
+    for name, st in result.items():
+        if st.present:
+            table.add_row(name, f"{st.present:,}", f"{st.distinct:,}")
+    out_console().print(table)

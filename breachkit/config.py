@@ -1,0 +1,281 @@
+"""Configuration: `breachkit.toml` + `BREACHKIT_*` environment overrides, validated by pydantic.
+
+Lookup: an explicit path (``--config`` / ``BREACHKIT_CONFIG``), else ``breachkit.toml`` in the current
+directory, else built-in defaults (the workspace is then ``./.breachkit``).
+
+Environment overrides use a double underscore between nesting levels, e.g.
+``BREACHKIT_ELASTICSEARCH__HOSTS='["https://es1:9200"]'`` or ``BREACHKIT_WORKSPACE__PATH=/srv/bk``;
+values are parsed as TOML values when they parse, otherwise taken as plain strings.
+
+Secrets never come from the file or the command line: only from the environment
+(``BREACHKIT_ES_PASSWORD``, ``BREACHKIT_ES_API_KEY``, ``BREACHKIT_SMTP_PASSWORD``) or from a file
+named in the config (``password_file``) that only its owner can read (mode 0600 or stricter).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from breachkit.errors import ConfigError, Location, Problem
+
+CONFIG_FILENAME = "breachkit.toml"
+ENV_PREFIX = "BREACHKIT_"
+# Environment variables that are not overrides of config keys.
+_NON_OVERRIDE_ENV = frozenset({"CONFIG", "ES_PASSWORD", "ES_API_KEY", "SMTP_PASSWORD"})
+# Keys that look like secrets and must not be written into the file.
+_SECRET_KEYS = frozenset({"password", "api_key", "apikey", "secret", "token"})
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {value!r} (use an IANA name such as 'Europe/Berlin')") from exc
+    return value
+
+
+class WorkspaceConfig(_Model):
+    path: Path = Path(".breachkit")
+    timezone: str = "UTC"
+
+    _zone = field_validator("timezone")(_check_zone)
+
+
+class JsonlConfig(_Model):
+    # ECS field name -> dotted path in the JSON object ("ts", "client.addr"…). Unmapped ECS names are
+    # looked up under their own name, flat ("source.ip") or nested ({"source": {"ip": …}}).
+    mapping: dict[str, str] = Field(default_factory=dict)
+    # strptime format for the timestamp when it is not ISO 8601 / epoch seconds or milliseconds.
+    timestamp_format: str | None = None
+
+
+class CsvConfig(_Model):
+    mapping: dict[str, str] = Field(default_factory=dict)  # ECS field name -> CSV column header
+    delimiter: str = ","
+    timestamp_format: str | None = None
+
+    @field_validator("delimiter")
+    @classmethod
+    def _one_char(cls, value: str) -> str:
+        if len(value) != 1:
+            raise ValueError("must be exactly one character")
+        return value
+
+
+class ActionRule(_Model):
+    """Derives `event.action` for web log lines: the first rule whose method and path pattern match wins."""
+
+    action: str
+    path: str  # regular expression searched in url.path
+    methods: list[str] = Field(default_factory=list)  # empty: any method
+
+
+def _default_actions() -> list[ActionRule]:
+    return [
+        ActionRule(action="login", path=r"(?i)/(log-?in|sign-?in|auth/login|session/new)\b", methods=["POST"]),
+        ActionRule(action="logout", path=r"(?i)/(log-?out|sign-?out)\b"),
+        ActionRule(action="password_reset", path=r"(?i)/password/(reset|forgot)"),
+        ActionRule(action="export", path=r"(?i)/export\b"),
+        ActionRule(action="api_call", path=r"^/api/"),
+    ]
+
+
+class IngestConfig(_Model):
+    default_engine: Literal["local", "elasticsearch"] = "local"
+    # A file whose share of unparseable lines exceeds this is rejected whole (wrong format, binary data).
+    max_bad_ratio: float = Field(0.5, ge=0.0, le=1.0)
+    bad_sample_size: int = Field(20, ge=0, le=10_000)
+    batch_size: int = Field(20_000, ge=100, le=1_000_000)
+    # Zone for log formats that carry no offset (syslog auth.log).
+    assume_timezone: str = "UTC"
+    actions: list[ActionRule] = Field(default_factory=_default_actions)
+    jsonl: JsonlConfig = Field(default_factory=JsonlConfig)
+    csv: CsvConfig = Field(default_factory=CsvConfig)
+
+    _zone = field_validator("assume_timezone")(_check_zone)
+
+
+class ElasticsearchConfig(_Model):
+    hosts: list[str] = Field(default_factory=lambda: ["https://localhost:9200"])
+    index: str = "breachkit-events"
+    username: str | None = None  # password from BREACHKIT_ES_PASSWORD or password_file
+    password_file: Path | None = None
+    api_key_file: Path | None = None  # or BREACHKIT_ES_API_KEY
+    ca_certs: Path | None = None
+    verify_certs: bool = True
+    request_timeout: float = Field(60.0, gt=0)
+    bulk_chunk_size: int = Field(2_000, ge=1, le=100_000)
+    bulk_threads: int = Field(2, ge=1, le=32)
+
+    @field_validator("index")
+    @classmethod
+    def _index_name(cls, value: str) -> str:
+        if not value or value != value.lower() or any(c in value for c in ' "*\\<|,>/?#:') or value[0] in "-_+":
+            raise ValueError("must be a lowercase Elasticsearch index name without spaces or \\/*?\"<>|,#:")
+        return value
+
+
+class Config(_Model):
+    workspace: WorkspaceConfig = Field(default_factory=WorkspaceConfig)
+    ingest: IngestConfig = Field(default_factory=IngestConfig)
+    elasticsearch: ElasticsearchConfig = Field(default_factory=ElasticsearchConfig)
+    # Where the file was read from (None: defaults); relative paths in it resolve against its folder.
+    source: Path | None = Field(default=None, exclude=True)
+
+    @property
+    def base_dir(self) -> Path:
+        return self.source.parent if self.source is not None else Path.cwd()
+
+    def resolve(self, path: Path) -> Path:
+        """A path from the config, relative to the config file's folder."""
+        return path if path.is_absolute() else self.base_dir / path
+
+    @property
+    def workspace_dir(self) -> Path:
+        return self.resolve(self.workspace.path)
+
+    @property
+    def display_zone(self) -> ZoneInfo:
+        return ZoneInfo(self.workspace.timezone)
+
+
+def _set_nested(target: dict[str, Any], keys: list[str], value: Any) -> None:
+    node = target
+    for key in keys[:-1]:
+        child = node.setdefault(key, {})
+        if not isinstance(child, dict):
+            child = {}
+            node[key] = child
+        node = child
+    node[keys[-1]] = value
+
+
+def _parse_env_value(raw: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    """Nested dict of the `BREACHKIT_SECTION__KEY` overrides found in `environ`."""
+    out: dict[str, Any] = {}
+    for name, raw in sorted(environ.items()):
+        if not name.startswith(ENV_PREFIX):
+            continue
+        rest = name[len(ENV_PREFIX) :]
+        if rest in _NON_OVERRIDE_ENV or rest.startswith("TEST_") or "__" not in rest:
+            continue
+        keys = [k.lower() for k in rest.split("__")]
+        _set_nested(out, keys, _parse_env_value(raw))
+    return out
+
+
+def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _secret_problems(data: Mapping[str, Any], path: str, prefix: str = "") -> list[Problem]:
+    problems = []
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            problems += _secret_problems(value, path, dotted + ".")
+        elif key.lower() in _SECRET_KEYS:
+            problems.append(
+                Problem(
+                    "secrets are not read from the config file; set the environment variable or use a "
+                    "0600 file (e.g. password_file)",
+                    Location(path, field=dotted),
+                )
+            )
+    return problems
+
+
+def find_config_file(explicit: Path | None, environ: Mapping[str, str], cwd: Path) -> Path | None:
+    if explicit is not None:
+        return explicit
+    if environ.get("BREACHKIT_CONFIG"):
+        return Path(environ["BREACHKIT_CONFIG"])
+    candidate = cwd / CONFIG_FILENAME
+    return candidate if candidate.is_file() else None
+
+
+def load_config(
+    path: Path | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Config:
+    """Load and validate the configuration; raise ConfigError listing every problem with its key."""
+    environ = os.environ if environ is None else environ
+    cwd = Path.cwd() if cwd is None else cwd
+    source = find_config_file(path, environ, cwd)
+    data: dict[str, Any] = {}
+    shown = "(defaults)"
+    if source is not None:
+        shown = str(source)
+        try:
+            data = tomllib.loads(source.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError("config file not found", path=source, hint="run `breachkit init` to create one") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read config file: {exc}", path=source) from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"not valid TOML: {exc}", path=source) from None
+        source = source.resolve()
+    problems = _secret_problems(data, shown)
+    data = _merge(data, env_overrides(environ))
+    try:
+        config = Config.model_validate({**data, "source": source})
+    except ValidationError as exc:
+        for err in exc.errors():
+            key = ".".join(str(p) for p in err["loc"])
+            problems.append(Problem(err["msg"], Location(shown, field=key)))
+        config = None
+    if problems:
+        raise ConfigError(
+            f"invalid configuration ({len(problems)} problem{'s' if len(problems) != 1 else ''})",
+            problems=problems,
+            hint="fix the keys listed above; `breachkit init` writes a commented example",
+        )
+    assert config is not None
+    return config
+
+
+def read_secret(env_name: str, file: Path | None, environ: Mapping[str, str] | None = None) -> str | None:
+    """A secret from the environment, else from a file only its owner can read; None if neither is set."""
+    environ = os.environ if environ is None else environ
+    if environ.get(env_name):
+        return environ[env_name]
+    if file is None:
+        return None
+    try:
+        mode = file.stat().st_mode
+    except OSError as exc:
+        raise ConfigError(f"cannot read secret file: {exc.strerror}", path=file) from None
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ConfigError(
+            f"secret file is readable by others (mode {stat.S_IMODE(mode):04o})",
+            path=file,
+            hint=f"chmod 600 {file}",
+        )
+    return file.read_text(encoding="utf-8").strip()

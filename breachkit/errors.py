@@ -1,0 +1,111 @@
+"""One error hierarchy for the whole of breachkit.
+
+Every error carries where it happened (file, line, field) and may carry a hint that the CLI prints
+under the message. Validation code collects every problem it finds and raises one error holding
+all of them (`problems`), so a user fixes a file in one pass instead of one error per run.
+
+Exit codes (documented in the README and in ``breachkit --help``):
+
+====  ==========================================================================
+0     success (an ingest that skipped unparseable lines still succeeds; the summary counts them)
+1     bad input: a log file, rule, template or directory file that cannot be used
+2     usage or configuration error
+3     a service is unreachable or refused us (Elasticsearch, SMTP, the incident database)
+4     partial: some inputs were processed, others failed (each failure is listed)
+====  ==========================================================================
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a problem is: a file (or "-" for stdin), optionally a 1-based line and a field/key."""
+
+    path: str | None = None
+    line: int | None = None
+    field: str | None = None
+
+    def __str__(self) -> str:
+        parts: list[str] = []
+        if self.path is not None:
+            parts.append(self.path if self.line is None else f"{self.path}:{self.line}")
+        elif self.line is not None:
+            parts.append(f"line {self.line}")
+        if self.field is not None:
+            parts.append(self.field)
+        return ": ".join(parts)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One located problem inside a larger validation error."""
+
+    message: str
+    location: Location = Location()
+
+    def __str__(self) -> str:
+        where = str(self.location)
+        return f"{where}: {self.message}" if where else self.message
+
+
+class BreachkitError(Exception):
+    """Base of every error breachkit raises on purpose."""
+
+    exit_code = 1
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | Path | None = None,
+        line: int | None = None,
+        field: str | None = None,
+        hint: str | None = None,
+        problems: list[Problem] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.location = Location(str(path) if path is not None else None, line, field)
+        self.hint = hint
+        self.problems: list[Problem] = list(problems or [])
+
+    def __str__(self) -> str:
+        where = str(self.location)
+        head = f"{where}: {self.message}" if where else self.message
+        if not self.problems:
+            return head
+        return head + "\n" + "\n".join(f"  - {p}" for p in self.problems)
+
+
+class InputError(BreachkitError):
+    """A file the user gave us (log, rule, template, directory…) cannot be used."""
+
+    exit_code = 1
+
+
+class ConfigError(BreachkitError):
+    """The configuration (file, environment, options) is invalid."""
+
+    exit_code = 2
+
+
+class UsageError(BreachkitError):
+    """The command was called in a way that cannot work (conflicting options, missing workspace…)."""
+
+    exit_code = 2
+
+
+class ServiceError(BreachkitError):
+    """A service (Elasticsearch, SMTP, database) is unreachable, refused credentials or failed."""
+
+    exit_code = 3
+
+
+class PartialFailure(BreachkitError):
+    """Some inputs were processed and committed, others failed; `problems` lists the failures."""
+
+    exit_code = 4

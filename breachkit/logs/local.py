@@ -1,0 +1,146 @@
+"""The embedded engine's event store: one DuckDB database file in the workspace.
+
+DuckDB, not SQLite or pandas: it is columnar, in-process, parallel, spills to disk beyond memory and
+reads Arrow batches without copying (measurements in design.md and bench/ingest.py). Column names are
+the ECS field names, quoted ("source.ip"); types follow `schema.FIELDS`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from breachkit.errors import ServiceError
+from breachkit.logs.ingest import LoadResult, ProgressCallback
+from breachkit.logs.schema import FIELDS, FieldType
+
+SCHEMA_VERSION = 1
+TABLE = "events"
+_SQL_TYPES = {FieldType.KEYWORD: "VARCHAR", FieldType.IP: "VARCHAR", FieldType.LONG: "BIGINT",
+              FieldType.DATE: "TIMESTAMPTZ"}
+
+
+def q(name: str) -> str:
+    """Quote an identifier (ECS names contain dots and '@')."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _create_sql() -> str:
+    cols = ",\n  ".join(f"{q(f.name)} {_SQL_TYPES[f.type]}" for f in FIELDS)
+    return f"CREATE TABLE IF NOT EXISTS {TABLE} (\n  {cols}\n)"
+
+
+@dataclass(frozen=True)
+class FieldStats:
+    present: int  # events with a value
+    distinct: int  # distinct values
+
+
+class LocalStore:
+    """Opens (creating if needed) the DuckDB event store at `path`."""
+
+    engine = "local"
+
+    def __init__(self, path: Path, *, read_only: bool = False) -> None:
+        self.path = path
+        try:
+            self.con = duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as exc:
+            raise ServiceError(
+                f"cannot open the embedded event store: {exc}",
+                path=path,
+                hint="another breachkit process may be writing to it; wait for it to finish",
+            ) from None
+        if not read_only:
+            path.chmod(0o600)  # the events are personal data
+            self._migrate()
+
+    def _migrate(self) -> None:
+        self.con.execute("CREATE TABLE IF NOT EXISTS breachkit_meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
+        row = self.con.execute("SELECT value FROM breachkit_meta WHERE key = 'schema_version'").fetchone()
+        if row is None:
+            self.con.execute(_create_sql())
+            self.con.execute("INSERT INTO breachkit_meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
+        elif int(row[0]) > SCHEMA_VERSION:
+            raise ServiceError(
+                f"the event store was written by a newer breachkit (schema {row[0]} > {SCHEMA_VERSION})",
+                path=self.path,
+            )
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> LocalStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def begin(self, source: str) -> _LocalLoader:
+        return _LocalLoader(self.con, source)
+
+    def count(self) -> int:
+        row = self.con.execute(f"SELECT count(*) FROM {TABLE}").fetchone()
+        return int(row[0]) if row else 0
+
+    def field_stats(self) -> dict[str, FieldStats]:
+        """Per field: how many events carry it and how many distinct values it has."""
+        parts = ", ".join(f"count({q(f.name)}), count(DISTINCT {q(f.name)})" for f in FIELDS)
+        row = self.con.execute(f"SELECT {parts} FROM {TABLE}").fetchone()
+        assert row is not None
+        return {f.name: FieldStats(int(row[2 * i]), int(row[2 * i + 1])) for i, f in enumerate(FIELDS)}
+
+    def query(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
+        return self.con.execute(sql, params or []).fetchall()
+
+
+class _LocalLoader:
+    """Stages one input in a temporary table inside a transaction; commit inserts the new events."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, source: str) -> None:
+        self.con = con
+        self.source = source
+        self.staged = 0
+        self.con.execute("BEGIN TRANSACTION")
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE staging AS SELECT * FROM {TABLE} LIMIT 0")
+
+    def add(self, batch: pa.RecordBatch) -> None:
+        self.con.register("incoming", batch)
+        try:
+            self.con.execute("INSERT INTO staging SELECT * FROM incoming")
+        finally:
+            self.con.unregister("incoming")
+        self.staged += batch.num_rows
+
+    def commit(self, progress: ProgressCallback | None = None) -> LoadResult:
+        # Only events of the same source can share an id (the id hashes the source name).
+        row = self.con.execute(
+            f"""INSERT INTO {TABLE} SELECT s.* FROM staging s
+                ANTI JOIN (SELECT "event.id" FROM {TABLE} WHERE "log.file.path" = ?) e USING ("event.id")""",
+            [self.source],
+        ).fetchone()
+        added = int(row[0]) if row else 0
+        self.con.execute("DROP TABLE staging")
+        self.con.execute("COMMIT")
+        if progress is not None:
+            progress("load", self.staged, self.staged)
+        return LoadResult(added=added, already_present=self.staged - added)
+
+    def abort(self) -> None:
+        with contextlib.suppress(duckdb.Error):
+            self.con.execute("ROLLBACK")
+
+
+@contextlib.contextmanager
+def open_store(path: Path, *, read_only: bool = False) -> Iterator[LocalStore]:
+    store = LocalStore(path, read_only=read_only)
+    try:
+        yield store
+    finally:
+        store.close()

@@ -1,0 +1,72 @@
+"""Log parsers by format name, and format detection for `--format auto`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Final
+from zoneinfo import ZoneInfo
+
+from breachkit.config import IngestConfig
+from breachkit.errors import InputError
+from breachkit.logs.parsers.authlog import AuthLogParser
+from breachkit.logs.parsers.base import ParseError, Parser, Record
+from breachkit.logs.parsers.structured import CsvParser, JsonLinesParser
+from breachkit.logs.parsers.web import CombinedParser, CommonParser
+from breachkit.logs.reader import Line
+
+__all__ = ["FORMATS", "ParseError", "Parser", "Record", "detect_format", "make_parser"]
+
+FORMATS: Final = ("combined", "common", "jsonl", "csv", "auth")
+SNIFF_LINES: Final = 50
+_BY_SUFFIX: Final = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv"}
+
+
+def make_parser(
+    fmt: str,
+    config: IngestConfig,
+    *,
+    year: int | None = None,
+    remote_user_field: str = "user.name",
+) -> Parser:
+    """A fresh parser for `fmt` (parsers keep per-file state, such as the syslog year)."""
+    assume = ZoneInfo(config.assume_timezone)
+    factories: dict[str, Callable[[], Parser]] = {
+        "combined": lambda: CombinedParser(config.actions, remote_user_field),
+        "common": lambda: CommonParser(config.actions, remote_user_field),
+        "jsonl": lambda: JsonLinesParser(config.jsonl.mapping, config.jsonl.timestamp_format, assume),
+        "csv": lambda: CsvParser(config.csv.mapping, config.csv.delimiter, config.csv.timestamp_format, assume),
+        "auth": lambda: AuthLogParser(year=year if year is not None else datetime.now(UTC).year, assume_tz=assume),
+    }
+    try:
+        return factories[fmt]()
+    except KeyError:
+        raise InputError(f"unknown format {fmt!r}; choose one of: auto, {', '.join(FORMATS)}") from None
+
+
+def detect_format(path: str, sample: list[Line], config: IngestConfig) -> str:
+    """Pick the format that reads most of the first lines; the file suffix breaks ties and helps CSV."""
+    name = path[:-3] if path.endswith(".gz") else path
+    hinted = _BY_SUFFIX.get(Path(name).suffix.lower())
+    unreadable = [line for line in sample if line.text is None]
+    if sample and len(unreadable) * 2 > len(sample):
+        raise InputError(f"not a text log file ({unreadable[0].error})", path=path, line=unreadable[0].number,
+                         hint="binary data, or an encoding other than UTF-8; nothing was stored")
+    lines = [ln.text for ln in sample if ln.text is not None and ln.text.strip()][:SNIFF_LINES]
+    if not lines:
+        raise InputError("empty input: nothing to detect the format from", path=path,
+                         hint="pass --format if the file is meant to be empty")
+    scores = {fmt: make_parser(fmt, config, year=2000).sniff(lines) for fmt in FORMATS if fmt != "csv"}
+    if hinted == "csv" or (hinted is None and lines[0].count(config.csv.delimiter) >= 2):
+        scores["csv"] = make_parser("csv", config).sniff(lines)
+    best = max(scores, key=lambda f: (scores[f], f == hinted))
+    if scores[best] < 0.5:
+        raise InputError(
+            "cannot tell the log format: fewer than half of the first lines match any known format "
+            f"(best: {best}, {scores[best]:.0%})",
+            path=path,
+            hint=f"pass --format ({', '.join(FORMATS)}); for JSON or CSV with other field names set a "
+            "mapping in breachkit.toml",
+        )
+    return best

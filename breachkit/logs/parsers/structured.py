@@ -1,0 +1,204 @@
+"""Structured logs: JSON lines and CSV, with a user-supplied mapping from ECS names to source fields.
+
+By default a source field carries its ECS name: JSON may use flat dotted keys (`"source.ip"`) or nested
+objects (`{"source": {"ip": …}}`); CSV headers are the ECS names. `ingest.jsonl.mapping` /
+`ingest.csv.mapping` (ECS name → source key, dotted for nested JSON) cover everything else.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime, tzinfo
+from typing import Any, ClassVar
+
+from breachkit.errors import ConfigError, Location, Problem
+from breachkit.logs.parsers.base import ParseError, Parser, Record
+from breachkit.logs.parsers.times import parse_epoch, parse_iso, to_utc
+from breachkit.logs.reader import Line
+from breachkit.logs.schema import FIELD_NAMES, FIELD_TYPES, Event, FieldType, coerce
+
+# Fields that ingest fills in itself and a source cannot set.
+_DERIVED = frozenset({"event.id", "log.file.path", "log.file.line", "log.original"})
+MAPPABLE = tuple(n for n in FIELD_NAMES if n not in _DERIVED)
+
+
+def check_mapping(mapping: Mapping[str, str], key: str) -> None:
+    unknown = [name for name in mapping if name not in MAPPABLE]
+    if unknown:
+        raise ConfigError(
+            "mapping names fields that are not in the event schema",
+            problems=[Problem(f"unknown field {n!r}", Location(field=f"{key}.{n}")) for n in unknown],
+            hint="mappable fields: " + ", ".join(MAPPABLE),
+        )
+
+
+class _Mapper:
+    """Builds an event from a lookup function, coercing each value to its field type."""
+
+    def __init__(self, mapping: Mapping[str, str], timestamp_format: str | None, assume_tz: tzinfo) -> None:
+        self.sources = {name: mapping.get(name, name) for name in MAPPABLE}
+        self.timestamp_format = timestamp_format
+        self.assume = assume_tz
+
+    def timestamp(self, value: Any, key: str) -> datetime:
+        try:
+            if isinstance(value, bool):
+                raise ValueError
+            if isinstance(value, int | float):
+                return parse_epoch(value)
+            text = str(value).strip()
+            if self.timestamp_format:
+                return to_utc(datetime.strptime(text, self.timestamp_format), self.assume)
+            if text.replace(".", "", 1).isdigit():
+                return parse_epoch(float(text))
+            return parse_iso(text, self.assume)
+        except (ValueError, OverflowError, OSError):
+            raise ParseError(f"{key!r}: not a timestamp: {str(value)[:60]!r}") from None
+
+    def build(self, get: Callable[[str], Any]) -> Event:
+        event: Event = {}
+        for name, key in self.sources.items():
+            value = get(key)
+            if value is None or value == "":
+                continue
+            if FIELD_TYPES[name] is FieldType.DATE:
+                event[name] = self.timestamp(value, key)
+                continue
+            if isinstance(value, dict | list):
+                raise ParseError(f"{key!r}: expected a single value, got a {type(value).__name__}")
+            try:
+                event[name] = coerce(name, value)
+            except ValueError as exc:
+                if name == "source.ip":  # a hostname or garbage where an address belongs: keep it as logged
+                    event["source.address"] = str(value)
+                    continue
+                raise ParseError(f"{key!r}: {exc}") from None
+        if "@timestamp" not in event:
+            raise ParseError(f"no timestamp (field {self.sources['@timestamp']!r})")
+        return event
+
+
+def _lookup(obj: Mapping[str, Any], key: str) -> Any:
+    value = obj.get(key)
+    if value is not None or "." not in key:
+        return value
+    node: Any = obj
+    for part in key.split("."):
+        if not isinstance(node, Mapping):
+            return None
+        node = node.get(part)
+    return node
+
+
+class JsonLinesParser(Parser):
+    name: ClassVar[str] = "jsonl"
+    default_dataset: ClassVar[str] = "api"
+
+    def __init__(self, mapping: Mapping[str, str] | None = None, timestamp_format: str | None = None,
+                 assume_tz: tzinfo = UTC) -> None:
+        check_mapping(mapping or {}, "ingest.jsonl.mapping")
+        self._mapper = _Mapper(mapping or {}, timestamp_format, assume_tz)
+
+    def parse_line(self, text: str) -> list[Event]:
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ParseError(f"not valid JSON: {exc.msg} at column {exc.colno}") from None
+        if not isinstance(obj, dict):
+            raise ParseError(f"expected a JSON object, got {type(obj).__name__}")
+        return [self._mapper.build(lambda key: _lookup(obj, key))]
+
+
+class CsvParser(Parser):
+    """CSV with a header row. Quoted values may contain newlines, so this reads whole records, not lines."""
+
+    name: ClassVar[str] = "csv"
+    default_dataset: ClassVar[str] = "access"
+
+    def __init__(self, mapping: Mapping[str, str] | None = None, delimiter: str = ",",
+                 timestamp_format: str | None = None, assume_tz: tzinfo = UTC) -> None:
+        check_mapping(mapping or {}, "ingest.csv.mapping")
+        self._mapper = _Mapper(mapping or {}, timestamp_format, assume_tz)
+        self._delimiter = delimiter
+
+    def parse_line(self, text: str) -> list[Event]:  # only used for sniffing a header line
+        header = next(csv.reader([text], delimiter=self._delimiter))
+        if self._mapper.sources["@timestamp"] not in header:
+            raise ParseError(f"no {self._mapper.sources['@timestamp']!r} column in the header")
+        return []
+
+    def sniff(self, lines: list[str]) -> float:
+        if not lines:
+            return 0.0
+        try:
+            self.parse_line(lines[0])
+        except ParseError:
+            return 0.0
+        return 1.0
+
+    def records(self, lines: Iterator[Line]) -> Iterator[Record]:
+        # The csv module pulls physical lines from `texts()`; `pending` keeps the ones of the record being
+        # read (its first line number and raw text), and `bad` the undecodable lines seen meanwhile.
+        pending: list[tuple[int, str]] = []
+        bad: list[Line] = []
+
+        def texts() -> Iterator[str]:
+            for line in lines:
+                if line.text is None:
+                    bad.append(line)
+                    continue
+                pending.append((line.number, line.text))
+                yield line.text + "\n"
+
+        reader = csv.reader(texts(), delimiter=self._delimiter, strict=True)
+        header: list[str] | None = None
+        index: dict[str, int] = {}
+        ts_column = self._mapper.sources["@timestamp"]
+        while True:
+            row: list[str] | None = None
+            error: str | None = None
+            try:
+                row = next(reader)
+            except StopIteration:
+                pass
+            except csv.Error as exc:
+                error = f"CSV: {exc}"
+            for b in bad:
+                yield Record(b.number, b.sample or "", error=b.error)
+            bad.clear()
+            if row is None and error is None:
+                return
+            first = pending[0][0] if pending else 0
+            raw = "\n".join(text for _, text in pending)
+            pending.clear()
+            if error is not None or row is None:
+                yield Record(first, raw, error=error)
+                continue
+            if not any(cell.strip() for cell in row):
+                continue
+            if header is None:
+                header = row
+                index = {name.strip(): i for i, name in enumerate(header)}
+                if ts_column not in index:
+                    yield Record(first, raw, error=f"header has no {ts_column!r} column (the timestamp)")
+                    return
+                continue
+            if len(row) != len(header):
+                yield Record(first, raw, error=f"{len(row)} values for {len(header)} columns")
+                continue
+            try:
+                event = self._mapper.build(_row_lookup(row, index))
+            except ParseError as exc:
+                yield Record(first, raw, error=str(exc))
+                continue
+            yield Record(first, raw, [event])
+
+
+def _row_lookup(row: list[str], index: dict[str, int]) -> Callable[[str], Any]:
+    def get(key: str) -> Any:
+        position = index.get(key)
+        return None if position is None else row[position]
+
+    return get

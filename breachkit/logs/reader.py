@@ -1,0 +1,166 @@
+"""Reading log input: files, gzip (detected by its magic bytes, not the name) and stdin, line by line.
+
+Lines are read in fixed-size chunks, so a multi-GB file, or a file of binary garbage without a single
+newline, is read in bounded memory: a line longer than `max_line_chars` is reported as an over-long
+line (with its start as a sample) and skipped up to the next newline. A truncated or corrupt gzip
+stream is a fatal `InputError` for that file, raised after the lines before it were yielded; the ingest
+pipeline then discards the whole file.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import sys
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from breachkit.errors import InputError
+from breachkit.logs.schema import MAX_VALUE_CHARS
+
+CHUNK_BYTES = 1 << 20
+GZIP_MAGIC = b"\x1f\x8b"
+STDIN = "-"
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One line of input. `text` is None when the line could not be decoded; `error` says why."""
+
+    number: int  # 1-based
+    text: str | None
+    error: str | None = None
+    sample: str | None = None  # for undecodable lines: a printable excerpt
+
+
+def source_name(path: str) -> str:
+    """The name events are tagged with (`log.file.path`): the file name without a .gz suffix.
+
+    The name, not the full path, so that re-ingesting the same file from another folder, or gzip'ed,
+    gives the same event ids.
+    """
+    if path == STDIN:
+        return "stdin"
+    name = Path(path).name
+    return name[:-3] if name.endswith(".gz") else name
+
+
+def _printable(data: bytes, limit: int = 120) -> str:
+    return data[:limit].decode("utf-8", "backslashreplace").encode("unicode_escape").decode("ascii")[:limit]
+
+
+class LineReader:
+    """Iterates the lines of one input; `peek(n)` returns the first lines without consuming them."""
+
+    def __init__(self, path: str, *, max_line_chars: int = MAX_VALUE_CHARS, stdin: BinaryIO | None = None):
+        self.path = path
+        self.max_line_chars = max_line_chars
+        # A UTF-8 character is at most 4 bytes: a line longer than this in bytes is over-long for sure.
+        self._max_bytes = max_line_chars * 4
+        self._raw = self._open(stdin)
+        self._stream = self._maybe_gunzip(self._raw)
+        self._lines = self._iter_lines()
+        self._peeked: list[Line] = []
+        self.bytes_read = 0
+        self.compressed = self._stream is not self._raw
+
+    def _open(self, stdin: BinaryIO | None) -> BinaryIO:
+        if self.path == STDIN:
+            return stdin if stdin is not None else sys.stdin.buffer
+        try:
+            return Path(self.path).open("rb")
+        except FileNotFoundError:
+            raise InputError("no such file", path=self.path) from None
+        except IsADirectoryError:
+            raise InputError("is a directory, not a log file", path=self.path) from None
+        except OSError as exc:
+            raise InputError(f"cannot open: {exc.strerror}", path=self.path) from None
+
+    def _maybe_gunzip(self, raw: BinaryIO) -> BinaryIO:
+        buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)  # type: ignore[type-var]
+        if buffered.peek(2)[:2] == GZIP_MAGIC:
+            return gzip.GzipFile(fileobj=buffered, mode="rb")  # type: ignore[return-value]
+        return buffered
+
+    def close(self) -> None:
+        if self.path != STDIN:
+            self._raw.close()
+
+    def __enter__(self) -> LineReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _read(self) -> bytes:
+        try:
+            chunk = self._stream.read(CHUNK_BYTES)
+        except EOFError:
+            raise InputError(
+                "gzip stream is truncated (ended before its end marker)",
+                path=self.path,
+                hint="the file was cut short; nothing from it was stored",
+            ) from None
+        except (gzip.BadGzipFile, zlib.error) as exc:
+            raise InputError(f"corrupt gzip data: {exc}", path=self.path) from None
+        except OSError as exc:
+            raise InputError(f"read failed: {exc}", path=self.path) from None
+        self.bytes_read += len(chunk)
+        return chunk
+
+    def _iter_lines(self) -> Iterator[Line]:
+        number = 0
+        carry = b""
+        skipping = False  # inside an over-long line, discarding up to the next newline
+        while True:
+            chunk = self._read()
+            if not chunk:
+                break
+            parts = chunk.split(b"\n")
+            parts[0] = carry + parts[0]
+            carry = parts.pop()
+            for part in parts:
+                if skipping:
+                    skipping = False
+                    continue
+                number += 1
+                yield self._decode(number, part)
+            if len(carry) > self._max_bytes and not skipping:
+                number += 1
+                yield Line(number, None, f"line longer than {self.max_line_chars} characters", _printable(carry))
+                carry = b""
+                skipping = True
+            elif skipping:
+                carry = b""
+        if carry and not skipping:
+            number += 1
+            yield self._decode(number, carry)
+
+    def _decode(self, number: int, data: bytes) -> Line:
+        if data.endswith(b"\r"):
+            data = data[:-1]
+        if b"\0" in data:
+            return Line(number, None, "binary data (NUL bytes)", _printable(data))
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return Line(number, None, f"not valid UTF-8 at byte {exc.start}", _printable(data))
+        if len(text) > self.max_line_chars:
+            return Line(number, None, f"line longer than {self.max_line_chars} characters", text[:120])
+        return Line(number, text)
+
+    def peek(self, count: int) -> list[Line]:
+        while len(self._peeked) < count:
+            try:
+                self._peeked.append(next(self._lines))
+            except StopIteration:
+                break
+        return self._peeked[:count]
+
+    def __iter__(self) -> Iterator[Line]:
+        while self._peeked:
+            yield self._peeked.pop(0)
+        yield from self._lines

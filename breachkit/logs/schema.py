@@ -1,0 +1,157 @@
+"""The normalized event schema (ECS names, design.md) shared by every parser and both engines.
+
+An event is a flat mapping from dotted ECS field names to values. Parsers produce `Event` dicts; the
+ingest pipeline turns batches of them into Arrow record batches with `ARROW_SCHEMA`, which both the
+embedded store (DuckDB) and the Elasticsearch loader consume, so the two engines always hold the same
+values with the same types.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from typing import Any, Final
+
+import pyarrow as pa
+
+
+class FieldType(enum.Enum):
+    KEYWORD = "keyword"  # exact string; Sigma matching is case-insensitive unless |cased
+    DATE = "date"  # timezone-aware UTC datetime
+    IP = "ip"  # IPv4 or IPv6 address in canonical (compressed) text form
+    LONG = "long"  # 64-bit integer
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    type: FieldType
+    description: str
+
+
+# Longest string value (and raw line) kept. Elasticsearch cannot index a keyword term over 32,766 bytes
+# (8,191 characters of 4-byte UTF-8), so a longer value would be searchable in one engine and not the
+# other. Apache's own request-line limit (LimitRequestLine) is 8,190 bytes, so real access-log lines fit.
+MAX_VALUE_CHARS: Final = 8191
+
+FIELDS: Final[tuple[Field, ...]] = (
+    Field("@timestamp", FieldType.DATE, "when the event happened (UTC)"),
+    Field("event.id", FieldType.KEYWORD, "stable id: hash of source name, line number and raw line"),
+    Field("event.dataset", FieldType.KEYWORD, "access | web | auth | api"),
+    Field("event.action", FieldType.KEYWORD, "login, logout, password_reset, view, export, api_call, …"),
+    Field("event.outcome", FieldType.KEYWORD, "success | failure | unknown"),
+    Field("source.ip", FieldType.IP, "client address"),
+    Field("source.address", FieldType.KEYWORD, "client address as logged when it is not an IP (hostname)"),
+    Field("source.geo.country_iso_code", FieldType.KEYWORD, "client country (ISO 3166-1 alpha-2)"),
+    Field("user.id", FieldType.KEYWORD, "acting account id"),
+    Field("user.name", FieldType.KEYWORD, "acting account login name"),
+    Field("user.email", FieldType.KEYWORD, "acting account e-mail address"),
+    Field("user.roles", FieldType.KEYWORD, "account type or role of the actor (end_user, installer, admin, …)"),
+    Field("user.target.id", FieldType.KEYWORD, "account whose data was touched, when not the actor's own"),
+    Field("device.id", FieldType.KEYWORD, "device identifier (meter, gateway, phone app install)"),
+    Field("device.imei", FieldType.KEYWORD, "IMEI of the device (extension field)"),
+    Field("device.model.name", FieldType.KEYWORD, "device model"),
+    Field("device.manufacturer", FieldType.KEYWORD, "device manufacturer"),
+    Field("session.id", FieldType.KEYWORD, "session identifier (extension field)"),
+    Field("http.request.method", FieldType.KEYWORD, "HTTP method"),
+    Field("http.request.referrer", FieldType.KEYWORD, "Referer header"),
+    Field("http.version", FieldType.KEYWORD, "HTTP protocol version"),
+    Field("http.response.status_code", FieldType.LONG, "HTTP status"),
+    Field("http.response.body.bytes", FieldType.LONG, "response size in bytes"),
+    Field("url.original", FieldType.KEYWORD, "request target as logged"),
+    Field("url.path", FieldType.KEYWORD, "path part of the URL"),
+    Field("url.query", FieldType.KEYWORD, "query string without '?'"),
+    Field("user_agent.original", FieldType.KEYWORD, "User-Agent header"),
+    Field("service.name", FieldType.KEYWORD, "service or program that logged the event"),
+    Field("host.name", FieldType.KEYWORD, "host that logged the event"),
+    Field("process.pid", FieldType.LONG, "process id (syslog)"),
+    Field("message", FieldType.KEYWORD, "free-text message (syslog message part)"),
+    Field("log.file.path", FieldType.KEYWORD, "source name the event was read from"),
+    Field("log.file.line", FieldType.LONG, "1-based line number in the source"),
+    Field("log.original", FieldType.KEYWORD, "the raw line"),
+)
+
+FIELD_NAMES: Final[tuple[str, ...]] = tuple(f.name for f in FIELDS)
+FIELD_TYPES: Final[Mapping[str, FieldType]] = {f.name: f.type for f in FIELDS}
+REQUIRED: Final[frozenset[str]] = frozenset({"@timestamp", "event.id", "event.dataset", "log.file.path"})
+DATASETS: Final[frozenset[str]] = frozenset({"access", "web", "auth", "api"})
+OUTCOMES: Final[frozenset[str]] = frozenset({"success", "failure", "unknown"})
+
+# An event as parsers produce it: ECS dotted name → value (str, int or an aware datetime).
+Event = dict[str, Any]
+
+_ARROW_TYPES: Final[Mapping[FieldType, pa.DataType]] = {
+    FieldType.KEYWORD: pa.string(),
+    FieldType.DATE: pa.timestamp("us", tz="UTC"),
+    FieldType.IP: pa.string(),
+    FieldType.LONG: pa.int64(),
+}
+ARROW_SCHEMA: Final = pa.schema(
+    [pa.field(f.name, _ARROW_TYPES[f.type], nullable=f.name not in REQUIRED) for f in FIELDS]
+)
+
+
+def event_id(source: str, line_no: int, raw: str) -> str:
+    """Stable id of the event on line `line_no` of `source`.
+
+    Including the line number keeps genuinely repeated lines (two identical requests in the same second)
+    as two events, while re-ingesting the same file, or a longer version of it, yields the same ids.
+    """
+    h = hashlib.blake2b(digest_size=12)
+    h.update(source.encode("utf-8", "surrogatepass"))
+    h.update(b"\0")
+    h.update(str(line_no).encode())
+    h.update(b"\0")
+    h.update(raw.encode("utf-8", "surrogatepass"))
+    return h.hexdigest()
+
+
+@lru_cache(maxsize=65536)
+def canonical_ip(text: str) -> str | None:
+    """Canonical text form of an IP address (IPv4-mapped IPv6 becomes IPv4), or None if `text` is not one.
+
+    Both engines must store the same string: Elasticsearch normalises `ip` values the same way.
+    """
+    try:
+        addr = ipaddress.ip_address(text.strip("[]"))
+    except ValueError:
+        return None
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        return str(addr.ipv4_mapped)
+    return str(addr)
+
+
+def coerce(name: str, value: Any) -> Any:
+    """Coerce a raw value (from JSON or CSV) to the field's type; raise ValueError with a reason."""
+    if value is None or value == "":
+        return None
+    ftype = FIELD_TYPES[name]
+    if ftype is FieldType.LONG:
+        if isinstance(value, bool):
+            raise ValueError(f"expected an integer, got {value!r}")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        text = str(value).strip()
+        if text == "-":
+            return None
+        return int(text)
+    if ftype is FieldType.DATE:
+        if not isinstance(value, datetime):
+            raise ValueError(f"expected a datetime, got {value!r}")
+        return value
+    if ftype is FieldType.IP:
+        ip = canonical_ip(str(value))
+        if ip is None:
+            raise ValueError(f"not an IP address: {str(value)[:60]!r}")
+        return ip
+    text = value if isinstance(value, str) else str(value)
+    if len(text) > MAX_VALUE_CHARS:
+        raise ValueError(f"value longer than {MAX_VALUE_CHARS} characters")
+    return text
