@@ -30,7 +30,7 @@ _MAPPING_TYPES: dict[FieldType, dict[str, Any]] = {
     # Keyword values are kept as logged; Sigma's case-insensitive matching uses the query DSL's
     # `case_insensitive` option (term/prefix/wildcard/regexp), and `|cased` leaves it off.
     FieldType.KEYWORD: {"type": "keyword", "ignore_above": MAX_VALUE_CHARS},
-    FieldType.DATE: {"type": "date", "format": "strict_date_optional_time||epoch_millis"},
+    FieldType.DATE: {"type": "date"},  # default format: ISO 8601 or epoch millis; millisecond precision
     FieldType.IP: {"type": "ip"},
     FieldType.LONG: {"type": "long"},
 }
@@ -70,7 +70,8 @@ def connect(config: ElasticsearchConfig) -> Elasticsearch:
         kwargs["basic_auth"] = (config.username, password)
     client = Elasticsearch(**kwargs)
     with service_errors(config):
-        client.info()
+        # Not `info()`: GET / lives in the rest-root module, which minimal distributions leave out.
+        client.cluster.health(timeout="5s")
     return client
 
 
