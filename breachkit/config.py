@@ -15,6 +15,7 @@ named in the config (``password_file``) that only its owner can read (mode 0600 
 from __future__ import annotations
 
 import os
+import re
 import stat
 import tomllib
 from collections.abc import Mapping
@@ -80,6 +81,15 @@ class ActionRule(_Model):
     action: str
     path: str  # regular expression searched in url.path
     methods: list[str] = Field(default_factory=list)  # empty: any method
+
+    @field_validator("path")
+    @classmethod
+    def _regex(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a valid regular expression: {exc}") from None
+        return value
 
 
 def _default_actions() -> list[ActionRule]:
@@ -163,23 +173,34 @@ def _set_nested(target: dict[str, Any], keys: list[str], value: Any) -> None:
 
 
 def _parse_env_value(raw: str) -> Any:
-    try:
-        return tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
-        return raw
+    """Lists and tables are read as TOML values; everything else stays a string, which pydantic converts
+    for number and boolean settings (so `BREACHKIT_ELASTICSEARCH__USERNAME=12345` stays a name)."""
+    if raw.lstrip().startswith(("[", "{")):
+        try:
+            return tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            return raw
+    return raw
 
 
-def env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
-    """Nested dict of the `BREACHKIT_SECTION__KEY` overrides found in `environ`."""
-    out: dict[str, Any] = {}
-    for name, raw in sorted(environ.items()):
+def env_variables(environ: Mapping[str, str]) -> dict[str, str]:
+    """Dotted config key → name of the `BREACHKIT_SECTION__KEY` variable that overrides it."""
+    found: dict[str, str] = {}
+    for name in sorted(environ):
         if not name.startswith(ENV_PREFIX):
             continue
         rest = name[len(ENV_PREFIX) :]
         if rest in _NON_OVERRIDE_ENV or rest.startswith("TEST_") or "__" not in rest:
             continue
-        keys = [k.lower() for k in rest.split("__")]
-        _set_nested(out, keys, _parse_env_value(raw))
+        found[".".join(k.lower() for k in rest.split("__"))] = name
+    return found
+
+
+def env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    """Nested dict of the `BREACHKIT_SECTION__KEY` overrides found in `environ`."""
+    out: dict[str, Any] = {}
+    for dotted, name in env_variables(environ).items():
+        _set_nested(out, dotted.split("."), _parse_env_value(environ[name]))
     return out
 
 
@@ -243,13 +264,19 @@ def load_config(
             raise ConfigError(f"not valid TOML: {exc}", path=source) from None
         source = source.resolve()
     problems = _secret_problems(data, shown)
+    flagged = {p.location.field for p in problems}
+    from_env = env_variables(environ)
     data = _merge(data, env_overrides(environ))
     try:
         config = Config.model_validate({**data, "source": source})
     except ValidationError as exc:
         for err in exc.errors():
             key = ".".join(str(p) for p in err["loc"])
-            problems.append(Problem(err["msg"], Location(shown, field=key)))
+            if key in flagged:
+                continue  # already reported as a secret in the file
+            variable = next((v for k, v in from_env.items() if key == k or key.startswith(k + ".")), None)
+            where = Location(field=f"{variable} (overrides {key})") if variable else Location(shown, field=key)
+            problems.append(Problem(err["msg"], where))
         config = None
     if problems:
         raise ConfigError(

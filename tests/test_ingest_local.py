@@ -30,7 +30,8 @@ def access_lines(n: int, seed: int = 1) -> list[str]:
         path = rng.choice(["/", "/account", "/login", "/account/devices", "/export/consumption.csv"])
         method = "POST" if path == "/login" else "GET"
         status = rng.choice([200, 200, 302, 401]) if path == "/login" else 200
-        line = (f'{ip} - - [{ts:%d/%b/%Y:%H:%M:%S} +0000] "{method} {path} HTTP/1.1" {status} {rng.randrange(100, 9000)} '
+        size = rng.randrange(100, 9000)
+        line = (f'{ip} - - [{ts:%d/%b/%Y:%H:%M:%S} +0000] "{method} {path} HTTP/1.1" {status} {size} '
                 f'"-" "Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0"')
         out.append(line)
         if i % 50 == 0:

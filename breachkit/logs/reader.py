@@ -65,7 +65,7 @@ class LineReader:
         self._lines = self._iter_lines()
         self._peeked: list[Line] = []
         self.bytes_read = 0
-        self.compressed = self._stream is not self._raw
+        self.compressed = isinstance(self._stream, gzip.GzipFile)
 
     def _open(self, stdin: BinaryIO | None) -> BinaryIO:
         if self.path == STDIN:
@@ -144,6 +144,8 @@ class LineReader:
             data = data[:-1]
         if b"\0" in data:
             return Line(number, None, "binary data (NUL bytes)", _printable(data))
+        if number == 1 and data.startswith(b"\xef\xbb\xbf"):
+            data = data[3:]  # a UTF-8 byte-order mark (Excel's "CSV UTF-8")
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as exc:

@@ -38,6 +38,8 @@ class Field:
 # (8,191 characters of 4-byte UTF-8), so a longer value would be searchable in one engine and not the
 # other. Apache's own request-line limit (LimitRequestLine) is 8,190 bytes, so real access-log lines fit.
 MAX_VALUE_CHARS: Final = 8191
+INT64_MIN: Final = -(2**63)
+INT64_MAX: Final = 2**63 - 1
 
 FIELDS: Final[tuple[Field, ...]] = (
     Field("@timestamp", FieldType.DATE, "when the event happened (UTC)"),
@@ -134,14 +136,16 @@ def coerce(name: str, value: Any) -> Any:
     if ftype is FieldType.LONG:
         if isinstance(value, bool):
             raise ValueError(f"expected an integer, got {value!r}")
-        if isinstance(value, int):
-            return value
         if isinstance(value, float) and value.is_integer():
-            return int(value)
-        text = str(value).strip()
-        if text == "-":
-            return None
-        return int(text)
+            value = int(value)
+        if not isinstance(value, int):
+            text = str(value).strip()
+            if text == "-":
+                return None
+            value = int(text)
+        if not INT64_MIN <= value <= INT64_MAX:
+            raise ValueError(f"integer out of the 64-bit range: {value}")
+        return value
     if ftype is FieldType.DATE:
         if not isinstance(value, datetime):
             raise ValueError(f"expected a datetime, got {value!r}")
@@ -151,6 +155,8 @@ def coerce(name: str, value: Any) -> Any:
         if ip is None:
             raise ValueError(f"not an IP address: {str(value)[:60]!r}")
         return ip
+    if isinstance(value, bool):
+        return "true" if value else "false"  # as JSON wrote it, not Python's "True"
     text = value if isinstance(value, str) else str(value)
     if len(text) > MAX_VALUE_CHARS:
         raise ValueError(f"value longer than {MAX_VALUE_CHARS} characters")

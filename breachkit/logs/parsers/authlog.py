@@ -28,23 +28,32 @@ _RFC3339_RE = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d
 _REPEATED_RE = re.compile(r"^message repeated (\d+) times: \[ ?(.*?) ?\]$")
 
 # (pattern, action, outcome): first match wins. Named groups: user, ip.
+# sshd does not escape user names, so "Failed password for invalid user x from 10.0.0.1 port 22 ssh2 from
+# 192.0.2.7 port 4711 ssh2" is possible. As fail2ban does, the address is the first "from ADDR [port N
+# [sshN]]" that is followed by the end of the line, ":" (auth info) or "[preauth]" — what the attacker
+# typed is followed by more text, so it never qualifies before the real one.
+_ADDR = r"(?P<ip>[0-9A-Fa-f.:]*[.:][0-9A-Fa-f.:]*|[A-Za-z0-9][\w.-]*\.[A-Za-z]{2,})"
+_TAIL = r"(?: port \d+)?(?: ssh\d?)?(?=:|\s*$|\s+\[preauth\])"
+_FROM = r" from " + _ADDR + _TAIL
 _SSHD: list[tuple[re.Pattern[str], str, str]] = [
-    (re.compile(r"^Accepted \S+ for (?P<user>.*?) from (?P<ip>\S+) port \d+"), "login", "success"),
-    (re.compile(r"^Failed \S+ for (?:invalid user )?(?P<user>.*?) from (?P<ip>\S+) port \d+"), "login", "failure"),
-    (re.compile(r"^Invalid user (?P<user>.*?) from (?P<ip>\S+)"), "invalid_user", "failure"),
-    (re.compile(r"^error: maximum authentication attempts exceeded for (?:invalid user )?(?P<user>.*?) "
-                r"from (?P<ip>\S+)"), "max_auth_attempts", "failure"),
-    (re.compile(r"^(?:Disconnected from|Connection closed by|Received disconnect from)"
-                r"(?: (?:authenticating|invalid) user (?P<user>\S+))?(?: user (?P<user2>\S+))? (?P<ip>[0-9a-fA-F.:]+)"),
-     "disconnect", "unknown"),
-    (re.compile(r"^Did not receive identification string from (?P<ip>\S+)"), "no_identification", "failure"),
-    (re.compile(r"^Bad protocol version identification .* from (?P<ip>\S+)"), "bad_protocol", "failure"),
+    (re.compile(r"^Accepted \S+ for (?P<user>.*?)" + _FROM), "login", "success"),
+    (re.compile(r"^Failed \S+ for (?:invalid user )?(?P<user>.*?)" + _FROM), "login", "failure"),
+    (re.compile(r"^Invalid user (?P<user>.*?)" + _FROM), "invalid_user", "failure"),
+    (re.compile(r"^error: maximum authentication attempts exceeded for (?:invalid user )?(?P<user>.*?)" + _FROM),
+     "max_auth_attempts", "failure"),
+    (re.compile(r"^(?:Disconnected from|Connection closed by)(?: (?:authenticating|invalid))?"
+                r"(?: user (?P<user>.*?))? " + _ADDR + _TAIL), "disconnect", "unknown"),
+    (re.compile(r"^Received disconnect from (?P<ip>\S+?)(?: port \d+)?:\s*\d+:"), "disconnect", "unknown"),
+    (re.compile(r"^Did not receive identification string from " + _ADDR + _TAIL), "no_identification",
+     "failure"),
+    (re.compile(r"^Bad protocol version identification .*" + _FROM), "bad_protocol", "failure"),
     (re.compile(r"^pam_unix\(sshd:auth\): authentication failure;.*?rhost=(?P<ip>\S*)(?:\s+user=(?P<user>\S+))?"),
      "auth_failure", "failure"),
 ]
+_SSHD_PROGRAMS = frozenset({"sshd", "sshd-session", "sshd-auth"})  # OpenSSH ≥ 9.8 logs as sshd-session
 _SESSION_RE = re.compile(r"^pam_unix\((?P<svc>[^)]*)\): session (?P<what>opened|closed) for user (?P<user>[^\s(]+)")
 _SUDO_RE = re.compile(r"^\s*(?P<user>\S+) : (?:.*?; )?(?:TTY=\S+ ; )?PWD=.*?; USER=(?P<target>\S+) ; COMMAND=")
-_SUDO_FAIL_RE = re.compile(r"^\s*(?P<user>\S+) : .*?incorrect password attempts?")
+_SUDO_FAIL_RE = re.compile(r"^\s*(?P<user>\S+) : (?:.*?incorrect password attempts?|user NOT in sudoers)")
 
 
 class AuthLogParser(Parser):
@@ -97,7 +106,7 @@ class AuthLogParser(Parser):
 
     @staticmethod
     def _classify(prog: str, msg: str, event: Event) -> None:
-        if prog == "sshd":
+        if prog in _SSHD_PROGRAMS:
             for pattern, action, outcome in _SSHD:
                 m = pattern.match(msg)
                 if m is None:
@@ -105,7 +114,7 @@ class AuthLogParser(Parser):
                 event["event.action"] = action
                 event["event.outcome"] = outcome
                 found = m.groupdict()
-                user = found.get("user") or found.get("user2")
+                user = found.get("user")
                 if user:
                     event["user.name"] = user
                 ip = canonical_ip(found["ip"]) if found.get("ip") else None
@@ -121,14 +130,10 @@ class AuthLogParser(Parser):
             event["user.name"] = m.group("user")
             return
         if prog == "sudo":
-            m = _SUDO_RE.match(msg)
-            if m is not None:
-                event["event.action"] = "sudo"
-                event["event.outcome"] = "success"
-                event["user.name"] = m.group("user")
-                return
-            m = _SUDO_FAIL_RE.match(msg)
-            if m is not None:
-                event["event.action"] = "sudo"
-                event["event.outcome"] = "failure"
-                event["user.name"] = m.group("user")
+            for pattern, outcome in ((_SUDO_FAIL_RE, "failure"), (_SUDO_RE, "success")):
+                m = pattern.match(msg)
+                if m is not None:
+                    event["event.action"] = "sudo"
+                    event["event.outcome"] = outcome
+                    event["user.name"] = m.group("user")
+                    return

@@ -51,7 +51,7 @@ class _Mapper:
             text = str(value).strip()
             if self.timestamp_format:
                 return to_utc(datetime.strptime(text, self.timestamp_format), self.assume)
-            if text.replace(".", "", 1).isdigit():
+            if text.replace(".", "", 1).isdigit() and len(text.split(".")[0]) >= 9:  # 20240101 is a date
                 return parse_epoch(float(text))
             return parse_iso(text, self.assume)
         except (ValueError, OverflowError, OSError):

@@ -38,7 +38,7 @@ def parse_clf(text: str) -> datetime:
     if month is None:
         raise ValueError(f"bad month in timestamp {text!r}")
     sign = text[21]
-    if sign not in "+-":
+    if sign not in "+-" or not text[22:26].isdigit():
         raise ValueError(f"bad offset in timestamp {text!r}")
     offset = timedelta(hours=int(text[22:24]), minutes=int(text[24:26]))
     local = datetime(int(text[7:11]), month, int(text[0:2]), int(text[12:14]), int(text[15:17]),

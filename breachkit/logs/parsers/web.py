@@ -21,12 +21,13 @@ _Q = r'"([^"\\]*(?:\\.[^"\\]*)*)"'  # "unrolled loop": no backtracking per chara
 _HEAD = r"^(\S+) (\S+) (\S+) \[([^\]]{26})\] " + _Q + r" (\d{3}|-) (\d+|-)"
 COMBINED_RE = re.compile(_HEAD + r" " + _Q + r" " + _Q + r"(?: .*)?$")
 COMMON_RE = re.compile(_HEAD + r"$")
-_UNESCAPE_RE = re.compile(r"\\([\"\\])")
+_UNESCAPE_RE = re.compile(r"\\([\"\\]|x22|x5[cC])")
+_UNESCAPED = {'"': '"', "\\": "\\", "x22": '"', "x5c": "\\", "x5C": "\\"}
 _REQUEST_RE = re.compile(r"^([A-Za-z]{1,20}) (\S+)(?: (HTTP/[0-9.]+))?$")
 
 
 def _unescape(value: str) -> str:
-    return _UNESCAPE_RE.sub(r"\1", value) if "\\" in value else value
+    return _UNESCAPE_RE.sub(lambda m: _UNESCAPED[m.group(1)], value) if "\\" in value else value
 
 
 class WebParser(Parser):
@@ -99,6 +100,8 @@ class WebParser(Parser):
         else:
             event["event.outcome"] = "unknown"
         if size != "-":
+            if len(size) > 18:  # beyond what a 64-bit field holds
+                raise ParseError(f"response size out of range: {size[:30]}")
             event["http.response.body.bytes"] = int(size)
         action = self._action(method, path)
         if action is not None:
