@@ -1,0 +1,155 @@
+"""pytest fixtures for the real Elasticsearch node (loaded by tests/conftest.py as a plugin).
+
+- ``es_node`` (session): an :class:`~tests.services.elasticsearch.ElasticsearchNode`. The node given by
+  BREACHKIT_TEST_ES_URL (+ _USERNAME, _PASSWORD, _CA_CERTS) if set, never started or stopped here;
+  otherwise one node started on first use and stopped at the end of the session. A node that cannot
+  be started fails the test (pytest.fail), it is never skipped.
+- ``es_client`` (session): an ``elasticsearch.Elasticsearch`` client for it.
+- ``es_prefix`` (function): a unique lowercase prefix for the test's index and template names; every
+  index, index template, legacy template and component template named with it is deleted afterwards.
+
+Tests using them are marked ``es`` automatically (``pytest -m "not es"`` leaves them out); marking
+them ``@pytest.mark.es`` by hand as well is the convention.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import itertools
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from elasticsearch import Elasticsearch
+
+from tests.services.elasticsearch import ES_VERSION, ElasticsearchNode, ElasticsearchServer, HarnessError
+
+ES_FIXTURES = frozenset({"es_node", "es_client", "es_prefix"})
+URL_ENV = "BREACHKIT_TEST_ES_URL"
+
+_servers_key = pytest.StashKey[list[ElasticsearchServer]]()
+_session_token = secrets.token_hex(2)  # tells apart test runs sharing one reused node
+_prefix_counter = itertools.count(1)
+
+
+def node_from_environment() -> ElasticsearchNode | None:
+    """The node named by BREACHKIT_TEST_ES_URL and friends, or None when it is not set."""
+    url = os.environ.get(URL_ENV, "").strip()
+    if not url:
+        return None
+    ca = os.environ.get("BREACHKIT_TEST_ES_CA_CERTS", "").strip()
+    return ElasticsearchNode(
+        url=url.rstrip("/"),
+        username=os.environ.get("BREACHKIT_TEST_ES_USERNAME", ""),
+        password=os.environ.get("BREACHKIT_TEST_ES_PASSWORD", ""),
+        ca_certs=Path(ca) if ca else None,
+    )
+
+
+def make_client(node: ElasticsearchNode) -> Elasticsearch:
+    return Elasticsearch(node.url, request_timeout=60, **node.client_kwargs())
+
+
+def make_prefix(test_id: str) -> str:
+    """``bkt-<4 hex: this run><6 hex: the test>-<n>-``: lowercase, valid at the start of an index name."""
+    digest = hashlib.sha1(test_id.encode(), usedforsecurity=False).hexdigest()[:6]
+    return f"bkt-{_session_token}{digest}-{next(_prefix_counter)}-"
+
+
+def delete_prefixed(client: Elasticsearch, prefix: str) -> None:
+    """Delete every index (hidden and closed too) and every template whose name starts with ``prefix``.
+
+    Names are resolved first and deleted by name, so this works under the default
+    ``action.destructive_requires_name: true`` of the node too.
+    """
+    if not prefix or "*" in prefix or "," in prefix:
+        raise ValueError(f"refusing to delete by prefix {prefix!r}")
+    pattern = f"{prefix}*"
+    quiet = client.options(ignore_status=404)
+
+    indices = sorted(client.indices.get(index=pattern, expand_wildcards="all", allow_no_indices=True))
+    for start in range(0, len(indices), 50):
+        quiet.indices.delete(index=indices[start : start + 50], expand_wildcards="all")
+
+    index_templates = quiet.indices.get_index_template(name=pattern)
+    for template in index_templates.get("index_templates", []) if index_templates.meta.status == 200 else []:
+        quiet.indices.delete_index_template(name=template["name"])
+
+    legacy = quiet.indices.get_template(name=pattern)
+    for name in legacy.body if legacy.meta.status == 200 else {}:
+        quiet.indices.delete_template(name=name)
+
+    components = quiet.cluster.get_component_template(name=pattern)
+    for template in components.get("component_templates", []) if components.meta.status == 200 else []:
+        quiet.cluster.delete_component_template(name=template["name"])
+
+
+@contextlib.contextmanager
+def prefixed(client: Elasticsearch, test_id: str) -> Iterator[str]:
+    """A fresh prefix for ``test_id``; what was made with it is deleted on exit (as ``es_prefix``)."""
+    prefix = make_prefix(test_id)
+    try:
+        yield prefix
+    finally:
+        delete_prefixed(client, prefix)
+
+
+# --------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="session")
+def es_node(request: pytest.FixtureRequest) -> Iterator[ElasticsearchNode]:
+    reused = node_from_environment()
+    if reused is not None:
+        yield reused
+        return
+    server = ElasticsearchServer()
+    failure: str | None = None
+    try:
+        node = server.start()
+    except HarnessError as exc:
+        failure = str(exc)
+    if failure is not None:  # fail, never skip: a missing server is a failure, in CI and locally
+        pytest.fail(f"cannot start the Elasticsearch {ES_VERSION} test node: {failure}", pytrace=False)
+    request.config.stash.setdefault(_servers_key, []).append(server)
+    try:
+        yield node
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def es_client(es_node: ElasticsearchNode) -> Iterator[Elasticsearch]:
+    client = make_client(es_node)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def es_prefix(es_client: Elasticsearch, request: pytest.FixtureRequest) -> Iterator[str]:
+    with prefixed(es_client, request.node.nodeid) as prefix:
+        yield prefix
+
+
+# --------------------------------------------------------------------------- hooks
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        fixturenames = getattr(item, "fixturenames", ())
+        if ES_FIXTURES.intersection(fixturenames) and item.get_closest_marker("es") is None:
+            item.add_marker(pytest.mark.es)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    for server in config.stash.get(_servers_key, []):
+        if server.startup_seconds is not None and server.prepare_seconds is not None:
+            terminalreporter.write_line(
+                f"elasticsearch {server.version}: node started in {server.startup_seconds:.1f} s "
+                f"(+{server.prepare_seconds:.1f} s for certificates and keystore)"
+            )
