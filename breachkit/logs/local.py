@@ -8,8 +8,10 @@ the ECS field names, quoted ("source.ip"); types follow `schema.FIELDS`.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +33,34 @@ def q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+IP_FIELDS = tuple(f.name for f in FIELDS if f.type is FieldType.IP)
+
+
+def ip_bin_column(field: str) -> str:
+    """The derived column holding an IP field as 16 big-endian bytes, for CIDR range predicates
+    (DuckDB's inet extension is not bundled and may not be downloadable)."""
+    return f"{field}#bin"
+
+
+@lru_cache(maxsize=65536)
+def _packed(ip: str) -> bytes:
+    addr = ipaddress.ip_address(ip)
+    return addr.packed if addr.version == 6 else b"\x00" * 10 + b"\xff\xff" + addr.packed
+
+
+def with_derived_columns(batch: pa.RecordBatch) -> pa.RecordBatch:
+    for name in IP_FIELDS:
+        values = batch.column(name).to_pylist()
+        packed = pa.array([None if v is None else _packed(v) for v in values], pa.binary(16))
+        batch = batch.append_column(ip_bin_column(name), packed)
+    return batch
+
+
 def _create_sql() -> str:
-    cols = ",\n  ".join(f"{q(f.name)} {_SQL_TYPES[f.type]}" for f in FIELDS)
-    return f"CREATE TABLE IF NOT EXISTS {TABLE} (\n  {cols}\n)"
+    cols = [f"{q(f.name)} {_SQL_TYPES[f.type]}" for f in FIELDS]
+    cols += [f"{q(ip_bin_column(name))} BLOB" for name in IP_FIELDS]
+    body = ",\n  ".join(cols)
+    return f"CREATE TABLE IF NOT EXISTS {TABLE} (\n  {body}\n)"
 
 
 @dataclass(frozen=True)
@@ -47,10 +74,11 @@ class LocalStore:
 
     engine = "local"
 
-    def __init__(self, path: Path, *, read_only: bool = False) -> None:
+    def __init__(self, path: Path | None, *, read_only: bool = False) -> None:
+        """`path` None: an in-memory store (rule tests, benchmarks)."""
         self.path = path
         try:
-            self.con = duckdb.connect(str(path), read_only=read_only)
+            self.con = duckdb.connect(str(path) if path is not None else ":memory:", read_only=read_only)
         except duckdb.IOException as exc:
             raise ServiceError(
                 f"cannot open the embedded event store: {exc}",
@@ -58,7 +86,8 @@ class LocalStore:
                 hint="another breachkit process may be writing to it; wait for it to finish",
             ) from None
         if not read_only:
-            path.chmod(0o600)  # the events are personal data
+            if path is not None:
+                path.chmod(0o600)  # the events are personal data
             self._migrate()
 
     def _migrate(self) -> None:
@@ -84,6 +113,16 @@ class LocalStore:
 
     def begin(self, source: str) -> _LocalLoader:
         return _LocalLoader(self.con, source)
+
+    def load(self, batch: pa.RecordBatch, source: str) -> LoadResult:
+        """Store already-built events (rule tests, generated data)."""
+        loader = self.begin(source)
+        try:
+            loader.add(batch)
+            return loader.commit()
+        except BaseException:
+            loader.abort()
+            raise
 
     def count(self) -> int:
         row = self.con.execute(f"SELECT count(*) FROM {TABLE}").fetchone()
@@ -111,7 +150,7 @@ class _LocalLoader:
         self.con.execute(f"CREATE OR REPLACE TEMP TABLE staging AS SELECT * FROM {TABLE} LIMIT 0")
 
     def add(self, batch: pa.RecordBatch) -> None:
-        self.con.register("incoming", batch)
+        self.con.register("incoming", with_derived_columns(batch))
         try:
             self.con.execute("INSERT INTO staging SELECT * FROM incoming")
         finally:

@@ -66,6 +66,7 @@ FIELDS: Final[tuple[Field, ...]] = (
     Field("http.response.status_code", FieldType.LONG, "HTTP status"),
     Field("http.response.body.bytes", FieldType.LONG, "response size in bytes"),
     Field("url.original", FieldType.KEYWORD, "request target as logged"),
+    Field("url.domain", FieldType.KEYWORD, "requested host (Host header or virtual host), when logged"),
     Field("url.path", FieldType.KEYWORD, "path part of the URL"),
     Field("url.query", FieldType.KEYWORD, "query string without '?'"),
     Field("user_agent.original", FieldType.KEYWORD, "User-Agent header"),

@@ -1,0 +1,129 @@
+"""Correlation windows: the one definition both engines use.
+
+The engines only select events (per referenced rule: timestamp, id, group-by values, counted value) —
+narrowing the candidate groups first where the condition allows it — and this module decides which
+groups fire, the same way for both.
+
+Semantics (Sigma v2 `event_count`, `value_count`, `temporal`, `temporal_ordered`):
+
+* Events are grouped by the values of the `group-by` fields (per referenced rule, after aliases).
+  An event that lacks one of those fields belongs to no group and is ignored.
+* Windows slide: each event of a group opens a window that holds every event of the group whose
+  timestamp is at least the opening event's and at most `timespan` later (both ends inclusive; events
+  with equal timestamps are ordered by event id). A burst is caught wherever it falls — there are no
+  fixed buckets whose edges could split it.
+* The window's measure is: `event_count` the number of events; `value_count` the number of distinct
+  non-missing values of the condition's field; `temporal` the number of distinct referenced rules with
+  an event in the window; `temporal_ordered` how many referenced rules occur in the window in the given
+  order, starting with the first rule at the opening event.
+* A window fires when its measure satisfies every bound of the condition (gt, gte, lt, lte, eq, neq;
+  two bounds give a range). Overlapping firing windows of one group merge into one detection that
+  carries all their events' ids and spans from the first to the last of them.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from breachkit.detect.rules import Correlation, Op
+
+GroupKey = tuple[Any, ...]
+
+
+@dataclass(frozen=True, order=True)
+class CorrelationEvent:
+    timestamp: datetime
+    id: str
+    rule: str  # referenced rule id
+    group: GroupKey
+    value: Any = None  # value_count: the counted field's value
+
+
+@dataclass(frozen=True)
+class Firing:
+    group: GroupKey
+    events: tuple[CorrelationEvent, ...]  # sorted by time, deduplicated
+
+    @property
+    def first(self) -> datetime:
+        return self.events[0].timestamp
+
+    @property
+    def last(self) -> datetime:
+        return self.events[-1].timestamp
+
+
+def satisfied(measure: int, bounds: Sequence[tuple[Op, int]]) -> bool:
+    for op, n in bounds:
+        ok = {"gt": measure > n, "gte": measure >= n, "lt": measure < n, "lte": measure <= n, "eq": measure == n,
+              "neq": measure != n}[op]
+        if not ok:
+            return False
+    return True
+
+
+def can_narrow_by_count(corr: Correlation) -> int | None:
+    """A lower bound on a group's total event count below which it can never fire (None: no such bound).
+
+    Only conditions that need *at least* some number of events narrow: for `lt`/`lte`/`eq 0`-style
+    conditions every group is a candidate.
+    """
+    if corr.type in ("temporal", "temporal_ordered"):
+        return None
+    lows = [n + 1 if op == "gt" else n for op, n in corr.bounds if op in ("gt", "gte", "eq")]
+    if not lows:
+        return None
+    low = max(lows)
+    return low if low > 0 else None
+
+
+def _measure(corr: Correlation, window: Sequence[CorrelationEvent]) -> int:
+    if corr.type == "event_count":
+        return len(window)
+    if corr.type == "value_count":
+        return len({e.value for e in window if e.value is not None})
+    if corr.type == "temporal":
+        return len({e.rule for e in window})
+    # temporal_ordered: the longest prefix of the rule order found in sequence, from the opening event
+    order = list(corr.rules)
+    if not window or window[0].rule != order[0]:
+        return 0
+    step = 1
+    for event in window[1:]:
+        if step < len(order) and event.rule == order[step]:
+            step += 1
+    return step
+
+
+def fire(corr: Correlation, events: Iterable[CorrelationEvent]) -> list[Firing]:
+    """Every group's merged firing windows, ordered by group and time."""
+    groups: dict[GroupKey, list[CorrelationEvent]] = defaultdict(list)
+    for event in events:
+        if any(v is None for v in event.group):
+            continue
+        groups[event.group].append(event)
+    span = corr.timespan
+    result: list[Firing] = []
+    for key in sorted(groups, key=lambda k: tuple("" if v is None else str(v) for v in k)):
+        seq = sorted(set(groups[key]))
+        firing: list[tuple[int, int]] = []  # [start, end) index ranges of firing windows
+        end = 0
+        for start, opener in enumerate(seq):
+            end = max(end, start)
+            while end < len(seq) and (seq[end].timestamp - opener.timestamp).total_seconds() <= span:
+                end += 1
+            measure = end - start if corr.type == "event_count" else _measure(corr, seq[start:end])
+            if satisfied(measure, corr.bounds):
+                firing.append((start, end))
+        merged: list[tuple[int, int]] = []
+        for start, stop in firing:
+            if merged and start < merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], stop))
+            else:
+                merged.append((start, stop))
+        result.extend(Firing(key, tuple(seq[a:b])) for a, b in merged)
+    return result

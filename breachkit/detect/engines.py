@@ -1,0 +1,208 @@
+"""The two detection engines: select the events an IR query matches, and candidate correlation groups.
+
+Both return plain rows `(event.id, @timestamp (aware UTC), *requested fields)` ordered by time and id,
+so everything above them (detection records, correlation windows) is shared code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from breachkit.detect import ir
+from breachkit.detect.esquery import MATCH_ALL, query_for
+from breachkit.detect.sqlgen import literal, to_sql
+from breachkit.logs.local import TABLE, LocalStore, q
+
+# SQL here is built from the IR compiler and the schema's quoted field names, never from input text.
+
+Row = tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class TimeWindow:
+    since: datetime | None = None  # inclusive
+    until: datetime | None = None  # exclusive
+
+
+class Engine(Protocol):
+    name: str
+
+    def select(self, query: ir.Node, window: TimeWindow, columns: Sequence[str],
+               candidates: tuple[Sequence[str], int] | None = None) -> list[Row]:
+        """Matching events as (event.id, @timestamp, *columns). With `candidates` = (group fields, n),
+        only events of groups that have at least n matching events in the window."""
+        ...
+
+    def describe(self, query: ir.Node) -> str:
+        """The query this engine runs, for `rules convert`."""
+        ...
+
+
+def _utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+class LocalEngine:
+    name = "local"
+
+    def __init__(self, store: LocalStore) -> None:
+        self.store = store
+        store.con.execute("SET TimeZone = 'UTC'")
+
+    def _where(self, query: ir.Node, window: TimeWindow) -> str:
+        parts = [to_sql(query)]
+        if window.since is not None:
+            parts.append(f'"@timestamp" >= {literal(_utc(window.since).isoformat())}::TIMESTAMPTZ')
+        if window.until is not None:
+            parts.append(f'"@timestamp" < {literal(_utc(window.until).isoformat())}::TIMESTAMPTZ')
+        return " AND ".join(parts)
+
+    def select(self, query: ir.Node, window: TimeWindow, columns: Sequence[str],
+               candidates: tuple[Sequence[str], int] | None = None) -> list[Row]:
+        if query == ir.FALSE:
+            return []
+        where = self._where(query, window)
+        cols = ", ".join(q(c) for c in ("event.id", "@timestamp", *columns))
+        sql = f"SELECT {cols} FROM {TABLE} WHERE {where}"
+        if candidates is not None:
+            group, minimum = candidates
+            keys = ", ".join(q(g) for g in group)
+            sql += (f" AND ({keys}) IN (SELECT ({keys}) FROM {TABLE} WHERE {where} "
+                    f"GROUP BY ALL HAVING count(*) >= {int(minimum)})")
+        sql += ' ORDER BY "@timestamp", "event.id"'
+        rows = self.store.con.execute(sql).fetchall()
+        return [(r[0], _utc(r[1]), *r[2:]) for r in rows]
+
+    def describe(self, query: ir.Node) -> str:
+        return f"SELECT * FROM {TABLE} WHERE {to_sql(query)}"
+
+
+class ElasticsearchEngine:
+    """Queries run server-side; hits are paged with `search_after` and carry doc values, never `_source`."""
+
+    name = "elasticsearch"
+    page_size = 5000
+
+    def __init__(self, client: Any, index: str) -> None:
+        self.client = client
+        self.index = index
+
+    def _filter(self, dsl: dict[str, Any], window: TimeWindow) -> list[dict[str, Any]]:
+        filters = [] if dsl == MATCH_ALL else [dsl]
+        bounds: dict[str, str] = {}
+        if window.since is not None:
+            bounds["gte"] = _utc(window.since).isoformat()
+        if window.until is not None:
+            bounds["lt"] = _utc(window.until).isoformat()
+        if bounds:
+            filters.append({"range": {"@timestamp": bounds}})
+        return filters
+
+    def select(self, query: ir.Node, window: TimeWindow, columns: Sequence[str],
+               candidates: tuple[Sequence[str], int] | None = None) -> list[Row]:
+        if query == ir.FALSE:
+            return []
+        dsl, post_filter = query_for(query)
+        filters = self._filter(dsl, window)
+        if candidates is not None:
+            keys = self._candidate_keys(filters, candidates)
+            if not keys:
+                return []
+            filters = [*filters, self._keys_filter(candidates[0], keys)]
+        extra = sorted(set(ir.fields(query)) - set(columns)) if post_filter else []
+        wanted = ["event.id", "@timestamp", *columns, *extra]
+        rows: list[Row] = []
+        for hit in self._scan({"bool": {"filter": filters}} if filters else MATCH_ALL, wanted):
+            values = hit.get("fields", {})
+            event = {f: _first(values.get(f)) for f in wanted}
+            if post_filter and not ir.evaluate(query, event):
+                continue
+            stamp = datetime.fromisoformat(event["@timestamp"].replace("Z", "+00:00"))
+            rows.append((event["event.id"], stamp, *(event[c] for c in columns)))
+        return rows
+
+    def _scan(self, query: dict[str, Any], fields: Sequence[str]) -> Any:
+        after = None
+        docvalues = [{"field": f, "format": "strict_date_optional_time"} if f == "@timestamp" else f for f in fields]
+        while True:
+            body: dict[str, Any] = {
+                "query": query, "size": self.page_size, "_source": False, "docvalue_fields": docvalues,
+                "sort": [{"@timestamp": "asc"}, {"event.id": "asc"}], "track_total_hits": False,
+            }
+            if after is not None:
+                body["search_after"] = after
+            resp = self.client.search(index=self.index, **body)
+            hits = resp["hits"]["hits"]
+            yield from hits
+            if len(hits) < self.page_size:
+                return
+            after = hits[-1]["sort"]
+
+    def _candidate_keys(self, filters: list[dict[str, Any]], candidates: tuple[Sequence[str], int]) -> list[Row]:
+        """Groups with at least n events, from a composite aggregation paged over all groups."""
+        group, minimum = candidates
+        sources = [{f"g{i}": {"terms": {"field": f}}} for i, f in enumerate(group)]
+        keys: list[Row] = []
+        after = None
+        while True:
+            composite: dict[str, Any] = {"size": 10_000, "sources": sources}
+            if after is not None:
+                composite["after"] = after
+            resp = self.client.search(index=self.index, size=0, query={"bool": {"filter": filters}},
+                                      aggs={"groups": {"composite": composite}})
+            agg = resp["aggregations"]["groups"]
+            keys.extend(tuple(b["key"][f"g{i}"] for i in range(len(group)))
+                        for b in agg["buckets"] if b["doc_count"] >= minimum)
+            after = agg.get("after_key")
+            if not agg["buckets"] or after is None:
+                return keys
+
+    @staticmethod
+    def _keys_filter(group: Sequence[str], keys: list[Row]) -> dict[str, Any]:
+        if len(group) == 1:
+            return {"terms": {group[0]: [k[0] for k in keys]}}
+        return {"bool": {"should": [{"bool": {"filter": [{"term": {f: v}} for f, v in zip(group, key, strict=True)]}}
+                                    for key in keys], "minimum_should_match": 1}}
+
+    def describe(self, query: ir.Node) -> str:
+        import json
+
+        dsl, post = query_for(query)
+        text = json.dumps({"query": dsl}, indent=2, ensure_ascii=False)
+        return text + ("\n# then, on the fetched doc values: field-to-field comparisons (|fieldref)" if post else "")
+
+
+def _first(value: Any) -> Any:
+    if isinstance(value, list):
+        return value[0] if value else None
+    return value
+
+
+class ReferenceEngine:
+    """The reference semantics over events in memory (`ir.evaluate`): the oracle of the differential tests."""
+
+    name = "reference"
+
+    def __init__(self, events: Sequence[dict[str, Any]]) -> None:
+        self.events = sorted(events, key=lambda e: (e["@timestamp"], e["event.id"]))
+
+    def select(self, query: ir.Node, window: TimeWindow, columns: Sequence[str],
+               candidates: tuple[Sequence[str], int] | None = None) -> list[Row]:
+        rows = [e for e in self.events
+                if (window.since is None or e["@timestamp"] >= window.since)
+                and (window.until is None or e["@timestamp"] < window.until) and ir.evaluate(query, e)]
+        if candidates is not None:
+            group, minimum = candidates
+            counts: dict[tuple[Any, ...], int] = {}
+            for e in rows:
+                key = tuple(e.get(g) for g in group)
+                counts[key] = counts.get(key, 0) + 1
+            rows = [e for e in rows if counts[tuple(e.get(g) for g in group)] >= minimum
+                    and all(e.get(g) is not None for g in group)]
+        return [(e["event.id"], _utc(e["@timestamp"]), *(e.get(c) for c in columns)) for e in rows]
+
+    def describe(self, query: ir.Node) -> str:
+        return repr(query)

@@ -1,0 +1,273 @@
+"""The detection IR: a small typed expression tree that carries Sigma's matching semantics.
+
+pySigma parses a rule and applies the processing pipelines; `backend.IRBackend` (a pySigma `Backend`)
+turns the parsed condition into this IR, deciding every semantic question once: case-insensitive
+matching unless `|cased`, wildcard patterns, a condition on a missing field is false (so `not` of it is
+true), numbers against keyword fields, CIDR on IP fields. The engine compilers (`sqlgen` for DuckDB,
+`esquery` for Elasticsearch) then translate the IR mechanically, and `evaluate` here is the reference
+semantics in plain Python, used as the oracle in tests and for the parts Elasticsearch cannot evaluate
+server-side (`FieldRef`).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Literal
+
+StrKind = Literal["eq", "prefix", "suffix", "contains", "glob"]
+CmpOp = Literal["lt", "lte", "gt", "gte"]
+
+
+class Wild:
+    """Wildcard markers inside a glob pattern."""
+
+    MULTI = "\x00*"  # any run of characters
+    SINGLE = "\x00?"  # exactly one character
+
+
+Pattern = tuple[str, ...]  # literal text parts and Wild markers
+
+
+@dataclass(frozen=True)
+class Const:
+    value: bool
+
+
+@dataclass(frozen=True)
+class And:
+    args: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class Or:
+    args: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class Not:
+    arg: Node
+
+
+@dataclass(frozen=True)
+class Str:
+    """String match. For `eq/prefix/suffix/contains`, `value` is the literal (lower-cased unless cased);
+    for `glob`, `pattern` holds literal parts and wildcards (literals lower-cased unless cased)."""
+
+    field: str
+    kind: StrKind
+    value: str
+    cased: bool = False
+    pattern: Pattern = ()
+
+
+@dataclass(frozen=True)
+class Num:
+    """Numeric comparison on a numeric field; op None means equality."""
+
+    field: str
+    value: int | float
+    op: CmpOp | None = None
+
+
+@dataclass(frozen=True)
+class Regex:
+    """Unanchored regular-expression search (Sigma `|re`), in the common subset of RE2 and Lucene."""
+
+    field: str
+    pattern: str
+    ignore_case: bool = False
+    multiline: bool = False
+    dotall: bool = False
+
+
+@dataclass(frozen=True)
+class Cidr:
+    field: str
+    network: str  # canonical, e.g. "10.0.0.0/8" or "2001:db8::/32"
+
+
+@dataclass(frozen=True)
+class Exists:
+    field: str
+
+
+@dataclass(frozen=True)
+class FieldRef:
+    """Field equals another field of the same event (case-insensitive unless cased)."""
+
+    field: str
+    other: str
+    cased: bool = False
+
+
+Node = Const | And | Or | Not | Str | Num | Regex | Cidr | Exists | FieldRef
+TRUE = Const(True)
+FALSE = Const(False)
+
+
+def and_(args: list[Node]) -> Node:
+    flat: list[Node] = []
+    for a in args:
+        if a == TRUE:
+            continue
+        if a == FALSE:
+            return FALSE
+        flat.extend(a.args if isinstance(a, And) else (a,))
+    if not flat:
+        return TRUE
+    return flat[0] if len(flat) == 1 else And(tuple(flat))
+
+
+def or_(args: list[Node]) -> Node:
+    flat: list[Node] = []
+    for a in args:
+        if a == FALSE:
+            continue
+        if a == TRUE:
+            return TRUE
+        flat.extend(a.args if isinstance(a, Or) else (a,))
+    if not flat:
+        return FALSE
+    return flat[0] if len(flat) == 1 else Or(tuple(flat))
+
+
+def not_(arg: Node) -> Node:
+    if isinstance(arg, Const):
+        return Const(not arg.value)
+    if isinstance(arg, Not):
+        return arg.arg
+    return Not(arg)
+
+
+def fields(node: Node) -> Iterator[str]:
+    """Every field the expression reads."""
+    match node:
+        case And(args) | Or(args):
+            for a in args:
+                yield from fields(a)
+        case Not(arg):
+            yield from fields(arg)
+        case FieldRef(field=f, other=o):
+            yield f
+            yield o
+        case Str(field=f) | Num(field=f) | Regex(field=f) | Cidr(field=f) | Exists(field=f):
+            yield f
+        case _:
+            pass
+
+
+def has_fieldref(node: Node) -> bool:
+    match node:
+        case FieldRef():
+            return True
+        case And(args) | Or(args):
+            return any(has_fieldref(a) for a in args)
+        case Not(arg):
+            return has_fieldref(arg)
+        case _:
+            return False
+
+
+def relax_fieldrefs(node: Node, positive: bool = True) -> Node:
+    """A superset filter without FieldRef (TRUE where it counts for the match, FALSE under negation),
+    for engines that evaluate field-to-field comparisons after fetching the candidates."""
+    match node:
+        case FieldRef():
+            return Const(positive)
+        case And(args):
+            return and_([relax_fieldrefs(a, positive) for a in args])
+        case Or(args):
+            return or_([relax_fieldrefs(a, positive) for a in args])
+        case Not(arg):
+            return not_(relax_fieldrefs(arg, not positive))
+        case _:
+            return node
+
+
+# ------------------------------------------------------------------------------------------- evaluation
+
+
+@lru_cache(maxsize=4096)
+def glob_regex(pattern: Pattern, cased: bool) -> re.Pattern[str]:
+    parts = []
+    for p in pattern:
+        if p == Wild.MULTI:
+            parts.append(".*")
+        elif p == Wild.SINGLE:
+            parts.append(".")
+        else:
+            parts.append(re.escape(p))
+    return re.compile("".join(parts), re.DOTALL if cased else re.DOTALL | re.IGNORECASE)
+
+
+@lru_cache(maxsize=4096)
+def _regex(node: Regex) -> re.Pattern[str]:
+    flags = (re.IGNORECASE if node.ignore_case else 0) | (re.MULTILINE if node.multiline else 0)
+    flags |= re.DOTALL if node.dotall else 0
+    return re.compile(node.pattern, flags)
+
+
+@lru_cache(maxsize=4096)
+def _network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    return ipaddress.ip_network(text)
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else str(value)
+
+
+def evaluate(node: Node, event: Mapping[str, Any]) -> bool:
+    """The reference semantics: does `event` (ECS name → value, missing = absent or None) match?"""
+    match node:
+        case Const(constant):
+            return constant
+        case And(args):
+            return all(evaluate(a, event) for a in args)
+        case Or(args):
+            return any(evaluate(a, event) for a in args)
+        case Not(arg):
+            return not evaluate(arg, event)
+        case Exists(field):
+            return event.get(field) is not None
+        case _:
+            value = event.get(node.field)
+            return value is not None and _leaf(node, value, event)
+
+
+def _leaf(node: Str | Num | Regex | Cidr | FieldRef, value: Any, event: Mapping[str, Any]) -> bool:
+    match node:
+        case Str(kind=kind, value=lit, cased=cased, pattern=pattern):
+            text = _text(value) if cased else _text(value).lower()
+            if kind == "eq":
+                return text == lit
+            if kind == "prefix":
+                return text.startswith(lit)
+            if kind == "suffix":
+                return text.endswith(lit)
+            if kind == "contains":
+                return lit in text
+            return glob_regex(pattern, cased).fullmatch(_text(value)) is not None
+        case Num(value=number, op=op):
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                return False
+            if op is None:
+                return value == number
+            return {"lt": value < number, "lte": value <= number, "gt": value > number, "gte": value >= number}[op]
+        case Regex():
+            return _regex(node).search(_text(value)) is not None
+        case Cidr(network=net):
+            try:
+                return ipaddress.ip_address(_text(value)) in _network(net)
+            except ValueError:
+                return False
+        case FieldRef(other=other, cased=cased):
+            second = event.get(other)
+            if second is None:
+                return False
+            a, b = _text(value), _text(second)
+            return a == b if cased else a.lower() == b.lower()
+    raise TypeError(f"unknown IR node {node!r}")  # pragma: no cover

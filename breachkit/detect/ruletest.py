@@ -1,0 +1,216 @@
+"""Data-driven rule tests: YAML cases (rule, events, expected detections) run on an engine.
+
+A case file (`rules/tests/<anything>.yml`) names a rule by id and lists cases::
+
+    rule: 6b3c7c0e-…                  # id of the rule (a single-event rule or a correlation)
+    cases:
+      - name: twelve failures from one address within five minutes
+        events:                       # events in the event schema; @timestamp is required
+          - {"@timestamp": "2026-03-02T10:00:00Z", event.action: login, event.outcome: failure,
+             source.ip: 203.0.113.5, user.id: u1, event.dataset: api}
+          - {"@timestamp": "2026-03-02T10:00:20Z", …, repeat: 11, every: 20s}   # 11 more, 20 s apart
+        expect:                       # the detections, each as the indexes of its events
+          - [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]
+      - name: benign traffic stays quiet
+        events: [...]
+        expect: []
+
+`repeat: N` with `every: <seconds>s|m|h` stands for N copies of the event, each `every` later than the
+previous (the first at the given time); indexes count the expanded events. `event.dataset` defaults
+to the rule's first logsource dataset when missing. Each case runs in its own empty store.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import yaml
+
+from breachkit.detect.engines import ElasticsearchEngine, Engine, LocalEngine, ReferenceEngine
+from breachkit.detect.rules import Correlation, Rule, RuleSet
+from breachkit.detect.run import detect_correlation, detect_rule
+from breachkit.errors import InputError, Location, Problem
+from breachkit.logs.elasticsearch import ElasticsearchStore
+from breachkit.logs.local import LocalStore
+from breachkit.logs.parsers.times import parse_iso
+from breachkit.logs.schema import ARROW_SCHEMA, FIELD_NAMES, FIELD_TYPES, Event, FieldType, coerce
+
+_EVERY_RE = re.compile(r"^(\d+)([smh])$")
+_UNITS = {"s": 1, "m": 60, "h": 3600}
+
+
+@dataclass(frozen=True)
+class Case:
+    file: str
+    line: int | None
+    rule_id: str
+    name: str
+    events: tuple[Event, ...]
+    expect: tuple[frozenset[int], ...]
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    case: Case
+    engine: str
+    passed: bool
+    got: tuple[frozenset[int], ...]
+    message: str = ""
+
+
+def _event(raw: dict[str, Any], where: Location) -> list[Event]:
+    raw = dict(raw)
+    repeat = int(raw.pop("repeat", 1))
+    every_text = str(raw.pop("every", "0s"))
+    m = _EVERY_RE.match(every_text)
+    if m is None:
+        raise InputError(f"every: {every_text!r} is not like 30s, 5m or 1h", path=where.path, line=where.line)
+    step = timedelta(seconds=int(m.group(1)) * _UNITS[m.group(2)])
+    unknown = [k for k in raw if k not in FIELD_NAMES]
+    if unknown:
+        raise InputError(f"unknown event fields: {', '.join(unknown)}", path=where.path, line=where.line)
+    if "@timestamp" not in raw:
+        raise InputError("an event needs @timestamp", path=where.path, line=where.line)
+    base: Event = {}
+    for name, value in raw.items():
+        if FIELD_TYPES[name] is FieldType.DATE:
+            base[name] = parse_iso(str(value).replace("Z", "+00:00")) if not hasattr(value, "tzinfo") else value
+        else:
+            try:
+                base[name] = coerce(name, value)
+            except ValueError as exc:
+                raise InputError(f"{name}: {exc}", path=where.path, line=where.line) from None
+    return [{**base, "@timestamp": base["@timestamp"] + i * step} for i in range(repeat)]
+
+
+def load_cases(paths: Sequence[Path]) -> tuple[list[Case], list[Problem]]:
+    cases: list[Case] = []
+    problems: list[Problem] = []
+    files: list[Path] = []
+    for path in paths:
+        files.extend(sorted(path.rglob("*.yml")) if path.is_dir() else [path])
+    for file in files:
+        try:
+            doc = yaml.safe_load(file.read_text(encoding="utf-8"))
+            if not isinstance(doc, dict) or "rule" not in doc or not isinstance(doc.get("cases"), list):
+                raise InputError("a case file needs `rule:` and a list of `cases:`", path=file)
+            for n, raw in enumerate(doc["cases"], start=1):
+                where = Location(str(file), None, f"cases[{n}]")
+                events: list[Event] = []
+                for item in raw.get("events", []):
+                    events.extend(_event(item, where))
+                expect = tuple(frozenset(int(i) for i in group) for group in raw.get("expect", []))
+                bad = [i for group in expect for i in group if not 0 <= i < len(events)]
+                if bad:
+                    raise InputError(f"{raw.get('name')}: expected event indexes out of range: {bad}", path=file)
+                cases.append(Case(str(file), None, str(doc["rule"]), str(raw.get("name", f"case {n}")),
+                                  tuple(events), expect))
+        except InputError as exc:
+            problems.append(Problem(exc.message, exc.location))
+        except (OSError, yaml.YAMLError, TypeError, ValueError) as exc:
+            problems.append(Problem(f"invalid case file: {exc}", Location(str(file))))
+    return cases, problems
+
+
+def _scope_dataset(rule: Rule | None) -> str | None:
+    from breachkit.detect import ir
+
+    query = rule.query if rule else None
+    if isinstance(query, ir.And) and isinstance(query.args[0], ir.Or | ir.Str):
+        first = query.args[0]
+        node = first.args[0] if isinstance(first, ir.Or) else first
+        if isinstance(node, ir.Str) and node.field == "event.dataset":
+            return node.value
+    return None
+
+
+def case_batch(case: Case, dataset: str | None) -> pa.RecordBatch:
+    rows = []
+    for i, event in enumerate(case.events):
+        row = {**event, "event.id": f"e{i:06d}", "log.file.path": "case", "log.file.line": i + 1}
+        row.setdefault("event.dataset", dataset or "api")
+        row.setdefault("log.original", " ".join(f"{k}={v}" for k, v in event.items() if k != "@timestamp"))
+        rows.append(row)
+    return pa.RecordBatch.from_pylist(rows, schema=ARROW_SCHEMA)
+
+
+def run_case(case: Case, ruleset: RuleSet, open_engine: Callable[[pa.RecordBatch], Any]) -> CaseResult:
+    """Run one case; `open_engine(batch)` is a context manager yielding an Engine over just those events."""
+    rules = ruleset.by_id()
+    target: Rule | Correlation | None = rules.get(case.rule_id) or next(
+        (c for c in ruleset.correlations if c.meta.id == case.rule_id), None)
+    if target is None:
+        return CaseResult(case, "-", False, (), f"no rule with id {case.rule_id}")
+    first_rule = target if isinstance(target, Rule) else rules.get(target.rules[0])
+    batch = case_batch(case, _scope_dataset(first_rule))
+    with open_engine(batch) as engine:
+        engine_: Engine = engine
+        found = (detect_rule(target, engine_, _ALL) if isinstance(target, Rule)
+                 else detect_correlation(target, rules, engine_, _ALL))
+    index = {f"e{i:06d}": i for i in range(len(case.events))}
+    got = tuple(sorted((frozenset(index[e] for e in d.event_ids) for d in found), key=sorted))
+    want = tuple(sorted(case.expect, key=sorted))
+    ok = got == want
+    message = "" if ok else f"expected {[sorted(g) for g in want]}, got {[sorted(g) for g in got]}"
+    return CaseResult(case, engine_.name, ok, got, message)
+
+
+def _all_window() -> Any:
+    from breachkit.detect.engines import TimeWindow
+
+    return TimeWindow()
+
+
+_ALL = _all_window()
+
+
+@contextlib.contextmanager
+def local_engine_for(batch: pa.RecordBatch) -> Iterator[LocalEngine]:
+    """An embedded engine over just `batch` (in memory)."""
+    store = LocalStore(None)
+    try:
+        store.load(batch, "case")
+        yield LocalEngine(store)
+    finally:
+        store.close()
+
+
+@contextlib.contextmanager
+def reference_engine_for(batch: pa.RecordBatch) -> Iterator[ReferenceEngine]:
+    """The pure-Python reference evaluator over `batch`."""
+    yield ReferenceEngine(batch.to_pylist())
+
+
+def elasticsearch_engine_factory(store: ElasticsearchStore) -> Callable[[pa.RecordBatch], Any]:
+    """Engines over one case's events in a fresh index `<store index>-case-<n>`, deleted afterwards."""
+    counter = iter(range(1, 1 << 30))
+
+    @contextlib.contextmanager
+    def open_engine(batch: pa.RecordBatch) -> Iterator[ElasticsearchEngine]:
+        index = f"{store.index}-case-{next(counter)}"
+        case_store = ElasticsearchStore(store.client, store.config.model_copy(update={"index": index}),
+                                        store.spool_dir)
+        try:
+            loader = case_store.begin("case")
+            loader.add(batch)
+            loader.commit()
+            yield ElasticsearchEngine(store.client, index)
+        finally:
+            store.client.options(ignore_status=404).indices.delete(index=index)
+            store.client.options(ignore_status=404).indices.delete_index_template(name=index)
+
+    return open_engine
+
+
+def iter_results(cases: Sequence[Case], ruleset: RuleSet,
+                 engines: Sequence[Callable[[pa.RecordBatch], Any]]) -> Iterator[CaseResult]:
+    for case in cases:
+        for open_engine in engines:
+            yield run_case(case, ruleset, open_engine)
