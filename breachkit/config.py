@@ -137,8 +137,19 @@ class ElasticsearchConfig(_Model):
         return value
 
 
+class DetectConfig(_Model):
+    # Rule files or folders in addition to the bundled pack (e.g. a SigmaHQ checkout's rules/web).
+    rules: list[Path] = Field(default_factory=list)
+    bundled: bool = True  # load the rule pack shipped with breachkit
+    # pySigma processing-pipeline YAML files applied after breachkit's taxonomy mapping.
+    pipelines: list[Path] = Field(default_factory=list)
+    # Unknown fields are errors (not just warnings that make the condition false).
+    strict_fields: bool = False
+
+
 class Config(_Model):
     workspace: WorkspaceConfig = Field(default_factory=WorkspaceConfig)
+    detect: DetectConfig = Field(default_factory=DetectConfig)
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     elasticsearch: ElasticsearchConfig = Field(default_factory=ElasticsearchConfig)
     # Where the file was read from (None: defaults); relative paths in it resolve against its folder.

@@ -50,11 +50,14 @@ def cli(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
 
 
 def _register() -> None:
-    from breachkit.cli import ingest, logs, setup
+    from breachkit.cli import detect, ingest, logs, rules, setup
 
     cli.add_command(setup.init)
+    cli.add_command(setup.demo)
     cli.add_command(ingest.ingest_cmd)
     cli.add_command(logs.logs)
+    cli.add_command(rules.rules)
+    cli.add_command(detect.detect_cmd)
 
 
 _register()

@@ -21,3 +21,25 @@ def init(app: AppContext, directory: Path, force: bool) -> None:
     console.print(f"wrote {config_path}", highlight=False)
     console.print(f"workspace {workspace.root} (mode 0700)", highlight=False)
     console.print("next: breachkit ingest /var/log/nginx/access.log", highlight=False)
+
+
+@click.command()
+@click.argument("directory", required=False, default="breachkit-demo",
+                type=click.Path(file_okay=False, path_type=Path))
+@pass_app
+def demo(app: AppContext, directory: Path) -> None:
+    """Run the main job on the sample platform's logs, embedded engine, no server: ingest, then detect."""
+    from breachkit.cli.detect import emit
+    from breachkit.cli.ingest import render_summary
+    from breachkit.demo import run_demo
+
+    result = run_demo(directory)
+    console = out_console()
+    render_summary(result.ingested)
+    emit(result.detections, "table", app)
+    by_rule: dict[str, int] = {}
+    for d in result.detections.detections:
+        by_rule[d.title] = by_rule.get(d.title, 0) + 1
+    console.print(f"\n{result.rules} rules ran; {len(result.detections.detections)} detections from "
+                  f"{len(by_rule)} rules. Workspace and config: {result.directory}", highlight=False)
+    console.print(f"next: cd {result.directory} && breachkit detect --level high", highlight=False)

@@ -77,6 +77,10 @@ class LocalEngine:
         return [(r[0], _utc(r[1]), *r[2:]) for r in rows]
 
     def describe(self, query: ir.Node) -> str:
+        return self.describe_query(query)
+
+    @staticmethod
+    def describe_query(query: ir.Node) -> str:
         return f"SELECT * FROM {TABLE} WHERE {to_sql(query)}"
 
 
@@ -168,6 +172,10 @@ class ElasticsearchEngine:
                                     for key in keys], "minimum_should_match": 1}}
 
     def describe(self, query: ir.Node) -> str:
+        return self.describe_query(query)
+
+    @staticmethod
+    def describe_query(query: ir.Node) -> str:
         import json
 
         dsl, post = query_for(query)

@@ -43,6 +43,8 @@ _SSHD: list[tuple[re.Pattern[str], str, str]] = [
      "max_auth_attempts", "failure"),
     (re.compile(r"^(?:Disconnected from|Connection closed by)(?: (?:authenticating|invalid))?"
                 r"(?: user (?P<user>.*?))? " + _ADDR + _TAIL), "disconnect", "unknown"),
+    (re.compile(r"^Disconnecting(?: (?:authenticating|invalid))? user (?P<user>.*?) " + _ADDR
+                + r" port \d+: Too many authentication failures"), "max_auth_attempts", "failure"),
     (re.compile(r"^Received disconnect from (?P<ip>\S+?)(?: port \d+)?:\s*\d+:"), "disconnect", "unknown"),
     (re.compile(r"^Did not receive identification string from " + _ADDR + _TAIL), "no_identification",
      "failure"),

@@ -1,0 +1,159 @@
+"""`breachkit rules list | check | convert | test`."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.table import Table
+
+from breachkit.cli.common import AppContext, echo_json, out_console, output_option, pass_app
+from breachkit.detect.api import ruleset_from_config
+from breachkit.detect.engines import ElasticsearchEngine, LocalEngine
+from breachkit.detect.rules import Correlation, Rule, RuleSet
+from breachkit.detect.ruletest import (
+    elasticsearch_engine_factory,
+    load_cases,
+    local_engine_for,
+    reference_engine_for,
+    run_case,
+)
+from breachkit.errors import InputError
+
+paths_argument = click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+
+
+def _load(app: AppContext, paths: tuple[Path, ...]) -> RuleSet:
+    return ruleset_from_config(app.config, only=paths or None)
+
+
+@click.group()
+def rules() -> None:
+    """Author and check Sigma rules (bundled pack, detect.rules from the config, or PATHS)."""
+
+
+@rules.command("list")
+@paths_argument
+@output_option()
+@pass_app
+def list_cmd(app: AppContext, paths: tuple[Path, ...], output: str) -> None:
+    """List the rules that would run, and those skipped with the reason."""
+    ruleset = _load(app, paths)
+    items: list[Rule | Correlation] = [*ruleset.rules, *ruleset.correlations]
+    if output == "json":
+        echo_json({
+            "rules": [{**dataclasses.asdict(i.meta), "kind": "event" if isinstance(i, Rule) else i.type,
+                       "generates": not isinstance(i, Rule) or i.generate} for i in items],
+            "skipped": [{**dataclasses.asdict(s.meta), "reason": s.reason} for s in ruleset.skipped],
+            "problems": [str(p) for p in ruleset.problems],
+        })
+        return
+    table = Table(title=f"{len(items)} rules ({len(ruleset.correlations)} correlations), "
+                  f"{len(ruleset.skipped)} skipped, {len(ruleset.problems)} broken", title_justify="left")
+    for col in ("level", "kind", "title", "tags", "id"):
+        table.add_column(col)
+    for item in items:
+        kind = ("event" if item.generate else "event (for correlations)") if isinstance(item, Rule) else item.type
+        table.add_row(item.meta.level or "", kind, item.meta.title, " ".join(item.meta.tags), item.meta.id)
+    out_console().print(table)
+    for skipped in ruleset.skipped:
+        out_console().print(f"skipped: {skipped.meta.title} ({skipped.meta.path}): {skipped.reason}", highlight=False)
+
+
+@rules.command()
+@paths_argument
+@pass_app
+def check(app: AppContext, paths: tuple[Path, ...]) -> None:
+    """Validate every rule; list every problem with its file and line. Exit 1 if any rule is broken."""
+    ruleset = _load(app, paths)
+    console = out_console()
+    for rule in ruleset.rules:
+        for warning in rule.warnings:
+            console.print(f"warning: {rule.meta.path}: {rule.meta.title}: {warning}", highlight=False)
+    for skipped in ruleset.skipped:
+        console.print(f"skipped: {skipped.meta.path}: {skipped.meta.title}: {skipped.reason}", highlight=False)
+    total = len(ruleset.rules) + len(ruleset.correlations)
+    if ruleset.problems:
+        raise InputError(f"{len(ruleset.problems)} problems in {len(ruleset.files)} rule files",
+                         problems=list(ruleset.problems), hint="nothing was run; fix the rules listed above")
+    console.print(f"{total} rules ok ({len(ruleset.skipped)} skipped) in {len(ruleset.files)} files", highlight=False)
+
+
+@rules.command()
+@paths_argument
+@click.option("-r", "--rule", "rule_ids", multiple=True, help="Only this rule id (repeatable).")
+@click.option("-e", "--engine", type=click.Choice(["local", "elasticsearch", "both"]), default="both",
+              show_default=True)
+@pass_app
+def convert(app: AppContext, paths: tuple[Path, ...], rule_ids: tuple[str, ...], engine: str) -> None:
+    """Show the query each engine runs for each rule (correlations: their windows and group fields)."""
+    ruleset = _load(app, paths)
+    console = out_console()
+    items: list[Rule | Correlation] = [*ruleset.rules, *ruleset.correlations]
+    for item in items:
+        if rule_ids and item.meta.id not in rule_ids:
+            continue
+        console.rule(f"{item.meta.title} [{item.meta.id}]")
+        if isinstance(item, Correlation):
+            console.print(f"{item.type} over {', '.join(item.rules)}; group-by {item.group_by}; "
+                          f"timespan {item.timespan}s; condition {item.bounds}", highlight=False)
+            continue
+        if engine in ("local", "both"):
+            console.print("[bold]local (DuckDB):[/]")
+            console.print(LocalEngine.describe_query(item.query), markup=False, highlight=False)
+        if engine in ("elasticsearch", "both"):
+            console.print("[bold]elasticsearch:[/]")
+            console.print(ElasticsearchEngine.describe_query(item.query), markup=False, highlight=False)
+
+
+@rules.command("test")
+@click.argument("cases", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option("--rules", "rule_paths", multiple=True, type=click.Path(exists=True, path_type=Path),
+              help="Rule files or folders (default: the configured rules).")
+@click.option("-e", "--engine", "engines", multiple=True, default=("local",), show_default=True,
+              type=click.Choice(["local", "elasticsearch", "reference"]), help="Repeat to run on several.")
+@pass_app
+def test_cmd(app: AppContext, cases: tuple[Path, ...], rule_paths: tuple[Path, ...], engines: tuple[str, ...]) -> None:
+    """Run YAML rule cases (default: tests/ folders beside the rules). Exit 1 if any case fails."""
+    ruleset = ruleset_from_config(app.config, only=rule_paths or None)
+    if ruleset.problems:
+        raise InputError("the rules have problems; run `breachkit rules check`", problems=list(ruleset.problems))
+    case_paths = list(cases) or [d / "tests" for d in {Path(f).parent for f in ruleset.files}
+                                 if (d / "tests").is_dir()] or []
+    found, problems = load_cases(sorted(set(case_paths)))
+    if problems:
+        raise InputError("invalid case files", problems=problems)
+    openers: list[tuple[str, Callable[[Any], Any]]] = []
+    for name in engines:
+        if name == "local":
+            openers.append((name, local_engine_for))
+        elif name == "reference":
+            openers.append((name, reference_engine_for))
+        else:
+            openers.append((name, _es_opener(app)))
+    console = out_console()
+    failed = 0
+    for case in found:
+        for name, opener in openers:
+            result = run_case(case, ruleset, opener)
+            if not result.passed:
+                failed += 1
+                console.print(f"FAIL [{name}] {case.file}: {case.name}: {result.message}", highlight=False)
+    console.print(f"{len(found)} cases × {len(openers)} engines: {len(found) * len(openers) - failed} passed, "
+                  f"{failed} failed", highlight=False)
+    if failed:
+        raise click.exceptions.Exit(1)
+
+
+def _es_opener(app: AppContext) -> Callable[[Any], Any]:
+    from breachkit.logs.elasticsearch import ElasticsearchStore, connect
+
+    config = app.config.elasticsearch
+    client = connect(config)
+    store = ElasticsearchStore(client, config.model_copy(update={"index": f"{config.index}-rule-tests"}),
+                               app.workspace().tmp)
+    return elasticsearch_engine_factory(store)
+
