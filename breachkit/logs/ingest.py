@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -122,9 +122,30 @@ class _Batcher:
 
     def flush(self) -> None:
         if self.rows:
-            self.loader.add(pa.RecordBatch.from_pylist(self.rows, schema=ARROW_SCHEMA))
+            self.loader.add(to_batch(self.rows))
             self.count += len(self.rows)
             self.rows = []
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def to_batch(rows: Sequence[Event]) -> pa.RecordBatch:
+    """Events → an Arrow batch of the schema, built column by column (about twice as fast as
+    `RecordBatch.from_pylist`; timestamps go in as epoch microseconds, which Arrow converts much faster
+    than aware datetimes)."""
+    columns = []
+    for field in ARROW_SCHEMA:
+        values = [row.get(field.name) for row in rows]
+        if not any(v is not None for v in values):
+            columns.append(pa.nulls(len(rows), field.type))
+        elif field.name == "@timestamp":
+            micros = pa.array([(v - _EPOCH) // _MICROSECOND for v in values], pa.int64())
+            columns.append(micros.cast(field.type))
+        else:
+            columns.append(pa.array(values, type=field.type))
+    return pa.RecordBatch.from_arrays(columns, schema=ARROW_SCHEMA)
 
 
 def _default_year(path: str, now: datetime) -> int:

@@ -17,7 +17,7 @@ from breachkit.errors import ConfigError, Location, Problem
 from breachkit.logs.parsers.base import ParseError, Parser, Record
 from breachkit.logs.parsers.times import parse_epoch, parse_iso, to_utc
 from breachkit.logs.reader import Line
-from breachkit.logs.schema import FIELD_NAMES, FIELD_TYPES, Event, FieldType, coerce
+from breachkit.logs.schema import FIELD_NAMES, FIELD_TYPES, MAX_VALUE_CHARS, Event, FieldType, coerce
 
 # Fields that ingest fills in itself and a source cannot set.
 _DERIVED = frozenset({"event.id", "log.file.path", "log.file.line", "log.original"})
@@ -39,8 +39,50 @@ class _Mapper:
 
     def __init__(self, mapping: Mapping[str, str], timestamp_format: str | None, assume_tz: tzinfo) -> None:
         self.sources = {name: mapping.get(name, name) for name in MAPPABLE}
+        self.by_source = {key: name for name, key in self.sources.items()}
+        # first components of dotted source keys: nested objects under these are flattened
+        self.prefixes = frozenset(key.split(".", 1)[0] for key in self.by_source if "." in key)
         self.timestamp_format = timestamp_format
         self.assume = assume_tz
+
+    def _items(self, obj: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+        for key, value in obj.items():
+            dotted = prefix + key
+            if isinstance(value, dict) and dotted not in self.by_source and (prefix or key in self.prefixes):
+                yield from self._items(value, dotted + ".")
+            else:
+                yield dotted, value
+
+    def build_from(self, obj: Mapping[str, Any]) -> Event:
+        """Like `build`, iterating over the keys the object has (flat dotted or nested) — the fast path."""
+        event: Event = {}
+        by_source = self.by_source
+        for key, value in self._items(obj):
+            name = by_source.get(key)
+            if name is None or name in event or value is None or value == "":
+                continue
+            self._set(event, name, key, value)
+        if "@timestamp" not in event:
+            raise ParseError(f"no timestamp (field {self.sources['@timestamp']!r})")
+        return event
+
+    def _set(self, event: Event, name: str, key: str, value: Any) -> None:
+        ftype = FIELD_TYPES[name]
+        if ftype is FieldType.KEYWORD and type(value) is str and len(value) <= MAX_VALUE_CHARS:
+            event[name] = value  # the common case, without the general coercion
+            return
+        if ftype is FieldType.DATE:
+            event[name] = self.timestamp(value, key)
+            return
+        if isinstance(value, dict | list):
+            raise ParseError(f"{key!r}: expected a single value, got a {type(value).__name__}")
+        try:
+            event[name] = coerce(name, value)
+        except ValueError as exc:
+            if name == "source.ip":  # a hostname or garbage where an address belongs: keep it as logged
+                event["source.address"] = str(value)
+                return
+            raise ParseError(f"{key!r}: {exc}") from None
 
     def timestamp(self, value: Any, key: str) -> datetime:
         try:
@@ -63,33 +105,10 @@ class _Mapper:
             value = get(key)
             if value is None or value == "":
                 continue
-            if FIELD_TYPES[name] is FieldType.DATE:
-                event[name] = self.timestamp(value, key)
-                continue
-            if isinstance(value, dict | list):
-                raise ParseError(f"{key!r}: expected a single value, got a {type(value).__name__}")
-            try:
-                event[name] = coerce(name, value)
-            except ValueError as exc:
-                if name == "source.ip":  # a hostname or garbage where an address belongs: keep it as logged
-                    event["source.address"] = str(value)
-                    continue
-                raise ParseError(f"{key!r}: {exc}") from None
+            self._set(event, name, key, value)
         if "@timestamp" not in event:
             raise ParseError(f"no timestamp (field {self.sources['@timestamp']!r})")
         return event
-
-
-def _lookup(obj: Mapping[str, Any], key: str) -> Any:
-    value = obj.get(key)
-    if value is not None or "." not in key:
-        return value
-    node: Any = obj
-    for part in key.split("."):
-        if not isinstance(node, Mapping):
-            return None
-        node = node.get(part)
-    return node
 
 
 class JsonLinesParser(Parser):
@@ -108,7 +127,7 @@ class JsonLinesParser(Parser):
             raise ParseError(f"not valid JSON: {exc.msg} at column {exc.colno}") from None
         if not isinstance(obj, dict):
             raise ParseError(f"expected a JSON object, got {type(obj).__name__}")
-        return [self._mapper.build(lambda key: _lookup(obj, key))]
+        return [self._mapper.build_from(obj)]
 
 
 class CsvParser(Parser):
