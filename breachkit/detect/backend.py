@@ -129,7 +129,7 @@ class IRBackend(Backend):
                 return ir.Num(field, int(text))
             except ValueError:
                 return ir.FALSE  # "abc" can never equal a number
-        raise Unsupported(f"wildcard pattern {text!r} on the numeric field {field!r}")
+        raise Unsupported(f"wildcard pattern {show(parts)!r} on the numeric field {field!r}")
 
     def _string_on_ip(self, field: str, parts: list[str]) -> ir.Node:
         literal = [p for p in parts if p not in (ir.Wild.MULTI, ir.Wild.SINGLE)]
@@ -145,8 +145,7 @@ class IRBackend(Backend):
             if 1 <= len(octets) <= 3 and all(o.isdigit() and int(o) < 256 for o in octets):
                 base = ".".join(octets + ["0"] * (4 - len(octets)))
                 return ir.Cidr(field, f"{base}/{8 * len(octets)}")
-        raise Unsupported(f"wildcard pattern {''.join(p.replace(chr(0), '') for p in parts)!r} on the IP field "
-                          f"{field!r} (use |cidr)")
+        raise Unsupported(f"wildcard pattern {show(parts)!r} on the IP field {field!r} (use |cidr)")
 
     def convert_condition_field_eq_val_str(self, cond: ConditionFieldEqualsValueExpression,
                                            state: ConversionState) -> ir.Node:
@@ -306,6 +305,11 @@ class IRBackend(Backend):
     convert_correlation_value_avg_rule = _no_correlation_query
     convert_correlation_value_percentile_rule = _no_correlation_query
     convert_correlation_value_median_rule = _no_correlation_query
+
+
+def show(parts: list[str]) -> str:
+    """A pattern as the rule wrote it."""
+    return "".join("*" if p == ir.Wild.MULTI else "?" if p == ir.Wild.SINGLE else p for p in parts)
 
 
 def string_match(field: str, parts: list[str], cased: bool) -> ir.Node:

@@ -31,6 +31,7 @@ WEB_FIELDS: dict[str, str] = {
     "c-uri": "url.original",
     "c-uri-query": "url.query",
     "c-uri-stem": "url.path",
+    "c-uri-extension": "url.extension",
     "sc-status": "http.response.status_code",
     "c-useragent": "user_agent.original",
     "cs-user-agent": "user_agent.original",

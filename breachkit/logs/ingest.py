@@ -21,7 +21,7 @@ from breachkit.config import Config
 from breachkit.errors import BreachkitError, InputError, PartialFailure, Problem
 from breachkit.logs.parsers import FORMATS, detect_format, make_parser
 from breachkit.logs.reader import STDIN, LineReader, source_name
-from breachkit.logs.schema import ARROW_SCHEMA, Event, event_id
+from breachkit.logs.schema import ARROW_SCHEMA, Event, event_id, url_extension
 from breachkit.workspace import Workspace, write_private_text
 
 # (phase, done, total or None): "read" counts input bytes, "load" counts events written.
@@ -197,6 +197,10 @@ def ingest_file(
                     event["event.id"] = event_id(source, record.line, raw)
                     event["@timestamp"] = _truncate_ms(event["@timestamp"])
                     event.setdefault("event.dataset", dataset)
+                    if "url.path" in event and "url.extension" not in event:
+                        extension = url_extension(event["url.path"])
+                        if extension:
+                            event["url.extension"] = extension
                     event["log.file.path"] = source
                     event["log.file.line"] = record.line
                     event["log.original"] = record.raw

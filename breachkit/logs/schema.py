@@ -69,6 +69,7 @@ FIELDS: Final[tuple[Field, ...]] = (
     Field("url.domain", FieldType.KEYWORD, "requested host (Host header or virtual host), when logged"),
     Field("url.path", FieldType.KEYWORD, "path part of the URL"),
     Field("url.query", FieldType.KEYWORD, "query string without '?'"),
+    Field("url.extension", FieldType.KEYWORD, "file extension of url.path, without the dot (derived at ingest)"),
     Field("user_agent.original", FieldType.KEYWORD, "User-Agent header"),
     Field("service.name", FieldType.KEYWORD, "service or program that logged the event"),
     Field("host.name", FieldType.KEYWORD, "host that logged the event"),
@@ -127,6 +128,13 @@ def canonical_ip(text: str) -> str | None:
     if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
         return str(addr.ipv4_mapped)
     return str(addr)
+
+
+def url_extension(path: str) -> str | None:
+    """ECS url.extension: what follows the last dot of the last path segment ("/a/b.PHP" → "PHP")."""
+    last = path.rsplit("/", 1)[-1]
+    _, dot, ext = last.rpartition(".")
+    return ext if dot and ext and len(ext) <= 16 else None
 
 
 def coerce(name: str, value: Any) -> Any:

@@ -1,0 +1,95 @@
+"""The acceptance test of the detection engines: identical hits on Elasticsearch and the embedded engine.
+
+All shipped rules plus SigmaHQ's web rules run over the same events — the generated sample platform
+(planted attacks) and, where ../shared/data is present, the real Apache and auth logs — on DuckDB, on
+a real Elasticsearch node, and on the pure-Python reference evaluator; the detection sets must be equal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from breachkit.config import ElasticsearchConfig, load_config
+from breachkit.detect import compat
+from breachkit.detect.api import BUNDLED_RULES
+from breachkit.detect.engines import ElasticsearchEngine, LocalEngine, ReferenceEngine
+from breachkit.detect.rules import load_rules
+from breachkit.detect.run import Detection, run
+from breachkit.logs.elasticsearch import ElasticsearchStore
+from breachkit.logs.ingest import IngestOptions, ingest_file
+from breachkit.logs.local import LocalStore
+from breachkit.workspace import Workspace
+
+pytestmark = [pytest.mark.es, pytest.mark.slow]
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "data"
+INPUTS = [
+    (REPO / "samples" / "portal-access.log", IngestOptions(format="combined", remote_user_field="user.id")),
+    (REPO / "samples" / "app-api.jsonl.gz", IngestOptions(format="jsonl")),
+    (REPO / "samples" / "auth.log", IngestOptions(format="auth", year=2026)),
+]
+REAL = [
+    (SHARED / "logs" / "elastic-examples" / "apache_logs", IngestOptions(format="combined")),
+    (SHARED / "logs" / "basjes-hackers-access" / "hackers-access.log", IngestOptions(format="combined")),
+    (SHARED / "logs" / "elastic-examples" / "auth.log", IngestOptions(format="auth", year=2026)),
+]
+
+
+def _ruleset():
+    paths = [BUNDLED_RULES] if BUNDLED_RULES.is_dir() else []
+    if (SHARED / "sigma").is_dir():
+        paths += compat.rule_paths(SHARED / "sigma", "web")
+    return load_rules(paths)
+
+
+@pytest.fixture(scope="module")
+def stores(tmp_path_factory, es_client, es_node) -> Iterator[tuple[LocalStore, ElasticsearchStore]]:
+    from tests.services.fixtures import prefixed
+
+    tmp = tmp_path_factory.mktemp("diff")
+    config = load_config(environ={}, cwd=tmp)
+    workspace = Workspace(tmp / "ws").ensure()
+    inputs = INPUTS + [(p, o) for p, o in REAL if p.exists()]
+    with prefixed(es_client, "differential") as prefix:
+        es = ElasticsearchStore(es_client, ElasticsearchConfig(hosts=[es_node.url], index=f"{prefix}events"),
+                                workspace.tmp)
+        local = LocalStore(workspace.events_db)
+        for path, options in inputs:
+            for store in (local, es):
+                ingest_file(str(path), store, config, workspace, options=options)
+        assert local.count() == es.count() > 30_000
+        yield local, es
+        local.close()
+
+
+def _keyed(detections: tuple[Detection, ...]) -> set[tuple[str, tuple, tuple]]:
+    return {(d.rule_id, d.key, d.event_ids) for d in detections}
+
+
+def test_embedded_and_elasticsearch_find_the_same(stores):
+    local, es = stores
+    ruleset = _ruleset()
+    assert not ruleset.problems
+    on_local = run(ruleset, LocalEngine(local))
+    on_es = run(ruleset, ElasticsearchEngine(es.client, es.index))
+    assert on_local.detections, "the planted attacks must be found"
+    missing_on_es = _keyed(on_local.detections) - _keyed(on_es.detections)
+    extra_on_es = _keyed(on_es.detections) - _keyed(on_local.detections)
+    assert not missing_on_es and not extra_on_es, (sorted(missing_on_es)[:5], sorted(extra_on_es)[:5])
+    fired = {d.rule_id for d in on_local.detections}
+    assert len(fired) >= 10
+
+
+def test_reference_evaluator_agrees(stores):
+    local, _ = stores
+    ruleset = _ruleset()
+    names = [d[0] for d in local.con.execute("DESCRIBE events").fetchall() if "#" not in d[0]]
+    cols = ", ".join(f'"{n}"' for n in names)
+    rows = local.con.execute(f"SELECT {cols} FROM events").fetchall()
+    events = [{k: v for k, v in zip(names, row, strict=True) if v is not None} for row in rows]
+    on_reference = run(ruleset, ReferenceEngine(events))
+    on_local = run(ruleset, LocalEngine(local))
+    assert _keyed(on_reference.detections) == _keyed(on_local.detections)
