@@ -88,7 +88,7 @@ def test_reference_evaluator_agrees(stores):
     ruleset = _ruleset()
     names = [d[0] for d in local.con.execute("DESCRIBE events").fetchall() if "#" not in d[0]]
     cols = ", ".join(f'"{n}"' for n in names)
-    rows = local.con.execute(f"SELECT {cols} FROM events").fetchall()
+    rows = local.con.execute(f"SELECT {cols} FROM events").fetchall()  # noqa: S608 - schema names
     events = [{k: v for k, v in zip(names, row, strict=True) if v is not None} for row in rows]
     on_reference = run(ruleset, ReferenceEngine(events))
     on_local = run(ruleset, LocalEngine(local))

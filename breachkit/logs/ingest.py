@@ -136,15 +136,15 @@ def to_batch(rows: Sequence[Event]) -> pa.RecordBatch:
     `RecordBatch.from_pylist`; timestamps go in as epoch microseconds, which Arrow converts much faster
     than aware datetimes)."""
     columns = []
-    for field in ARROW_SCHEMA:
-        values = [row.get(field.name) for row in rows]
+    for column in ARROW_SCHEMA:
+        values = [row.get(column.name) for row in rows]
         if not any(v is not None for v in values):
-            columns.append(pa.nulls(len(rows), field.type))
-        elif field.name == "@timestamp":
+            columns.append(pa.nulls(len(rows), column.type))
+        elif column.name == "@timestamp":
             micros = pa.array([(v - _EPOCH) // _MICROSECOND for v in values], pa.int64())
-            columns.append(micros.cast(field.type))
+            columns.append(micros.cast(column.type))
         else:
-            columns.append(pa.array(values, type=field.type))
+            columns.append(pa.array(values, type=column.type))
     return pa.RecordBatch.from_arrays(columns, schema=ARROW_SCHEMA)
 
 
