@@ -141,7 +141,7 @@ def to_batch(rows: Sequence[Event]) -> pa.RecordBatch:
         if not any(v is not None for v in values):
             columns.append(pa.nulls(len(rows), column.type))
         elif column.name == "@timestamp":
-            micros = pa.array([(v - _EPOCH) // _MICROSECOND for v in values], pa.int64())
+            micros = pa.array([(v - _EPOCH) // _MICROSECOND for v in values if v is not None], pa.int64())
             columns.append(micros.cast(column.type))
         else:
             columns.append(pa.array(values, type=column.type))
