@@ -11,6 +11,7 @@ import click
 from rich.table import Table
 
 from breachkit.cli.common import AppContext, echo_json, out_console, output_option, pass_app
+from breachkit.detect.api import rule_paths as rule_dirs
 from breachkit.detect.api import ruleset_from_config
 from breachkit.detect.engines import ElasticsearchEngine, LocalEngine
 from breachkit.detect.rules import Correlation, Rule, RuleSet
@@ -117,12 +118,12 @@ def convert(app: AppContext, paths: tuple[Path, ...], rule_ids: tuple[str, ...],
               type=click.Choice(["local", "elasticsearch", "reference"]), help="Repeat to run on several.")
 @pass_app
 def test_cmd(app: AppContext, cases: tuple[Path, ...], rule_paths: tuple[Path, ...], engines: tuple[str, ...]) -> None:
-    """Run YAML rule cases (default: tests/ folders beside the rules). Exit 1 if any case fails."""
-    ruleset = ruleset_from_config(app.config, only=rule_paths or None)
+    """Run YAML rule cases (default: the tests/ folder of each rule folder). Exit 1 if any case fails."""
+    roots = list(rule_paths) or rule_dirs(app.config)
+    ruleset = ruleset_from_config(app.config, only=roots)
     if ruleset.problems:
         raise InputError("the rules have problems; run `breachkit rules check`", problems=list(ruleset.problems))
-    case_paths = list(cases) or [d / "tests" for d in {Path(f).parent for f in ruleset.files}
-                                 if (d / "tests").is_dir()] or []
+    case_paths = list(cases) or [r / "tests" for r in roots if (r / "tests").is_dir()]
     found, problems = load_cases(sorted(set(case_paths)))
     if problems:
         raise InputError("invalid case files", problems=problems)

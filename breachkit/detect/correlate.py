@@ -23,7 +23,7 @@ Semantics (Sigma v2 `event_count`, `value_count`, `temporal`, `temporal_ordered`
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -66,8 +66,43 @@ def satisfied(measure: int, bounds: Sequence[tuple[Op, int]]) -> bool:
     return True
 
 
+@dataclass(frozen=True)
+class Narrowing:
+    """A necessary condition for a group to fire, which an engine checks with aggregations before any
+    event is fetched: in some pair of adjacent fixed buckets of `timespan` seconds (aligned at the
+    epoch), the events — or, with `distinct`, the per-bucket distinct values of that field — number at
+    least `minimum`. Every sliding window of at most `timespan` lies within two adjacent buckets, so no
+    firing group is lost; only hopeless groups are skipped."""
+
+    group: tuple[str, ...]
+    minimum: int
+    timespan: int
+    distinct: str | None = None
+
+
+def adjacent_bucket_candidates(buckets: Iterable[tuple[GroupKey, int, int]], minimum: int) -> set[GroupKey]:
+    """Groups whose measure in bucket k plus bucket k+1 reaches `minimum`. Input: (group, k, measure)."""
+    per_group: dict[GroupKey, dict[int, int]] = defaultdict(dict)
+    for group, k, measure in buckets:
+        per_group[group][k] = per_group[group].get(k, 0) + measure
+    found = set()
+    for group, counts in per_group.items():
+        if any(n + counts.get(k + 1, 0) >= minimum for k, n in counts.items()):
+            found.add(group)
+    return found
+
+
+def narrowing_for(corr: Correlation, rule_id: str) -> Narrowing | None:
+    """The narrowing valid for `corr` (single-rule event_count / value_count with a lower bound)."""
+    minimum = can_narrow_by_count(corr)
+    group = corr.group_by[rule_id]
+    if minimum is None or len(corr.rules) != 1 or not group:
+        return None
+    return Narrowing(group, minimum, corr.timespan, corr.value_field.get(rule_id))
+
+
 def can_narrow_by_count(corr: Correlation) -> int | None:
-    """A lower bound on a group's total event count below which it can never fire (None: no such bound).
+    """A lower bound on a window's measure below which it can never fire (None: no such bound).
 
     Only conditions that need *at least* some number of events narrow: for `lt`/`lte`/`eq 0`-style
     conditions every group is a candidate.
@@ -99,6 +134,14 @@ def _measure(corr: Correlation, window: Sequence[CorrelationEvent]) -> int:
     return step
 
 
+def _tracked(corr: Correlation, event: CorrelationEvent) -> Any:
+    if corr.type == "value_count":
+        return event.value
+    if corr.type == "temporal":
+        return event.rule
+    return None
+
+
 def fire(corr: Correlation, events: Iterable[CorrelationEvent]) -> list[Firing]:
     """Every group's merged firing windows, ordered by group and time."""
     groups: dict[GroupKey, list[CorrelationEvent]] = defaultdict(list)
@@ -111,14 +154,27 @@ def fire(corr: Correlation, events: Iterable[CorrelationEvent]) -> list[Firing]:
     for key in sorted(groups, key=lambda k: tuple("" if v is None else str(v) for v in k)):
         seq = sorted(set(groups[key]))
         firing: list[tuple[int, int]] = []  # [start, end) index ranges of firing windows
+        counts: Counter[Any] = Counter()  # value_count: values in the window; temporal: rules
         end = 0
         for start, opener in enumerate(seq):
-            end = max(end, start)
             while end < len(seq) and (seq[end].timestamp - opener.timestamp).total_seconds() <= span:
+                tracked = _tracked(corr, seq[end])
+                if tracked is not None:
+                    counts[tracked] += 1
                 end += 1
-            measure = end - start if corr.type == "event_count" else _measure(corr, seq[start:end])
+            if corr.type == "event_count":
+                measure = end - start
+            elif corr.type in ("value_count", "temporal"):
+                measure = len(counts)
+            else:
+                measure = _measure(corr, seq[start:end])
             if satisfied(measure, corr.bounds):
                 firing.append((start, end))
+            tracked = _tracked(corr, opener)  # the opener leaves before the next window
+            if tracked is not None:
+                counts[tracked] -= 1
+                if counts[tracked] == 0:
+                    del counts[tracked]
         merged: list[tuple[int, int]] = []
         for start, stop in firing:
             if merged and start < merged[-1][1]:

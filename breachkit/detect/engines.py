@@ -12,8 +12,9 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from breachkit.detect import ir
+from breachkit.detect.correlate import Narrowing, adjacent_bucket_candidates
 from breachkit.detect.esquery import MATCH_ALL, query_for
-from breachkit.detect.sqlgen import literal, to_sql
+from breachkit.detect.sqlgen import literal, relation, to_sql
 from breachkit.logs.local import TABLE, LocalStore, q
 
 # SQL here is built from the IR compiler and the schema's quoted field names, never from input text.
@@ -31,9 +32,9 @@ class Engine(Protocol):
     name: str
 
     def select(self, query: ir.Node, window: TimeWindow, columns: Sequence[str],
-               candidates: tuple[Sequence[str], int] | None = None) -> list[Row]:
-        """Matching events as (event.id, @timestamp, *columns). With `candidates` = (group fields, n),
-        only events of groups that have at least n matching events in the window."""
+               narrowing: Narrowing | None = None) -> list[Row]:
+        """Matching events as (event.id, @timestamp, *columns); with `narrowing`, only the events of groups
+        that pass it (checked with aggregations, before any event is fetched)."""
         ...
 
     def describe(self, query: ir.Node) -> str:
@@ -52,8 +53,9 @@ class LocalEngine:
         self.store = store
         store.con.execute("SET TimeZone = 'UTC'")
 
-    def _where(self, query: ir.Node, window: TimeWindow) -> str:
-        parts = [to_sql(query)]
+    @staticmethod
+    def _time(window: TimeWindow) -> str:
+        parts = ["TRUE"]
         if window.since is not None:
             parts.append(f'"@timestamp" >= {literal(_utc(window.since).isoformat())}::TIMESTAMPTZ')
         if window.until is not None:
@@ -61,27 +63,41 @@ class LocalEngine:
         return " AND ".join(parts)
 
     def select(self, query: ir.Node, window: TimeWindow, columns: Sequence[str],
-               candidates: tuple[Sequence[str], int] | None = None) -> list[Row]:
+               narrowing: Narrowing | None = None) -> list[Row]:
         if query == ir.FALSE:
             return []
-        where = self._where(query, window)
+        source = relation(query, TABLE, self._time(window))
+        where = to_sql(query)
         cols = ", ".join(q(c) for c in ("event.id", "@timestamp", *columns))
-        sql = f"SELECT {cols} FROM {TABLE} WHERE {where}"
-        if candidates is not None:
-            group, minimum = candidates
-            keys = ", ".join(q(g) for g in group)
-            sql += (f" AND ({keys}) IN (SELECT ({keys}) FROM {TABLE} WHERE {where} "
-                    f"GROUP BY ALL HAVING count(*) >= {int(minimum)})")
-        sql += ' ORDER BY "@timestamp", "event.id"'
-        rows = self.store.con.execute(sql).fetchall()
+        if narrowing is None:
+            sql = f"SELECT {cols} FROM {source} WHERE {where}"
+        else:
+            sql = self._narrowed(source, where, cols, narrowing)
+        rows = self.store.con.execute(sql + ' ORDER BY "@timestamp", "event.id"').fetchall()
         return [(r[0], _utc(r[1]), *r[2:]) for r in rows]
+
+    @staticmethod
+    def _narrowed(source: str, where: str, cols: str, n: Narrowing) -> str:
+        keys = ", ".join(q(g) for g in n.group)
+        present = " AND ".join(f"{q(g)} IS NOT NULL" for g in n.group)
+        measure = f"count(DISTINCT {q(n.distinct)})" if n.distinct else "count(*)"
+        return f"""
+            WITH matched AS (SELECT * FROM {source} WHERE {where} AND {present}),
+            buckets AS (
+                SELECT {keys}, floor(epoch("@timestamp") / {n.timespan}) AS k, {measure} AS m
+                FROM matched GROUP BY ALL),
+            paired AS (
+                SELECT {keys}, m + CASE WHEN lead(k) OVER w = k + 1 THEN lead(m) OVER w ELSE 0 END AS pair
+                FROM buckets WINDOW w AS (PARTITION BY {keys} ORDER BY k))
+            SELECT {cols} FROM matched
+            WHERE ({keys}) IN (SELECT ({keys}) FROM paired WHERE pair >= {int(n.minimum)})"""
 
     def describe(self, query: ir.Node) -> str:
         return self.describe_query(query)
 
     @staticmethod
     def describe_query(query: ir.Node) -> str:
-        return f"SELECT * FROM {TABLE} WHERE {to_sql(query)}"
+        return f"SELECT * FROM {relation(query, TABLE)} WHERE {to_sql(query)}"
 
 
 class ElasticsearchEngine:
@@ -93,6 +109,12 @@ class ElasticsearchEngine:
     def __init__(self, client: Any, index: str) -> None:
         self.client = client
         self.index = index
+        self.server_ms = 0  # sum of the searches' `took`: time spent inside Elasticsearch
+
+    def _search(self, **body: Any) -> Any:
+        resp = self.client.search(index=self.index, **body)
+        self.server_ms += int(resp.get("took", 0))
+        return resp
 
     def _filter(self, dsl: dict[str, Any], window: TimeWindow) -> list[dict[str, Any]]:
         filters = [] if dsl == MATCH_ALL else [dsl]
@@ -106,16 +128,16 @@ class ElasticsearchEngine:
         return filters
 
     def select(self, query: ir.Node, window: TimeWindow, columns: Sequence[str],
-               candidates: tuple[Sequence[str], int] | None = None) -> list[Row]:
+               narrowing: Narrowing | None = None) -> list[Row]:
         if query == ir.FALSE:
             return []
         dsl, post_filter = query_for(query)
         filters = self._filter(dsl, window)
-        if candidates is not None:
-            keys = self._candidate_keys(filters, candidates)
+        if narrowing is not None:
+            keys = self._candidate_keys(filters, narrowing)
             if not keys:
                 return []
-            filters = [*filters, self._keys_filter(candidates[0], keys)]
+            filters = [*filters, self._keys_filter(narrowing.group, keys)]
         extra = sorted(set(ir.fields(query)) - set(columns)) if post_filter else []
         wanted = ["event.id", "@timestamp", *columns, *extra]
         rows: list[Row] = []
@@ -138,31 +160,35 @@ class ElasticsearchEngine:
             }
             if after is not None:
                 body["search_after"] = after
-            resp = self.client.search(index=self.index, **body)
+            resp = self._search(**body)
             hits = resp["hits"]["hits"]
             yield from hits
             if len(hits) < self.page_size:
                 return
             after = hits[-1]["sort"]
 
-    def _candidate_keys(self, filters: list[dict[str, Any]], candidates: tuple[Sequence[str], int]) -> list[Row]:
-        """Groups with at least n events, from a composite aggregation paged over all groups."""
-        group, minimum = candidates
-        sources = [{f"g{i}": {"terms": {"field": f}}} for i, f in enumerate(group)]
-        keys: list[Row] = []
+    def _candidate_keys(self, filters: list[dict[str, Any]], n: Narrowing) -> list[Row]:
+        """Candidate groups from a composite aggregation over (group fields, fixed time bucket[, value]),
+        paged to the end; the adjacent-bucket sums are added up here (exact: no approximate cardinality)."""
+        sources: list[dict[str, Any]] = [{f"g{i}": {"terms": {"field": f}}} for i, f in enumerate(n.group)]
+        sources.append({"k": {"date_histogram": {"field": "@timestamp", "fixed_interval": f"{n.timespan}s"}}})
+        if n.distinct:
+            sources.append({"v": {"terms": {"field": n.distinct}}})
+        buckets: list[tuple[Row, int, int]] = []
         after = None
         while True:
             composite: dict[str, Any] = {"size": 10_000, "sources": sources}
             if after is not None:
                 composite["after"] = after
-            resp = self.client.search(index=self.index, size=0, query={"bool": {"filter": filters}},
-                                      aggs={"groups": {"composite": composite}})
-            agg = resp["aggregations"]["groups"]
-            keys.extend(tuple(b["key"][f"g{i}"] for i in range(len(group)))
-                        for b in agg["buckets"] if b["doc_count"] >= minimum)
+            resp = self._search(size=0, query={"bool": {"filter": filters}}, aggs={"b": {"composite": composite}})
+            agg = resp["aggregations"]["b"]
+            for b in agg["buckets"]:
+                key = tuple(b["key"][f"g{i}"] for i in range(len(n.group)))
+                # one bucket per distinct value when counting values, else the bucket's event count
+                buckets.append((key, b["key"]["k"] // 1000 // n.timespan, 1 if n.distinct else b["doc_count"]))
             after = agg.get("after_key")
             if not agg["buckets"] or after is None:
-                return keys
+                return sorted(adjacent_bucket_candidates(buckets, n.minimum))
 
     @staticmethod
     def _keys_filter(group: Sequence[str], keys: list[Row]) -> dict[str, Any]:
@@ -198,18 +224,11 @@ class ReferenceEngine:
         self.events = sorted(events, key=lambda e: (e["@timestamp"], e["event.id"]))
 
     def select(self, query: ir.Node, window: TimeWindow, columns: Sequence[str],
-               candidates: tuple[Sequence[str], int] | None = None) -> list[Row]:
+               narrowing: Narrowing | None = None) -> list[Row]:
+        # The reference never narrows: it is the oracle the narrowing engines are compared with.
         rows = [e for e in self.events
                 if (window.since is None or e["@timestamp"] >= window.since)
                 and (window.until is None or e["@timestamp"] < window.until) and ir.evaluate(query, e)]
-        if candidates is not None:
-            group, minimum = candidates
-            counts: dict[tuple[Any, ...], int] = {}
-            for e in rows:
-                key = tuple(e.get(g) for g in group)
-                counts[key] = counts.get(key, 0) + 1
-            rows = [e for e in rows if counts[tuple(e.get(g) for g in group)] >= minimum
-                    and all(e.get(g) is not None for g in group)]
         return [(e["event.id"], _utc(e["@timestamp"]), *(e.get(c) for c in columns)) for e in rows]
 
     def describe(self, query: ir.Node) -> str:

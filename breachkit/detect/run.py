@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from breachkit.detect.correlate import CorrelationEvent, can_narrow_by_count, fire
+from breachkit.detect.correlate import CorrelationEvent, fire, narrowing_for
 from breachkit.detect.engines import Engine, Row, TimeWindow
 from breachkit.detect.rules import Correlation, Rule, RuleMeta, RuleSet
 
@@ -70,14 +70,12 @@ def detect_rule(rule: Rule, engine: Engine, window: TimeWindow) -> list[Detectio
 
 def correlation_events(corr: Correlation, rules: dict[str, Rule], engine: Engine,
                        window: TimeWindow) -> list[CorrelationEvent]:
-    minimum = can_narrow_by_count(corr) if len(corr.rules) == 1 else None
     events: list[CorrelationEvent] = []
     for rule_id in corr.rules:
         group = corr.group_by[rule_id]
         value = corr.value_field.get(rule_id)
         columns = [*group, *([value] if value else [])]
-        candidates = (group, minimum) if minimum is not None and group else None
-        for row in engine.select(rules[rule_id].query, window, columns, candidates):
+        for row in engine.select(rules[rule_id].query, window, columns, narrowing_for(corr, rule_id)):
             key = tuple(row[2:2 + len(group)])
             events.append(CorrelationEvent(row[1], row[0], rule_id, key, row[-1] if value else None))
     return events

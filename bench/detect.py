@@ -1,0 +1,231 @@
+"""Detection throughput: the embedded engine against the Zircolite approach, in the same run.
+
+    python bench/detect.py [--events 1000000] [--engines local,elasticsearch]
+
+Events: N generated events of the sample platform (half app/API JSON lines, half portal access-log
+lines, seeded), ingested once. Rules: the shipped pack + SigmaHQ's web rules (../shared/data/sigma).
+
+- breachkit (embedded): `breachkit.detect.run.run` on DuckDB — every single-event rule and correlation.
+- baseline (Zircolite's approach): pySigma's SQLite backend over one flat in-memory SQLite table whose
+  text columns are `COLLATE NOCASE`; single-event rules as its SQL, correlations through its plan runner.
+  Both get the same logsource scoping (`event.dataset`).
+Prints query time (after load) per side, events/s, the ratio, and whether the single-event hits are
+identical (correlation groups are compared and reported: the two define windows differently).
+With `elasticsearch`: a full run on a node (BREACHKIT_TEST_ES_URL or one started by the test harness),
+split into time inside Elasticsearch (the searches' `took`) and in breachkit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import re
+import sqlite3
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sigma.backends.sqlite import sqliteBackend as SQLiteBackend
+from sigma.backends.sqlite.runtime import execute_plan
+from sigma.collection import SigmaCollection
+
+from breachkit.config import load_config
+from breachkit.detect import compat, ir
+from breachkit.detect.api import BUNDLED_RULES
+from breachkit.detect.engines import LocalEngine
+from breachkit.detect.pipelines import taxonomy_pipeline
+from breachkit.detect.rules import load_rules, rule_files
+from breachkit.detect.run import run
+from breachkit.logs.ingest import IngestOptions, ingest_file
+from breachkit.logs.local import LocalStore
+from breachkit.logs.schema import FIELDS, FieldType
+from breachkit.sample import iter_access_lines, iter_api_events
+from breachkit.workspace import Workspace
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+START = datetime(2026, 3, 2, tzinfo=UTC)
+
+
+def rule_paths() -> list[Path]:
+    paths = [BUNDLED_RULES]
+    if (SHARED / "sigma").is_dir():
+        paths += compat.rule_paths(SHARED / "sigma", "web")
+    return paths
+
+
+def build_store(tmp: Path, n: int) -> tuple[LocalStore, Workspace]:
+    config = load_config(environ={}, cwd=tmp)
+    workspace = Workspace(tmp / "ws").ensure()
+    api, access = tmp / "api.jsonl", tmp / "access.log"
+    api.write_text("\n".join(iter_api_events(n // 2, seed=11, start=START)) + "\n", encoding="utf-8")
+    access.write_text("\n".join(iter_access_lines(n - n // 2, seed=12, start=START)) + "\n", encoding="utf-8")
+    store = LocalStore(workspace.events_db)
+    ingest_file(str(api), store, config, workspace, options=IngestOptions(format="jsonl"))
+    ingest_file(str(access), store, config, workspace, options=IngestOptions(format="combined",
+                                                                            remote_user_field="user.id"))
+    return store, workspace
+
+
+def sqlite_table(store: LocalStore) -> sqlite3.Connection:
+    """Zircolite's layout: one flat table, text columns COLLATE NOCASE, ISO timestamps."""
+    con = sqlite3.connect(":memory:")
+    # Zircolite registers Python's re as SQLite's REGEXP
+    con.create_function("regexp", 2, lambda pattern, value: value is not None
+                        and re.search(pattern, str(value)) is not None, deterministic=True)
+    cols = []
+    for f in FIELDS:
+        kind = "INTEGER" if f.type is FieldType.LONG else "TEXT COLLATE NOCASE"
+        cols.append(f'"{f.name}" {kind}')
+    con.execute(f"CREATE TABLE events ({', '.join(cols)})")
+    names = ", ".join(f'"{f.name}"' for f in FIELDS)
+    select = ", ".join(
+        f"strftime(\"{f.name}\", '%Y-%m-%dT%H:%M:%S.%gZ')" if f.type is FieldType.DATE else f'"{f.name}"'
+        for f in FIELDS)
+    cursor = store.con.execute(f"SELECT {select} FROM events")
+    marks = ", ".join("?" for _ in FIELDS)
+    while batch := cursor.fetchmany(50_000):
+        con.executemany(f"INSERT INTO events ({names}) VALUES ({marks})", batch)
+    con.commit()
+    return con
+
+
+def scope_sql(query: ir.Node) -> str | None:
+    """The dataset scope breachkit added to a rule, as SQL for the baseline table."""
+    if isinstance(query, ir.And) and isinstance(query.args[0], ir.Or | ir.Str):
+        first = query.args[0]
+        nodes = first.args if isinstance(first, ir.Or) else (first,)
+        if all(isinstance(n, ir.Str) and n.field == "event.dataset" for n in nodes):
+            values = ", ".join(f"'{n.value}'" for n in nodes if isinstance(n, ir.Str))
+            return f'"event.dataset" IN ({values})'
+    return None
+
+
+def run_baseline(con: sqlite3.Connection,
+                 scopes: dict[str, str | None]) -> tuple[dict[str, set[str]], dict[str, int], float]:
+    files = rule_files(rule_paths())
+    collection = SigmaCollection.load_ruleset(files, collect_errors=True)
+    backend = SQLiteBackend(processing_pipeline=taxonomy_pipeline(), collect_errors=True, table="events",
+                            timestamp_field="@timestamp", event_id_field="event.id")
+    started = time.perf_counter()
+    hits: dict[str, set[str]] = {}
+    groups: dict[str, int] = {}
+    for rule in collection.rules:
+        rid = str(rule.id)
+        if rid not in scopes:
+            continue  # not run by breachkit either (skipped logsource, unsupported)
+        try:
+            queries = backend.convert(SigmaCollection([rule] + [r.rule for r in getattr(rule, "rules", None) or []
+                                                                if hasattr(r, "rule")]))
+        except Exception:
+            continue
+        plan = backend._correlation_plans.get(id(rule))
+        if plan is not None:
+            rows, _ = execute_plan(con, plan, include_events=False)
+            groups[rid] = len(rows)
+            continue
+        for sql in queries:
+            scope = scopes[rid]
+            where = sql.split(" WHERE ", 1)
+            sql = f"SELECT \"event.id\" FROM events WHERE ({where[1]})" + (f" AND {scope}" if scope else "")
+            while True:
+                try:
+                    hits[rid] = {r[0] for r in con.execute(sql)}
+                    break
+                except sqlite3.OperationalError as exc:  # as Zircolite: absent fields become NULL columns
+                    missing = re.match(r"no such column: (.+)", str(exc))
+                    if missing is None:
+                        raise
+                    con.execute(f'ALTER TABLE events ADD COLUMN "{missing.group(1)}" TEXT COLLATE NOCASE')
+    return hits, groups, time.perf_counter() - started
+
+
+@contextlib.contextmanager
+def es_node() -> Iterator[tuple[str, dict[str, Any]]]:
+    from bench.ingest import es_node as node
+
+    with node() as found:
+        yield found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--engines", default="local")
+    args = parser.parse_args()
+    ruleset = load_rules(rule_paths())
+    print(f"rules: {len(ruleset.rules)} single-event ({sum(r.generate for r in ruleset.rules)} alerting), "
+          f"{len(ruleset.correlations)} correlations, {len(ruleset.skipped)} skipped")
+    with tempfile.TemporaryDirectory(prefix="bk-bench-detect-") as name:
+        tmp = Path(name)
+        t0 = time.perf_counter()
+        store, workspace = build_store(tmp, args.events)
+        n = store.count()
+        print(f"{n:,} events generated and ingested in {time.perf_counter() - t0:.0f} s")
+        engine = LocalEngine(store)
+        run(ruleset, engine)  # warm-up: DuckDB caches, imports
+        t1 = time.perf_counter()
+        ours = run(ruleset, engine)
+        local_s = time.perf_counter() - t1
+        print(f"breachkit embedded: {local_s:.2f} s  ({n / local_s:,.0f} events/s), "
+              f"{len(ours.detections)} detections")
+        con = sqlite_table(store)
+        scopes = {r.meta.id: scope_sql(r.query) for r in ruleset.rules}
+        scopes.update({c.meta.id: None for c in ruleset.correlations})
+        base_hits, base_groups, base_s = run_baseline(con, scopes)
+        print(f"baseline (SQLite, Zircolite layout): {base_s:.2f} s  ({n / base_s:,.0f} events/s)")
+        print(f"ratio: {base_s / local_s:.1f}x")
+        ours_hits: dict[str, set[str]] = {}
+        for d in ours.detections:
+            if d.kind == "event":
+                ours_hits.setdefault(d.rule_id, set()).update(d.event_ids)
+        compared = [rid for rid in base_hits if rid in scopes and any(r.meta.id == rid and r.generate
+                                                                     for r in ruleset.rules)]
+        differ = [rid for rid in compared if base_hits[rid] != ours_hits.get(rid, set())]
+        print(f"single-event rules compared: {len(compared)}, identical: {len(compared) - len(differ)}"
+              + (f", differing: {differ[:10]}" if differ else ""))
+        ours_groups = {c.meta.id: sum(1 for d in ours.detections if d.rule_id == c.meta.id)
+                       for c in ruleset.correlations}
+        print("correlations (breachkit detections / baseline groups): "
+              + ", ".join(f"{c.meta.title[:30]} {ours_groups[c.meta.id]}/{base_groups.get(c.meta.id, '-')}"
+                          for c in ruleset.correlations))
+        if "elasticsearch" in args.engines:
+            bench_es(store, workspace, ruleset, n)
+        store.close()
+
+
+def bench_es(store: LocalStore, workspace: Workspace, ruleset: Any, n: int) -> None:
+    from elasticsearch import Elasticsearch
+
+    from breachkit.detect.engines import ElasticsearchEngine
+    from breachkit.logs.elasticsearch import ElasticsearchStore
+
+    with es_node() as (url, kwargs):
+        client = Elasticsearch(url, request_timeout=300, **kwargs)
+        config = load_config(environ={}).elasticsearch.model_copy(update={"hosts": [url], "index": "bench-detect"})
+        es = ElasticsearchStore(client, config, workspace.tmp)
+        loader = es.begin("bench")
+        for batch in store.con.execute("SELECT * EXCLUDE (\"source.ip#bin\") FROM events").fetch_record_batch(50_000):
+            loader.add(batch)
+        t0 = time.perf_counter()
+        loader.commit()
+        print(f"elasticsearch: {n:,} events loaded in {time.perf_counter() - t0:.0f} s")
+        engine = ElasticsearchEngine(client, "bench-detect")
+        t1 = time.perf_counter()
+        result = run(ruleset, engine)
+        wall = time.perf_counter() - t1
+        inside = engine.server_ms / 1000
+        print(f"elasticsearch run: {wall:.2f} s wall ({n / wall:,.0f} events/s), {len(result.detections)} detections; "
+              f"inside Elasticsearch {inside:.2f} s ({inside / wall:.0%}), breachkit + transport "
+              f"{wall - inside:.2f} s ({(wall - inside) / wall:.0%})")
+        client.indices.delete(index="bench-detect")
+        client.indices.delete_index_template(name="bench-detect")
+
+
+if __name__ == "__main__":
+    main()
