@@ -24,7 +24,8 @@ CASES, CASE_PROBLEMS = load_cases([DATA / "tests"])
 
 def test_semantics_rules_and_cases_load():
     assert RULES.problems == () and RULES.skipped == () and CASE_PROBLEMS == []
-    assert {c.rule_id for c in CASES} == {r.meta.id for r in RULES.rules}
+    alerting = {r.meta.id for r in RULES.rules if r.generate} | {c.meta.id for c in RULES.correlations}
+    assert {c.rule_id for c in CASES} == alerting
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
