@@ -1,0 +1,78 @@
+"""Pure correlation logic: the narrowing (adjacent fixed buckets) never drops a group that fires."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from breachkit.detect.correlate import (
+    CorrelationEvent,
+    Narrowing,
+    adjacent_bucket_candidates,
+    fire,
+    narrowing_for,
+    satisfied,
+)
+from breachkit.detect.rules import Correlation, RuleMeta
+
+T0 = datetime(2026, 3, 26, 13, 0, tzinfo=UTC)
+
+
+def corr(kind: str, timespan: int, bounds, value_field=None) -> Correlation:
+    meta = RuleMeta("c", "c", None, "high", (), None)
+    return Correlation(meta, kind, ("r",), {"r": ("source.ip",)}, timespan, tuple(bounds),
+                       {"r": "user.id"} if value_field else {})
+
+
+def events(seed: int, n: int = 300) -> list[CorrelationEvent]:
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        ts = T0 + timedelta(seconds=rng.randrange(0, 4 * 3600))
+        out.append(CorrelationEvent(ts, f"e{i:04d}", "r", (f"203.0.113.{rng.randrange(8)}",),
+                                    f"u{rng.randrange(12)}"))
+    return out
+
+
+def bucket_measures(evs, n: Narrowing):
+    seen: dict[tuple, set] = {}
+    counts: dict[tuple, int] = {}
+    for e in evs:
+        k = int(e.timestamp.timestamp()) // n.timespan
+        counts[(e.group, k)] = counts.get((e.group, k), 0) + 1
+        seen.setdefault((e.group, k), set()).add(e.value)
+    return [(g, k, len(seen[(g, k)]) if n.distinct else c) for (g, k), c in counts.items()]
+
+
+@pytest.mark.parametrize("seed", range(25))
+@pytest.mark.parametrize("kind,bounds", [("event_count", [("gte", 9)]), ("value_count", [("gte", 6)]),
+                                         ("event_count", [("gt", 7), ("lte", 30)])])
+def test_narrowing_keeps_every_firing_group(seed, kind, bounds):
+    c = corr(kind, 600, bounds, value_field=kind == "value_count")
+    evs = events(seed)
+    n = narrowing_for(c, "r")
+    assert n is not None
+    candidates = adjacent_bucket_candidates(bucket_measures(evs, n), n.minimum)
+    full = fire(c, evs)
+    narrowed = fire(c, [e for e in evs if e.group in candidates])
+    assert full == narrowed
+    assert {f.group for f in full} <= candidates
+
+
+def test_no_narrowing_for_upper_bounds_only():
+    assert narrowing_for(corr("event_count", 60, [("lt", 3)]), "r") is None
+
+
+def test_satisfied_bounds():
+    assert satisfied(3, [("gte", 3), ("lte", 4)]) and not satisfied(5, [("gte", 3), ("lte", 4)])
+    assert satisfied(2, [("neq", 3)]) and not satisfied(3, [("eq", 4)])
+
+
+def test_window_boundary_is_inclusive_and_windows_merge():
+    c = corr("event_count", 10, [("gte", 2)])
+    base = [CorrelationEvent(T0 + timedelta(seconds=s), f"e{s}", "r", ("a",)) for s in (0, 10, 21, 40, 45)]
+    fired = fire(c, base)
+    # 0 and 10 are exactly 10 s apart (inclusive); 21 stands alone; 40 and 45 form a second window
+    assert [[e.id for e in f.events] for f in fired] == [["e0", "e10"], ["e40", "e45"]]
