@@ -1,0 +1,109 @@
+"""`breachkit rules …` and `breachkit detect` through the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from breachkit.cli import cli
+from breachkit.detect import compat
+
+SHARED_SIGMA = Path(__file__).resolve().parents[2] / "shared" / "data" / "sigma"
+REPORT = Path(__file__).resolve().parents[1] / "docs" / "sigmahq-compatibility.md"
+
+BROKEN = {
+    "yaml.yml": "title: x\ndetection: [\n",
+    "modifier.yml": (
+        "title: Unknown modifier\nid: 9b0c4d1e-0000-4000-8000-000000000001\nstatus: test\n"
+        "logsource: {product: breachkit}\ndetection:\n  sel:\n    url.path|bogus: x\n  condition: sel\n"),
+    "field.yml": (
+        "title: Unknown field\nid: 9b0c4d1e-0000-4000-8000-000000000002\nstatus: test\n"
+        "logsource: {product: breachkit}\ndetection:\n  sel:\n    no.such.field: x\n  condition: sel\n"),
+    "corr.yml": (
+        "title: Dangling correlation\nid: 9b0c4d1e-0000-4000-8000-000000000003\nstatus: test\n"
+        "correlation:\n  type: event_count\n  rules: [does_not_exist]\n  group-by: [source.ip]\n"
+        "  timespan: 5m\n  condition: {gte: 3}\n"),
+}
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    for name in [n for n in __import__("os").environ if n.startswith("BREACHKIT_")]:
+        monkeypatch.delenv(name)
+    assert CliRunner().invoke(cli, ["init"]).exit_code == 0
+    return tmp_path
+
+
+def run(*args: str):
+    return CliRunner().invoke(cli, list(args))
+
+
+def test_check_lists_every_broken_rule_with_location(project):
+    rules = project / "bad"
+    rules.mkdir()
+    for name, text in BROKEN.items():
+        (rules / name).write_text(text)
+    (project / "breachkit.toml").write_text('[detect]\nstrict_fields = true\n')
+    result = run("rules", "check", str(rules))
+    assert result.exit_code == 1
+    err = result.stderr
+    assert f"{rules / 'yaml.yml'}:3: YAML syntax" in err
+    assert f"{rules / 'modifier.yml'}:7: Unknown modifier 'bogus'" in err
+    assert f"{rules / 'field.yml'}" in err and "no.such.field" in err
+    assert f"{rules / 'corr.yml'}:6: Rule 'does_not_exist' not found" in err
+    assert "4 problems" in err
+    # and detect refuses to run anything
+    detect = run("detect", "--rules", str(rules), "-o", "json")
+    assert detect.exit_code == 1 and detect.stdout == ""
+
+
+def test_bundled_pack_lists_converts_and_tests(project):
+    listed = json.loads(run("rules", "list", "-o", "json").stdout)
+    assert len(listed["rules"]) >= 50 and not listed["problems"]
+    converted = run("rules", "convert", "--rule", listed["rules"][0]["id"])
+    assert converted.exit_code == 0 and "SELECT * FROM" in converted.stdout and '"query"' in converted.stdout
+    tested = run("rules", "test")
+    assert tested.exit_code == 0, tested.stdout
+    assert " 0 failed" in tested.stdout
+
+
+def test_detect_on_the_sample_platform(project):
+    samples = Path(__file__).resolve().parents[1] / "samples"
+    assert run("ingest", "--remote-user-field", "user.id", str(samples / "portal-access.log")).exit_code == 0
+    assert run("ingest", "--year", "2026", str(samples / "app-api.jsonl.gz"), str(samples / "auth.log")).exit_code == 0
+    result = run("detect", "-o", "ndjson", "--level", "high", "--since", "2026-03-31", "--until", "2026-04-01")
+    assert result.exit_code == 0, result.stderr
+    found = [json.loads(line) for line in result.stdout.splitlines()]
+    assert found and all(d["level"] in ("high", "critical") for d in found)
+    assert all("2026-03-31" <= d["first_seen"] < "2026-04-01" for d in found)
+    enumeration = [d for d in found if "numeration" in d["title"]]
+    assert enumeration and enumeration[0]["count"] >= 200
+    bad_time = run("detect", "--since", "yesterday")
+    assert bad_time.exit_code == 2 and "--since" in bad_time.stderr
+
+
+def test_user_pipeline_maps_custom_fields(project):
+    (project / "pipeline.yml").write_text(
+        "name: site fields\npriority: 30\ntransformations:\n"
+        "  - id: site\n    type: field_name_mapping\n    mapping:\n      client: source.ip\n")
+    rules = project / "r"
+    rules.mkdir()
+    (rules / "r.yml").write_text(
+        "title: Custom field\nid: 9b0c4d1e-0000-4000-8000-000000000009\nstatus: test\n"
+        "logsource: {product: breachkit}\ndetection:\n  sel:\n    client|cidr: 203.0.113.0/24\n  condition: sel\n")
+    (project / "breachkit.toml").write_text('[detect]\nbundled = false\npipelines = ["pipeline.yml"]\n')
+    converted = run("rules", "convert", str(rules), "-e", "local")
+    assert converted.exit_code == 0
+    assert '"source.ip#bin" BETWEEN' in converted.stdout
+
+
+@pytest.mark.realdata
+def test_sigmahq_compatibility_report_is_current():
+    if not SHARED_SIGMA.is_dir():
+        pytest.skip("../shared/data is absent")
+    assert REPORT.read_text() == compat.report(SHARED_SIGMA), (
+        "regenerate: python -m breachkit.detect.compat ../shared/data/sigma > docs/sigmahq-compatibility.md")
