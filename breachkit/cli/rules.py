@@ -76,6 +76,8 @@ def check(app: AppContext, paths: tuple[Path, ...]) -> None:
             console.print(f"warning: {rule.meta.path}: {rule.meta.title}: {warning}", highlight=False)
     for skipped in ruleset.skipped:
         console.print(f"skipped: {skipped.meta.path}: {skipped.meta.title}: {skipped.reason}", highlight=False)
+    for finding in ruleset.lint:
+        console.print(f"lint: {finding}", highlight=False)
     total = len(ruleset.rules) + len(ruleset.correlations)
     if ruleset.problems:
         raise InputError(f"{len(ruleset.problems)} problems in {len(ruleset.files)} rule files",

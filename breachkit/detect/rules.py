@@ -12,6 +12,7 @@ here.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -82,6 +83,7 @@ class RuleSet:
     skipped: tuple[Skipped, ...]
     problems: tuple[Problem, ...]
     files: tuple[Path, ...]
+    lint: tuple[Problem, ...] = ()  # findings of SigmaHQ's validators (style, not errors)
 
     def by_id(self) -> dict[str, Rule]:
         return {r.meta.id: r for r in self.rules}
@@ -221,7 +223,29 @@ def load_rules(paths: Sequence[Path], *, pipelines: Sequence[Path] = (), strict_
                 unresolved.append(rule)
     good = [g for g in good if g[0] not in unresolved]
     pipeline = load_pipeline(pipelines)
-    return _compile(good, pipeline, strict_fields, ranges, problems, tuple(files))
+    ruleset = _compile(good, pipeline, strict_fields, ranges, problems, tuple(files))
+    return dataclasses.replace(ruleset, lint=tuple(lint([r for r, _, _ in good])))
+
+
+# SigmaHQ's validators that need the network (they download MITRE ATT&CK / D3FEND data) are left out.
+_OFFLINE_EXCLUDED = frozenset({"attacktag", "d3_fendtag"})
+
+
+def lint(rules: Sequence[Any]) -> list[Problem]:
+    """SigmaHQ's rule validators (pySigma's installed validator plugins), as located findings."""
+    from sigma.plugins import InstalledSigmaPlugins
+    from sigma.validation import SigmaValidator
+
+    validators: list[Any] = [v for name, v in InstalledSigmaPlugins.autodiscover().validators.items()
+                             if name not in _OFFLINE_EXCLUDED]
+    counts: dict[Problem, int] = {}
+    for issue in SigmaValidator(validators).validate_rules(iter(rules)):
+        paths = sorted({str(r.source.path) for r in issue.rules if r.source is not None and r.source.path})
+        severity = issue.severity.name.lower()
+        finding = Problem(f"{severity}: {issue.description} ({type(issue).__name__})",
+                          Location(", ".join(paths) or None))
+        counts[finding] = counts.get(finding, 0) + 1
+    return [p if n == 1 else dataclasses.replace(p, message=f"{p.message} ×{n}") for p, n in counts.items()]
 
 
 def _compile(good: list[tuple[Any, Path, str]], pipeline: ProcessingPipeline, strict: bool,
