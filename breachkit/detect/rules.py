@@ -238,8 +238,16 @@ def lint(rules: Sequence[Any]) -> list[Problem]:
 
     validators: list[Any] = [v for name, v in InstalledSigmaPlugins.autodiscover().validators.items()
                              if name not in _OFFLINE_EXCLUDED]
+    validator = SigmaValidator(validators)
+    issues = []
+    for rule in rules:
+        try:
+            issues.extend(validator.validate_rule(rule))
+        except SigmaError:
+            continue  # a rule the validators cannot parse is already reported as skipped or broken
+    issues.extend(validator.finalize())  # cross-rule findings (duplicate ids, titles, file names)
     counts: dict[Problem, int] = {}
-    for issue in SigmaValidator(validators).validate_rules(iter(rules)):
+    for issue in issues:
         paths = sorted({str(r.source.path) for r in issue.rules if r.source is not None and r.source.path})
         severity = issue.severity.name.lower()
         finding = Problem(f"{severity}: {issue.description} ({type(issue).__name__})",
