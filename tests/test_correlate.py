@@ -11,6 +11,7 @@ from breachkit.detect.correlate import (
     CorrelationEvent,
     Narrowing,
     adjacent_bucket_candidates,
+    adjacent_bucket_distinct_candidates,
     fire,
     narrowing_for,
     satisfied,
@@ -36,14 +37,16 @@ def events(seed: int, n: int = 300) -> list[CorrelationEvent]:
     return out
 
 
-def bucket_measures(evs, n: Narrowing):
-    seen: dict[tuple, set] = {}
+def candidates_for(evs, n: Narrowing):
+    """What an engine's aggregation yields, fed to the shared candidate logic."""
+    if n.distinct:
+        triples = {(e.group, int(e.timestamp.timestamp()) // n.timespan, e.value) for e in evs}
+        return adjacent_bucket_distinct_candidates(triples, n.minimum)
     counts: dict[tuple, int] = {}
     for e in evs:
-        k = int(e.timestamp.timestamp()) // n.timespan
-        counts[(e.group, k)] = counts.get((e.group, k), 0) + 1
-        seen.setdefault((e.group, k), set()).add(e.value)
-    return [(g, k, len(seen[(g, k)]) if n.distinct else c) for (g, k), c in counts.items()]
+        key = (e.group, int(e.timestamp.timestamp()) // n.timespan)
+        counts[key] = counts.get(key, 0) + 1
+    return adjacent_bucket_candidates([(g, k, c) for (g, k), c in counts.items()], n.minimum)
 
 
 @pytest.mark.parametrize("seed", range(25))
@@ -54,7 +57,7 @@ def test_narrowing_keeps_every_firing_group(seed, kind, bounds):
     evs = events(seed)
     n = narrowing_for(c, "r")
     assert n is not None
-    candidates = adjacent_bucket_candidates(bucket_measures(evs, n), n.minimum)
+    candidates = candidates_for(evs, n)
     full = fire(c, evs)
     narrowed = fire(c, [e for e in evs if e.group in candidates])
     assert full == narrowed

@@ -70,9 +70,9 @@ def satisfied(measure: int, bounds: Sequence[tuple[Op, int]]) -> bool:
 class Narrowing:
     """A necessary condition for a group to fire, which an engine checks with aggregations before any
     event is fetched: in some pair of adjacent fixed buckets of `timespan` seconds (aligned at the
-    epoch), the events — or, with `distinct`, the per-bucket distinct values of that field — number at
-    least `minimum`. Every sliding window of at most `timespan` lies within two adjacent buckets, so no
-    firing group is lost; only hopeless groups are skipped."""
+    epoch), the events — or, with `distinct`, the distinct values of that field across both buckets —
+    number at least `minimum`. Every sliding window of at most `timespan` lies within two adjacent
+    buckets, so no firing group is lost; only hopeless groups are skipped."""
 
     group: tuple[str, ...]
     minimum: int
@@ -81,13 +81,25 @@ class Narrowing:
 
 
 def adjacent_bucket_candidates(buckets: Iterable[tuple[GroupKey, int, int]], minimum: int) -> set[GroupKey]:
-    """Groups whose measure in bucket k plus bucket k+1 reaches `minimum`. Input: (group, k, measure)."""
+    """Groups whose event count in bucket k plus bucket k+1 reaches `minimum`. Input: (group, k, count)."""
     per_group: dict[GroupKey, dict[int, int]] = defaultdict(dict)
     for group, k, measure in buckets:
         per_group[group][k] = per_group[group].get(k, 0) + measure
     found = set()
     for group, counts in per_group.items():
         if any(n + counts.get(k + 1, 0) >= minimum for k, n in counts.items()):
+            found.add(group)
+    return found
+
+
+def adjacent_bucket_distinct_candidates(triples: Iterable[tuple[GroupKey, int, Any]], minimum: int) -> set[GroupKey]:
+    """Groups with at least `minimum` distinct values across some bucket k and k+1. Input: (group, k, value)."""
+    per_group: dict[GroupKey, dict[int, set[Any]]] = defaultdict(lambda: defaultdict(set))
+    for group, k, value in triples:
+        per_group[group][k].add(value)
+    found = set()
+    for group, values in per_group.items():
+        if any(len(v | values.get(k + 1, set())) >= minimum for k, v in values.items()):
             found.add(group)
     return found
 

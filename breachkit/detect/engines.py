@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from breachkit.detect import ir
-from breachkit.detect.correlate import Narrowing, adjacent_bucket_candidates
+from breachkit.detect.correlate import Narrowing, adjacent_bucket_candidates, adjacent_bucket_distinct_candidates
 from breachkit.detect.esquery import MATCH_ALL, query_for
 from breachkit.detect.sqlgen import literal, relation, to_sql
 from breachkit.logs.local import TABLE, LocalStore, q
@@ -80,17 +80,24 @@ class LocalEngine:
     def _narrowed(source: str, where: str, cols: str, n: Narrowing) -> str:
         keys = ", ".join(q(g) for g in n.group)
         present = " AND ".join(f"{q(g)} IS NOT NULL" for g in n.group)
-        measure = f"count(DISTINCT {q(n.distinct)})" if n.distinct else "count(*)"
+        bucket = f'floor(epoch("@timestamp") / {n.timespan})'
+        if n.distinct:  # distinct values across buckets k and k+1 (each triple counts for both pairs)
+            candidates = f"""
+                triples AS (SELECT DISTINCT {keys}, {bucket} AS k, {q(n.distinct)} AS v FROM matched
+                            WHERE {q(n.distinct)} IS NOT NULL),
+                paired AS (SELECT {keys}, k, v FROM triples UNION ALL SELECT {keys}, k - 1, v FROM triples),
+                candidates AS (SELECT {keys} FROM paired GROUP BY {keys}, k
+                               HAVING count(DISTINCT v) >= {int(n.minimum)})"""
+        else:
+            candidates = f"""
+                buckets AS (SELECT {keys}, {bucket} AS k, count(*) AS m FROM matched GROUP BY ALL),
+                paired AS (
+                    SELECT {keys}, m + CASE WHEN lead(k) OVER w = k + 1 THEN lead(m) OVER w ELSE 0 END AS pair
+                    FROM buckets WINDOW w AS (PARTITION BY {keys} ORDER BY k)),
+                candidates AS (SELECT {keys} FROM paired WHERE pair >= {int(n.minimum)})"""
         return f"""
-            WITH matched AS (SELECT * FROM {source} WHERE {where} AND {present}),
-            buckets AS (
-                SELECT {keys}, floor(epoch("@timestamp") / {n.timespan}) AS k, {measure} AS m
-                FROM matched GROUP BY ALL),
-            paired AS (
-                SELECT {keys}, m + CASE WHEN lead(k) OVER w = k + 1 THEN lead(m) OVER w ELSE 0 END AS pair
-                FROM buckets WINDOW w AS (PARTITION BY {keys} ORDER BY k))
-            SELECT {cols} FROM matched
-            WHERE ({keys}) IN (SELECT ({keys}) FROM paired WHERE pair >= {int(n.minimum)})"""
+            WITH matched AS (SELECT * FROM {source} WHERE {where} AND {present}),{candidates}
+            SELECT {cols} FROM matched WHERE ({keys}) IN (SELECT ({keys}) FROM candidates)"""
 
     def describe(self, query: ir.Node) -> str:
         return self.describe_query(query)
@@ -174,7 +181,7 @@ class ElasticsearchEngine:
         sources.append({"k": {"date_histogram": {"field": "@timestamp", "fixed_interval": f"{n.timespan}s"}}})
         if n.distinct:
             sources.append({"v": {"terms": {"field": n.distinct}}})
-        buckets: list[tuple[Row, int, int]] = []
+        buckets: list[tuple[Row, int, Any]] = []
         after = None
         while True:
             composite: dict[str, Any] = {"size": 10_000, "sources": sources}
@@ -184,10 +191,13 @@ class ElasticsearchEngine:
             agg = resp["aggregations"]["b"]
             for b in agg["buckets"]:
                 key = tuple(b["key"][f"g{i}"] for i in range(len(n.group)))
-                # one bucket per distinct value when counting values, else the bucket's event count
-                buckets.append((key, b["key"]["k"] // 1000 // n.timespan, 1 if n.distinct else b["doc_count"]))
+                # (group, bucket, value) when counting distinct values, else (group, bucket, event count)
+                measure = b["key"]["v"] if n.distinct else b["doc_count"]
+                buckets.append((key, b["key"]["k"] // 1000 // n.timespan, measure))
             after = agg.get("after_key")
             if not agg["buckets"] or after is None:
+                if n.distinct:
+                    return sorted(adjacent_bucket_distinct_candidates(buckets, n.minimum))
                 return sorted(adjacent_bucket_candidates(buckets, n.minimum))
 
     @staticmethod
