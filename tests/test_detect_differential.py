@@ -15,9 +15,9 @@ import pytest
 from breachkit.config import ElasticsearchConfig, load_config
 from breachkit.detect import compat
 from breachkit.detect.api import BUNDLED_RULES
-from breachkit.detect.engines import ElasticsearchEngine, LocalEngine, ReferenceEngine
+from breachkit.detect.engines import ElasticsearchEngine, LocalEngine, ReferenceEngine, TimeWindow
 from breachkit.detect.rules import load_rules
-from breachkit.detect.run import Detection, run
+from breachkit.detect.run import Detection, detect_correlation, run
 from breachkit.logs.elasticsearch import ElasticsearchStore
 from breachkit.logs.ingest import IngestOptions, ingest_file
 from breachkit.logs.local import LocalStore
@@ -93,3 +93,16 @@ def test_reference_evaluator_agrees(stores):
     on_reference = run(ruleset, ReferenceEngine(events))
     on_local = run(ruleset, LocalEngine(local))
     assert _keyed(on_reference.detections) == _keyed(on_local.detections)
+
+
+def test_candidate_groups_split_over_many_searches(stores):
+    """With a handful of candidate groups per search, Elasticsearch still finds exactly the same."""
+    local, es = stores
+    ruleset = _ruleset()
+    rules = ruleset.by_id()
+    engine = ElasticsearchEngine(es.client, es.index)
+    engine.keys_per_query = 3
+    for corr in ruleset.correlations:
+        on_es = detect_correlation(corr, rules, engine, TimeWindow())
+        on_local = detect_correlation(corr, rules, LocalEngine(local), TimeWindow())
+        assert _keyed(tuple(on_es)) == _keyed(tuple(on_local)), corr.meta.title

@@ -170,3 +170,23 @@ def test_timestamps_are_utc_ms_and_files_private(env, tmp_path):
     assert row == [(datetime(2015, 5, 17, 8, 5, 3, tzinfo=UTC), "alice", "login", "failure", "web")]
     assert os.stat(workspace.events_db).st_mode & 0o777 == 0o600
     assert workspace.root.stat().st_mode & 0o777 == 0o700
+
+
+def test_parallel_parsing_gives_the_same_store(env, tmp_path, monkeypatch):
+    """Worker processes parse large access logs; the stored events are exactly the in-process ones."""
+    import breachkit.logs.ingest as ingest_module
+
+    config, workspace, store = env
+    lines = access_lines(3000, seed=5)
+    lines.insert(777, "not a log line")
+    path = write(tmp_path / "big.log", lines)
+    sequential = ingest_file(str(path), store, config, workspace)
+    expected = store.query('SELECT * EXCLUDE ("log.file.path") FROM events ORDER BY "event.id"')
+    monkeypatch.setattr(ingest_module, "PARALLEL_MIN_BYTES", 0)
+    small_batches = config.model_copy(update={"ingest": config.ingest.model_copy(
+        update={"workers": 2, "batch_size": 500})})
+    with LocalStore(tmp_path / "parallel.duckdb") as other:
+        parallel = ingest_file(str(path), other, small_batches, workspace)
+        assert other.query('SELECT * EXCLUDE ("log.file.path") FROM events ORDER BY "event.id"') == expected
+    assert (parallel.lines, parallel.events, parallel.bad_lines) == (sequential.lines, sequential.events, 1)
+    assert parallel.bad_samples == sequential.bad_samples

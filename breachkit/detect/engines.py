@@ -112,6 +112,7 @@ class ElasticsearchEngine:
 
     name = "elasticsearch"
     page_size = 5000
+    keys_per_query = 10_000  # candidate groups per search (index.max_terms_count defaults to 65,536)
 
     def __init__(self, client: Any, index: str) -> None:
         self.client = client
@@ -140,21 +141,26 @@ class ElasticsearchEngine:
             return []
         dsl, post_filter = query_for(query)
         filters = self._filter(dsl, window)
+        queries = [{"bool": {"filter": filters}} if filters else MATCH_ALL]
         if narrowing is not None:
             keys = self._candidate_keys(filters, narrowing)
-            if not keys:
-                return []
-            filters = [*filters, self._keys_filter(narrowing.group, keys)]
+            # a query per slice of candidates: `terms` and `bool` clause counts are bounded server-side
+            step = self.keys_per_query if len(narrowing.group) == 1 else max(1, self.keys_per_query // 10)
+            queries = [{"bool": {"filter": [*filters, self._keys_filter(narrowing.group, keys[i:i + step])]}}
+                       for i in range(0, len(keys), step)]
         extra = sorted(set(ir.fields(query)) - set(columns)) if post_filter else []
         wanted = ["event.id", "@timestamp", *columns, *extra]
         rows: list[Row] = []
-        for hit in self._scan({"bool": {"filter": filters}} if filters else MATCH_ALL, wanted):
-            values = hit.get("fields", {})
-            event = {f: _first(values.get(f)) for f in wanted}
-            if post_filter and not ir.evaluate(query, event):
-                continue
-            stamp = datetime.fromisoformat(event["@timestamp"].replace("Z", "+00:00"))
-            rows.append((event["event.id"], stamp, *(event[c] for c in columns)))
+        for dsl_query in queries:
+            for hit in self._scan(dsl_query, wanted):
+                values = hit.get("fields", {})
+                event = {f: _first(values.get(f)) for f in wanted}
+                if post_filter and not ir.evaluate(query, event):
+                    continue
+                stamp = datetime.fromisoformat(event["@timestamp"].replace("Z", "+00:00"))
+                rows.append((event["event.id"], stamp, *(event[c] for c in columns)))
+        if len(queries) > 1:
+            rows.sort(key=lambda r: (r[1], r[0]))
         return rows
 
     def _scan(self, query: dict[str, Any], fields: Sequence[str]) -> Any:

@@ -8,8 +8,12 @@ gzip, not more bad lines than `ingest.max_bad_ratio` — is it committed. Event 
 
 from __future__ import annotations
 
+import itertools
+import multiprocessing
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,10 +21,10 @@ from typing import BinaryIO, Protocol
 
 import pyarrow as pa
 
-from breachkit.config import Config
+from breachkit.config import Config, IngestConfig
 from breachkit.errors import BreachkitError, InputError, PartialFailure, Problem
-from breachkit.logs.parsers import FORMATS, detect_format, make_parser
-from breachkit.logs.reader import STDIN, LineReader, source_name
+from breachkit.logs.parsers import FORMATS, Parser, Record, detect_format, make_parser
+from breachkit.logs.reader import STDIN, Line, LineReader, source_name
 from breachkit.logs.schema import ARROW_SCHEMA, Event, event_id, url_extension
 from breachkit.workspace import Workspace, write_private_text
 
@@ -106,25 +110,89 @@ def _truncate_ms(ts: datetime) -> datetime:
     return ts.replace(microsecond=ts.microsecond - ts.microsecond % 1000) if ts.microsecond % 1000 else ts
 
 
-class _Batcher:
-    """Collects finished events and hands Arrow record batches to the loader."""
+@dataclass(frozen=True)
+class _Context:
+    source: str
+    dataset: str
+    sample_limit: int
 
-    def __init__(self, loader: Loader, size: int) -> None:
-        self.loader = loader
-        self.size = size
-        self.rows: list[Event] = []
-        self.count = 0
 
-    def add(self, event: Event) -> None:
-        self.rows.append(event)
-        if len(self.rows) >= self.size:
-            self.flush()
+@dataclass(frozen=True)
+class _Chunk:
+    batch: pa.RecordBatch | None
+    bad: list[BadLine]
+    bad_count: int
+    lines: int
+    events: int
 
-    def flush(self) -> None:
-        if self.rows:
-            self.loader.add(to_batch(self.rows))
-            self.count += len(self.rows)
-            self.rows = []
+
+def _convert(records: Iterable[Record], ctx: _Context) -> _Chunk:
+    """Parsed records → one Arrow batch of finished events, plus the bad-line accounting."""
+    rows: list[Event] = []
+    bad: list[BadLine] = []
+    bad_count = lines = 0
+    source = ctx.source
+    for record in records:
+        lines += 1
+        if record.events is None:
+            bad_count += 1
+            if len(bad) < ctx.sample_limit:
+                bad.append(BadLine(record.line, record.error or "unreadable", record.raw[:2000]))
+            continue
+        for k, event in enumerate(record.events):
+            raw = record.raw if k == 0 else f"{record.raw}\0{k}"
+            event["event.id"] = event_id(source, record.line, raw)
+            event["@timestamp"] = _truncate_ms(event["@timestamp"])
+            event.setdefault("event.dataset", ctx.dataset)
+            if "url.path" in event and "url.extension" not in event:
+                extension = url_extension(event["url.path"])
+                if extension:
+                    event["url.extension"] = extension
+            event["log.file.path"] = source
+            event["log.file.line"] = record.line
+            event["log.original"] = record.raw
+            rows.append(event)
+    return _Chunk(to_batch(rows) if rows else None, bad, bad_count, lines, len(rows))
+
+
+# Formats whose lines parse independently of each other can be parsed by worker processes; CSV records
+# span lines and need the header, and syslog's year rolls over inside a file: those stay in-process.
+_PARALLEL_FORMATS = frozenset({"combined", "common", "jsonl"})
+# Below this size starting worker processes costs more than it saves (stdin, size unknown, counts as large).
+PARALLEL_MIN_BYTES = 32 << 20
+_worker_parser: Parser | None = None
+
+
+def _init_worker(fmt: str, ingest: IngestConfig, year: int, remote_user_field: str) -> None:
+    global _worker_parser  # one parser per worker process
+    _worker_parser = make_parser(fmt, ingest, year=year, remote_user_field=remote_user_field)
+
+
+def _work(lines: list[Line], ctx: _Context) -> _Chunk:
+    assert _worker_parser is not None
+    return _convert(_worker_parser.records(iter(lines)), ctx)
+
+
+def _chunks(reader: LineReader, parser: Parser, fmt: str, cfg: IngestConfig, ctx: _Context,
+            options: IngestOptions, year: int, size: int | None) -> Iterator[_Chunk]:
+    """Chunks of converted events in input order: in worker processes where the format allows it,
+    `ingest.workers` > 1 and the input is large (at most 2 chunks per worker in flight, so memory stays
+    bounded), else here. Workers come from a forkserver: never a fork of a process running DuckDB threads."""
+    if cfg.workers <= 1 or fmt not in _PARALLEL_FORMATS or (size is not None and size < PARALLEL_MIN_BYTES):
+        records = parser.records(iter(reader))
+        while chunk := list(itertools.islice(records, cfg.batch_size)):
+            yield _convert(chunk, ctx)
+        return
+    lines = iter(reader)
+    with ProcessPoolExecutor(cfg.workers, mp_context=multiprocessing.get_context("forkserver"),
+                             initializer=_init_worker, initargs=(fmt, cfg, year, options.remote_user_field)) as pool:
+        pending: deque[Future[_Chunk]] = deque()
+        while True:
+            while len(pending) < 2 * cfg.workers and (block := list(itertools.islice(lines, cfg.batch_size))):
+                pending.append(pool.submit(_work, block, ctx))
+            if not pending:
+                return
+            yield pending.popleft().result()
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -181,34 +249,20 @@ def ingest_file(
         dataset = options.dataset or parser.default_dataset
         total = None if path == STDIN else Path(path).stat().st_size
         loader = store.begin(source)
-        batcher = _Batcher(loader, cfg.batch_size)
+        context = _Context(source, dataset, cfg.bad_sample_size)
         bad: list[BadLine] = []
-        bad_count = lines = 0
+        bad_count = lines = events = 0
         try:
-            for record in parser.records(iter(reader)):
-                lines += 1
-                if record.events is None:
-                    bad_count += 1
-                    if len(bad) < cfg.bad_sample_size:
-                        bad.append(BadLine(record.line, record.error or "unreadable", record.raw[:2000]))
-                    continue
-                for k, event in enumerate(record.events):
-                    raw = record.raw if k == 0 else f"{record.raw}\0{k}"
-                    event["event.id"] = event_id(source, record.line, raw)
-                    event["@timestamp"] = _truncate_ms(event["@timestamp"])
-                    event.setdefault("event.dataset", dataset)
-                    if "url.path" in event and "url.extension" not in event:
-                        extension = url_extension(event["url.path"])
-                        if extension:
-                            event["url.extension"] = extension
-                    event["log.file.path"] = source
-                    event["log.file.line"] = record.line
-                    event["log.original"] = record.raw
-                    batcher.add(event)
-                if progress is not None and lines % 5000 == 0:
+            for chunk in _chunks(reader, parser, fmt, cfg, context, options, year, total):
+                lines += chunk.lines
+                events += chunk.events
+                bad_count += chunk.bad_count
+                bad.extend(chunk.bad[: max(0, cfg.bad_sample_size - len(bad))])
+                if chunk.batch is not None:
+                    loader.add(chunk.batch)
+                if progress is not None:
                     progress("read", reader.bytes_read if not reader.compressed else 0, total)
-            batcher.flush()
-            _check_quality(path, fmt, lines, batcher.count, bad_count, bad, cfg.max_bad_ratio)
+            _check_quality(path, fmt, lines, events, bad_count, bad, cfg.max_bad_ratio)
             result = loader.commit(progress)
         except BaseException:
             loader.abort()
@@ -221,7 +275,7 @@ def ingest_file(
             problems=result.errors,
         )
     return FileSummary(
-        path=path, source=source, format=fmt, lines=lines, events=batcher.count, bad_lines=bad_count,
+        path=path, source=source, format=fmt, lines=lines, events=events, bad_lines=bad_count,
         bad_samples=tuple(bad), samples_file=samples_file, added=result.added,
         already_present=result.already_present, seconds=time.perf_counter() - started,
         bytes_read=reader.bytes_read,
