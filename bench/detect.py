@@ -36,7 +36,7 @@ from sigma.backends.sqlite.runtime import execute_plan
 from sigma.collection import SigmaCollection
 
 from breachkit.config import load_config
-from breachkit.detect import compat, ir
+from breachkit.detect import compat
 from breachkit.detect.api import BUNDLED_RULES
 from breachkit.detect.engines import LocalEngine
 from breachkit.detect.pipelines import taxonomy_pipeline
@@ -95,15 +95,11 @@ def sqlite_table(store: LocalStore) -> sqlite3.Connection:
     return con
 
 
-def scope_sql(query: ir.Node) -> str | None:
-    """The dataset scope breachkit added to a rule, as SQL for the baseline table."""
-    if isinstance(query, ir.And) and isinstance(query.args[0], ir.Or | ir.Str):
-        first = query.args[0]
-        nodes = first.args if isinstance(first, ir.Or) else (first,)
-        if all(isinstance(n, ir.Str) and n.field == "event.dataset" for n in nodes):
-            values = ", ".join(f"'{n.value}'" for n in nodes if isinstance(n, ir.Str))
-            return f'"event.dataset" IN ({values})'
-    return None
+def scope_sql(datasets: tuple[str, ...] | None) -> str | None:
+    """The dataset scope breachkit gives a rule, as SQL for the baseline table."""
+    if datasets is None:
+        return None
+    return '"event.dataset" IN (' + ", ".join(f"'{d}'" for d in datasets) + ")"
 
 
 def run_baseline(con: sqlite3.Connection,
@@ -181,7 +177,7 @@ def main() -> None:
             store.close()
             return
         con = sqlite_table(store)
-        scopes = {r.meta.id: scope_sql(r.query) for r in ruleset.rules}
+        scopes = {r.meta.id: scope_sql(r.datasets) for r in ruleset.rules}
         scopes.update({c.meta.id: None for c in ruleset.correlations})
         base_hits, base_groups, base_s = run_baseline(con, scopes)
         print(f"baseline (SQLite, Zircolite layout): {base_s:.2f} s  ({n / base_s:,.0f} events/s)")

@@ -28,7 +28,7 @@ from sigma.rule import SigmaRule
 
 from breachkit.detect import ir
 from breachkit.detect.backend import IRBackend
-from breachkit.detect.pipelines import load_pipeline, logsource_scope
+from breachkit.detect.pipelines import WEB_FIELDS, load_pipeline, logsource_scope
 from breachkit.errors import InputError, Location, Problem
 
 CorrelationType = Literal["event_count", "value_count", "temporal", "temporal_ordered"]
@@ -57,6 +57,7 @@ class Rule:
     query: ir.Node
     warnings: tuple[str, ...] = ()
     generate: bool = True  # False: only used by correlations (Sigma's `generate: false` default)
+    datasets: tuple[str, ...] | None = None  # the event.dataset values its logsource covers (None: all)
 
 
 @dataclass(frozen=True)
@@ -283,7 +284,7 @@ def _compile(good: list[tuple[Any, Path, str]], pipeline: ProcessingPipeline, st
         if scope is not None:
             query = ir.and_([ir.or_([ir.Str("event.dataset", "eq", d) for d in scope]), query])
         warnings = tuple(backend.warnings)
-        compiled[id(rule)] = Rule(meta, query, warnings, generate=bool(rule._output))
+        compiled[id(rule)] = Rule(meta, query, warnings, generate=bool(rule._output), datasets=scope)
         rules.append(compiled[id(rule)])
     correlations = []
     for rule, path, text in good:
@@ -299,8 +300,6 @@ def _compile(good: list[tuple[Any, Path, str]], pipeline: ProcessingPipeline, st
 
 
 def _map_field(name: str, rule: SigmaRule) -> str:
-    from breachkit.detect.pipelines import WEB_FIELDS
-
     scope = logsource_scope(rule.logsource)
     if scope == ("web", "access") and rule.logsource.product != "breachkit":
         return WEB_FIELDS.get(name, name)

@@ -33,7 +33,7 @@ from typing import Any
 import pyarrow as pa
 import yaml
 
-from breachkit.detect.engines import ElasticsearchEngine, Engine, LocalEngine, ReferenceEngine
+from breachkit.detect.engines import ElasticsearchEngine, Engine, LocalEngine, ReferenceEngine, TimeWindow
 from breachkit.detect.rules import Correlation, Rule, RuleSet
 from breachkit.detect.run import detect_correlation, detect_rule
 from breachkit.errors import InputError, Location, Problem
@@ -119,18 +119,6 @@ def load_cases(paths: Sequence[Path]) -> tuple[list[Case], list[Problem]]:
     return cases, problems
 
 
-def _scope_dataset(rule: Rule | None) -> str | None:
-    from breachkit.detect import ir
-
-    query = rule.query if rule else None
-    if isinstance(query, ir.And) and isinstance(query.args[0], ir.Or | ir.Str):
-        first = query.args[0]
-        node = first.args[0] if isinstance(first, ir.Or) else first
-        if isinstance(node, ir.Str) and node.field == "event.dataset":
-            return node.value
-    return None
-
-
 def case_batch(case: Case, dataset: str | None) -> pa.RecordBatch:
     rows = []
     for i, event in enumerate(case.events):
@@ -149,26 +137,17 @@ def run_case(case: Case, ruleset: RuleSet, open_engine: Callable[[pa.RecordBatch
     if target is None:
         return CaseResult(case, "-", False, (), f"no rule with id {case.rule_id}")
     first_rule = target if isinstance(target, Rule) else rules.get(target.rules[0])
-    batch = case_batch(case, _scope_dataset(first_rule))
+    batch = case_batch(case, first_rule.datasets[0] if first_rule and first_rule.datasets else None)
     with open_engine(batch) as engine:
         engine_: Engine = engine
-        found = (detect_rule(target, engine_, _ALL) if isinstance(target, Rule)
-                 else detect_correlation(target, rules, engine_, _ALL))
+        found = (detect_rule(target, engine_, TimeWindow()) if isinstance(target, Rule)
+                 else detect_correlation(target, rules, engine_, TimeWindow()))
     index = {f"e{i:06d}": i for i in range(len(case.events))}
     got = tuple(sorted((frozenset(index[e] for e in d.event_ids) for d in found), key=sorted))
     want = tuple(sorted(case.expect, key=sorted))
     ok = got == want
     message = "" if ok else f"expected {[sorted(g) for g in want]}, got {[sorted(g) for g in got]}"
     return CaseResult(case, engine_.name, ok, got, message)
-
-
-def _all_window() -> Any:
-    from breachkit.detect.engines import TimeWindow
-
-    return TimeWindow()
-
-
-_ALL = _all_window()
 
 
 @contextlib.contextmanager
