@@ -1,0 +1,1 @@
+"""Incidents: the legal clocks (this step), later the store, playbooks, risk assessment and timeline."""

@@ -1,0 +1,125 @@
+"""The legal clock: deadlines of every stage of a regime, from the moment the clock started (`aware_at`).
+
+Pure: every input is a value (timezone-aware datetimes; `now` is injected). Hours are exact elapsed
+time — 72 h after 01:30 the night clocks go forward is 72 h later in UTC, not "the same wall time in
+three days". Working days are counted on the regime's calendar in its zone: the day the clock started
+is not counted; the deadline is the end of the N-th working day (its last instant, i.e. the next local
+midnight), weekends and public holidays skipped. Months add calendar months to the local time in UTC
+(the 31st becomes the month's last day).
+"""
+
+from __future__ import annotations
+
+import calendar
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+import holidays
+
+from breachkit.incidents.regimes import Due, Regime
+
+
+class Status(enum.Enum):
+    RUNNING = "running"  # due in the future, not filed
+    OVERDUE = "overdue"  # past due, not filed: the report must give reasons for the delay
+    MET = "met"  # filed on time
+    LATE = "late"  # filed after the deadline: the report must give reasons for the delay
+    OPEN = "open"  # no fixed deadline ("without undue delay"), not filed
+    DONE = "done"  # no fixed deadline, filed
+
+
+@dataclass(frozen=True)
+class Deadline:
+    regime: str
+    stage: str
+    title: str
+    due_at: datetime | None  # UTC; None: no fixed deadline
+    provisional: bool  # counted from an earlier stage's due time because that stage is not filed yet
+    filed_at: datetime | None
+    status: Status
+    remaining: timedelta | None  # until due_at (negative when overdue); None without a deadline
+    elapsed: timedelta  # since the clock started
+
+    @property
+    def needs_delay_reasons(self) -> bool:
+        return self.status in (Status.OVERDUE, Status.LATE)
+
+
+def _require_aware(name: str, value: datetime) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{name} must be timezone-aware")
+    return value.astimezone(UTC)
+
+
+@lru_cache(maxsize=64)
+def _holidays(country: str, year: int) -> frozenset[date]:
+    return frozenset(holidays.country_holidays(country, years=[year]).keys())
+
+
+def is_working_day(day: date, country: str) -> bool:
+    return day.weekday() < 5 and day not in _holidays(country, day.year)
+
+
+def add_working_days(start: datetime, days: int, country: str, zone: str) -> datetime:
+    """End (next local midnight) of the `days`-th working day after `start`'s local day, in UTC."""
+    tz = ZoneInfo(zone)
+    day = start.astimezone(tz).date()
+    counted = 0
+    while counted < days:
+        day += timedelta(days=1)
+        if is_working_day(day, country):
+            counted += 1
+    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz)
+    return end.astimezone(UTC)
+
+
+def add_months(start: datetime, months: int) -> datetime:
+    month_index = start.month - 1 + months
+    year, month = start.year + month_index // 12, month_index % 12 + 1
+    day = min(start.day, calendar.monthrange(year, month)[1])
+    return start.replace(year=year, month=month, day=day)
+
+
+def due_from(base: datetime, due: Due) -> datetime | None:
+    if due.hours is not None:
+        return base + timedelta(hours=due.hours)
+    if due.working_days is not None:
+        assert due.calendar is not None and due.zone is not None
+        return add_working_days(base, due.working_days, due.calendar, due.zone)
+    if due.months is not None:
+        return add_months(base, due.months)
+    return None
+
+
+def deadlines(regime: Regime, aware_at: datetime, now: datetime,
+              filed: Mapping[str, datetime] | None = None) -> list[Deadline]:
+    """Every stage of `regime`: due time, status and time left at `now`. `filed` maps stage id → when filed."""
+    start = _require_aware("aware_at", aware_at)
+    now = _require_aware("now", now)
+    done = {k: _require_aware(f"filed[{k}]", v) for k, v in (filed or {}).items()}
+    due_at: dict[str, datetime | None] = {}
+    out: list[Deadline] = []
+    for stage in regime.stages:
+        provisional = False
+        base: datetime | None = start
+        if stage.due.after is not None:
+            if stage.due.after in done:
+                base = done[stage.due.after]
+            else:
+                base, provisional = due_at.get(stage.due.after), True
+        due = due_from(base, stage.due) if base is not None and stage.due.fixed else None
+        due_at[stage.id] = due
+        filed_at = done.get(stage.id)
+        if due is None:
+            status = Status.DONE if filed_at else Status.OPEN
+        elif filed_at is not None:
+            status = Status.MET if filed_at <= due else Status.LATE
+        else:
+            status = Status.OVERDUE if now > due else Status.RUNNING
+        out.append(Deadline(regime.id, stage.id, stage.title, due, provisional, filed_at, status,
+                            None if due is None else due - now, now - start))
+    return out

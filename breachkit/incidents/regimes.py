@@ -1,0 +1,111 @@
+"""Notification regimes as data (`regimes.toml`, plus custom ones from the user's files)."""
+
+from __future__ import annotations
+
+import tomllib
+from importlib.resources import files
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from breachkit.errors import ConfigError, Location, Problem
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Due(_Model):
+    """When a stage is due, counted from the clock start (or from another stage, `after`)."""
+
+    hours: int | None = Field(default=None, ge=1)
+    working_days: int | None = Field(default=None, ge=1)
+    months: int | None = Field(default=None, ge=1)
+    calendar: str | None = None  # ISO country code of the public-holiday calendar (working days)
+    zone: str | None = None  # time zone in which working days are counted
+    after: str | None = None  # another stage of the same regime
+
+    @field_validator("zone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _one_measure(self) -> Due:
+        measures = [m for m in (self.hours, self.working_days, self.months) if m is not None]
+        if len(measures) > 1:
+            raise ValueError("give one of hours, working_days, months")
+        if self.working_days is not None and (self.calendar is None or self.zone is None):
+            raise ValueError("working_days needs a calendar (country code) and a zone")
+        if self.after is not None and not measures:
+            raise ValueError("`after` needs hours, working_days or months")
+        return self
+
+    @property
+    def fixed(self) -> bool:
+        return any(m is not None for m in (self.hours, self.working_days, self.months))
+
+
+class Stage(_Model):
+    id: str
+    title: str
+    due: Due = Field(default_factory=Due)
+
+
+class Regime(_Model):
+    id: str
+    name: str
+    stages: list[Stage] = Field(alias="stage", min_length=1)
+
+    @model_validator(mode="after")
+    def _references(self) -> Regime:
+        ids = [s.id for s in self.stages]
+        if len(ids) != len(set(ids)):
+            raise ValueError("stage ids must be unique")
+        for position, stage in enumerate(self.stages):
+            if stage.due.after is not None and stage.due.after not in ids[:position]:
+                raise ValueError(f"stage {stage.id!r}: `after` must name an earlier stage, not {stage.due.after!r}")
+        return self
+
+    def stage(self, stage_id: str) -> Stage:
+        return next(s for s in self.stages if s.id == stage_id)
+
+
+class _File(_Model):
+    regime: list[Regime]
+
+
+def _parse(text: str, where: str) -> list[Regime]:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not valid TOML: {exc}", path=where) from None
+    try:
+        return _File.model_validate(data).regime
+    except ValidationError as exc:
+        problems = [Problem(e["msg"], Location(where, field=".".join(str(p) for p in e["loc"])))
+                    for e in exc.errors()]
+        raise ConfigError(f"invalid regimes ({len(problems)} problems)", path=where, problems=problems) from None
+
+
+def builtin_regimes() -> dict[str, Regime]:
+    text = files("breachkit.incidents").joinpath("regimes.toml").read_text(encoding="utf-8")
+    return {r.id: r for r in _parse(text, "breachkit/incidents/regimes.toml")}
+
+
+def load_regimes(extra: list[Path] | None = None) -> dict[str, Regime]:
+    """The built-in regimes plus custom ones; a custom regime with a built-in id replaces it."""
+    regimes = builtin_regimes()
+    for path in extra or []:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot read regimes: {exc.strerror}", path=path) from None
+        regimes.update({r.id: r for r in _parse(text, str(path))})
+    return regimes
