@@ -107,3 +107,26 @@ def test_sigmahq_compatibility_report_is_current():
         pytest.skip("../shared/data is absent")
     assert REPORT.read_text() == compat.report(SHARED_SIGMA), (
         "regenerate: python -m breachkit.detect.compat ../shared/data/sigma > docs/sigmahq-compatibility.md")
+
+
+@pytest.mark.es
+def test_cli_ingest_stats_and_detect_on_elasticsearch(project, es_node, es_prefix, monkeypatch):
+    """The configured cluster from the CLI: TLS with the node's CA, password from the environment."""
+    monkeypatch.setenv("BREACHKIT_ELASTICSEARCH__HOSTS", f'["{es_node.url}"]')
+    monkeypatch.setenv("BREACHKIT_ELASTICSEARCH__INDEX", f"{es_prefix}events")
+    monkeypatch.setenv("BREACHKIT_ELASTICSEARCH__USERNAME", es_node.username)
+    monkeypatch.setenv("BREACHKIT_ELASTICSEARCH__CA_CERTS", str(es_node.ca_certs))
+    monkeypatch.setenv("BREACHKIT_ES_PASSWORD", es_node.password)
+    samples = Path(__file__).resolve().parents[1] / "samples"
+    ingested = run("ingest", "--to", "elasticsearch", "--year", "2026", str(samples / "auth.log"), "-o", "json")
+    assert ingested.exit_code == 0, ingested.stderr
+    assert json.loads(ingested.stdout)["files"][0]["added"] == 2498
+    stats = json.loads(run("logs", "stats", "--engine", "elasticsearch", "-o", "json").stdout)
+    assert stats["events"] == 2498 and stats["fields"]["user.name"]["present"] > 0
+    found = run("detect", "--engine", "elasticsearch", "--tag", "attack.t1110.001", "-o", "json")
+    assert found.exit_code == 0, found.stderr
+    titles = {d["title"] for d in json.loads(found.stdout)["detections"]}
+    assert any("SSH" in t for t in titles)
+    monkeypatch.setenv("BREACHKIT_ES_PASSWORD", "wrong")
+    denied = run("detect", "--engine", "elasticsearch")
+    assert denied.exit_code == 3 and "rejected the credentials" in denied.stderr
