@@ -13,6 +13,7 @@ from breachkit.detect.correlate import (
     adjacent_bucket_candidates,
     adjacent_bucket_distinct_candidates,
     fire,
+    multi_rule_candidates,
     narrowing_for,
     satisfied,
 )
@@ -79,3 +80,22 @@ def test_window_boundary_is_inclusive_and_windows_merge():
     fired = fire(c, base)
     # 0 and 10 are exactly 10 s apart (inclusive); 21 stands alone; 40 and 45 form a second window
     assert [[e.id for e in f.events] for f in fired] == [["e0", "e10"], ["e40", "e45"]]
+
+
+@pytest.mark.parametrize("seed", range(20))
+@pytest.mark.parametrize("kind,bounds", [("temporal", [("gte", 2)]), ("temporal_ordered", [("gte", 2)]),
+                                         ("event_count", [("gte", 6)])])
+def test_multi_rule_narrowing_keeps_every_firing_group(seed, kind, bounds):
+    rng = random.Random(seed)
+    meta = RuleMeta("m", "m", None, "high", (), None)
+    c = Correlation(meta, kind, ("a", "b"), {"a": ("source.ip",), "b": ("source.ip",)}, 300, tuple(bounds))
+    evs = [CorrelationEvent(T0 + timedelta(seconds=rng.randrange(0, 6 * 3600)), f"e{i:04d}", rng.choice("ab"),
+                            (f"203.0.113.{rng.randrange(30)}",)) for i in range(400)]
+    per_rule: dict[str, dict[tuple, int]] = {"a": {}, "b": {}}
+    for e in evs:
+        key = (e.group, int(e.timestamp.timestamp()) // c.timespan)
+        per_rule[e.rule][key] = per_rule[e.rule].get(key, 0) + 1
+    buckets = {r: [(g, k, n) for (g, k), n in rows.items()] for r, rows in per_rule.items()}
+    candidates = multi_rule_candidates(c, buckets)
+    assert candidates is not None
+    assert fire(c, evs) == fire(c, [e for e in evs if e.group in candidates])

@@ -78,6 +78,9 @@ class Narrowing:
     minimum: int
     timespan: int
     distinct: str | None = None
+    # Candidate groups already decided (multi-rule correlations, from each rule's buckets): the engine
+    # only restricts to them.
+    groups: frozenset[GroupKey] | None = None
 
 
 def adjacent_bucket_candidates(buckets: Iterable[tuple[GroupKey, int, int]], minimum: int) -> set[GroupKey]:
@@ -111,6 +114,25 @@ def narrowing_for(corr: Correlation, rule_id: str) -> Narrowing | None:
     if minimum is None or len(corr.rules) != 1 or not group:
         return None
     return Narrowing(group, minimum, corr.timespan, corr.value_field.get(rule_id))
+
+
+def multi_rule_candidates(corr: Correlation,
+                          buckets: dict[str, list[tuple[GroupKey, int, int]]]) -> set[GroupKey] | None:
+    """Candidate groups of a correlation over several rules, from each rule's (group, bucket, count).
+
+    `event_count` adds the rules' counts; `temporal`/`temporal_ordered` need that many distinct rules with
+    events in two adjacent buckets (an ordered sequence is also a set of rules present). None: no
+    narrowing applies (value_count over several rules, or no lower bound)."""
+    lows = [n + 1 if op == "gt" else n for op, n in corr.bounds if op in ("gt", "gte", "eq")]
+    minimum = max(lows) if lows else 0
+    if minimum <= 0:
+        return None
+    if corr.type == "event_count":
+        return adjacent_bucket_candidates([b for rows in buckets.values() for b in rows], minimum)
+    if corr.type in ("temporal", "temporal_ordered"):
+        triples = [(g, k, rule) for rule, rows in buckets.items() for g, k, _ in rows]
+        return adjacent_bucket_distinct_candidates(triples, minimum)
+    return None
 
 
 def can_narrow_by_count(corr: Correlation) -> int | None:

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+import pyarrow as pa
+
 from breachkit.detect import ir
 from breachkit.detect.correlate import Narrowing, adjacent_bucket_candidates, adjacent_bucket_distinct_candidates
 from breachkit.detect.esquery import MATCH_ALL, query_for
@@ -35,6 +37,11 @@ class Engine(Protocol):
                narrowing: Narrowing | None = None) -> list[Row]:
         """Matching events as (event.id, @timestamp, *columns); with `narrowing`, only the events of groups
         that pass it (checked with aggregations, before any event is fetched)."""
+        ...
+
+    def buckets(self, query: ir.Node, window: TimeWindow, group: Sequence[str],
+                timespan: int) -> list[tuple[tuple[Any, ...], int, int]]:
+        """(group values, fixed bucket index, event count) of the matching events (aggregated, not fetched)."""
         ...
 
     def describe(self, query: ir.Node) -> str:
@@ -69,12 +76,37 @@ class LocalEngine:
         source = relation(query, TABLE, self._time(window))
         where = to_sql(query)
         cols = ", ".join(q(c) for c in ("event.id", "@timestamp", *columns))
+        con = self.store.con
         if narrowing is None:
             sql = f"SELECT {cols} FROM {source} WHERE {where}"
+        elif narrowing.groups is not None:
+            if not narrowing.groups:
+                return []
+            keys = ", ".join(q(g) for g in narrowing.group)
+            names = [f"g{i}" for i in range(len(narrowing.group))]
+            table = pa.Table.from_pylist([dict(zip(names, k, strict=True)) for k in narrowing.groups])
+            con.register("bk_candidates", table)
+            sql = (f"SELECT {cols} FROM {source} WHERE {where} AND ({keys}) IN "
+                   f"(SELECT ({', '.join(names)}) FROM bk_candidates)")
         else:
             sql = self._narrowed(source, where, cols, narrowing)
-        rows = self.store.con.execute(sql + ' ORDER BY "@timestamp", "event.id"').fetchall()
+        try:
+            rows = con.execute(sql + ' ORDER BY "@timestamp", "event.id"').fetchall()
+        finally:
+            if narrowing is not None and narrowing.groups is not None:
+                con.unregister("bk_candidates")
         return [(r[0], _utc(r[1]), *r[2:]) for r in rows]
+
+    def buckets(self, query: ir.Node, window: TimeWindow, group: Sequence[str],
+                timespan: int) -> list[tuple[tuple[Any, ...], int, int]]:
+        if query == ir.FALSE:
+            return []
+        keys = ", ".join(q(g) for g in group)
+        present = " AND ".join(f"{q(g)} IS NOT NULL" for g in group)
+        sql = (f'SELECT {keys}, CAST(floor(epoch("@timestamp") / {int(timespan)}) AS BIGINT), count(*) '
+               f"FROM {relation(query, TABLE, self._time(window))} WHERE {to_sql(query)} AND {present} GROUP BY ALL")
+        n = len(group)
+        return [(tuple(r[:n]), int(r[n]), int(r[n + 1])) for r in self.store.con.execute(sql).fetchall()]
 
     @staticmethod
     def _narrowed(source: str, where: str, cols: str, n: Narrowing) -> str:
@@ -143,7 +175,8 @@ class ElasticsearchEngine:
         filters = self._filter(dsl, window)
         queries = [{"bool": {"filter": filters}} if filters else MATCH_ALL]
         if narrowing is not None:
-            keys = self._candidate_keys(filters, narrowing)
+            keys = (sorted(narrowing.groups, key=lambda k: tuple(map(str, k))) if narrowing.groups is not None
+                    else self._candidate_keys(filters, narrowing))
             # a query per slice of candidates: `terms` and `bool` clause counts are bounded server-side
             step = self.keys_per_query if len(narrowing.group) == 1 else max(1, self.keys_per_query // 10)
             queries = [{"bool": {"filter": [*filters, self._keys_filter(narrowing.group, keys[i:i + step])]}}
@@ -206,6 +239,35 @@ class ElasticsearchEngine:
                     return sorted(adjacent_bucket_distinct_candidates(buckets, n.minimum))
                 return sorted(adjacent_bucket_candidates(buckets, n.minimum))
 
+    def buckets(self, query: ir.Node, window: TimeWindow, group: Sequence[str],
+                timespan: int) -> list[tuple[tuple[Any, ...], int, int]]:
+        if query == ir.FALSE:
+            return []
+        dsl, post_filter = query_for(query)
+        if post_filter:  # field-to-field conditions cannot be aggregated server-side: count fetched rows
+            counts: dict[tuple[tuple[Any, ...], int], int] = {}
+            for row in self.select(query, window, group):
+                if all(v is not None for v in row[2:]):
+                    key = (tuple(row[2:]), int(row[1].timestamp()) // timespan)
+                    counts[key] = counts.get(key, 0) + 1
+            return [(g, k, c) for (g, k), c in counts.items()]
+        filters = self._filter(dsl, window)
+        sources: list[dict[str, Any]] = [{f"g{i}": {"terms": {"field": f}}} for i, f in enumerate(group)]
+        sources.append({"k": {"date_histogram": {"field": "@timestamp", "fixed_interval": f"{timespan}s"}}})
+        out: list[tuple[tuple[Any, ...], int, int]] = []
+        after = None
+        while True:
+            composite: dict[str, Any] = {"size": 10_000, "sources": sources}
+            if after is not None:
+                composite["after"] = after
+            resp = self._search(size=0, query={"bool": {"filter": filters}}, aggs={"b": {"composite": composite}})
+            agg = resp["aggregations"]["b"]
+            out.extend((tuple(b["key"][f"g{i}"] for i in range(len(group))), b["key"]["k"] // 1000 // timespan,
+                        b["doc_count"]) for b in agg["buckets"])
+            after = agg.get("after_key")
+            if not agg["buckets"] or after is None:
+                return out
+
     @staticmethod
     def _keys_filter(group: Sequence[str], keys: list[Row]) -> dict[str, Any]:
         if len(group) == 1:
@@ -246,6 +308,15 @@ class ReferenceEngine:
                 if (window.since is None or e["@timestamp"] >= window.since)
                 and (window.until is None or e["@timestamp"] < window.until) and ir.evaluate(query, e)]
         return [(e["event.id"], _utc(e["@timestamp"]), *(e.get(c) for c in columns)) for e in rows]
+
+    def buckets(self, query: ir.Node, window: TimeWindow, group: Sequence[str],
+                timespan: int) -> list[tuple[tuple[Any, ...], int, int]]:
+        counts: dict[tuple[tuple[Any, ...], int], int] = {}
+        for row in self.select(query, window, group):
+            if all(v is not None for v in row[2:]):
+                key = (tuple(row[2:]), int(row[1].timestamp()) // timespan)
+                counts[key] = counts.get(key, 0) + 1
+        return [(g, k, c) for (g, k), c in counts.items()]
 
     def describe(self, query: ir.Node) -> str:
         return repr(query)

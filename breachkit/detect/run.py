@@ -8,7 +8,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from breachkit.detect.correlate import CorrelationEvent, fire, narrowing_for
+from breachkit.detect.correlate import (
+    CorrelationEvent,
+    GroupKey,
+    Narrowing,
+    fire,
+    multi_rule_candidates,
+    narrowing_for,
+)
 from breachkit.detect.engines import Engine, Row, TimeWindow
 from breachkit.detect.rules import Correlation, Rule, RuleMeta, RuleSet
 
@@ -71,11 +78,18 @@ def detect_rule(rule: Rule, engine: Engine, window: TimeWindow) -> list[Detectio
 def correlation_events(corr: Correlation, rules: dict[str, Rule], engine: Engine,
                        window: TimeWindow) -> list[CorrelationEvent]:
     events: list[CorrelationEvent] = []
+    shared: frozenset[GroupKey] | None = None
+    if len(corr.rules) > 1 and all(corr.group_by[r] for r in corr.rules):
+        buckets = {r: engine.buckets(rules[r].query, window, corr.group_by[r], corr.timespan) for r in corr.rules}
+        found = multi_rule_candidates(corr, buckets)
+        shared = None if found is None else frozenset(found)
     for rule_id in corr.rules:
         group = corr.group_by[rule_id]
         value = corr.value_field.get(rule_id)
         columns = [*group, *([value] if value else [])]
-        for row in engine.select(rules[rule_id].query, window, columns, narrowing_for(corr, rule_id)):
+        narrowing = (narrowing_for(corr, rule_id) if shared is None
+                     else Narrowing(group, 0, corr.timespan, groups=shared))
+        for row in engine.select(rules[rule_id].query, window, columns, narrowing):
             key = tuple(row[2:2 + len(group)])
             events.append(CorrelationEvent(row[1], row[0], rule_id, key, row[-1] if value else None))
     return events
