@@ -1,1 +1,16 @@
+import pytest
+
 pytest_plugins = ["tests.services.fixtures"]
+
+
+@pytest.fixture(scope="module")
+def es_case_engine(es_client, es_node, tmp_path_factory, request):
+    """Opens an engine over one rule case's events in a fresh index of the test node (YAML rule cases)."""
+    from breachkit.config import ElasticsearchConfig
+    from breachkit.detect.ruletest import elasticsearch_engine_factory
+    from breachkit.logs.elasticsearch import ElasticsearchStore
+    from tests.services.fixtures import prefixed
+
+    with prefixed(es_client, request.module.__name__) as prefix:
+        config = ElasticsearchConfig(hosts=[es_node.url], index=f"{prefix}cases")
+        yield elasticsearch_engine_factory(ElasticsearchStore(es_client, config, tmp_path_factory.mktemp("spool")))

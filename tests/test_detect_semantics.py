@@ -6,16 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from breachkit.config import ElasticsearchConfig
 from breachkit.detect.rules import load_rules
 from breachkit.detect.ruletest import (
-    elasticsearch_engine_factory,
     load_cases,
     local_engine_for,
     reference_engine_for,
     run_case,
 )
-from breachkit.logs.elasticsearch import ElasticsearchStore
 
 DATA = Path(__file__).parent / "data" / "semantics"
 RULES = load_rules([DATA])
@@ -34,15 +31,6 @@ def test_case_in_process(case, engine):
     open_engine = reference_engine_for if engine == "reference" else local_engine_for
     result = run_case(case, RULES, open_engine)
     assert result.passed, result.message
-
-
-@pytest.fixture(scope="module")
-def es_case_engine(es_client, es_node, tmp_path_factory):
-    from tests.services.fixtures import prefixed
-
-    with prefixed(es_client, "semantics") as prefix:
-        config = ElasticsearchConfig(hosts=[es_node.url], index=f"{prefix}sem")
-        yield elasticsearch_engine_factory(ElasticsearchStore(es_client, config, tmp_path_factory.mktemp("spool")))
 
 
 @pytest.mark.es

@@ -6,17 +6,14 @@ import re
 
 import pytest
 
-from breachkit.config import ElasticsearchConfig
 from breachkit.detect.api import BUNDLED_RULES
 from breachkit.detect.rules import load_rules
 from breachkit.detect.ruletest import (
-    elasticsearch_engine_factory,
     load_cases,
     local_engine_for,
     reference_engine_for,
     run_case,
 )
-from breachkit.logs.elasticsearch import ElasticsearchStore
 
 PACK = load_rules([BUNDLED_RULES], strict_fields=True)
 CASES, CASE_PROBLEMS = load_cases([BUNDLED_RULES / "tests"])
@@ -44,15 +41,6 @@ def test_every_rule_is_tagged_and_tested(item):
 def test_case_in_process(case, engine):
     result = run_case(case, PACK, reference_engine_for if engine == "reference" else local_engine_for)
     assert result.passed, result.message
-
-
-@pytest.fixture(scope="module")
-def es_case_engine(es_client, es_node, tmp_path_factory):
-    from tests.services.fixtures import prefixed
-
-    with prefixed(es_client, "rule-pack") as prefix:
-        config = ElasticsearchConfig(hosts=[es_node.url], index=f"{prefix}pack")
-        yield elasticsearch_engine_factory(ElasticsearchStore(es_client, config, tmp_path_factory.mktemp("spool")))
 
 
 @pytest.mark.es

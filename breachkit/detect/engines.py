@@ -6,7 +6,7 @@ so everything above them (detection records, correlation windows) is shared code
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -213,14 +213,8 @@ class ElasticsearchEngine:
                 return
             after = hits[-1]["sort"]
 
-    def _candidate_keys(self, filters: list[dict[str, Any]], n: Narrowing) -> list[Row]:
-        """Candidate groups from a composite aggregation over (group fields, fixed time bucket[, value]),
-        paged to the end; the adjacent-bucket sums are added up here (exact: no approximate cardinality)."""
-        sources: list[dict[str, Any]] = [{f"g{i}": {"terms": {"field": f}}} for i, f in enumerate(n.group)]
-        sources.append({"k": {"date_histogram": {"field": "@timestamp", "fixed_interval": f"{n.timespan}s"}}})
-        if n.distinct:
-            sources.append({"v": {"terms": {"field": n.distinct}}})
-        buckets: list[tuple[Row, int, Any]] = []
+    def _composite(self, filters: list[dict[str, Any]], sources: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        """Every bucket of a composite aggregation, paged to the end."""
         after = None
         while True:
             composite: dict[str, Any] = {"size": 10_000, "sources": sources}
@@ -228,16 +222,32 @@ class ElasticsearchEngine:
                 composite["after"] = after
             resp = self._search(size=0, query={"bool": {"filter": filters}}, aggs={"b": {"composite": composite}})
             agg = resp["aggregations"]["b"]
-            for b in agg["buckets"]:
-                key = tuple(b["key"][f"g{i}"] for i in range(len(n.group)))
-                # (group, bucket, value) when counting distinct values, else (group, bucket, event count)
-                measure = b["key"]["v"] if n.distinct else b["doc_count"]
-                buckets.append((key, b["key"]["k"] // 1000 // n.timespan, measure))
+            yield from agg["buckets"]
             after = agg.get("after_key")
             if not agg["buckets"] or after is None:
-                if n.distinct:
-                    return sorted(adjacent_bucket_distinct_candidates(buckets, n.minimum))
-                return sorted(adjacent_bucket_candidates(buckets, n.minimum))
+                return
+
+    @staticmethod
+    def _sources(group: Sequence[str], timespan: int) -> list[dict[str, Any]]:
+        sources: list[dict[str, Any]] = [{f"g{i}": {"terms": {"field": f}}} for i, f in enumerate(group)]
+        sources.append({"k": {"date_histogram": {"field": "@timestamp", "fixed_interval": f"{timespan}s"}}})
+        return sources
+
+    def _candidate_keys(self, filters: list[dict[str, Any]], n: Narrowing) -> list[Row]:
+        """Candidate groups from a composite aggregation over (group fields, fixed time bucket[, value]);
+        the adjacent-bucket sums are added up here (exact: no approximate cardinality)."""
+        sources = self._sources(n.group, n.timespan)
+        if n.distinct:
+            sources.append({"v": {"terms": {"field": n.distinct}}})
+        buckets: list[tuple[Row, int, Any]] = []
+        for b in self._composite(filters, sources):
+            key = tuple(b["key"][f"g{i}"] for i in range(len(n.group)))
+            # (group, bucket, value) when counting distinct values, else (group, bucket, event count)
+            measure = b["key"]["v"] if n.distinct else b["doc_count"]
+            buckets.append((key, b["key"]["k"] // 1000 // n.timespan, measure))
+        if n.distinct:
+            return sorted(adjacent_bucket_distinct_candidates(buckets, n.minimum))
+        return sorted(adjacent_bucket_candidates(buckets, n.minimum))
 
     def buckets(self, query: ir.Node, window: TimeWindow, group: Sequence[str],
                 timespan: int) -> list[tuple[tuple[Any, ...], int, int]]:
@@ -245,28 +255,9 @@ class ElasticsearchEngine:
             return []
         dsl, post_filter = query_for(query)
         if post_filter:  # field-to-field conditions cannot be aggregated server-side: count fetched rows
-            counts: dict[tuple[tuple[Any, ...], int], int] = {}
-            for row in self.select(query, window, group):
-                if all(v is not None for v in row[2:]):
-                    key = (tuple(row[2:]), int(row[1].timestamp()) // timespan)
-                    counts[key] = counts.get(key, 0) + 1
-            return [(g, k, c) for (g, k), c in counts.items()]
-        filters = self._filter(dsl, window)
-        sources: list[dict[str, Any]] = [{f"g{i}": {"terms": {"field": f}}} for i, f in enumerate(group)]
-        sources.append({"k": {"date_histogram": {"field": "@timestamp", "fixed_interval": f"{timespan}s"}}})
-        out: list[tuple[tuple[Any, ...], int, int]] = []
-        after = None
-        while True:
-            composite: dict[str, Any] = {"size": 10_000, "sources": sources}
-            if after is not None:
-                composite["after"] = after
-            resp = self._search(size=0, query={"bool": {"filter": filters}}, aggs={"b": {"composite": composite}})
-            agg = resp["aggregations"]["b"]
-            out.extend((tuple(b["key"][f"g{i}"] for i in range(len(group))), b["key"]["k"] // 1000 // timespan,
-                        b["doc_count"]) for b in agg["buckets"])
-            after = agg.get("after_key")
-            if not agg["buckets"] or after is None:
-                return out
+            return bucket_counts(self.select(query, window, group), timespan)
+        return [(tuple(b["key"][f"g{i}"] for i in range(len(group))), b["key"]["k"] // 1000 // timespan,
+                 b["doc_count"]) for b in self._composite(self._filter(dsl, window), self._sources(group, timespan))]
 
     @staticmethod
     def _keys_filter(group: Sequence[str], keys: list[Row]) -> dict[str, Any]:
@@ -311,12 +302,17 @@ class ReferenceEngine:
 
     def buckets(self, query: ir.Node, window: TimeWindow, group: Sequence[str],
                 timespan: int) -> list[tuple[tuple[Any, ...], int, int]]:
-        counts: dict[tuple[tuple[Any, ...], int], int] = {}
-        for row in self.select(query, window, group):
-            if all(v is not None for v in row[2:]):
-                key = (tuple(row[2:]), int(row[1].timestamp()) // timespan)
-                counts[key] = counts.get(key, 0) + 1
-        return [(g, k, c) for (g, k), c in counts.items()]
+        return bucket_counts(self.select(query, window, group), timespan)
 
     def describe(self, query: ir.Node) -> str:
         return repr(query)
+
+
+def bucket_counts(rows: Sequence[Row], timespan: int) -> list[tuple[tuple[Any, ...], int, int]]:
+    """(group values, bucket, count) from fetched rows (event.id, @timestamp, *group values)."""
+    counts: dict[tuple[tuple[Any, ...], int], int] = {}
+    for row in rows:
+        if all(v is not None for v in row[2:]):
+            key = (tuple(row[2:]), int(row[1].timestamp()) // timespan)
+            counts[key] = counts.get(key, 0) + 1
+    return [(g, k, c) for (g, k), c in counts.items()]
