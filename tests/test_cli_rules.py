@@ -130,3 +130,22 @@ def test_cli_ingest_stats_and_detect_on_elasticsearch(project, es_node, es_prefi
     monkeypatch.setenv("BREACHKIT_ES_PASSWORD", "wrong")
     denied = run("detect", "--engine", "elasticsearch")
     assert denied.exit_code == 3 and "rejected the credentials" in denied.stderr
+
+
+def test_pipelines_map_correlation_fields_too(tmp_path):
+    from breachkit.detect.rules import load_rules
+
+    pipeline = tmp_path / "pipeline.yml"
+    pipeline.write_text("name: site\npriority: 30\ntransformations:\n"
+                        "  - id: site\n    type: field_name_mapping\n    mapping:\n      client: source.ip\n"
+                        "      account: user.id\n")
+    (tmp_path / "r.yml").write_text(
+        "title: Failures\nid: 9b0c4d1e-0000-4000-8000-000000000010\nname: site_failures\nstatus: test\n"
+        "logsource: {product: breachkit}\ndetection:\n  sel:\n    event.outcome: failure\n  condition: sel\n"
+        "---\ntitle: Spraying\nid: 9b0c4d1e-0000-4000-8000-000000000011\nstatus: test\ncorrelation:\n"
+        "  type: value_count\n  rules: [site_failures]\n  group-by: [client]\n  timespan: 1h\n"
+        "  condition: {gte: 10, field: account}\n")
+    ruleset = load_rules([tmp_path / "r.yml"], pipelines=[pipeline])
+    (corr,) = ruleset.correlations
+    rid = corr.rules[0]
+    assert (corr.group_by[rid], corr.value_field[rid]) == (("source.ip",), "user.id")

@@ -84,6 +84,16 @@ class IRBackend(Backend):
                 self.warnings.append(message)
         return ftype
 
+    def _typed(self, field: str, state: ConversionState, wanted: FieldType, what: str, note: str = "") -> bool:
+        """True when `field` is of type `wanted`; False when the schema lacks it (the condition cannot match);
+        Unsupported for a field of another type."""
+        ftype = self._type(field, state)
+        if ftype is None:
+            return False
+        if ftype is not wanted:
+            raise Unsupported(f"{what} on the {ftype.value} field {field!r}{note}")
+        return True
+
     # --------------------------------------------------------------------------------- boolean structure
 
     def convert_condition_or(self, cond: ConditionOR, state: ConversionState) -> ir.Node:
@@ -104,16 +114,7 @@ class IRBackend(Backend):
         ftype = self._type(field, state)
         if ftype is None:
             return ir.FALSE
-        parts: list[str] = []
-        for part in value.iter_parts():
-            if isinstance(part, Placeholder):
-                raise Unsupported(f"placeholder %{part.name}% is not resolved by any pipeline")
-            if part is SpecialChars.WILDCARD_MULTI:
-                parts.append(ir.Wild.MULTI)
-            elif part is SpecialChars.WILDCARD_SINGLE:
-                parts.append(ir.Wild.SINGLE)
-            else:
-                parts.append(str(part))
+        parts = self._parts(value)
         if ftype is FieldType.LONG:
             return self._string_on_number(field, parts)
         if ftype is FieldType.IP:
@@ -206,11 +207,8 @@ class IRBackend(Backend):
     def convert_condition_field_eq_val_re(self, cond: ConditionFieldEqualsValueExpression,
                                           state: ConversionState) -> ir.Node:
         assert isinstance(cond.value, SigmaRegularExpression)
-        ftype = self._type(cond.field, state)
-        if ftype is None:
+        if not self._typed(cond.field, state, FieldType.KEYWORD, "regular expression"):
             return ir.FALSE
-        if ftype is not FieldType.KEYWORD:
-            raise Unsupported(f"regular expression on the {ftype.value} field {cond.field!r}")
         return self._regex(cond.field, cond.value)
 
     def convert_condition_val_re(self, cond: ConditionValueExpression, state: ConversionState) -> ir.Node:
@@ -232,21 +230,15 @@ class IRBackend(Backend):
     def convert_condition_field_eq_val_cidr(self, cond: ConditionFieldEqualsValueExpression,
                                             state: ConversionState) -> ir.Node:
         assert isinstance(cond.value, SigmaCIDRExpression)
-        ftype = self._type(cond.field, state)
-        if ftype is None:
+        if not self._typed(cond.field, state, FieldType.IP, "|cidr", " (only IP fields hold addresses)"):
             return ir.FALSE
-        if ftype is not FieldType.IP:
-            raise Unsupported(f"|cidr on the {ftype.value} field {cond.field!r} (only IP fields hold addresses)")
         return ir.Cidr(cond.field, str(cond.value.network))
 
     def convert_condition_field_compare_op_val(self, cond: ConditionFieldEqualsValueExpression,
                                                state: ConversionState) -> ir.Node:
         assert isinstance(cond.value, SigmaCompareExpression)
-        ftype = self._type(cond.field, state)
-        if ftype is None:
+        if not self._typed(cond.field, state, FieldType.LONG, "numeric comparison"):
             return ir.FALSE
-        if ftype is not FieldType.LONG:
-            raise Unsupported(f"numeric comparison on the {ftype.value} field {cond.field!r}")
         return ir.Num(cond.field, cond.value.number.number, _OPS[cond.value.op])
 
     def convert_condition_field_eq_field(self, cond: ConditionFieldEqualsValueExpression,

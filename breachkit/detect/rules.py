@@ -28,7 +28,7 @@ from sigma.rule import SigmaRule
 
 from breachkit.detect import ir
 from breachkit.detect.backend import IRBackend
-from breachkit.detect.pipelines import WEB_FIELDS, load_pipeline, logsource_scope
+from breachkit.detect.pipelines import load_pipeline, logsource_scope
 from breachkit.errors import InputError, Location, Problem
 
 CorrelationType = Literal["event_count", "value_count", "temporal", "temporal_ordered"]
@@ -299,13 +299,6 @@ def _compile(good: list[tuple[Any, Path, str]], pipeline: ProcessingPipeline, st
     return RuleSet(tuple(rules), tuple(correlations), tuple(skipped), tuple(problems), files)
 
 
-def _map_field(name: str, rule: SigmaRule) -> str:
-    scope = logsource_scope(rule.logsource)
-    if scope == ("web", "access") and rule.logsource.product != "breachkit":
-        return WEB_FIELDS.get(name, name)
-    return name
-
-
 def _correlation(rule: SigmaCorrelationRule, path: Path, text: str, compiled: dict[int, Rule],
                  bounds: Any, pipeline: ProcessingPipeline) -> Correlation | Skipped | Problem:
     meta = _meta(rule, path)
@@ -322,6 +315,10 @@ def _correlation(rule: SigmaCorrelationRule, path: Path, text: str, compiled: di
         if not isinstance(target, SigmaRule) or id(target) not in compiled:
             return Skipped(meta, f"referenced rule {ref.reference!r} is not runnable here")
         refs.append((ref, target))
+    try:
+        pipeline.apply(rule)  # maps group-by, alias and condition fields, as for the referenced rules
+    except SigmaError as exc:
+        return Problem(_message(exc), _locate(path, text, exc))
     cond: Any = rule.condition
     if bounds is None:
         if cond is None or not hasattr(cond, "op"):
@@ -341,13 +338,13 @@ def _correlation(rule: SigmaCorrelationRule, path: Path, text: str, compiled: di
                 mapped = next((f for r, f in alias.mapping.items() if getattr(r, "rule", None) is target), None)
                 if mapped is None:
                     return Problem(f"alias {name!r} has no field for rule {ref.reference!r}", Location(str(path)))
-                fields.append(_map_field(mapped, target))
+                fields.append(mapped)
             else:
-                fields.append(_map_field(name, target))
+                fields.append(name)
         group_by[rid] = tuple(fields)
         if kind == "value_count":
             condition_field = getattr(cond, "fieldref", None)
             if not isinstance(condition_field, str):
                 return Problem("value_count needs condition.field", Location(str(path)))
-            value_field[rid] = _map_field(condition_field, target)
+            value_field[rid] = condition_field
     return Correlation(meta, kind, tuple(group_by), group_by, rule.timespan.seconds, tuple(bounds), value_field)  # type: ignore[arg-type]
