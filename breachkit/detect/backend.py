@@ -301,7 +301,7 @@ class IRBackend(Backend):
 
 def show(parts: list[str]) -> str:
     """A pattern as the rule wrote it."""
-    return "".join("*" if p == ir.Wild.MULTI else "?" if p == ir.Wild.SINGLE else p for p in parts)
+    return ir.render(parts, "*", "?")
 
 
 def string_match(field: str, parts: list[str], cased: bool) -> ir.Node:

@@ -20,15 +20,7 @@ MATCH_NONE: dict[str, Any] = {"match_none": {}}
 
 
 def _wildcard(pattern: ir.Pattern) -> str:
-    out = []
-    for part in pattern:
-        if part == ir.Wild.MULTI:
-            out.append("*")
-        elif part == ir.Wild.SINGLE:
-            out.append("?")
-        else:
-            out.append(part.replace("\\", "\\\\").replace("*", "\\*").replace("?", "\\?"))
-    return "".join(out)
+    return ir.render(pattern, "*", "?", lambda s: s.replace("\\", "\\\\").replace("*", "\\*").replace("?", "\\?"))
 
 
 def _ci(body: dict[str, Any], cased: bool) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal
@@ -191,17 +191,14 @@ def relax_fieldrefs(node: Node, positive: bool = True) -> Node:
 # ------------------------------------------------------------------------------------------- evaluation
 
 
+def render(pattern: Sequence[str], multi: str, single: str, escape: Callable[[str], str] = str) -> str:
+    """A glob pattern in some engine's syntax: its wildcards, and its literals escaped."""
+    return "".join(multi if p == Wild.MULTI else single if p == Wild.SINGLE else escape(p) for p in pattern)
+
+
 @lru_cache(maxsize=4096)
 def glob_regex(pattern: Pattern, cased: bool) -> re.Pattern[str]:
-    parts = []
-    for p in pattern:
-        if p == Wild.MULTI:
-            parts.append(".*")
-        elif p == Wild.SINGLE:
-            parts.append(".")
-        else:
-            parts.append(re.escape(p))
-    return re.compile("".join(parts), re.DOTALL if cased else re.DOTALL | re.IGNORECASE)
+    return re.compile(render(pattern, ".*", ".", re.escape), re.DOTALL if cased else re.DOTALL | re.IGNORECASE)
 
 
 @lru_cache(maxsize=4096)

@@ -31,16 +31,12 @@ def ip_range(network: str) -> tuple[bytes, bytes]:
     return net.network_address.packed, net.broadcast_address.packed
 
 
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def _like(pattern: ir.Pattern) -> str:
-    out = []
-    for part in pattern:
-        if part == ir.Wild.MULTI:
-            out.append("%")
-        elif part == ir.Wild.SINGLE:
-            out.append("_")
-        else:
-            out.append(part.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_"))
-    return literal("".join(out))
+    return literal(ir.render(pattern, "%", "_", _like_escape))
 
 
 def lowered(field: str) -> str:
