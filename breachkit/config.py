@@ -30,7 +30,7 @@ from breachkit.errors import ConfigError, Location, Problem
 CONFIG_FILENAME = "breachkit.toml"
 ENV_PREFIX = "BREACHKIT_"
 # Environment variables that are not overrides of config keys.
-_NON_OVERRIDE_ENV = frozenset({"CONFIG", "ES_PASSWORD", "ES_API_KEY", "SMTP_PASSWORD"})
+_NON_OVERRIDE_ENV = frozenset({"CONFIG", "ES_PASSWORD", "ES_API_KEY", "SMTP_PASSWORD", "DB_PASSWORD"})
 # Keys that look like secrets and must not be written into the file.
 _SECRET_KEYS = frozenset({"password", "api_key", "apikey", "secret", "token"})
 
@@ -149,8 +149,81 @@ class DetectConfig(_Model):
     strict_fields: bool = False
 
 
+class StoreConfig(_Model):
+    # SQLAlchemy URL of the incident store. Default: SQLite file `incidents.db` in the workspace.
+    # PostgreSQL: "postgresql+psycopg://user@host/dbname" (password from BREACHKIT_DB_PASSWORD).
+    url: str | None = None
+
+
+class CategoryRule(_Model):
+    """Which data category an access exposes: the first rules whose action and/or path match all apply."""
+
+    category: str  # a key of breachkit.incidents.model.DATA_CATEGORIES
+    action: str | None = None  # regular expression searched in event.action
+    path: str | None = None  # regular expression searched in url.path
+
+
+class DirectoryConfig(_Model):
+    """The user directory: a file (CSV, Parquet, JSON lines), a SQL table (SQLAlchemy URL) or an ES index."""
+
+    source: str | None = None  # path, "sqlite:///…"/"postgresql+psycopg://…", or "elasticsearch"
+    format: Literal["auto", "csv", "parquet", "jsonl", "sql", "elasticsearch"] = "auto"
+    table: str | None = None  # SQL table, with format = "sql"
+    index: str | None = None  # Elasticsearch index, with format = "elasticsearch"
+    key: str = "user_id"  # the directory column matching user.id / user.target.id
+    # subject-table column -> directory column, for names that differ (e.g. email = "mail")
+    mapping: dict[str, str] = Field(default_factory=dict)
+    devices: str | None = None  # optional device registry (device id / IMEI -> owner user id), same formats
+
+
+class SubjectsConfig(_Model):
+    directory: DirectoryConfig = Field(default_factory=DirectoryConfig)
+    # None: the built-in mapping (breachkit.subjects.categories.DEFAULT_RULES)
+    categories: list[CategoryRule] | None = None
+
+
+class SmtpConfig(_Model):
+    host: str = "localhost"
+    port: int = Field(587, ge=1, le=65535)
+    security: Literal["starttls", "ssl", "none"] = "starttls"
+    username: str | None = None  # password from BREACHKIT_SMTP_PASSWORD or password_file
+    password_file: Path | None = None
+    sender: str = "privacy@example.org"
+    sender_name: str = ""
+    timeout: float = Field(30.0, gt=0)
+    rate_per_second: float = Field(10.0, gt=0)  # messages per second at most
+    max_attempts: int = Field(5, ge=1, le=50)  # for temporary (4xx) failures
+    backoff_seconds: float = Field(2.0, ge=0)  # first retry delay, doubled each attempt
+
+
+class NoticesConfig(_Model):
+    templates: Path | None = None  # a folder overriding notices/ (same layout); default: <workspace>/notices
+    default_locale: str = "en"
+    # The organisation and its DPO, as the authority report and subject emails present them.
+    controller_name: str = "Example Energy GmbH"
+    controller_address: str = ""
+    dpo_name: str = "Data Protection Officer"
+    dpo_email: str = "dpo@example.org"
+    dpo_phone: str = ""
+    reporter_name: str = ""
+    reporter_email: str = ""
+    smtp: SmtpConfig = Field(default_factory=SmtpConfig)
+
+
+class IncidentsConfig(_Model):
+    store: StoreConfig = Field(default_factory=StoreConfig)
+    playbooks: list[Path] = Field(default_factory=list)  # folders or files beside the bundled playbooks/
+    regimes: list[Path] = Field(default_factory=list)  # TOML files with custom regimes
+    default_regimes: list[str] = Field(default_factory=lambda: ["gdpr-33", "gdpr-34"])
+    # Reminders (breachkit remind): hours before a due time; "overdue" is always sent once.
+    remind_before_hours: list[float] = Field(default_factory=lambda: [24.0, 6.0])
+
+
 class Config(_Model):
     workspace: WorkspaceConfig = Field(default_factory=WorkspaceConfig)
+    incidents: IncidentsConfig = Field(default_factory=IncidentsConfig)
+    subjects: SubjectsConfig = Field(default_factory=SubjectsConfig)
+    notices: NoticesConfig = Field(default_factory=NoticesConfig)
     detect: DetectConfig = Field(default_factory=DetectConfig)
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     elasticsearch: ElasticsearchConfig = Field(default_factory=ElasticsearchConfig)

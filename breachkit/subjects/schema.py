@@ -1,0 +1,45 @@
+"""The column contracts between the subject stages (pandas frames and files).
+
+Two tables cross stage boundaries:
+
+* the **identifier table** — what the logs say the incident's actors touched (one row per identifier);
+* the **subject table** — one row per affected person, joined with the user directory. The subject
+  list builder writes it (CSV / Parquet / JSON lines) and the notices stage reads exactly this format
+  as its recipient list.
+
+List-valued columns are Python lists in frames, Parquet and JSON lines, and ``;``-joined strings in CSV.
+Times are timezone-aware UTC (ISO 8601 with ``Z`` in CSV/JSON lines).
+"""
+
+from __future__ import annotations
+
+# --- identifier table (logs → identifiers) -------------------------------------------------------
+ID_FIELD = "field"  # the ECS field the identifier was found in (one of IDENTIFIER_FIELDS)
+ID_VALUE = "value"
+ID_RELATION = "relation"  # "actor" (the account used), "target" (whose data was touched), "device"
+ID_FIRST_SEEN = "first_seen"
+ID_LAST_SEEN = "last_seen"
+ID_EVENTS = "events"  # events (records) touching the identifier
+ID_CATEGORIES = "categories"  # data categories exposed (keys of incidents.model.DATA_CATEGORIES)
+IDENTIFIER_COLUMNS = (ID_FIELD, ID_VALUE, ID_RELATION, ID_FIRST_SEEN, ID_LAST_SEEN, ID_EVENTS, ID_CATEGORIES)
+IDENTIFIER_FIELDS = {"user.id": "actor", "user.target.id": "target", "device.id": "device", "device.imei": "device"}
+
+# --- subject table (people) --------------------------------------------------------------------
+SUBJECT_ID = "subject_id"  # the directory's key (user id); required, unique
+EMAIL = "email"  # required for email notices
+NAME = "name"
+PHONE = "phone"
+LOCALE = "locale"  # language tag: "de", "fr", "en", "de-AT" (notices fall back to the base language, then en)
+COUNTRY = "country"  # ISO 3166-1 alpha-2 of residence
+ACCOUNT_TYPE = "account_type"  # end_user, installer, admin, …
+MINOR = "minor"  # bool: under 18 at the breach (from birth date or a directory flag)
+CATEGORIES = "categories"  # list: data categories affected for this person
+IDENTIFIERS = "identifiers"  # list: "user.id:u100001", "device.imei:3584…" through which they were reached
+FIRST_SEEN = "first_seen"
+LAST_SEEN = "last_seen"
+RECORDS = "records"  # events touching this person's identifiers
+SUBJECT_COLUMNS = (SUBJECT_ID, EMAIL, NAME, PHONE, LOCALE, COUNTRY, ACCOUNT_TYPE, MINOR, CATEGORIES, IDENTIFIERS,
+                   FIRST_SEEN, LAST_SEEN, RECORDS)
+REQUIRED_SUBJECT_COLUMNS = (SUBJECT_ID, EMAIL)
+LIST_COLUMNS = (CATEGORIES, IDENTIFIERS)
+LIST_SEPARATOR = ";"
