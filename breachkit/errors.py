@@ -12,6 +12,7 @@ Exit codes (documented in the README and in ``breachkit --help``):
 2     usage or configuration error
 3     a service is unreachable or refused us (Elasticsearch, SMTP, the incident database)
 4     partial: some inputs were processed, others failed (each failure is listed)
+5     conflict: someone else changed the incident since it was read (nothing was written; re-read, retry)
 ====  ==========================================================================
 """
 
@@ -109,3 +110,13 @@ class PartialFailure(BreachkitError):
     """Some inputs were processed and committed, others failed; `problems` lists the failures."""
 
     exit_code = 4
+
+
+class ConflictError(BreachkitError):
+    """An optimistic-locking conflict: the record changed since it was read. Nothing was written."""
+
+    exit_code = 5
+
+
+class NotFoundError(UsageError):
+    """An incident, task or record that does not exist."""

@@ -13,7 +13,8 @@ from breachkit.errors import BreachkitError
 EPILOG = """\b
 Exit codes: 0 success · 1 bad input (log, rule, template, directory file) ·
 2 usage or configuration error · 3 service unreachable or refused (Elasticsearch, SMTP, database) ·
-4 partial: some inputs done, others failed (each listed)."""
+4 partial: some inputs done, others failed (each listed) ·
+5 conflict: the incident changed since it was read (nothing written; retry)."""
 
 
 class BreachkitGroup(click.Group):
@@ -50,7 +51,7 @@ def cli(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
 
 
 def _register() -> None:
-    from breachkit.cli import detect, ingest, logs, rules, setup
+    from breachkit.cli import detect, incident, ingest, logs, rules, setup
 
     cli.add_command(setup.init)
     cli.add_command(setup.demo)
@@ -58,6 +59,7 @@ def _register() -> None:
     cli.add_command(logs.logs)
     cli.add_command(rules.rules)
     cli.add_command(detect.detect_cmd)
+    cli.add_command(incident.incident)
 
 
 _register()

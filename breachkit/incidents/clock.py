@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import calendar
 import enum
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
@@ -20,6 +20,8 @@ from zoneinfo import ZoneInfo
 
 import holidays
 
+from breachkit.errors import UsageError
+from breachkit.incidents.model import Filing
 from breachkit.incidents.regimes import Due, Regime
 
 
@@ -123,3 +125,39 @@ def deadlines(regime: Regime, aware_at: datetime, now: datetime,
         out.append(Deadline(regime.id, stage.id, stage.title, due, provisional, filed_at, status,
                             None if due is None else due - now, now - start))
     return out
+
+
+def filed_stages(filings: Sequence[Filing], regime_id: str) -> dict[str, datetime]:
+    """Stage id → when it was first filed (follow-ups to a filed stage do not move its clock)."""
+    filed: dict[str, datetime] = {}
+    for filing in filings:
+        if filing.regime == regime_id and (filing.stage not in filed or filing.filed_at < filed[filing.stage]):
+            filed[filing.stage] = filing.filed_at
+    return filed
+
+
+def incident_deadlines(regime_ids: Sequence[str], regimes: Mapping[str, Regime], aware_at: datetime,
+                       filings: Sequence[Filing], now: datetime) -> list[Deadline]:
+    """Every deadline of every regime an incident runs under, at `now`."""
+    out: list[Deadline] = []
+    for regime_id in regime_ids:
+        regime = regimes.get(regime_id)
+        if regime is None:
+            raise UsageError(f"unknown regime {regime_id!r} (known: {', '.join(sorted(regimes))})",
+                             hint="custom regimes come from incidents.regimes in breachkit.toml")
+        out.extend(deadlines(regime, aware_at, now, filed_stages(filings, regime_id)))
+    return out
+
+
+def format_duration(value: timedelta) -> str:
+    """"2d 03:04:05" (the sign dropped) — exact elapsed time, never wall-clock arithmetic."""
+    seconds = int(abs(value).total_seconds())
+    days, rest = divmod(seconds, 86400)
+    text = f"{rest // 3600:02d}:{rest % 3600 // 60:02d}:{rest % 60:02d}"
+    return f"{days}d {text}" if days else text
+
+
+def format_remaining(remaining: timedelta) -> str:
+    """"2d 03:04:05 left" / "overdue by 1d 00:00:07"."""
+    text = format_duration(remaining)
+    return f"{text} left" if remaining >= timedelta(0) else f"overdue by {text}"

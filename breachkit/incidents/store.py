@@ -1,0 +1,419 @@
+"""The incident store: SQLAlchemy 2 over SQLite (the default, a WAL file in the workspace) or PostgreSQL.
+
+Every change goes through one transaction that (1) locks the incident row, (2) checks the version the
+caller read (optimistic locking: a stale version raises ConflictError and writes nothing), (3) writes
+the change and (4) appends a timeline entry saying who, when, what and why. The timeline and the audit
+log are append-only: the database refuses UPDATE and DELETE on them (triggers from the migration).
+
+SQLite transactions start with BEGIN IMMEDIATE (one writer at a time, waiting up to `busy_timeout`),
+so two processes never both read a version and both write; PostgreSQL gets the same from
+``SELECT … FOR UPDATE`` on the incident row plus the version check in the UPDATE itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from pydantic import ValidationError
+from sqlalchemy import Connection, Engine, create_engine, event, func, insert, select, text, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from breachkit.errors import ConflictError, InputError, Location, NotFoundError, Problem, ServiceError, UsageError
+from breachkit.incidents import tables as t
+from breachkit.incidents.model import (
+    EDITABLE_FIELDS,
+    TRANSITIONS,
+    Assessment,
+    Decision,
+    Filing,
+    Incident,
+    LinkedDetection,
+    Status,
+    Task,
+    TaskState,
+    TimelineEntry,
+    format_id,
+)
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+_RECORD_MODELS: dict[str, type[Assessment] | type[Decision] | type[Filing]] = {
+    "assessment": Assessment, "decision": Decision, "filing": Filing}
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    """SQLite gives naive datetimes back: they were written as UTC."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def validation_problems(exc: ValidationError, where: str) -> list[Problem]:
+    return [Problem(e["msg"], Location(where, field=".".join(str(p) for p in e["loc"]) or None))
+            for e in exc.errors()]
+
+
+def create_store_engine(url: str) -> Engine:
+    parsed = make_url(url)
+    password = os.environ.get("BREACHKIT_DB_PASSWORD")
+    if password and parsed.password is None and not parsed.drivername.startswith("sqlite"):
+        parsed = parsed.set(password=password)
+    if parsed.drivername.startswith("sqlite"):
+        database = parsed.database
+        if database and database != ":memory:":
+            path = Path(database)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if not path.exists():  # created 0600: the store holds personal data
+                os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        engine = create_engine(parsed, connect_args={"timeout": 60})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.isolation_level = None  # let SQLAlchemy's "begin" event issue BEGIN itself
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=60000")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(connection: Connection) -> None:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    return create_engine(parsed, pool_pre_ping=True)
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest Alembic revision (no-op when it is current)."""
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    head = ScriptDirectory.from_config(config).get_current_head()
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":  # two processes starting at once migrate one after the other
+            conn.execute(text("SELECT pg_advisory_xact_lock(7316201)"))
+        if MigrationContext.configure(conn).get_current_revision() == head:
+            return
+        config.attributes["connection"] = conn
+        command.upgrade(config, "head")
+
+
+class IncidentStore:
+    """Incidents, their timeline, tasks, records (assessments, decisions, filings), detections and audit."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.display_url = make_url(url).render_as_string(hide_password=True)
+        try:
+            self.engine = create_store_engine(url)
+            migrate(self.engine)
+        except OperationalError as exc:
+            raise ServiceError(f"cannot open the incident store {self.display_url}: {exc.orig}",
+                               hint="check incidents.store.url and that the database server runs") from None
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> IncidentStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except OperationalError as exc:
+            raise ServiceError(f"incident store {self.display_url}: {exc.orig}") from None
+
+    # --- incidents ---------------------------------------------------------------------------------
+
+    def open_incident(self, fields: Mapping[str, Any], *, actor: str, now: datetime, reason: str = "",
+                      tasks: Sequence[Task] = ()) -> Incident:
+        """Create an incident (id BK-<year>-<n>, numbered per year of `aware_at`) and its playbook tasks."""
+        unknown = sorted(set(fields) - EDITABLE_FIELDS)
+        if unknown:
+            raise UsageError(f"unknown incident fields: {', '.join(unknown)}")
+        for _attempt in range(5):  # two processes may pick the same number; the unique key decides
+            with self.transaction() as conn:
+                draft = self._validate({**fields, "id": "BK-0000-0000", "created_at": now, "updated_at": now,
+                                        "version": 1}, "incident")
+                year = draft.aware_at.year
+                number = (conn.execute(select(func.max(t.incidents.c.number)).where(t.incidents.c.year == year))
+                          .scalar() or 0) + 1
+                incident = draft.model_copy(update={"id": format_id(year, number)})
+                try:
+                    conn.execute(insert(t.incidents).values(self._row(incident) | {"year": year, "number": number}))
+                except IntegrityError:
+                    continue
+                self._append(conn, incident.id, now, actor, "opened", reason,
+                             {"title": incident.title, "aware_at": incident.aware_at.isoformat(),
+                              "playbook": incident.playbook, "tasks": len(tasks)})
+                for position, task in enumerate(tasks):
+                    task = task.model_copy(update={"incident_id": incident.id})
+                    conn.execute(insert(t.tasks).values(
+                        incident_id=incident.id, key=task.key, position=position, state=task.state.value,
+                        due_at=task.due_at, version=1, data=_jsonable(task.model_dump(mode="json"))))
+                return incident
+        raise ConflictError("could not allocate an incident number (too many concurrent openings); retry")
+
+    @staticmethod
+    def _row(incident: Incident) -> dict[str, Any]:
+        return {"id": incident.id, "title": incident.title, "status": incident.status.value,
+                "aware_at": incident.aware_at, "created_at": incident.created_at,
+                "updated_at": incident.updated_at, "version": incident.version,
+                "data": incident.model_dump(mode="json")}
+
+    @staticmethod
+    def _validate(data: Mapping[str, Any], where: str) -> Incident:
+        try:
+            return Incident.model_validate(dict(data))
+        except ValidationError as exc:
+            problems = validation_problems(exc, where)
+            raise InputError(f"invalid {where} ({len(problems)} problems)", problems=problems) from None
+
+    def _load(self, conn: Connection, incident_id: str, *, lock: bool = False) -> Incident:
+        query = select(t.incidents.c.data).where(t.incidents.c.id == incident_id)
+        if lock and conn.dialect.name == "postgresql":
+            query = query.with_for_update()
+        row = conn.execute(query).first()
+        if row is None:
+            raise NotFoundError(f"no incident {incident_id}", hint="`breachkit incident list` shows the incidents")
+        return Incident.model_validate(row[0])
+
+    def get(self, incident_id: str) -> Incident:
+        with self.transaction() as conn:
+            return self._load(conn, incident_id)
+
+    def list_incidents(self, *, status: Sequence[Status] = ()) -> list[Incident]:
+        query = select(t.incidents.c.data).order_by(t.incidents.c.year, t.incidents.c.number)
+        if status:
+            query = query.where(t.incidents.c.status.in_([s.value for s in status]))
+        with self.transaction() as conn:
+            return [Incident.model_validate(r[0]) for r in conn.execute(query)]
+
+    def update(self, incident_id: str, changes: Mapping[str, Any], *, expected_version: int, actor: str,
+               now: datetime, reason: str = "", action: str = "updated", allow: frozenset[str] = EDITABLE_FIELDS,
+               ) -> Incident:
+        """Apply `changes` if the incident is still at `expected_version`; record the change in the timeline."""
+        unknown = sorted(set(changes) - allow)
+        if unknown:
+            raise UsageError(f"these incident fields cannot be changed here: {', '.join(unknown)}")
+        with self.transaction() as conn:
+            current = self._load(conn, incident_id, lock=True)
+            if current.version != expected_version:
+                raise ConflictError(
+                    f"{incident_id} was changed by someone else (now version {current.version}, "
+                    f"you read version {expected_version}); nothing was written",
+                    hint=f"see `breachkit incident show {incident_id}` and apply your change again")
+            before = current.model_dump(mode="json")
+            candidate = self._validate({**before, **_jsonable(dict(changes))}, "incident update")
+            after = candidate.model_dump(mode="json")
+            diff = {k: [before[k], after[k]] for k in after if after[k] != before[k]}
+            if not diff:
+                return current
+            updated = candidate.model_copy(update={"version": current.version + 1, "updated_at": now})
+            result = conn.execute(update(t.incidents)
+                                  .where(t.incidents.c.id == incident_id, t.incidents.c.version == expected_version)
+                                  .values(self._row(updated)))
+            if result.rowcount != 1:
+                raise ConflictError(f"{incident_id} was changed by someone else; nothing was written")
+            self._append(conn, incident_id, now, actor, action, reason, diff)
+            return updated
+
+    def set_status(self, incident_id: str, status: Status, *, expected_version: int, actor: str, now: datetime,
+                   reason: str) -> Incident:
+        current = self.get(incident_id)
+        if status != current.status and status not in TRANSITIONS[current.status]:
+            allowed = ", ".join(sorted(s.value for s in TRANSITIONS[current.status]))
+            raise UsageError(f"{incident_id} is {current.status.value}: it can move to {allowed}, not {status.value}")
+        if status == Status.CLOSED and not any(d.kind.value == "notify_authority" for d in self.decisions(incident_id)):
+            raise UsageError(f"{incident_id} cannot be closed before the decision on notifying the authority is "
+                             "recorded (Art. 33(5): document every breach, notified or not)",
+                             hint=f"breachkit incident decide {incident_id} --authority yes|no --reason …")
+        return self.update(incident_id, {"status": status.value}, expected_version=expected_version, actor=actor,
+                           now=now, reason=reason, action="status", allow=frozenset({"status"}))
+
+    def note(self, incident_id: str, text_: str, *, actor: str, now: datetime) -> TimelineEntry:
+        with self.transaction() as conn:
+            self._load(conn, incident_id, lock=True)
+            return self._append(conn, incident_id, now, actor, "note", text_, {})
+
+    # --- timeline ----------------------------------------------------------------------------------
+
+    def _append(self, conn: Connection, incident_id: str, at: datetime, actor: str, action: str, reason: str,
+                changes: Mapping[str, Any]) -> TimelineEntry:
+        """Append a timeline entry; the caller holds the incident row (lock) so `seq` cannot collide."""
+        seq = (conn.execute(select(func.max(t.timeline.c.seq)).where(t.timeline.c.incident_id == incident_id))
+               .scalar() or 0) + 1
+        entry = TimelineEntry(incident_id=incident_id, seq=seq, at=at, actor=actor, action=action, reason=reason,
+                              changes=_jsonable(dict(changes)))
+        conn.execute(insert(t.timeline).values(incident_id=incident_id, seq=seq, at=entry.at, actor=actor,
+                                               action=action, reason=reason, changes=entry.changes))
+        return entry
+
+    def append(self, incident_id: str, *, at: datetime, actor: str, action: str, reason: str = "",
+               changes: Mapping[str, Any] | None = None) -> TimelineEntry:
+        with self.transaction() as conn:
+            self._load(conn, incident_id, lock=True)
+            return self._append(conn, incident_id, at, actor, action, reason, changes or {})
+
+    def timeline(self, incident_id: str) -> list[TimelineEntry]:
+        with self.transaction() as conn:
+            self._load(conn, incident_id)
+            rows = conn.execute(select(t.timeline).where(t.timeline.c.incident_id == incident_id)
+                                .order_by(t.timeline.c.seq)).mappings()
+            return [TimelineEntry(incident_id=r["incident_id"], seq=r["seq"], at=_aware(r["at"]), actor=r["actor"],
+                                  action=r["action"], reason=r["reason"], changes=r["changes"]) for r in rows]
+
+    # --- detections --------------------------------------------------------------------------------
+
+    def link_detections(self, incident_id: str, found: Sequence[LinkedDetection], *, actor: str,
+                        now: datetime, reason: str = "") -> int:
+        """Attach detections (once each) and widen the incident's scope to their actors and window."""
+        with self.transaction() as conn:
+            incident = self._load(conn, incident_id, lock=True)
+            known = set(conn.execute(select(t.detections.c.fingerprint)
+                                     .where(t.detections.c.incident_id == incident_id)).scalars())
+            fresh: list[LinkedDetection] = []
+            for detection in found:
+                fingerprint = hashlib.sha256(json.dumps(
+                    [detection.rule_id, detection.key, detection.first_seen.isoformat()]).encode()).hexdigest()
+                if fingerprint in known:
+                    continue
+                known.add(fingerprint)
+                fresh.append(detection)
+                conn.execute(insert(t.detections).values(incident_id=incident_id, fingerprint=fingerprint,
+                                                         linked_at=now, data=detection.model_dump(mode="json")))
+            if not fresh:
+                return 0
+            scope = incident.scope if not incident.scope.empty else None
+            for detection in fresh:
+                scope = detection.scope() if scope is None else scope.merged(detection.scope())
+            assert scope is not None
+            updated = incident.model_copy(update={"scope": scope, "version": incident.version + 1,
+                                                  "updated_at": now})
+            conn.execute(update(t.incidents).where(t.incidents.c.id == incident_id).values(self._row(updated)))
+            self._append(conn, incident_id, now, actor, "detection", reason,
+                         {"linked": [f"{d.rule_id} {dict(d.key)}" for d in fresh],
+                          "scope": [incident.scope.model_dump(mode="json"), scope.model_dump(mode="json")]})
+            return len(fresh)
+
+    def detections(self, incident_id: str) -> list[LinkedDetection]:
+        with self.transaction() as conn:
+            rows = conn.execute(select(t.detections.c.data).where(t.detections.c.incident_id == incident_id)
+                                .order_by(t.detections.c.linked_at, t.detections.c.fingerprint)).scalars()
+            return [LinkedDetection.model_validate(r) for r in rows]
+
+    # --- tasks -------------------------------------------------------------------------------------
+
+    def tasks(self, incident_id: str) -> list[Task]:
+        with self.transaction() as conn:
+            self._load(conn, incident_id)
+            rows = conn.execute(select(t.tasks.c.data).where(t.tasks.c.incident_id == incident_id)
+                                .order_by(t.tasks.c.position)).scalars()
+            return [Task.model_validate(r) for r in rows]
+
+    def update_task(self, incident_id: str, key: str, changes: Mapping[str, Any], *, actor: str, now: datetime,
+                    reason: str = "") -> Task:
+        """Assign, check items, complete or reopen a task; recorded in the incident's timeline."""
+        allowed = {"assignee", "state", "checked", "note"}
+        if set(changes) - allowed:
+            raise UsageError(f"task fields that can change: {', '.join(sorted(allowed))}")
+        with self.transaction() as conn:
+            self._load(conn, incident_id, lock=True)
+            row = conn.execute(select(t.tasks.c.data, t.tasks.c.version)
+                               .where(t.tasks.c.incident_id == incident_id, t.tasks.c.key == key)).first()
+            if row is None:
+                raise NotFoundError(f"{incident_id} has no task {key!r}",
+                                    hint=f"`breachkit incident task list {incident_id}` shows them")
+            task = Task.model_validate(row[0])
+            data = task.model_dump(mode="json") | _jsonable(dict(changes))
+            if "state" in changes:
+                done = changes["state"] in (TaskState.DONE.value, TaskState.SKIPPED.value)
+                data |= {"completed_at": now.isoformat() if done else None, "completed_by": actor if done else None}
+            bad = [i for i in data.get("checked", []) if not 0 <= i < len(task.checklist)]
+            if bad:
+                raise UsageError(f"task {key!r} has checklist items 1–{len(task.checklist)}, not "
+                                 f"{', '.join(str(i + 1) for i in bad)}")
+            new = Task.model_validate(data)
+            before, after = task.model_dump(mode="json"), new.model_dump(mode="json")
+            diff = {f"task.{key}.{k}": [before[k], after[k]] for k in after if after[k] != before[k]}
+            if not diff:
+                return task
+            conn.execute(update(t.tasks).where(t.tasks.c.incident_id == incident_id, t.tasks.c.key == key)
+                         .values(state=new.state.value, version=row[1] + 1, data=after))
+            self._append(conn, incident_id, now, actor, "task", reason, diff)
+            return new
+
+    # --- records: assessments, decisions, filings --------------------------------------------------
+
+    def add_record(self, record: Assessment | Decision | Filing, *, actor: str, now: datetime,
+                   reason: str = "") -> None:
+        kind = next(k for k, m in _RECORD_MODELS.items() if isinstance(record, m))
+        with self.transaction() as conn:
+            incident = self._load(conn, record.incident_id, lock=True)
+            data = record.model_dump(mode="json")
+            conn.execute(insert(t.records).values(incident_id=record.incident_id, kind=kind, at=now, data=data))
+            if isinstance(record, Assessment) and incident.severity != record.severity:
+                updated = incident.model_copy(update={"severity": record.severity, "version": incident.version + 1,
+                                                      "updated_at": now})
+                conn.execute(update(t.incidents).where(t.incidents.c.id == incident.id).values(self._row(updated)))
+            self._append(conn, record.incident_id, now, actor, kind, reason, data)
+
+    def _records(self, incident_id: str, kind: str) -> list[dict[str, Any]]:
+        with self.transaction() as conn:
+            return list(conn.execute(select(t.records.c.data).where(t.records.c.incident_id == incident_id,
+                                                                     t.records.c.kind == kind)
+                                     .order_by(t.records.c.id)).scalars())
+
+    def assessments(self, incident_id: str) -> list[Assessment]:
+        return [Assessment.model_validate(r) for r in self._records(incident_id, "assessment")]
+
+    def decisions(self, incident_id: str) -> list[Decision]:
+        return [Decision.model_validate(r) for r in self._records(incident_id, "decision")]
+
+    def filings(self, incident_id: str) -> list[Filing]:
+        return [Filing.model_validate(r) for r in self._records(incident_id, "filing")]
+
+    # --- audit ---------------------------------------------------------------------------------------
+
+    def audit(self, action: str, target: str, *, actor: str, at: datetime, reason: str = "",
+              incident_id: str | None = None, sha256: str | None = None,
+              detail: Mapping[str, Any] | None = None, conn: Connection | None = None) -> None:
+        """Record something that left breachkit (an export, a rendered set, a sent message, a filing)."""
+        values = {"at": at, "actor": actor, "action": action, "incident_id": incident_id, "target": target,
+                  "sha256": sha256, "reason": reason, "detail": _jsonable(dict(detail or {}))}
+        if conn is not None:
+            conn.execute(insert(t.audit).values(values))
+            return
+        with self.transaction() as own:
+            own.execute(insert(t.audit).values(values))
+
+    def audit_log(self, incident_id: str | None = None) -> list[dict[str, Any]]:
+        query = select(t.audit).order_by(t.audit.c.id)
+        if incident_id is not None:
+            query = query.where(t.audit.c.incident_id == incident_id)
+        with self.transaction() as conn:
+            return [dict(r) | {"at": _aware(r["at"])} for r in conn.execute(query).mappings()]
+
+
+def store_url(configured: str | None, workspace_root: Path) -> str:
+    return configured or f"sqlite:///{workspace_root / 'incidents.db'}"

@@ -1,0 +1,145 @@
+"""The incident store's tables (SQLAlchemy Core). The Alembic migrations in `migrations/` create them;
+a test compares the migrated schema with this metadata so the two never drift.
+
+Values that the domain model owns as a whole (an incident's fields, a task's checklist) are JSON
+columns validated by the pydantic model on the way in and out; the columns that are queried, locked
+or kept unique are real columns.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData(naming_convention={
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+})
+
+UTC_TIME = DateTime(timezone=True)
+
+incidents = Table(
+    "incidents", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("year", Integer, nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("title", Text, nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("aware_at", UTC_TIME, nullable=False),
+    Column("created_at", UTC_TIME, nullable=False),
+    Column("updated_at", UTC_TIME, nullable=False),
+    Column("version", Integer, nullable=False),  # optimistic locking: every update checks and bumps it
+    Column("data", JSON, nullable=False),  # the whole Incident model
+    UniqueConstraint("year", "number", name="uq_incidents_year_number"),
+)
+
+timeline = Table(
+    "timeline", metadata,
+    Column("incident_id", String(32), ForeignKey("incidents.id"), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("at", UTC_TIME, nullable=False),
+    Column("actor", Text, nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("changes", JSON, nullable=False),
+)
+
+detections = Table(
+    "detections", metadata,
+    Column("incident_id", String(32), ForeignKey("incidents.id"), primary_key=True),
+    Column("fingerprint", String(64), primary_key=True),  # sha256 of rule id + key + first seen
+    Column("linked_at", UTC_TIME, nullable=False),
+    Column("data", JSON, nullable=False),  # LinkedDetection
+)
+
+tasks = Table(
+    "tasks", metadata,
+    Column("incident_id", String(32), ForeignKey("incidents.id"), primary_key=True),
+    Column("key", String(64), primary_key=True),
+    Column("position", Integer, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("due_at", UTC_TIME),
+    Column("version", Integer, nullable=False),
+    Column("data", JSON, nullable=False),  # Task
+)
+
+records = Table(
+    # Append-only records of an incident: assessments, decisions, filings (kind tells which model).
+    "records", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("incident_id", String(32), ForeignKey("incidents.id"), nullable=False, index=True),
+    Column("kind", String(16), nullable=False),
+    Column("at", UTC_TIME, nullable=False),
+    Column("data", JSON, nullable=False),
+)
+
+audit = Table(
+    # Every export, render, send and filing: what left (content hash), when, why, to whom.
+    "audit", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", UTC_TIME, nullable=False),
+    Column("actor", Text, nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("incident_id", String(32), index=True),
+    Column("target", Text, nullable=False),  # a file path, a recipient id, an authority
+    Column("sha256", String(64)),
+    Column("reason", Text, nullable=False),
+    Column("detail", JSON, nullable=False),
+)
+
+subject_builds = Table(
+    "subject_builds", metadata,
+    Column("incident_id", String(32), ForeignKey("incidents.id"), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("built_at", UTC_TIME, nullable=False),
+    Column("built_by", Text, nullable=False),
+    Column("engine", String(32), nullable=False),
+    Column("rows", Integer, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("summary", JSON, nullable=False),  # counts, unmatched and rejected numbers
+    Column("table_parquet", LargeBinary, nullable=False),
+)
+
+outbox = Table(
+    "outbox", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("incident_id", String(32), ForeignKey("incidents.id"), nullable=False),
+    Column("recipient", Text, nullable=False),  # subject id (or the authority's id)
+    Column("kind", String(16), nullable=False),  # subject | authority
+    Column("version", Integer, nullable=False),  # the notice version (a corrected re-send is a new version)
+    Column("address", Text, nullable=False),
+    Column("state", String(16), nullable=False, index=True),  # queued sending sent failed unknown cancelled
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UTC_TIME),
+    Column("last_error", Text, nullable=False),
+    Column("message_id", Text, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("message", LargeBinary, nullable=False),  # the exact RFC 5322 bytes handed to the server
+    Column("reason", Text, nullable=False),
+    Column("queued_at", UTC_TIME, nullable=False),
+    Column("updated_at", UTC_TIME, nullable=False),
+    Column("sent_at", UTC_TIME),
+    UniqueConstraint("incident_id", "recipient", "kind", "version", name="uq_outbox_message"),
+)
+
+reminders = Table(
+    "reminders", metadata,
+    Column("incident_id", String(32), ForeignKey("incidents.id"), primary_key=True),
+    Column("subject", String(128), primary_key=True),  # "task:<key>" or "deadline:<regime>.<stage>"
+    Column("threshold", String(16), primary_key=True),  # "24h", "6h", "overdue"
+    Column("recipient", String(320), primary_key=True),
+    Column("sent_at", UTC_TIME, nullable=False),
+)
