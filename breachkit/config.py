@@ -186,6 +186,8 @@ class SmtpConfig(_Model):
     host: str = "localhost"
     port: int = Field(587, ge=1, le=65535)
     security: Literal["starttls", "ssl", "none"] = "starttls"
+    ca_certs: Path | None = None  # CA bundle for the server's certificate (default: the system's)
+    verify_certs: bool = True
     username: str | None = None  # password from BREACHKIT_SMTP_PASSWORD or password_file
     password_file: Path | None = None
     sender: str = "privacy@example.org"

@@ -83,9 +83,9 @@ def test_timeline_and_audit_are_append_only_in_the_database(store):
 
 def test_status_lifecycle_and_closing_needs_the_authority_decision(store):
     inc = store.open_incident(BASE, actor="a", now=NOW)
-    with pytest.raises(UsageError, match="can move to"):
+    with pytest.raises(UsageError, match=r"can move to"):
         store.set_status(inc.id, Status.RECOVERED, expected_version=1, actor="a", now=NOW, reason="r")
-    with pytest.raises(UsageError, match="Art. 33\\(5\\)"):
+    with pytest.raises(UsageError, match=r"Art\. 33\(5\)"):
         store.set_status(inc.id, Status.CLOSED, expected_version=1, actor="a", now=NOW, reason="done")
     store.add_record(Decision(incident_id=inc.id, kind=DecisionKind.NOTIFY_AUTHORITY, decision=False,
                               reasons="hashed passwords only, unlikely to result in a risk", decided_by="dpo",

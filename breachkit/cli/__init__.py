@@ -51,7 +51,7 @@ def cli(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
 
 
 def _register() -> None:
-    from breachkit.cli import detect, incident, ingest, logs, rules, setup
+    from breachkit.cli import assess, detect, incident, ingest, logs, rules, setup, tasks
 
     cli.add_command(setup.init)
     cli.add_command(setup.demo)
@@ -59,6 +59,9 @@ def _register() -> None:
     cli.add_command(logs.logs)
     cli.add_command(rules.rules)
     cli.add_command(detect.detect_cmd)
+    incident.incident.add_command(tasks.task)
+    incident.incident.add_command(assess.assess_cmd)
+    incident.incident.add_command(assess.decide_cmd)
     cli.add_command(incident.incident)
 
 

@@ -361,3 +361,16 @@ def clock_cmd(app: AppContext, incident_id: str | None, watch: bool, interval: f
                     time.sleep(interval)
                 except KeyboardInterrupt:
                     break
+
+
+@incident.command("close")
+@click.argument("incident_id")
+@click.option("--reason", required=True, help="Why it can be closed (recorded).")
+@pass_app
+def close_cmd(app: AppContext, incident_id: str, reason: str) -> None:
+    """Close the incident (needs the decision on notifying the authority on record, Art. 33(5))."""
+    with open_store(app.config, app.workspace()) as store:
+        inc = _incident(store, incident_id)
+        new = store.set_status(inc.id, IncidentStatus.CLOSED, expected_version=inc.version, actor=actor_name(),
+                               now=datetime.now(UTC), reason=reason)
+    out_console().print(f"{new.id} is closed")

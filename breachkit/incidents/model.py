@@ -268,6 +268,8 @@ class Task(_Model):
     key: str  # the playbook's task id, unique within the incident
     title: str
     role: str  # owner role (commander, dpo, security, legal, communications…)
+    description: str = ""
+    depends_on: list[str] = Field(default_factory=list)  # keys of tasks to finish first
     assignee: str | None = None  # email
     due_at: UTCDateTime | None = None
     checklist: list[str] = Field(default_factory=list)

@@ -56,7 +56,7 @@ def _jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
 
-def _aware(value: datetime | None) -> datetime | None:
+def as_utc(value: datetime | None) -> datetime | None:
     """SQLite gives naive datetimes back: they were written as UTC."""
     if value is None:
         return None
@@ -87,6 +87,9 @@ def create_store_engine(url: str) -> Engine:
             dbapi_connection.isolation_level = None  # let SQLAlchemy's "begin" event issue BEGIN itself
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
+            # WAL + NORMAL: a commit is atomic and never corrupts; a power cut may lose the last commits,
+            # which the outbox tolerates (a lost "sent" leaves "sending", which becomes "unknown").
+            cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=60000")
             cursor.close()
@@ -163,7 +166,7 @@ class IncidentStore:
                     conn.execute(insert(t.incidents).values(self._row(incident) | {"year": year, "number": number}))
                 except IntegrityError:
                     continue
-                self._append(conn, incident.id, now, actor, "opened", reason,
+                self.append_entry(conn, incident.id, now, actor, "opened", reason,
                              {"title": incident.title, "aware_at": incident.aware_at.isoformat(),
                               "playbook": incident.playbook, "tasks": len(tasks)})
                 for position, task in enumerate(tasks):
@@ -189,7 +192,7 @@ class IncidentStore:
             problems = validation_problems(exc, where)
             raise InputError(f"invalid {where} ({len(problems)} problems)", problems=problems) from None
 
-    def _load(self, conn: Connection, incident_id: str, *, lock: bool = False) -> Incident:
+    def load(self, conn: Connection, incident_id: str, *, lock: bool = False) -> Incident:
         query = select(t.incidents.c.data).where(t.incidents.c.id == incident_id)
         if lock and conn.dialect.name == "postgresql":
             query = query.with_for_update()
@@ -200,7 +203,7 @@ class IncidentStore:
 
     def get(self, incident_id: str) -> Incident:
         with self.transaction() as conn:
-            return self._load(conn, incident_id)
+            return self.load(conn, incident_id)
 
     def list_incidents(self, *, status: Sequence[Status] = ()) -> list[Incident]:
         query = select(t.incidents.c.data).order_by(t.incidents.c.year, t.incidents.c.number)
@@ -217,7 +220,7 @@ class IncidentStore:
         if unknown:
             raise UsageError(f"these incident fields cannot be changed here: {', '.join(unknown)}")
         with self.transaction() as conn:
-            current = self._load(conn, incident_id, lock=True)
+            current = self.load(conn, incident_id, lock=True)
             if current.version != expected_version:
                 raise ConflictError(
                     f"{incident_id} was changed by someone else (now version {current.version}, "
@@ -235,7 +238,7 @@ class IncidentStore:
                                   .values(self._row(updated)))
             if result.rowcount != 1:
                 raise ConflictError(f"{incident_id} was changed by someone else; nothing was written")
-            self._append(conn, incident_id, now, actor, action, reason, diff)
+            self.append_entry(conn, incident_id, now, actor, action, reason, diff)
             return updated
 
     def set_status(self, incident_id: str, status: Status, *, expected_version: int, actor: str, now: datetime,
@@ -253,12 +256,12 @@ class IncidentStore:
 
     def note(self, incident_id: str, text_: str, *, actor: str, now: datetime) -> TimelineEntry:
         with self.transaction() as conn:
-            self._load(conn, incident_id, lock=True)
-            return self._append(conn, incident_id, now, actor, "note", text_, {})
+            self.load(conn, incident_id, lock=True)
+            return self.append_entry(conn, incident_id, now, actor, "note", text_, {})
 
     # --- timeline ----------------------------------------------------------------------------------
 
-    def _append(self, conn: Connection, incident_id: str, at: datetime, actor: str, action: str, reason: str,
+    def append_entry(self, conn: Connection, incident_id: str, at: datetime, actor: str, action: str, reason: str,
                 changes: Mapping[str, Any]) -> TimelineEntry:
         """Append a timeline entry; the caller holds the incident row (lock) so `seq` cannot collide."""
         seq = (conn.execute(select(func.max(t.timeline.c.seq)).where(t.timeline.c.incident_id == incident_id))
@@ -272,15 +275,15 @@ class IncidentStore:
     def append(self, incident_id: str, *, at: datetime, actor: str, action: str, reason: str = "",
                changes: Mapping[str, Any] | None = None) -> TimelineEntry:
         with self.transaction() as conn:
-            self._load(conn, incident_id, lock=True)
-            return self._append(conn, incident_id, at, actor, action, reason, changes or {})
+            self.load(conn, incident_id, lock=True)
+            return self.append_entry(conn, incident_id, at, actor, action, reason, changes or {})
 
     def timeline(self, incident_id: str) -> list[TimelineEntry]:
         with self.transaction() as conn:
-            self._load(conn, incident_id)
+            self.load(conn, incident_id)
             rows = conn.execute(select(t.timeline).where(t.timeline.c.incident_id == incident_id)
                                 .order_by(t.timeline.c.seq)).mappings()
-            return [TimelineEntry(incident_id=r["incident_id"], seq=r["seq"], at=_aware(r["at"]), actor=r["actor"],
+            return [TimelineEntry(incident_id=r["incident_id"], seq=r["seq"], at=as_utc(r["at"]), actor=r["actor"],
                                   action=r["action"], reason=r["reason"], changes=r["changes"]) for r in rows]
 
     # --- detections --------------------------------------------------------------------------------
@@ -289,7 +292,7 @@ class IncidentStore:
                         now: datetime, reason: str = "") -> int:
         """Attach detections (once each) and widen the incident's scope to their actors and window."""
         with self.transaction() as conn:
-            incident = self._load(conn, incident_id, lock=True)
+            incident = self.load(conn, incident_id, lock=True)
             known = set(conn.execute(select(t.detections.c.fingerprint)
                                      .where(t.detections.c.incident_id == incident_id)).scalars())
             fresh: list[LinkedDetection] = []
@@ -311,7 +314,7 @@ class IncidentStore:
             updated = incident.model_copy(update={"scope": scope, "version": incident.version + 1,
                                                   "updated_at": now})
             conn.execute(update(t.incidents).where(t.incidents.c.id == incident_id).values(self._row(updated)))
-            self._append(conn, incident_id, now, actor, "detection", reason,
+            self.append_entry(conn, incident_id, now, actor, "detection", reason,
                          {"linked": [f"{d.rule_id} {dict(d.key)}" for d in fresh],
                           "scope": [incident.scope.model_dump(mode="json"), scope.model_dump(mode="json")]})
             return len(fresh)
@@ -326,7 +329,7 @@ class IncidentStore:
 
     def tasks(self, incident_id: str) -> list[Task]:
         with self.transaction() as conn:
-            self._load(conn, incident_id)
+            self.load(conn, incident_id)
             rows = conn.execute(select(t.tasks.c.data).where(t.tasks.c.incident_id == incident_id)
                                 .order_by(t.tasks.c.position)).scalars()
             return [Task.model_validate(r) for r in rows]
@@ -338,7 +341,7 @@ class IncidentStore:
         if set(changes) - allowed:
             raise UsageError(f"task fields that can change: {', '.join(sorted(allowed))}")
         with self.transaction() as conn:
-            self._load(conn, incident_id, lock=True)
+            self.load(conn, incident_id, lock=True)
             row = conn.execute(select(t.tasks.c.data, t.tasks.c.version)
                                .where(t.tasks.c.incident_id == incident_id, t.tasks.c.key == key)).first()
             if row is None:
@@ -360,7 +363,7 @@ class IncidentStore:
                 return task
             conn.execute(update(t.tasks).where(t.tasks.c.incident_id == incident_id, t.tasks.c.key == key)
                          .values(state=new.state.value, version=row[1] + 1, data=after))
-            self._append(conn, incident_id, now, actor, "task", reason, diff)
+            self.append_entry(conn, incident_id, now, actor, "task", reason, diff)
             return new
 
     # --- records: assessments, decisions, filings --------------------------------------------------
@@ -369,14 +372,14 @@ class IncidentStore:
                    reason: str = "") -> None:
         kind = next(k for k, m in _RECORD_MODELS.items() if isinstance(record, m))
         with self.transaction() as conn:
-            incident = self._load(conn, record.incident_id, lock=True)
+            incident = self.load(conn, record.incident_id, lock=True)
             data = record.model_dump(mode="json")
             conn.execute(insert(t.records).values(incident_id=record.incident_id, kind=kind, at=now, data=data))
             if isinstance(record, Assessment) and incident.severity != record.severity:
                 updated = incident.model_copy(update={"severity": record.severity, "version": incident.version + 1,
                                                       "updated_at": now})
                 conn.execute(update(t.incidents).where(t.incidents.c.id == incident.id).values(self._row(updated)))
-            self._append(conn, record.incident_id, now, actor, kind, reason, data)
+            self.append_entry(conn, record.incident_id, now, actor, kind, reason, data)
 
     def _records(self, incident_id: str, kind: str) -> list[dict[str, Any]]:
         with self.transaction() as conn:
@@ -412,7 +415,7 @@ class IncidentStore:
         if incident_id is not None:
             query = query.where(t.audit.c.incident_id == incident_id)
         with self.transaction() as conn:
-            return [dict(r) | {"at": _aware(r["at"])} for r in conn.execute(query).mappings()]
+            return [dict(r) | {"at": as_utc(r["at"])} for r in conn.execute(query).mappings()]
 
 
 def store_url(configured: str | None, workspace_root: Path) -> str:

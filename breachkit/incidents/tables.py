@@ -126,7 +126,8 @@ outbox = Table(
     Column("next_attempt_at", UTC_TIME),
     Column("last_error", Text, nullable=False),
     Column("message_id", Text, nullable=False),
-    Column("sha256", String(64), nullable=False),
+    Column("sha256", String(64), nullable=False),  # of the exact bytes sent (the disclosure record)
+    Column("content_sha256", String(64), nullable=False),  # of what was said (tells a changed re-render)
     Column("message", LargeBinary, nullable=False),  # the exact RFC 5322 bytes handed to the server
     Column("reason", Text, nullable=False),
     Column("queued_at", UTC_TIME, nullable=False),

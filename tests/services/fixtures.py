@@ -10,11 +10,27 @@
 
 Tests using them are marked ``es`` automatically (``pytest -m "not es"`` leaves them out); marking
 them ``@pytest.mark.es`` by hand as well is the convention.
+
+And for the real PostgreSQL server (tests/services/postgres.py):
+
+- ``pg_server`` (session): a :class:`~tests.services.fixtures.PgServer`: the server given by
+  BREACHKIT_TEST_PG_URL if set (its database must exist, its user needs CREATEDB; never started or
+  stopped here), otherwise one server started on first use and stopped at the end of the session. A
+  server that cannot be started fails the test (pytest.fail), it is never skipped.
+- ``pg_url`` (session): the SQLAlchemy URL (``postgresql+psycopg://``) of that server's session database.
+- ``pg_database_url`` (function): the URL of a fresh, empty database for this test alone (UTF-8, C
+  collation, from template0), dropped afterwards even if connections to it are still open.
+- ``store_url`` (function, parametrised ``sqlite`` | ``postgresql``): an incident-store URL, either
+  ``sqlite:///<tmp_path>/incidents.db`` or a fresh database from ``pg_database_url``.
+
+Tests using the ``pg_*`` fixtures, and the ``postgresql`` case of ``store_url``, are marked ``pg``
+automatically (``pytest -m "not pg"`` leaves them out).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import itertools
 import os
@@ -25,6 +41,7 @@ from pathlib import Path
 import pytest
 from elasticsearch import Elasticsearch
 
+from tests.services import postgres
 from tests.services.elasticsearch import ES_VERSION, ElasticsearchNode, ElasticsearchServer, HarnessError
 
 ES_FIXTURES = frozenset({"es_node", "es_client", "es_prefix"})
@@ -136,7 +153,101 @@ def es_prefix(es_client: Elasticsearch, request: pytest.FixtureRequest) -> Itera
         yield prefix
 
 
+# --------------------------------------------------------------------------- PostgreSQL
+
+PG_FIXTURES = frozenset({"pg_server", "pg_url", "pg_database_url"})
+PG_URL_ENV = "BREACHKIT_TEST_PG_URL"
+STORE_KINDS = ("sqlite", "postgresql")
+
+_pg_servers_key = pytest.StashKey[list[postgres.PostgresServer]]()
+_pg_database_counter = itertools.count(1)
+
+
+@dataclasses.dataclass(frozen=True)
+class PgServer:
+    """A PostgreSQL server the tests can use: ``url`` names its session database."""
+
+    url: str
+    #: True: given by BREACHKIT_TEST_PG_URL; False: started by this session.
+    reused: bool
+
+    def database_url(self, database: str) -> str:
+        return postgres.database_url(self.url, database)
+
+
+def pg_server_from_environment() -> PgServer | None:
+    """The server named by BREACHKIT_TEST_PG_URL, or None when it is not set."""
+    url = os.environ.get(PG_URL_ENV, "").strip()
+    return PgServer(url=postgres.normalize_url(url), reused=True) if url else None
+
+
+def make_database_name(test_id: str) -> str:
+    """``bkt_<4 hex: this run>_<6 hex: the test>_<n>``: a valid unquoted identifier, well under 63 bytes."""
+    digest = hashlib.sha1(test_id.encode(), usedforsecurity=False).hexdigest()[:6]
+    return f"bkt_{_session_token}_{digest}_{next(_pg_database_counter)}"
+
+
+@contextlib.contextmanager
+def fresh_database(server: PgServer, test_id: str) -> Iterator[str]:
+    """The URL of a new empty database for ``test_id``; it is dropped on exit (as ``pg_database_url``)."""
+    name = make_database_name(test_id)
+    with postgres.connect(server.url) as admin:
+        postgres.create_database(admin, name)
+    try:
+        yield server.database_url(name)
+    finally:
+        with postgres.connect(server.url) as admin:
+            postgres.drop_database(admin, name)
+
+
+@pytest.fixture(scope="session")
+def pg_server(request: pytest.FixtureRequest) -> Iterator[PgServer]:
+    reused = pg_server_from_environment()
+    if reused is not None:
+        yield reused
+        return
+    server = postgres.PostgresServer()
+    failure: str | None = None
+    try:
+        url = server.start()
+    except postgres.HarnessError as exc:
+        failure = str(exc)
+    if failure is not None:  # fail, never skip: a missing server is a failure, in CI and locally
+        pytest.fail(f"cannot start the PostgreSQL test server: {failure}", pytrace=False)
+    request.config.stash.setdefault(_pg_servers_key, []).append(server)
+    try:
+        yield PgServer(url=url, reused=False)
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_url(pg_server: PgServer) -> str:
+    return pg_server.url
+
+
+@pytest.fixture
+def pg_database_url(pg_server: PgServer, request: pytest.FixtureRequest) -> Iterator[str]:
+    with fresh_database(pg_server, request.node.nodeid) as url:
+        yield url
+
+
+@pytest.fixture(params=STORE_KINDS)
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/incidents.db"
+    url: str = request.getfixturevalue("pg_database_url")
+    return url
+
+
 # --------------------------------------------------------------------------- hooks
+
+
+def _uses_pg(item: pytest.Item) -> bool:
+    if PG_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+        return True
+    callspec = getattr(item, "callspec", None)
+    return callspec is not None and callspec.params.get("store_url") == "postgresql"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -144,6 +255,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         fixturenames = getattr(item, "fixturenames", ())
         if ES_FIXTURES.intersection(fixturenames) and item.get_closest_marker("es") is None:
             item.add_marker(pytest.mark.es)
+        if _uses_pg(item) and item.get_closest_marker("pg") is None:
+            item.add_marker(pytest.mark.pg)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
@@ -152,4 +265,9 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
             terminalreporter.write_line(
                 f"elasticsearch {server.version}: node started in {server.startup_seconds:.1f} s "
                 f"(+{server.prepare_seconds:.1f} s for certificates and keystore)"
+            )
+    for pg in config.stash.get(_pg_servers_key, []):
+        if pg.startup_seconds is not None and pg.binaries is not None:
+            terminalreporter.write_line(
+                f"postgresql {pg.binaries.version}: server started in {pg.startup_seconds:.1f} s"
             )

@@ -107,6 +107,7 @@ def upgrade() -> None:
         sa.Column("last_error", sa.Text, nullable=False),
         sa.Column("message_id", sa.Text, nullable=False),
         sa.Column("sha256", sa.String(64), nullable=False),
+        sa.Column("content_sha256", sa.String(64), nullable=False),
         sa.Column("message", sa.LargeBinary, nullable=False),
         sa.Column("reason", sa.Text, nullable=False),
         sa.Column("queued_at", T, nullable=False),

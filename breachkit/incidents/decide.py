@@ -1,0 +1,397 @@
+"""The decision helper: should the authority be notified (Art. 33) and the data subjects told (Art. 34)?
+
+Advice, not a decision: the helper grades the risk to people from the breach's facts (none / risk / high),
+explains every step with the article and the EDPB reasoning it rests on (Guidelines 01/2021 on examples
+regarding personal data breach notification, and 9/2022), and the human decides and records why
+(`decision_record`). Deterministic: the same facts always give the same suggestion and the same words.
+
+Thresholds (GDPR): the authority unless the breach is *unlikely to result in a risk* (Art. 33(1)); the
+people only when it is *likely to result in a high risk* (Art. 34(1)), unless an Art. 34(3) exemption
+applies: (a) the data are unintelligible to others (state-of-the-art encryption, key safe), (b) later
+measures make the high risk no longer likely, (c) telling each person would take disproportionate effort,
+in which case a public communication replaces it.
+
+How the risk is graded, per kind of breach (the highest wins):
+- confidentiality: by the most sensitive data category (special/criminal > financial, identification
+  numbers, credentials, communications, location > simple identity/contact/usage data), by how widely the
+  data went (a few known recipients, or an attacker / unknown or many recipients), malicious intent, scale
+  (`LARGE_SCALE` people) and vulnerable people; neutralised by encryption with the key safe, strong salted
+  password hashes, or a trusted recipient who returned or deleted the data; lowered when already public.
+- integrity and availability: none when restored quickly; high for special-category data or vulnerable
+  people (e.g. patients whose care is delayed); a risk otherwise.
+- the ENISA severity, when given, can raise the grade (low → none, medium → risk, high/very high → high),
+  never lower it.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from breachkit.errors import UsageError
+from breachkit.incidents.model import (
+    DATA_CATEGORIES,
+    SPECIAL_DATA_CATEGORIES,
+    Decision,
+    DecisionKind,
+    Incident,
+    Severity,
+)
+from breachkit.incidents.risk import SeverityResult
+
+LARGE_SCALE = 10_000  # people: from here the number affected alone raises the risk
+DAMAGING_CATEGORIES = frozenset({"financial", "official_id", "credentials", "communications", "location"})
+_G = "EDPB Guidelines 01/2021"
+
+
+class Risk(enum.StrEnum):
+    NONE = "none"  # unlikely to result in a risk
+    RISK = "risk"  # likely to result in a risk
+    HIGH = "high"  # likely to result in a high risk
+
+    @property
+    def rank(self) -> int:
+        return list(Risk).index(self)
+
+
+class Exposure(enum.StrEnum):
+    """How far the data went (the confidentiality side of the breach)."""
+
+    NONE = "none"  # no unauthorised disclosure or access
+    LIMITED = "limited"  # a known, small number of recipients (e.g. one wrong addressee, an ex-employee)
+    WIDE = "wide"  # an attacker or thief, an unknown number of recipients, or very many recipients
+
+
+class Encryption(enum.StrEnum):
+    NONE = "none"
+    KEY_SAFE = "key_safe"  # state-of-the-art encryption, key neither compromised nor derivable
+    KEY_COMPROMISED = "key_compromised"
+
+
+class BreachFacts(BaseModel):
+    """What the helper needs to know about one breach (from the incident, the CLI or a YAML case)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    data_categories: frozenset[str] = frozenset()  # keys of model.DATA_CATEGORIES
+    children: bool = False
+    vulnerable: bool = False  # patients, people in a dependent position…
+    subjects: int | None = Field(default=None, ge=0)  # approximate number of people affected
+    confidentiality: Exposure = Exposure.NONE
+    integrity: bool = False  # data altered
+    availability: bool = False  # data unavailable or lost
+    backup_available: bool = False
+    restored_quickly: bool = False  # integrity/availability restored within hours, no effect on people
+    malicious: bool = False
+    encryption: Encryption = Encryption.NONE
+    strong_password_hash: bool = False  # credentials only as salted hashes of a state-of-the-art algorithm
+    already_public: bool = False  # the data were public before the breach
+    trusted_recipient: bool = False  # the recipient is trusted and bound to confidentiality
+    data_retrieved: bool = False  # the recipient returned or deleted the data, and confirmed it
+    mitigated: bool = False  # later measures make a high risk no longer likely (Art. 34(3)(b))
+    disproportionate_effort: bool = False  # telling each person individually is disproportionate (Art. 34(3)(c))
+    severity: SeverityResult | None = None
+
+    @field_validator("data_categories")
+    @classmethod
+    def _categories(cls, values: frozenset[str]) -> frozenset[str]:
+        unknown = sorted(values - DATA_CATEGORIES.keys())
+        if unknown:
+            known = ", ".join(DATA_CATEGORIES)
+            raise ValueError(f"unknown data category {', '.join(map(repr, unknown))} (known: {known})")
+        return values
+
+
+def facts_from_incident(incident: Incident, **overrides: Any) -> BreachFacts:
+    """The facts the incident record already holds; `overrides` add what it does not (exposure, encryption…).
+
+    A confidentiality impact is taken as a wide exposure unless `confidentiality=` says otherwise.
+    """
+    values: dict[str, Any] = {
+        "data_categories": frozenset(incident.data_categories), "children": incident.children,
+        "vulnerable": "vulnerable" in incident.subject_categories, "subjects": incident.approx_subjects,
+        "confidentiality": Exposure.WIDE if incident.impact.confidentiality else Exposure.NONE,
+        "integrity": incident.impact.integrity, "availability": incident.impact.availability,
+        "malicious": bool(incident.malicious)}
+    values.update(overrides)
+    return BreachFacts.model_validate(values)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One graded part of the breach with its reasons."""
+
+    level: Risk
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RiskGrade:
+    level: Risk
+    reasons: tuple[str, ...]
+    unprotected_confidentiality: Risk  # what the disclosure would have been without encryption
+    protected_by_encryption: bool
+
+
+def _highest(levels: Iterable[Risk]) -> Risk:
+    return max(levels, key=lambda r: r.rank, default=Risk.NONE)
+
+
+def _lower(level: Risk) -> Risk:
+    return list(Risk)[max(0, level.rank - 1)]
+
+
+def _disclosure(facts: BreachFacts, categories: frozenset[str]) -> Finding:
+    """The confidentiality risk of readable data, before protections."""
+    wide = facts.confidentiality is Exposure.WIDE
+    large = facts.subjects is not None and facts.subjects >= LARGE_SCALE
+    fragile = facts.children or facts.vulnerable
+    where = ("an attacker or an unknown or large number of recipients" if wide
+             else "a known, limited number of recipients")
+    if categories & SPECIAL_DATA_CATEGORIES:
+        return Finding(Risk.HIGH, (
+            f"Special-category (Art. 9) or criminal (Art. 10) data were disclosed to {where}: discrimination, "
+            f"damage to reputation and distress are likely, a high risk ({_G}, case 12, case 14).",))
+    if categories & DAMAGING_CATEGORIES:
+        kinds = ", ".join(sorted(categories & DAMAGING_CATEGORIES))
+        if wide or facts.malicious or large or fragile:
+            why = ("with malicious intent" if facts.malicious else f"to {where}" if wide
+                   else "about vulnerable people" if fragile else "at scale")
+            return Finding(Risk.HIGH, (
+                f"Data open to fraud or identity theft ({kinds}) were disclosed {why}: a high risk of financial "
+                f"loss, fraud and identity theft ({_G}, case 04, case 07, case 14, case 17).",))
+        return Finding(Risk.RISK, (
+            f"Data such as {kinds} went by mistake to {where}, without malicious intent: a risk, but not a high "
+            f"one ({_G}, case 16).",))
+    if wide and (facts.malicious or large or fragile):
+        return Finding(Risk.HIGH, (
+            f"Directly identifying data are in the hands of {where}"
+            f"{' with malicious intent' if facts.malicious else ''}: phishing, fraud and identity theft are "
+            f"likely, a high risk ({_G}, case 05, case 11).",))
+    if wide:
+        return Finding(Risk.RISK, (f"Simple identity or contact data were exposed to {where}: a risk ({_G}).",))
+    if facts.malicious or large or fragile:
+        why = "with malicious intent" if facts.malicious else "about vulnerable people" if fragile else "at scale"
+        return Finding(Risk.RISK, (
+            f"Simple identity or contact data went to {where} {why}: the controller cannot rule out misuse, "
+            f"a risk, though not a high one ({_G}, case 08).",))
+    return Finding(Risk.NONE, (
+        f"Only simple data went by mistake to {where}, without malicious intent: unlikely to result in a risk "
+        f"({_G}, case 13).",))
+
+
+def _confidentiality(facts: BreachFacts) -> tuple[Finding, Risk]:
+    """The confidentiality finding after protections, and the level it would have had without encryption."""
+    if facts.confidentiality is Exposure.NONE:
+        return Finding(Risk.NONE, ()), Risk.NONE
+    reasons: list[str] = []
+    categories = facts.data_categories
+    if facts.strong_password_hash and "credentials" in categories:
+        categories = categories - {"credentials"}
+        reasons.append(f"Passwords were kept only as salted hashes of a state-of-the-art algorithm and the salt "
+                       f"was not compromised: they cannot be recovered in practice ({_G}, case 06).")
+    if not categories:
+        reasons.append("No readable personal data beyond that left the controller's control: unlikely to result "
+                       "in a risk.")
+        return Finding(Risk.NONE, tuple(reasons)), Risk.NONE
+    plain = _disclosure(facts, categories)
+    if facts.encryption is Encryption.KEY_SAFE:
+        reasons.append(
+            f"The data were encrypted with a state-of-the-art algorithm and the key was neither compromised nor "
+            f"derivable: they are unintelligible to anyone not authorised, the protection Art. 34(3)(a) names, and "
+            f"the confidentiality risk is reduced to a minimum ({_G}, case 01, case 10).")
+        return Finding(Risk.NONE, tuple(reasons)), plain.level
+    if facts.encryption is Encryption.KEY_COMPROMISED:
+        reasons.append("The data were encrypted but the key was compromised: the encryption gives no protection "
+                       "and the data count as readable.")
+    level = plain.level
+    reasons.extend(plain.reasons)
+    if facts.trusted_recipient and facts.data_retrieved:
+        if categories & SPECIAL_DATA_CATEGORIES:
+            level = _lower(level)
+            reasons.append("The recipient is trusted and deleted or returned the data, which lowers the risk; with "
+                           "special-category data it cannot be ruled out.")
+        else:
+            level = Risk.NONE
+            reasons.append(f"The recipient is trusted, bound to confidentiality, and deleted or returned the data "
+                           f"and confirmed it: unlikely to result in a risk ({_G}, case 09).")
+    if facts.already_public and level is not Risk.NONE:
+        level = _lower(level)
+        reasons.append("The data were already public before the breach, which lowers the risk (ENISA: the data "
+                       "processing context goes down).")
+    return Finding(level, tuple(reasons)), plain.level
+
+
+def _loss(facts: BreachFacts, what: str) -> Finding:
+    """Integrity (`what` = "altered") or availability (`what` = "unavailable") of the data."""
+    fragile = bool(facts.data_categories & SPECIAL_DATA_CATEGORIES) or facts.children or facts.vulnerable
+    side = "integrity" if what == "altered" else "availability"
+    if facts.restored_quickly:
+        backup = "from a backup " if facts.backup_available else ""
+        return Finding(Risk.NONE, (
+            f"The {what} data were restored {backup}within hours, without consequences for the people: the "
+            f"{side} risk is minimal ({_G}, case 01).",))
+    backup = "" if facts.backup_available else " and no usable backup existed"
+    if side == "integrity":
+        if fragile:
+            return Finding(Risk.HIGH, (
+                f"Special-category data or data about vulnerable people were altered and not restored{backup}: "
+                f"decisions taken on wrong data, e.g. medical care, can seriously harm them, a high risk.",))
+        return Finding(Risk.RISK, (
+            f"The data were altered and not restored{backup}: decisions or services based on wrong data can "
+            f"harm the people, a risk (ENISA: loss of integrity).",))
+    if fragile:
+        return Finding(Risk.HIGH, (
+            f"Special-category data or data about vulnerable people were unavailable for a prolonged time{backup}: "
+            f"people can be harmed, e.g. by delayed medical care, a high risk ({_G}, case 03).",))
+    return Finding(Risk.RISK, (
+        f"The data were unavailable for a prolonged time{backup}: a risk for the people, e.g. delays in services "
+        f"they rely on ({_G}, case 02).",))
+
+
+_ENISA = {Severity.LOW: Risk.NONE, Severity.MEDIUM: Risk.RISK, Severity.HIGH: Risk.HIGH, Severity.VERY_HIGH: Risk.HIGH}
+
+
+def grade(facts: BreachFacts) -> RiskGrade:
+    """The risk to people's rights and freedoms, with the reasons for it."""
+    if facts.confidentiality is Exposure.NONE and not facts.integrity and not facts.availability:
+        return RiskGrade(Risk.NONE, (
+            "No loss of confidentiality, integrity or availability is recorded: without one it is not a personal "
+            "data breach (Art. 4(12)); record the facts if they are still being established.",), Risk.NONE, False)
+    conf, unprotected = _confidentiality(facts)
+    findings = [conf]
+    if facts.integrity:
+        findings.append(_loss(facts, "altered"))
+    if facts.availability:
+        findings.append(_loss(facts, "unavailable"))
+    level = _highest(f.level for f in findings)
+    reasons = [r for f in findings for r in f.reasons]
+    if facts.severity is not None:
+        enisa = _ENISA[facts.severity.severity]
+        note = (f"ENISA severity {facts.severity.score:.2f} ({facts.severity.severity.value}) suggests "
+                f"'{enisa.value}'")
+        if enisa.rank > level.rank:
+            level = enisa
+            reasons.append(note + ", which raises the grade from the facts alone.")
+        else:
+            reasons.append(note + ".")
+    return RiskGrade(level, tuple(reasons), unprotected,
+                     facts.encryption is Encryption.KEY_SAFE and facts.confidentiality is not Exposure.NONE)
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    kind: DecisionKind
+    suggested: bool
+    risk: Risk
+    explanation: tuple[str, ...]  # one reason per line, citing the article and the EDPB reasoning
+    exemptions: tuple[str, ...] = ()  # e.g. "Art. 34(3)(a)"
+    alternative: str | None = None  # e.g. a public communication instead (Art. 34(3)(c))
+
+    def text(self) -> str:
+        lines = list(self.explanation)
+        if self.exemptions:
+            lines.append("Exemptions applied: " + ", ".join(self.exemptions) + ".")
+        if self.alternative:
+            lines.append("Instead: " + self.alternative + ".")
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Advice:
+    authority: Suggestion
+    subjects: Suggestion
+
+
+_DOCUMENT = ("Document the breach, its effects, the remedial action and this reasoning in the breach register "
+             "whatever the decision (Art. 33(5); " + _G + ", para. 15).")
+
+
+def suggest_authority(facts: BreachFacts, grade_: RiskGrade | None = None) -> Suggestion:
+    """Art. 33(1): notify the supervisory authority unless the breach is unlikely to result in a risk."""
+    g = grade_ or grade(facts)
+    lines = [f"Risk to people: {g.level.value}.", *g.reasons]
+    if g.level is Risk.NONE:
+        lines.append("Art. 33(1): no notification is due when the breach is unlikely to result in a risk to the "
+                     "rights and freedoms of natural persons. If the risk later materialises, the authority can use "
+                     f"its corrective powers ({_G}, para. 10): reassess when new facts emerge.")
+    else:
+        lines.append("Art. 33(1): the breach is likely to result in a risk, so notify the competent supervisory "
+                     "authority without undue delay and, where feasible, within 72 hours of becoming aware; details "
+                     "may follow in phases (Art. 33(4)). Art. 34(3) exemptions do not remove this duty.")
+    lines.append(_DOCUMENT)
+    return Suggestion(DecisionKind.NOTIFY_AUTHORITY, g.level is not Risk.NONE, g.level, tuple(lines))
+
+
+def suggest_subjects(facts: BreachFacts, grade_: RiskGrade | None = None) -> Suggestion:
+    """Art. 34: communicate to the data subjects when the breach is likely to result in a high risk."""
+    g = grade_ or grade(facts)
+    lines = [f"Risk to people: {g.level.value}.", *g.reasons]
+    kind = DecisionKind.NOTIFY_SUBJECTS
+    if g.level is not Risk.HIGH:
+        exemptions: tuple[str, ...] = ()
+        if g.protected_by_encryption and g.unprotected_confidentiality is Risk.HIGH:
+            exemptions = ("Art. 34(3)(a)",)
+            lines.append("Without the encryption the disclosure would be a high risk; Art. 34(3)(a) exempts the "
+                         "controller from telling the people because the data are unintelligible to others.")
+        lines.append(f"Art. 34(1): the people must be told only when the breach is likely to result in a high risk; "
+                     f"here it is '{g.level.value}'. Telling them anyway can still help them protect themselves "
+                     f"({_G}, case 06).")
+        return Suggestion(kind, False, g.level, tuple(lines), exemptions)
+    if facts.mitigated:
+        lines.append("Art. 34(3)(b): the controller has taken subsequent measures which ensure that the high risk is "
+                     "no longer likely to materialise, so no communication is required; record the measures. The "
+                     "authority may still require it (Art. 34(4)).")
+        return Suggestion(kind, False, g.level, tuple(lines), ("Art. 34(3)(b)",))
+    if facts.disproportionate_effort:
+        lines.append("Art. 34(3)(c): telling each person individually would involve disproportionate effort, so a "
+                     "public communication or similar measure must inform them in an equally effective manner.")
+        return Suggestion(kind, True, g.level, tuple(lines), ("Art. 34(3)(c)",),
+                          "a public communication or similar measure informing the people as effectively "
+                          "(Art. 34(3)(c))")
+    lines.append("Art. 34(1)-(2): tell the people without undue delay, in clear and plain language: the nature of "
+                 "the breach, a contact point, the likely consequences and the measures taken or proposed "
+                 "(Art. 33(3)(b)-(d)), with advice on how they can protect themselves.")
+    return Suggestion(kind, True, g.level, tuple(lines))
+
+
+def suggest(facts: BreachFacts) -> Advice:
+    """Both suggestions from one grading."""
+    g = grade(facts)
+    return Advice(suggest_authority(facts, g), suggest_subjects(facts, g))
+
+
+def decision_record(suggestion: Suggestion, decision: bool, reasons: str, decided_by: str, decided_at: datetime,
+                    incident_id: str) -> Decision:
+    """The human decision as the store keeps it, with the suggestion it was taken against.
+
+    Refuses empty reasons (Art. 33(5): the controller documents why it notified or not). `decided_at` must be
+    timezone-aware. A decision that departs from the suggestion is allowed; see `departs_from_suggestion`.
+    """
+    problems = [name for name, value in (("reasons", reasons), ("decided_by", decided_by)) if not value.strip()]
+    if problems:
+        raise UsageError(f"a decision needs {' and '.join(problems)}", field=problems[0],
+                         hint="give the reasons for the decision; they are kept for the authority (Art. 33(5))")
+    return Decision(incident_id=incident_id, kind=suggestion.kind, decision=decision, reasons=reasons.strip(),
+                    suggested=suggestion.suggested, suggestion_explanation=suggestion.text(),
+                    decided_by=decided_by.strip(), decided_at=decided_at)
+
+
+def departs_from_suggestion(decision: Decision) -> bool:
+    return decision.suggested is not None and decision.decision != decision.suggested
+
+
+def departure_note(decision: Decision) -> str | None:
+    """A warning to show (and to keep in the timeline) when the human decided against the helper."""
+    if not departs_from_suggestion(decision):
+        return None
+    what = {DecisionKind.NOTIFY_AUTHORITY: "notify the authority", DecisionKind.NOTIFY_SUBJECTS: "tell the people"}
+    yes = "to" if decision.decision else "not to"
+    was = "to" if decision.suggested else "not to"
+    return (f"The decision {yes} {what[decision.kind]} departs from the helper's suggestion {was}: make sure the "
+            f"reasons explain why (Art. 33(5)).")

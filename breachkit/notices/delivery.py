@@ -1,0 +1,231 @@
+"""Delivering queued messages over SMTP, exactly once or visibly `unknown`.
+
+The transport speaks SMTP one phase at a time (MAIL, RCPT, DATA) so that every error says whether the
+server can have the message: anything before DATA is accepted is safe to retry; a connection lost
+after the message body went out is *uncertain* and becomes `unknown` instead of a silent resend.
+
+yagmail opens and authenticates the connection (SSL, STARTTLS or plain; password from the
+environment). Its own `send()` is not used: it composes its own MIME (so the bytes recorded in the
+outbox would not be the bytes sent), retries a dropped connection by itself (a possible silent
+duplicate) and logs recipient addresses.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import smtplib
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email import policy
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime
+from typing import Protocol
+
+import yagmail
+
+from breachkit.config import SmtpConfig
+from breachkit.errors import ServiceError
+from breachkit.notices.outbox import Outbox, Row, State, retry_delay, send_lock
+
+
+class TemporaryFailure(Exception):
+    """Not delivered, try again later (4xx, or the connection failed before the message was sent)."""
+
+
+class PermanentFailure(Exception):
+    """Refused for good (5xx): recorded as failed."""
+
+
+class UncertainFailure(Exception):
+    """The connection broke after the message body was sent: the server may have it."""
+
+
+class Transport(Protocol):
+    def send(self, sender: str, recipient: str, message: bytes) -> str: ...
+    def close(self) -> None: ...
+
+
+def _strip_controls(value: str) -> str:
+    """Header values never carry CR, LF or other control characters (header injection)."""
+    return "".join(" " if ord(c) < 32 or ord(c) == 127 else c for c in value).strip()
+
+
+def compose(*, sender: str, sender_name: str, to_address: str, to_name: str, subject: str, text: str,
+            html: str | None, message_id: str, date: datetime) -> bytes:
+    """The exact bytes to send: text (+ HTML alternative), quoted-printable UTF-8, CRLF line ends."""
+    msg = EmailMessage(policy=policy.SMTP)
+    msg["From"] = Address(_strip_controls(sender_name), addr_spec=sender)
+    msg["To"] = Address(_strip_controls(to_name), addr_spec=to_address)
+    msg["Subject"] = _strip_controls(subject)
+    msg["Date"] = format_datetime(date.astimezone(UTC))
+    msg["Message-ID"] = message_id
+    msg["Auto-Submitted"] = "auto-generated"
+    msg.set_content(text, charset="utf-8", cte="quoted-printable")
+    if html is not None:
+        msg.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
+    return msg.as_bytes()
+
+
+def _code(exc: smtplib.SMTPResponseException) -> str:
+    message = exc.smtp_error.decode("utf-8", "replace") if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error)
+    return f"{exc.smtp_code} {message}"
+
+
+class SmtpTransport:
+    """One SMTP connection, reused; reopened after a failure."""
+
+    def __init__(self, config: SmtpConfig, password: str | None) -> None:
+        self.config = config
+        self.password = password
+        self._client: yagmail.SMTP | None = None
+
+    def _connect(self) -> smtplib.SMTP:
+        cfg = self.config
+        context = ssl.create_default_context(cafile=str(cfg.ca_certs) if cfg.ca_certs else None)
+        if not cfg.verify_certs:
+            context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+        tls: dict[str, object] = {"context": context} if cfg.security == "ssl" else {}
+        login = cfg.username or cfg.sender
+        try:
+            client = yagmail.SMTP(
+                # a one-entry dict keeps yagmail from appending "@gmail.com" to a login without "@"
+                user={login: login}, password=self.password or "", host=cfg.host, port=cfg.port,
+                smtp_ssl=cfg.security == "ssl",
+                smtp_starttls={"context": context} if cfg.security == "starttls" else False,
+                smtp_skip_login=cfg.username is None, soft_email_validation=False, timeout=cfg.timeout, **tls)
+            client.login()
+        except smtplib.SMTPAuthenticationError as exc:
+            raise ServiceError(f"SMTP server {cfg.host}:{cfg.port} refused the login: {_code(exc)}",
+                               hint="check notices.smtp.username and BREACHKIT_SMTP_PASSWORD") from None
+        except (OSError, smtplib.SMTPException) as exc:
+            raise ServiceError(f"cannot connect to the SMTP server {cfg.host}:{cfg.port}: {exc}",
+                               hint="check notices.smtp (host, port, security) and that the server runs; "
+                                    "the messages stay queued") from None
+        self._client = client
+        smtp: smtplib.SMTP = client.smtp
+        smtp.ehlo_or_helo_if_needed()
+        return smtp
+
+    def _drop(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            with contextlib.suppress(OSError):
+                client.smtp.close()
+
+    def send(self, sender: str, recipient: str, message: bytes) -> str:
+        smtp = self._client.smtp if self._client is not None else self._connect()
+        try:
+            for command, argument in (("mail", sender), ("rcpt", recipient)):
+                code, reply = getattr(smtp, command)(argument)
+                if code not in (250, 251):
+                    smtp.rset()
+                    text = f"{code} {reply.decode('utf-8', 'replace')}"
+                    raise (TemporaryFailure(text) if 400 <= code < 500 else PermanentFailure(text))
+        except (smtplib.SMTPServerDisconnected, OSError) as exc:
+            self._drop()
+            raise TemporaryFailure(f"connection lost before the message was sent: {exc}") from None
+        try:
+            code, reply = smtp.data(message)
+        except smtplib.SMTPDataError as exc:  # DATA itself refused: nothing was transmitted
+            raise (TemporaryFailure if 400 <= exc.smtp_code < 500 else PermanentFailure)(_code(exc)) from None
+        except (smtplib.SMTPServerDisconnected, OSError) as exc:
+            self._drop()
+            raise UncertainFailure(f"connection lost while sending the message: {exc}") from None
+        text = f"{code} {reply.decode('utf-8', 'replace')}"
+        if code == 250:
+            return text
+        smtp.rset()
+        raise (TemporaryFailure(text) if 400 <= code < 500 else PermanentFailure(text))
+
+    def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+
+@dataclass
+class DeliveryReport:
+    sent: int = 0
+    retried: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (recipient, error)
+    unknown: list[tuple[str, str]] = field(default_factory=list)
+    interrupted: list[str] = field(default_factory=list)  # `sending` rows a dead run left behind
+
+
+@dataclass(frozen=True)
+class DeliveryOptions:
+    sender: str
+    rate_per_second: float = 10.0
+    max_attempts: int = 5
+    backoff_seconds: float = 2.0
+
+    @classmethod
+    def from_config(cls, config: SmtpConfig) -> DeliveryOptions:
+        return cls(config.sender, config.rate_per_second, config.max_attempts, config.backoff_seconds)
+
+
+def deliver(outbox: Outbox, incident_id: str, kind: str, transport: Transport, options: DeliveryOptions, *,
+            actor: str, clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+            sleep: Callable[[float], None] = time.sleep, monotonic: Callable[[], float] = time.monotonic,
+            on_message: Callable[[Row, State], None] | None = None) -> DeliveryReport:
+    """Send every queued message of (incident, kind), retrying temporary failures with backoff."""
+    report = DeliveryReport()
+    interval = 1.0 / options.rate_per_second
+    with send_lock(outbox.store, incident_id):
+        report.interrupted = [r.recipient for r in outbox.orphans_to_unknown(incident_id, actor=actor, now=clock())]
+        next_slot = monotonic()
+        try:
+            while True:
+                row = outbox.claim(incident_id, kind, clock())
+                if row is None:
+                    due = outbox.next_due(incident_id, kind)
+                    if due is None:
+                        break
+                    sleep(max(0.0, (due - clock()).total_seconds()))
+                    continue
+                row = dataclasses.replace(row, attempts=row.attempts + 1)
+                pause = next_slot - monotonic()
+                if pause > 0:
+                    sleep(pause)
+                next_slot = max(next_slot, monotonic()) + interval
+                state = _send_one(outbox, row, transport, options, actor, clock, report)
+                if on_message is not None:
+                    on_message(row, state)
+        finally:
+            transport.close()
+    return report
+
+
+def _send_one(outbox: Outbox, row: Row, transport: Transport, options: DeliveryOptions, actor: str,
+              clock: Callable[[], datetime], report: DeliveryReport) -> State:
+    try:
+        reply = transport.send(options.sender, row.address, row.message)
+    except TemporaryFailure as exc:
+        if row.attempts >= options.max_attempts:
+            outbox.mark_failed(row, error=f"{exc} (after {row.attempts} attempts)", actor=actor, now=clock())
+            report.failed.append((row.recipient, str(exc)))
+            return State.FAILED
+        now = clock()
+        outbox.mark_retry(row, error=str(exc), at=now + retry_delay(row.attempts, options.backoff_seconds), now=now)
+        report.retried += 1
+        return State.QUEUED
+    except PermanentFailure as exc:
+        outbox.mark_failed(row, error=str(exc), actor=actor, now=clock())
+        report.failed.append((row.recipient, str(exc)))
+        return State.FAILED
+    except UncertainFailure as exc:
+        outbox.mark_unknown(row, error=str(exc), now=clock())
+        report.unknown.append((row.recipient, str(exc)))
+        return State.UNKNOWN
+    except ServiceError as exc:  # cannot connect or log in: nothing was sent; stop the run, keep it queued
+        now = clock()
+        outbox.mark_retry(row, error=f"not attempted: {exc.message}", at=now, now=now, count_attempt=False)
+        raise
+    outbox.mark_sent(row, actor=actor, now=clock(), reply=reply)
+    report.sent += 1
+    return State.SENT
