@@ -55,18 +55,23 @@ def private_temp_file(folder: Path, suffix: str) -> Iterator[Path]:
         path.unlink(missing_ok=True)
 
 
-def write_private_text(path: Path, text: str) -> None:
-    """Write `text` atomically to `path` with mode 0600: a reader never sees a half-written file."""
+def write_private_bytes(path: Path, data: bytes) -> None:
+    """Write `data` atomically to `path` with mode 0600: a reader never sees a half-written file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # created 0600
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
         Path(name).chmod(PRIVATE_FILE)
         Path(name).replace(path)
     except BaseException:
         Path(name).unlink(missing_ok=True)
         raise
+
+
+def write_private_text(path: Path, text: str) -> None:
+    """Write `text` (UTF-8) atomically to `path` with mode 0600."""
+    write_private_bytes(path, text.encode("utf-8"))
 
 
 STARTER_CONFIG = "starter.toml"

@@ -14,8 +14,6 @@ reveals incident facts) and byte-for-byte reproducibly (fixed SVG hash salt, no 
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 import textwrap
 import threading
 from collections.abc import Mapping, Sequence
@@ -38,7 +36,7 @@ from breachkit.errors import UsageError
 from breachkit.incidents.clock import Deadline, Status
 from breachkit.incidents.model import Filing, Incident, Task, TaskState
 from breachkit.incidents.regimes import builtin_regimes
-from breachkit.workspace import PRIVATE_FILE
+from breachkit.workspace import write_private_bytes
 
 PictureFormat = Literal["png", "svg"]
 FORMATS: tuple[str, ...] = get_args(PictureFormat)
@@ -326,7 +324,7 @@ def save_timeline(figure: Figure, path: Path, fmt: PictureFormat | None = None) 
     with _SAVE_LOCK, matplotlib.rc_context({"svg.hashsalt": "breachkit-timeline", "svg.fonttype": "none"}):
         figure.savefig(buffer, format=kind, dpi="figure", facecolor="white", metadata=_METADATA[kind])
     try:
-        _write_private_bytes(path, buffer.getvalue())
+        write_private_bytes(path, buffer.getvalue())
     except OSError as exc:
         raise UsageError(f"cannot write the timeline picture: {exc.strerror}", path=path) from None
     return path
@@ -342,17 +340,3 @@ def _format(path: Path, fmt: str | None) -> str:
         what = f"unsupported picture format {path.suffix!r}" if suffix else "the file name has no suffix"
         raise UsageError(what, path=path, hint="name the file .png or .svg")
     return suffix
-
-
-def _write_private_bytes(path: Path, data: bytes) -> None:
-    """Like `workspace.write_private_text`, for bytes: a reader never sees a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # created 0600
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        Path(name).chmod(PRIVATE_FILE)
-        Path(name).replace(path)
-    except BaseException:
-        Path(name).unlink(missing_ok=True)
-        raise

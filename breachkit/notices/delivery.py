@@ -28,8 +28,8 @@ from typing import Protocol
 
 import yagmail
 
-from breachkit.config import SmtpConfig
-from breachkit.errors import ServiceError
+from breachkit.config import Config, SmtpConfig, read_secret
+from breachkit.errors import ConfigError, ServiceError
 from breachkit.notices.outbox import Outbox, Row, State, retry_delay, send_lock
 
 
@@ -229,3 +229,15 @@ def _send_one(outbox: Outbox, row: Row, transport: Transport, options: DeliveryO
     outbox.mark_sent(row, actor=actor, now=clock(), reply=reply)
     report.sent += 1
     return State.SENT
+
+
+def transport_from_config(config: Config) -> SmtpTransport:
+    """The SMTP transport of `notices.smtp`, password from BREACHKIT_SMTP_PASSWORD or `password_file`."""
+    smtp = config.notices.smtp
+    file = config.resolve(smtp.password_file) if smtp.password_file else None
+    password = read_secret("BREACHKIT_SMTP_PASSWORD", file)
+    if smtp.username and password is None:
+        raise ConfigError("notices.smtp.username is set but there is no password",
+                          hint="set BREACHKIT_SMTP_PASSWORD or notices.smtp.password_file (mode 0600)")
+    ca = config.resolve(smtp.ca_certs) if smtp.ca_certs else None
+    return SmtpTransport(smtp.model_copy(update={"ca_certs": ca}), password)

@@ -1,0 +1,451 @@
+"""Typed, frozen contexts the notice templates render — built from the incident, never from raw log hits.
+
+* `AuthorityContext` follows the field structure of the EDPB common breach-notification template (report type,
+  parties, timing, nature, data, subjects, consequences, severity, measures, communication to the subjects,
+  cross-border, other bodies). `authority_context` builds it and refuses an incomplete one: a report whose
+  gdpr-33 deadline is overdue or was missed needs ``delay_reasons``; a follow-up needs the earlier reference.
+* `IncidentNoticeContext` holds the facts every subject email shares; `subject_context` adds one recipient's
+  details (their data categories, consequences and advice in their language, from `LocaleStrings`).
+
+Templates receive the fields of these dataclasses as top-level variables (see notices/README.md).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Literal
+
+from breachkit.config import NoticesConfig
+from breachkit.errors import InputError, Location, Problem
+from breachkit.incidents.clock import Deadline
+from breachkit.incidents.model import (
+    DATA_CATEGORIES,
+    SUBJECT_CATEGORIES,
+    Assessment,
+    Decision,
+    DecisionKind,
+    Filing,
+    Incident,
+    Status,
+)
+from breachkit.notices.recipients import LocaleChoice, Recipient
+
+AUTHORITY_REGIME, SUBJECTS_REGIME = "gdpr-33", "gdpr-34"
+ReportType = Literal["initial", "follow_up", "final"]
+
+
+@dataclass(frozen=True)
+class SubjectNumbers:
+    """How many people and records the breach touched (the subjects stage's counts)."""
+
+    people: int
+    records: int
+    exact: bool  # counted from the subject table (True) or estimated (False)
+    per_country: Mapping[str, int] = field(default_factory=dict)  # ISO alpha-2 ("" unknown) → people
+    per_category: Mapping[str, int] = field(default_factory=dict)  # data category → people
+    minors: int = 0
+
+
+class Precision(enum.StrEnum):
+    EXACT = "exact"
+    APPROXIMATE = "approximate"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class Count:
+    value: int | None
+    precision: Precision
+
+
+@dataclass(frozen=True)
+class Label:
+    code: str
+    label: str
+
+
+@dataclass(frozen=True)
+class Contact:
+    name: str
+    email: str = ""
+    phone: str = ""
+    address: str = ""
+
+
+@dataclass(frozen=True)
+class ReportInfo:
+    type: ReportType
+    earlier_reference: str | None
+    incident_id: str
+    title: str
+    generated_at: datetime
+    regimes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Parties:
+    controller: Contact
+    role: str  # controller | joint_controller | processor
+    reporter: Contact
+    dpo: Contact  # the DPO or other contact point (Art. 33(3)(b))
+
+
+@dataclass(frozen=True)
+class Timing:
+    occurred_at: datetime | None
+    occurred_until: datetime | None
+    ongoing: bool
+    detected_at: datetime | None
+    aware_at: datetime
+    aware_justification: str
+    processor_notified_at: datetime | None
+    how_discovered: str
+    due_at: datetime | None  # the gdpr-33 deadline
+    deadline_status: str | None  # running | overdue | met | late (breachkit.incidents.clock.Status)
+    late: bool
+    delay_reasons: str
+    elapsed: timedelta  # from aware_at to the report
+
+
+@dataclass(frozen=True)
+class Nature:
+    description: str
+    cause: str
+    malicious: bool | None
+    confidentiality: bool
+    integrity: bool
+    availability: bool
+    systems: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CategoryCount:
+    category: Label
+    people: int
+
+
+@dataclass(frozen=True)
+class DataConcerned:
+    categories: tuple[Label, ...]
+    special_categories: tuple[Label, ...]  # Art. 9 / Art. 10 data among `categories`
+    per_category: tuple[CategoryCount, ...]  # people affected per data category, most first
+
+
+@dataclass(frozen=True)
+class SubjectsConcerned:
+    categories: tuple[Label, ...]
+    children: bool
+    vulnerable: bool
+    people: Count
+    records: Count
+    minors: int | None
+
+
+@dataclass(frozen=True)
+class SeverityInfo:
+    method: str
+    score: float
+    band: str
+    dpc: float
+    dpc_basis: str
+    ei: float
+    cb_confidentiality: float
+    cb_integrity: float
+    cb_availability: float
+    cb_malicious: float
+    notes: str
+    assessed_by: str
+    assessed_at: datetime
+
+
+@dataclass(frozen=True)
+class Measures:
+    taken: str
+    proposed: str
+
+
+class Communication(enum.StrEnum):
+    INFORMED = "informed"  # a gdpr-34 filing exists
+    PLANNED = "planned"  # decided to inform, not done yet
+    NOT_INFORMED = "not_informed"  # decided not to (reasons given)
+    UNDECIDED = "undecided"
+
+
+@dataclass(frozen=True)
+class SubjectsInformed:
+    status: Communication
+    informed_at: datetime | None
+    channel: str  # how (the filing's recipient/channel, e.g. "email")
+    reasons: str  # the notify_subjects decision's reasons (why, or why not)
+    decided_at: datetime | None
+
+
+@dataclass(frozen=True)
+class CountryCount:
+    country: str
+    people: int
+
+
+@dataclass(frozen=True)
+class CrossBorder:
+    cross_border: bool
+    lead_authority: str | None
+    countries: tuple[str, ...]
+    per_country: tuple[CountryCount, ...]
+
+
+@dataclass(frozen=True)
+class OtherBody:
+    body: str
+    regime: str
+    stage: str
+    filed_at: datetime
+    reference: str | None
+
+
+@dataclass(frozen=True)
+class AuthorityContext:
+    report: ReportInfo
+    parties: Parties
+    timing: Timing
+    nature: Nature
+    data: DataConcerned
+    subjects: SubjectsConcerned
+    consequences: str
+    severity: SeverityInfo | None
+    measures: Measures
+    informed: SubjectsInformed
+    cross_border: CrossBorder
+    other_bodies: tuple[OtherBody, ...]
+    zone: str  # IANA zone for displayed times
+    locale: str = "en"
+
+
+def _labels(codes: Sequence[str], vocabulary: Mapping[str, str]) -> tuple[Label, ...]:
+    return tuple(Label(c, vocabulary.get(c, c)) for c in codes)
+
+
+def _latest_decision(decisions: Sequence[Decision], kind: DecisionKind) -> Decision | None:
+    relevant = [d for d in decisions if d.kind is kind]
+    return max(relevant, key=lambda d: d.decided_at) if relevant else None
+
+
+def _count(exact: int | None, estimate: int | None, is_exact: bool) -> Count:
+    if exact is not None:
+        return Count(exact, Precision.EXACT if is_exact else Precision.APPROXIMATE)
+    return Count(estimate, Precision.APPROXIMATE) if estimate is not None else Count(None, Precision.UNKNOWN)
+
+
+def _informed(filings: Sequence[Filing], decisions: Sequence[Decision]) -> SubjectsInformed:
+    decision = _latest_decision(decisions, DecisionKind.NOTIFY_SUBJECTS)
+    reasons, decided_at = (decision.reasons, decision.decided_at) if decision else ("", None)
+    told = sorted((f for f in filings if f.regime == SUBJECTS_REGIME), key=lambda f: f.filed_at)
+    if told:
+        return SubjectsInformed(Communication.INFORMED, told[0].filed_at, told[0].recipient, reasons, decided_at)
+    if decision is None:
+        return SubjectsInformed(Communication.UNDECIDED, None, "", "", None)
+    status = Communication.PLANNED if decision.decision else Communication.NOT_INFORMED
+    return SubjectsInformed(status, None, "", reasons, decided_at)
+
+
+def _check_complete(incident: Incident, deadline: Deadline | None, report_type: ReportType,
+                    earlier_reference: str | None) -> None:
+    problems: list[Problem] = []
+    if deadline is not None and deadline.needs_delay_reasons and not incident.delay_reasons.strip():
+        problems.append(Problem(f"the {AUTHORITY_REGIME} deadline is {deadline.status.value}: the report must give "
+                                "the reasons for the delay (Art. 33(1))", Location(incident.id, field="delay_reasons")))
+    if report_type != "initial" and earlier_reference is None:
+        problems.append(Problem("a follow-up report needs the authority's reference of the earlier notification",
+                                Location(incident.id, field="earlier_reference")))
+    if problems:
+        raise InputError(problems[0].message if len(problems) == 1 else "the authority report is incomplete",
+                         path=incident.id, field=problems[0].location.field,
+                         problems=problems if len(problems) > 1 else None,
+                         hint=f"set delay_reasons with `breachkit incident update {incident.id}`; record the "
+                              "authority's reference with the earlier filing (or pass it)")
+
+
+def _most_first(counts: Mapping[str, int]) -> list[tuple[str, int]]:
+    return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def authority_context(incident: Incident, *, config: NoticesConfig, now: datetime, deadlines: Sequence[Deadline],
+                      numbers: SubjectNumbers | None, filings: Sequence[Filing], decisions: Sequence[Decision],
+                      assessment: Assessment | None, report_type: ReportType = "initial",
+                      earlier_reference: str | None = None, zone: str = "UTC") -> AuthorityContext:
+    """The authority report's context. Raises InputError naming the missing field(s) when the report cannot be
+    complete: ``delay_reasons`` when the gdpr-33 deadline is overdue or was missed, ``earlier_reference`` for a
+    follow-up or final report without a reference (given, or from the latest gdpr-33 filing that has one)."""
+    deadline = next((d for d in deadlines if d.regime == AUTHORITY_REGIME), None)
+    if report_type != "initial" and earlier_reference is None:
+        earlier = sorted((f for f in filings if f.regime == AUTHORITY_REGIME and f.reference), key=lambda f: f.filed_at)
+        earlier_reference = earlier[-1].reference if earlier else None
+    _check_complete(incident, deadline, report_type, earlier_reference)
+    per_country = numbers.per_country if numbers else {}
+    per_category = numbers.per_category if numbers else {}
+    countries = sorted(set(incident.countries) | {c for c in per_country if c})
+    exact = numbers is not None and numbers.exact
+    return AuthorityContext(
+        report=ReportInfo(report_type, earlier_reference, incident.id, incident.title, now, tuple(incident.regimes)),
+        parties=Parties(
+            controller=Contact(config.controller_name, address=config.controller_address),
+            role=incident.role.value,
+            reporter=Contact(config.reporter_name or config.dpo_name, config.reporter_email or config.dpo_email),
+            dpo=Contact(config.dpo_name, config.dpo_email, config.dpo_phone)),
+        timing=Timing(
+            occurred_at=incident.occurred_at, occurred_until=incident.occurred_until, ongoing=incident.ongoing,
+            detected_at=incident.detected_at, aware_at=incident.aware_at,
+            aware_justification=incident.aware_justification,
+            processor_notified_at=incident.processor_notified_at, how_discovered=incident.how_discovered,
+            due_at=deadline.due_at if deadline else None,
+            deadline_status=deadline.status.value if deadline else None,
+            late=deadline is not None and deadline.needs_delay_reasons,
+            delay_reasons=incident.delay_reasons, elapsed=now - incident.aware_at),
+        nature=Nature(incident.description, incident.cause, incident.malicious, incident.impact.confidentiality,
+                      incident.impact.integrity, incident.impact.availability, tuple(incident.systems)),
+        data=DataConcerned(
+            categories=_labels(incident.data_categories, DATA_CATEGORIES),
+            special_categories=_labels(incident.special_categories, DATA_CATEGORIES),
+            per_category=tuple(CategoryCount(Label(c, DATA_CATEGORIES.get(c, c)), n)
+                               for c, n in _most_first(per_category))),
+        subjects=SubjectsConcerned(
+            categories=_labels(incident.subject_categories, SUBJECT_CATEGORIES),
+            children=incident.children or bool(numbers and numbers.minors),
+            vulnerable="vulnerable" in incident.subject_categories,
+            people=_count(numbers.people if numbers else None, incident.approx_subjects, exact),
+            records=_count(numbers.records if numbers else None, incident.approx_records, exact),
+            minors=numbers.minors if numbers else None),
+        consequences=incident.consequences,
+        severity=None if assessment is None else SeverityInfo(
+            "ENISA (2013): SE = DPC × EI + CB", assessment.score, assessment.severity.value, assessment.dpc,
+            assessment.dpc_basis, assessment.ei, assessment.cb_confidentiality, assessment.cb_integrity,
+            assessment.cb_availability, assessment.cb_malicious, assessment.notes, assessment.assessed_by,
+            assessment.assessed_at),
+        measures=Measures(incident.measures_taken, incident.measures_proposed),
+        informed=_informed(filings, decisions),
+        cross_border=CrossBorder(
+            cross_border=len(countries) > 1, lead_authority=incident.lead_authority, countries=tuple(countries),
+            per_country=tuple(CountryCount(c, n) for c, n in _most_first(per_country))),
+        other_bodies=tuple(OtherBody(f.recipient or f.regime, f.regime, f.stage, f.filed_at, f.reference)
+                           for f in sorted(filings, key=lambda f: f.filed_at)
+                           if f.regime not in (AUTHORITY_REGIME, SUBJECTS_REGIME)),
+        zone=zone,
+    )
+
+
+# --- subject emails ------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Narrative:
+    """Incident-specific prose for the subject emails in one language (optional: templates have generic text)."""
+
+    what_happened: str = ""
+    consequences: str = ""
+    measures: str = ""
+
+
+@dataclass(frozen=True)
+class IncidentNoticeContext:
+    """The facts every subject email of one incident shares."""
+
+    id: str
+    title: str
+    controller: Contact
+    dpo: Contact
+    zone: str
+    occurred_at: datetime | None
+    occurred_until: datetime | None
+    ongoing: bool
+    detected_at: datetime | None
+    aware_at: datetime
+    confidentiality: bool
+    integrity: bool
+    availability: bool
+    malicious: bool | None
+    contained: bool  # status contained, recovered or closed
+    authority_notified: bool  # a gdpr-33 filing exists
+    lead_authority: str | None
+    data_categories: tuple[str, ...]  # the incident's, for recipients whose row names none
+    narratives: Mapping[str, Narrative]  # locale → prose
+
+
+def incident_notice_context(incident: Incident, *, config: NoticesConfig, zone: str = "UTC",
+                            filings: Sequence[Filing] = (), narratives: Mapping[str, Narrative] | None = None,
+                            source_locale: str | None = None) -> IncidentNoticeContext:
+    """The shared facts of the subject emails. The incident's own prose (description, consequences, measures
+    taken) becomes the narrative of `source_locale` (default: NoticesConfig.default_locale) unless `narratives`
+    gives that locale; other locales get only the templates' generic text unless `narratives` covers them."""
+    own = Narrative(incident.description, incident.consequences, incident.measures_taken)
+    merged = {(source_locale or config.default_locale).lower(): own} if any(vars(own).values()) else {}
+    merged.update({k.lower(): v for k, v in (narratives or {}).items()})
+    return IncidentNoticeContext(
+        id=incident.id, title=incident.title, controller=Contact(config.controller_name,
+                                                                 address=config.controller_address),
+        dpo=Contact(config.dpo_name, config.dpo_email, config.dpo_phone), zone=zone,
+        occurred_at=incident.occurred_at, occurred_until=incident.occurred_until, ongoing=incident.ongoing,
+        detected_at=incident.detected_at, aware_at=incident.aware_at,
+        confidentiality=incident.impact.confidentiality, integrity=incident.impact.integrity,
+        availability=incident.impact.availability, malicious=incident.malicious,
+        contained=incident.status in (Status.CONTAINED, Status.RECOVERED, Status.CLOSED),
+        authority_notified=any(f.regime == AUTHORITY_REGIME for f in filings),
+        lead_authority=incident.lead_authority, data_categories=tuple(incident.data_categories),
+        narratives=merged)
+
+
+@dataclass(frozen=True)
+class LocaleStrings:
+    """The plain-language vocabulary of one locale (notices/subject/<locale>/strings.toml)."""
+
+    locale: str
+    data_categories: Mapping[str, str]  # category → what it means for a person ("your password")
+    consequences: Mapping[str, str]  # category → what could happen
+    advice: Mapping[str, tuple[str, ...]]  # category → what the person should do
+    general_advice: tuple[str, ...]  # always given (phishing…)
+
+
+@dataclass(frozen=True)
+class SubjectContext:
+    name: str
+    locale: str  # the template locale
+    choice: LocaleChoice
+    reference: str  # the incident id, to quote in questions
+    incident: IncidentNoticeContext
+    categories: tuple[Label, ...]  # in the recipient's language
+    consequences: tuple[str, ...]
+    advice: tuple[str, ...]
+    narrative: Narrative | None
+    controller: Contact
+    dpo: Contact
+    minor: bool
+    first_seen: datetime | None
+    last_seen: datetime | None
+    zone: str
+
+
+# Consequences and advice come most urgent first (what a person must act on before what they should know).
+URGENCY = ("credentials", "financial", "official_id", "special", "criminal", "identity", "device_identifiers",
+           "online_identifiers", "location", "communications", "contact", "usage")
+
+
+def subject_context(recipient: Recipient, incident: IncidentNoticeContext, *, choice: LocaleChoice,
+                    strings: LocaleStrings) -> SubjectContext:
+    """One recipient's context: their data categories (else the incident's) in vocabulary order, consequences
+    and advice most urgent first, the narrative of the template locale (if any)."""
+    given = set(recipient.categories or incident.data_categories)
+    codes = [c for c in DATA_CATEGORIES if c in given]
+    urgent = sorted(codes, key=lambda c: URGENCY.index(c) if c in URGENCY else len(URGENCY))
+    advice: list[str] = []
+    for code in urgent:
+        advice += [a for a in strings.advice.get(code, ()) if a not in advice]
+    advice += [a for a in strings.general_advice if a not in advice]
+    narrative = incident.narratives.get(choice.locale.lower())
+    return SubjectContext(
+        name=recipient.name, locale=choice.locale, choice=choice, reference=incident.id, incident=incident,
+        categories=tuple(Label(c, strings.data_categories.get(c, DATA_CATEGORIES.get(c, c))) for c in codes),
+        consequences=tuple(dict.fromkeys(strings.consequences[c] for c in urgent if strings.consequences.get(c))),
+        advice=tuple(advice), narrative=narrative, controller=incident.controller, dpo=incident.dpo,
+        minor=recipient.minor, first_seen=recipient.first_seen, last_seen=recipient.last_seen, zone=incident.zone)
+

@@ -1,0 +1,392 @@
+"""The recipient list of subject notices: the subject table (``breachkit.subjects.schema``) read and validated.
+
+`read_recipients` reads CSV, Parquet or JSON lines with the subject table's columns (only ``subject_id`` and
+``email`` are required) and sorts every row into *accepted* or *rejected*, each rejection a `Problem` naming the
+row (the file's line for CSV and JSON lines, the 1-based row for Parquet) and the column:
+
+* a missing or malformed email address (email-validator syntax check, no DNS lookup);
+* a locale that is not a syntactically valid BCP 47 tag (a valid tag without a template of its own is accepted
+  and falls back — see `choose_locale` — which is reported in `notes`);
+* a duplicate: the same ``subject_id`` or the same normalised address as an earlier row (the later rows are
+  rejected and name the first one).
+
+Cosmetic problems (a country that is not ISO 3166-1 alpha-2, unknown data categories, an unreadable ``minor`` or
+time) do not stop a person from being told about the breach: they are `notes` and the value is left out.
+
+Also here: `header_value`, which makes any text safe for an email header (no CR/LF or other control characters),
+and the locale helpers shared with the template environment.
+"""
+
+from __future__ import annotations
+
+import csv
+import enum
+import json
+import math
+import re
+from collections.abc import Collection, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import email_validator
+import pandas as pd
+
+from breachkit.errors import InputError, Location, Problem
+from breachkit.incidents.model import DATA_CATEGORIES
+from breachkit.subjects import schema as S
+
+# --- header safety -------------------------------------------------------------------------------------------
+
+# C0 and C1 controls (CR, LF, TAB, NUL, NEL…), Unicode line/paragraph separators and bidirectional overrides.
+_HEADER_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]+")
+
+
+def header_value(value: str) -> str:
+    """`value` fit for an email header: control characters (CR and LF included) become spaces, runs of
+    whitespace collapse to one space, the ends are trimmed. ``"Bob\\r\\nBcc: x"`` → ``"Bob Bcc: x"``."""
+    return " ".join(_HEADER_UNSAFE.sub(" ", value).split())
+
+
+# --- locales -------------------------------------------------------------------------------------------------
+
+# RFC 5646 language tag syntax (grandfathered irregular tags aside), matched on the lower-cased tag.
+_BCP47 = re.compile(
+    r"""^(?:
+      (?P<language>[a-z]{2,3}(?:-[a-z]{3}){0,3}|[a-z]{4,8})
+      (?:-(?P<script>[a-z]{4}))?
+      (?:-(?P<region>[a-z]{2}|[0-9]{3}))?
+      (?P<rest>(?:-(?:[a-z0-9]{5,8}|[0-9][a-z0-9]{3}))*
+               (?:-[0-9a-wy-z](?:-[a-z0-9]{2,8})+)*
+               (?:-x(?:-[a-z0-9]{1,8})+)?)
+    | x(?:-[a-z0-9]{1,8})+
+    )$""",
+    re.VERBOSE,
+)
+
+
+def canonical_locale(tag: str) -> str | None:
+    """The tag in canonical case (``de-at`` → ``de-AT``, ``zh-hant-tw`` → ``zh-Hant-TW``); None if not BCP 47."""
+    match = _BCP47.match(tag.strip().lower())
+    if match is None:
+        return None
+    if match["language"] is None:  # private use only ("x-…")
+        return match.group(0)
+    parts = [match["language"]]
+    if match["script"]:
+        parts.append(match["script"].title())
+    if match["region"]:
+        parts.append(match["region"].upper())
+    return "-".join(parts) + (match["rest"] or "")
+
+
+def base_language(tag: str) -> str | None:
+    match = _BCP47.match(tag.strip().lower())
+    return None if match is None or match["language"] is None else match["language"].split("-")[0]
+
+
+class Fallback(enum.StrEnum):
+    """How a recipient's locale was matched to the available templates."""
+
+    EXACT = "exact"  # a template for the tag itself (de-AT → de-AT)
+    BASE = "base"  # the base language (de-AT → de)
+    DEFAULT = "default"  # NoticesConfig.default_locale (no or unsupported locale)
+    ENGLISH = "en"  # the last resort
+
+
+@dataclass(frozen=True)
+class LocaleChoice:
+    requested: str  # as given ("" when the row had none)
+    locale: str  # the template locale used
+    fallback: Fallback
+
+    def describe(self) -> str:
+        shown = self.requested or "(no locale)"
+        return {Fallback.EXACT: f"{self.locale}", Fallback.BASE: f"{shown} → {self.locale} (base language)",
+                Fallback.DEFAULT: f"{shown} → {self.locale} (default locale)",
+                Fallback.ENGLISH: f"{shown} → {self.locale} (last resort)"}[self.fallback]
+
+
+def choose_locale(requested: str, available: Collection[str], default: str = "en") -> LocaleChoice:
+    """Exact tag → base language → `default` (then its base language) → ``en``. Matching ignores case.
+
+    Raises ValueError for a tag that is not BCP 47 and LookupError when not even ``en`` is available."""
+    by_key = {a.lower(): a for a in available}
+    tag = requested.strip()
+    if tag:
+        canonical = canonical_locale(tag)
+        if canonical is None:
+            raise ValueError(f"not a BCP 47 language tag: {requested!r}")
+        if canonical.lower() in by_key:
+            return LocaleChoice(requested, by_key[canonical.lower()], Fallback.EXACT)
+        base = base_language(canonical)
+        if base is not None and base in by_key:
+            return LocaleChoice(requested, by_key[base], Fallback.BASE)
+    for candidate in (default.lower(), base_language(default) or ""):
+        if candidate in by_key:
+            return LocaleChoice(requested, by_key[candidate], Fallback.DEFAULT)
+    if "en" in by_key:
+        return LocaleChoice(requested, by_key["en"], Fallback.ENGLISH)
+    raise LookupError("no template locale available (not even en)")
+
+
+# --- recipients ----------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Recipient:
+    """One accepted row of the subject table, normalised."""
+
+    row: int  # line in the file (CSV, JSON lines) or 1-based row (Parquet, frames)
+    subject_id: str
+    email: str  # normalised by email-validator (domain lower-cased, IDNA-checked)
+    name: str = ""  # as given (may hold anything: templates escape it, header_value cleans it for headers)
+    phone: str = ""
+    locale: str = ""  # canonical BCP 47 tag, "" when none was given
+    country: str = ""  # ISO 3166-1 alpha-2, "" when unknown
+    account_type: str = ""
+    minor: bool = False
+    categories: tuple[str, ...] = ()  # keys of DATA_CATEGORIES
+    identifiers: tuple[str, ...] = ()
+    first_seen: datetime | None = None
+    last_seen: datetime | None = None
+    records: int | None = None
+
+
+FRAME_COLUMNS = ("row", *S.SUBJECT_COLUMNS)
+
+
+@dataclass(frozen=True)
+class Recipients:
+    source: str
+    recipients: tuple[Recipient, ...]
+    rejected: list[Problem] = field(default_factory=list)  # one or more per rejected row
+    notes: list[Problem] = field(default_factory=list)  # information (locale fallbacks, values left out)
+
+    def __iter__(self) -> Iterator[Recipient]:
+        return iter(self.recipients)
+
+    def __len__(self) -> int:
+        return len(self.recipients)
+
+    @property
+    def rejected_rows(self) -> list[int]:
+        return sorted({p.location.line for p in self.rejected if p.location.line is not None})
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """The accepted rows as a frame: column ``row`` plus the subject table's columns (lists as lists)."""
+        rows = [{"row": r.row, S.SUBJECT_ID: r.subject_id, S.EMAIL: r.email, S.NAME: r.name, S.PHONE: r.phone,
+                 S.LOCALE: r.locale, S.COUNTRY: r.country, S.ACCOUNT_TYPE: r.account_type, S.MINOR: r.minor,
+                 S.CATEGORIES: list(r.categories), S.IDENTIFIERS: list(r.identifiers), S.FIRST_SEEN: r.first_seen,
+                 S.LAST_SEEN: r.last_seen, S.RECORDS: r.records} for r in self.recipients]
+        return pd.DataFrame(rows, columns=list(FRAME_COLUMNS))
+
+
+Format = Literal["auto", "csv", "parquet", "jsonl"]
+_SUFFIXES: dict[str, Format] = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl",
+                                ".ndjson": "jsonl", ".json": "jsonl"}
+
+
+def read_recipients(path: Path, *, fmt: Format = "auto", locales: Collection[str] | None = None,
+                    default_locale: str = "en") -> Recipients:
+    """Read and validate a subject table. `locales`: the template locales available (to report fallbacks).
+
+    Raises InputError (naming the file) when it cannot be read or lacks a required column."""
+    kind = _SUFFIXES.get(path.suffix.lower()) if fmt == "auto" else fmt
+    if kind is None:
+        raise InputError("unknown recipient table format", path=path, hint="use .csv, .parquet or .jsonl")
+    problems: list[Problem] = []
+    try:
+        if kind == "csv":
+            columns, records = _read_csv(path)
+        elif kind == "parquet":
+            frame = pd.read_parquet(path)
+            columns = [str(c) for c in frame.columns]
+            records = [(i + 1, {str(k): v for k, v in row.items()}) for i, row in enumerate(frame.to_dict("records"))]
+        else:
+            columns, records, problems = _read_jsonl(path)
+    except (OSError, UnicodeDecodeError, csv.Error, ValueError) as exc:
+        raise InputError(f"cannot read the recipient table: {exc}", path=path) from None
+    missing = [c for c in S.REQUIRED_SUBJECT_COLUMNS if c not in columns]
+    if missing:
+        raise InputError(f"missing required column{'s' if len(missing) > 1 else ''}: {', '.join(missing)}",
+                         path=path, hint=f"the subject table's columns are: {', '.join(S.SUBJECT_COLUMNS)}")
+    result = validate_records(records, source=str(path), locales=locales, default_locale=default_locale)
+    return Recipients(result.source, result.recipients, problems + result.rejected, result.notes)
+
+
+def recipients_from_frame(frame: pd.DataFrame, *, source: str = "<subjects>", locales: Collection[str] | None = None,
+                          default_locale: str = "en") -> Recipients:
+    """Validate an in-memory subject table (rows numbered from 1)."""
+    missing = [c for c in S.REQUIRED_SUBJECT_COLUMNS if c not in frame.columns]
+    if missing:
+        raise InputError(f"missing required column(s): {', '.join(missing)}", path=source)
+    records = [(i + 1, {str(k): v for k, v in row.items()}) for i, row in enumerate(frame.to_dict("records"))]
+    return validate_records(records, source=source, locales=locales, default_locale=default_locale)
+
+
+def _read_csv(path: Path) -> tuple[list[str], list[tuple[int, dict[str, Any]]]]:
+    records: list[tuple[int, dict[str, Any]]] = []
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.DictReader(handle)
+        columns = [c.strip() for c in reader.fieldnames or []]
+        reader.fieldnames = columns
+        line = reader.line_num + 1
+        for row in reader:
+            records.append((line, row))
+            line = reader.line_num + 1
+    return columns, records
+
+
+def _read_jsonl(path: Path) -> tuple[list[str], list[tuple[int, dict[str, Any]]], list[Problem]]:
+    records: list[tuple[int, dict[str, Any]]] = []
+    problems: list[Problem] = []
+    seen: set[str] = set()
+    with path.open(encoding="utf-8-sig") as handle:
+        for number, text in enumerate(handle, start=1):
+            if not text.strip():
+                continue
+            try:
+                value = json.loads(text)
+            except json.JSONDecodeError as exc:
+                problems.append(Problem(f"not valid JSON: {exc.msg}", Location(str(path), number)))
+                continue
+            if not isinstance(value, dict):
+                problems.append(Problem("not a JSON object", Location(str(path), number)))
+                continue
+            seen.update(value)
+            records.append((number, value))
+    return sorted(seen) if records else list(S.REQUIRED_SUBJECT_COLUMNS), records, problems
+
+
+def _text(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return str(value).strip()
+
+
+def _list(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(S.LIST_SEPARATOR) if v.strip()]
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return []
+    if isinstance(value, Iterable):
+        return [_text(v) for v in value if _text(v)]
+    return [_text(value)]
+
+
+_TRUE, _FALSE = {"true", "1", "yes", "y", "t"}, {"false", "0", "no", "n", "f", ""}
+
+
+def _bool(value: Any) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float) and not (isinstance(value, float) and math.isnan(value)):
+        return bool(value)
+    text = _text(value).lower()
+    return True if text in _TRUE else False if text in _FALSE else None
+
+
+def _time(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        stamp = value
+    else:
+        text = _text(value)
+        if not text:
+            return None
+        stamp = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if stamp.tzinfo is None or stamp.utcoffset() is None:
+        raise ValueError("has no time zone offset")
+    return stamp.astimezone(UTC)
+
+
+def _int(value: Any) -> int | None:
+    text = _text(value)
+    if not text:
+        return None
+    number = float(text)
+    if number < 0 or not number.is_integer():
+        raise ValueError("not a non-negative whole number")
+    return int(number)
+
+
+def validate_records(records: Iterable[tuple[int, Mapping[str, Any]]], *, source: str,
+                     locales: Collection[str] | None = None, default_locale: str = "en") -> Recipients:
+    """Validate (row number, record) pairs of the subject table; pure except for the address syntax check."""
+    accepted: list[Recipient] = []
+    rejected: list[Problem] = []
+    notes: list[Problem] = []
+    first_id: dict[str, int] = {}
+    first_email: dict[str, int] = {}
+    for row, record in records:
+        def at(column: str, row: int = row) -> Location:
+            return Location(source, row, column)
+
+        errors: list[Problem] = []
+        subject_id = _text(record.get(S.SUBJECT_ID))
+        if not subject_id:
+            errors.append(Problem("missing subject_id", at(S.SUBJECT_ID)))
+        elif subject_id in first_id:
+            errors.append(Problem(f"duplicate subject_id (first in row {first_id[subject_id]})", at(S.SUBJECT_ID)))
+        raw_email, email = _text(record.get(S.EMAIL)), ""
+        if not raw_email:
+            errors.append(Problem("missing email address", at(S.EMAIL)))
+        else:
+            try:
+                email = email_validator.validate_email(raw_email, check_deliverability=False).normalized
+            except email_validator.EmailNotValidError as exc:
+                errors.append(Problem(f"not a valid email address: {exc}", at(S.EMAIL)))
+            else:
+                key = email.casefold()
+                if key in first_email:
+                    errors.append(Problem(f"duplicate email address (same as row {first_email[key]})", at(S.EMAIL)))
+        raw_locale = _text(record.get(S.LOCALE))
+        locale = canonical_locale(raw_locale) if raw_locale else ""
+        if locale is None:
+            errors.append(Problem("not a BCP 47 language tag (e.g. de, de-AT, fr)", at(S.LOCALE)))
+        elif locales is not None:
+            choice = choose_locale(locale, locales, default_locale)
+            if choice.fallback is not Fallback.EXACT:
+                notes.append(Problem(f"no {locale or 'locale'} template: {choice.describe()}", at(S.LOCALE)))
+        if errors:
+            rejected.extend(errors)
+            continue
+        assert locale is not None
+        first_id[subject_id] = row
+        first_email[email.casefold()] = row
+        accepted.append(_recipient(row, record, subject_id, email, locale, notes, at))
+    return Recipients(source, tuple(accepted), rejected, notes)
+
+
+def _recipient(row: int, record: Mapping[str, Any], subject_id: str, email: str, locale: str,
+               notes: list[Problem], at: Any) -> Recipient:
+    country = _text(record.get(S.COUNTRY)).upper()
+    if country and not re.fullmatch(r"[A-Z]{2}", country):
+        notes.append(Problem("country is not an ISO 3166-1 alpha-2 code; left out", at(S.COUNTRY)))
+        country = ""
+    categories = _list(record.get(S.CATEGORIES))
+    unknown = [c for c in categories if c not in DATA_CATEGORIES]
+    if unknown:
+        notes.append(Problem(f"unknown data categories left out: {', '.join(unknown)}", at(S.CATEGORIES)))
+    minor = _bool(record.get(S.MINOR))
+    if minor is None:
+        notes.append(Problem("minor is not true/false; taken as false", at(S.MINOR)))
+    times: dict[str, datetime | None] = {}
+    for column in (S.FIRST_SEEN, S.LAST_SEEN):
+        try:
+            times[column] = _time(record.get(column))
+        except (TypeError, ValueError) as exc:
+            notes.append(Problem(f"not an ISO 8601 time ({exc}); left out", at(column)))
+            times[column] = None
+    try:
+        records = _int(record.get(S.RECORDS))
+    except (TypeError, ValueError):
+        notes.append(Problem("records is not a whole number; left out", at(S.RECORDS)))
+        records = None
+    return Recipient(row=row, subject_id=subject_id, email=email, name=_text(record.get(S.NAME)),
+                     phone=_text(record.get(S.PHONE)), locale=locale, country=country,
+                     account_type=_text(record.get(S.ACCOUNT_TYPE)), minor=bool(minor),
+                     categories=tuple(sorted({c for c in categories if c in DATA_CATEGORIES})),
+                     identifiers=tuple(_list(record.get(S.IDENTIFIERS))), first_seen=times[S.FIRST_SEEN],
+                     last_seen=times[S.LAST_SEEN], records=records)
