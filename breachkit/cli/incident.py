@@ -51,15 +51,14 @@ def parse_assignment(item: str) -> tuple[str, Any]:
     return name.strip(), value
 
 
-def nested_changes(incident: Incident, items: Sequence[str]) -> dict[str, Any]:
+def nested_changes(current: dict[str, Any], items: Sequence[str]) -> dict[str, Any]:
     """`impact.confidentiality=true` updates one key of a nested value, the rest kept."""
-    current = incident.model_dump(mode="json")
     changes: dict[str, Any] = {}
     for item in items:
         name, value = parse_assignment(item)
         head, _, rest = name.partition(".")
         if rest:
-            base = changes.get(head, current.get(head))
+            base = changes.get(head, current.get(head)) or {}
             if not isinstance(base, dict):
                 raise UsageError(f"--set {name}: {head} has no sub-fields")
             changes[head] = {**base, rest: value}
@@ -120,7 +119,7 @@ def open_cmd(app: AppContext, title: str, aware_at: str, justification: str, occ
     from breachkit.incidents.playbooks import find_playbook, tasks_for
 
     zone, config, now, actor = app.config.display_zone, app.config, datetime.now(UTC), actor_name()
-    fields: dict[str, Any] = dict(parse_assignment(a) for a in assignments)
+    fields: dict[str, Any] = nested_changes({}, assignments)
     fields |= {"title": title, "description": description, "aware_justification": justification,
                "aware_at": parse_local_time(aware_at, "--aware-at", zone),
                "occurred_at": parse_local_time(occurred_at, "--occurred-at", zone),
@@ -241,7 +240,7 @@ def update_cmd(app: AppContext, incident_id: str, assignments: tuple[str, ...], 
     """Change incident fields; a concurrent change by someone else is a conflict (exit 5), never lost."""
     with open_store(app.config, app.workspace()) as store:
         inc = _incident(store, incident_id)
-        changes = nested_changes(inc, assignments)
+        changes = nested_changes(inc.model_dump(mode="json"), assignments)
         if "aware_at" in changes and isinstance(changes["aware_at"], str):
             changes["aware_at"] = parse_local_time(changes["aware_at"], "aware_at", app.config.display_zone)
         new = store.update(inc.id, changes, expected_version=if_version or inc.version, actor=actor_name(),

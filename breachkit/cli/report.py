@@ -72,3 +72,38 @@ def timeline_cmd(app: AppContext, incident_id: str, out: Path) -> None:
                     reason="timeline picture", sha256=hashlib.sha256(out.read_bytes()).hexdigest(),
                     detail={"what": "timeline"})
     out_console().print(f"{incident.id} timeline → {out}")
+
+
+@report.command("authority")
+@click.argument("incident_id")
+@click.option("-f", "--format", "fmt", type=click.Choice(["md", "html", "json", "pdf"]), default="md",
+              show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="File (0600); default stdout (not pdf).")
+@click.option("--report-type", type=click.Choice(["initial", "follow_up", "final"]), default="initial",
+              show_default=True)
+@click.option("--reference", help="The authority's reference of the first report (follow-ups).")
+@pass_app
+def authority_cmd(app: AppContext, incident_id: str, fmt: str, out: Path | None, report_type: str,
+                  reference: str | None) -> None:
+    """The report to the supervisory authority (Art. 33(3)), in the EDPB template's structure."""
+    from typing import cast
+
+    from breachkit.notices.api import authority_report_context
+    from breachkit.notices.context import ReportType
+    from breachkit.notices.render import AuthorityFormat, render_authority
+    from breachkit.notices.templates import environment_from_config
+
+    if fmt == "pdf" and out is None:
+        raise UsageError("a PDF needs --out FILE")
+    now = datetime.now(UTC)
+    with open_store(app.config, app.workspace()) as store:
+        incident = store.get(incident_id.upper())
+        ctx = authority_report_context(store, app.config, incident, now, report_type=cast(ReportType, report_type),
+                                       earlier_reference=reference)
+        content = render_authority(ctx, environment_from_config(app.config), cast(AuthorityFormat, fmt))
+        data = content if isinstance(content, bytes) else content.encode("utf-8")
+        digest = _write(out, data)
+        store.audit("export", str(out) if out else "stdout", actor=actor_name(), at=now, incident_id=incident.id,
+                    sha256=digest, reason=f"authority report ({report_type})", detail={"format": fmt})
+    if out is not None:
+        out_console().print(f"{incident.id} authority report → {out}")

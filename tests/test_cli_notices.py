@@ -1,0 +1,114 @@
+"""notices render/send/status/resolve and report authority through the CLI, against a real SMTP server."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from click.testing import CliRunner
+
+from breachkit.cli import cli
+from tests.services.smtp import start_server
+
+YEAR = datetime.now(UTC).year
+IID = f"BK-{YEAR}-0001"
+TABLE = """subject_id,email,name,locale,country,account_type,minor,categories,identifiers,records
+u1,Lea.Koehler@Example.org,Lea Köhler,de-AT,AT,end_user,false,credentials;contact,user.id:u1,12
+u2,jean@example.fr,"Jean {{ 7*7 }}",fr,FR,end_user,false,contact,user.target.id:u2,3
+u3,ann@example.org,Ann <script>,en,IE,installer,false,device_identifiers,device.imei:3584,1
+u4,not-an-address,Bad Row,en,DE,end_user,false,contact,user.id:u4,1
+u5,jean@example.fr,Duplicate,fr,FR,end_user,false,contact,user.id:u5,1
+"""
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("BREACHKIT_ACTOR", "dpo@heimwatt.example")
+    server = start_server()
+    monkeypatch.setenv("BREACHKIT_NOTICES__SMTP__HOST", server.host)
+    monkeypatch.setenv("BREACHKIT_NOTICES__SMTP__PORT", str(server.port))
+    monkeypatch.setenv("BREACHKIT_NOTICES__SMTP__SECURITY", "none")
+    runner = CliRunner()
+
+    def invoke(*args: str, code: int = 0):
+        result = runner.invoke(cli, list(args))
+        assert result.exit_code == code, result.output
+        return result
+
+    invoke("init", ".")
+    (tmp_path / "subjects.csv").write_text(TABLE, encoding="utf-8")
+    aware = (datetime.now(UTC) - timedelta(hours=10)).isoformat()
+    invoke("incident", "open", "--title", "Credential stuffing on the portal", "--aware-at", aware,
+           "--justification", "confirmed takeovers", "--set", "description=Attackers logged in with stolen passwords.",
+           "--set", 'data_categories=["contact","credentials"]', "--set", "impact.confidentiality=true")
+    yield invoke, server, tmp_path
+    server.stop()
+
+
+def test_render_review_then_send_exactly_once_and_account(env):
+    invoke, server, tmp = env
+    out = invoke("notices", "render", IID, "--kind", "subject", "--recipients", "subjects.csv", "--out", "review")
+    assert "3 emails rendered" in out.output and "rows rejected" in out.output
+    summary = json.loads((tmp / "review" / "summary.json").read_text())
+    assert summary["per_locale"] == {"de": 1, "en": 1, "fr": 1} and summary["rejected"] == 2
+    assert all(p.stat().st_mode & 0o777 == 0o600 for p in (tmp / "review" / "messages").iterdir())
+    assert "49" not in (tmp / "review" / "messages" / "u2.txt").read_text()
+    # sending needs the recorded decision to tell the people
+    assert "no recorded decision" in invoke("notices", "send", IID, "--recipients", "subjects.csv", code=2).output
+    invoke("incident", "decide", IID, "--subjects", "yes", "--reason", "passwords exposed: high risk")
+    invoke("notices", "send", IID, "--recipients", "subjects.csv", "--dry-run", "--out", "eml")
+    assert len(list((tmp / "eml").glob("*.eml"))) == 3 and not server.recorder.received
+    out = invoke("notices", "send", IID, "--recipients", "subjects.csv")
+    assert "sent 3" in out.output
+    # the domain is normalised, the local part kept (it may be case-sensitive, RFC 5321)
+    assert sorted(r.recipients[0] for r in server.recorder.received) == [
+        "Lea.Koehler@example.org", "ann@example.org", "jean@example.fr"]
+    german = next(r for r in server.recorder.received if r.recipients == ["Lea.Koehler@example.org"])
+    assert german.message["Subject"] and "Köhler" in german.message.get_body(("plain",)).get_content()
+    # again: nothing new goes out
+    assert "queued 0 new, 3 already" in invoke("notices", "send", IID, "--recipients", "subjects.csv").output
+    assert len(server.recorder.received) == 3
+    status = json.loads(invoke("notices", "status", IID, "-o", "json").output)
+    assert status["counts"]["sent"] == 3 and status["problems"] == []
+    shown = json.loads(invoke("incident", "show", IID, "-o", "json").output)
+    disclosures = [e for e in shown["timeline"] if e["action"] == "disclosure"]
+    assert len(disclosures) == 3 and all(len(e["changes"]["sha256"]) == 64 for e in disclosures)
+    assert {e["reason"] for e in disclosures} == {"Art. 34 communication: passwords exposed: high risk"}
+
+
+def test_rejected_recipient_by_the_server_is_reported_and_can_be_resent(env):
+    invoke, server, _ = env
+    invoke("incident", "decide", IID, "--subjects", "yes", "--reason", "high risk")
+    server.recorder.script.reject = {"ann@example.org"}
+    out = invoke("notices", "send", IID, "--recipients", "subjects.csv", code=4)
+    assert "failed: u3" in out.output
+    status = json.loads(invoke("notices", "status", IID, "-o", "json").output)
+    assert status["counts"]["failed"] == 1 and "550" in status["problems"][0]["error"]
+    server.recorder.script.reject = set()
+    invoke("notices", "resolve", IID, "--action", "resend", "--failed", "--reason", "mailbox fixed")
+    invoke("notices", "send", IID, "--recipients", "subjects.csv")
+    assert json.loads(invoke("notices", "status", IID, "-o", "json").output)["counts"]["sent"] == 3
+
+
+def test_authority_report_formats_and_the_delay_rule(env):
+    invoke, _, tmp = env
+    md = invoke("report", "authority", IID).output
+    assert "Credential stuffing on the portal" in md
+    invoke("report", "authority", IID, "-f", "pdf", "--out", "report.pdf")
+    assert (tmp / "report.pdf").read_bytes()[:5] == b"%PDF-" and (tmp / "report.pdf").stat().st_mode & 0o777 == 0o600
+    doc = json.loads(invoke("report", "authority", IID, "-f", "json").output)
+    assert doc  # structure is pinned by tests/test_notices_render.py
+    # 80 h after awareness without a filing: the report must give reasons for the delay
+    late = (datetime.now(UTC) - timedelta(hours=80)).isoformat()
+    invoke("incident", "update", IID, "--set", f"aware_at={late}", "--reason", "awareness was earlier")
+    out = invoke("report", "authority", IID, code=1)
+    assert "delay_reasons" in out.output
+    invoke("incident", "update", IID, "--set", "delay_reasons=Forensics needed two days to confirm the scope.",
+           "--reason", "late")
+    assert "Forensics needed" in invoke("report", "authority", IID).output
+    follow = invoke("report", "authority", IID, "--report-type", "follow_up", code=1)
+    assert "earlier_reference" in follow.output
+    audit_exports = json.loads(invoke("incident", "show", IID, "-o", "json").output)
+    assert audit_exports["incident"]["delay_reasons"]
