@@ -1,24 +1,28 @@
-"""The end-to-end demo on the embedded engine: the sample platform's logs → ingest → detections.
+"""The end-to-end demo on the embedded engine, no server: the sample platform's logs → ingest → detections
+→ an incident (GDPR playbook, clock) → the affected people → notices and the authority report for review.
 
 It writes the seeded sample dataset (the same bytes as the repository's samples/), a config and a
-workspace into one folder, ingests the three logs into the embedded store and runs the bundled rules.
-Later stages (incident, subjects, notices) join here as they are built.
+workspace into one folder, ingests the three logs into the embedded store, runs the bundled rules, opens
+an incident for the customer-record enumeration they find, builds its subject list from the logs and the
+sample user directory, and renders (never sends) the emails and the authority report into `review/`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from breachkit.config import load_config
+from breachkit.config import Config, load_config
 from breachkit.detect.api import ruleset_from_config
 from breachkit.detect.engines import LocalEngine
-from breachkit.detect.run import DetectionRun, run
+from breachkit.detect.run import Detection, DetectionRun, run
 from breachkit.logs.ingest import IngestOptions, IngestSummary, ingest
 from breachkit.logs.local import LocalStore
 from breachkit.sample import write_sample
 from breachkit.workspace import Workspace, init_workspace
+
+ENUMERATION_RULE = "7812597d-689d-4c98-9368-df332764cd05"  # rules/api/customer_record_enumeration.yml
 
 
 @dataclass(frozen=True)
@@ -27,6 +31,9 @@ class DemoResult:
     ingested: IngestSummary
     detections: DetectionRun
     rules: int
+    incident_id: str | None = None
+    people: int = 0
+    review: Path | None = None
 
 
 def run_demo(directory: Path, *, now: datetime | None = None) -> DemoResult:
@@ -34,6 +41,14 @@ def run_demo(directory: Path, *, now: datetime | None = None) -> DemoResult:
     config_path = directory / "breachkit.toml"
     if not config_path.exists():
         init_workspace(directory)
+        text = config_path.read_text(encoding="utf-8")
+        for old, new in (('# source = "directory.csv"', 'source = "samples/directory.csv"'),
+                         ('# devices = "devices.csv"', 'devices = "samples/devices.csv"'),
+                         ('timezone = "UTC"', 'timezone = "Europe/Berlin"'),
+                         ('controller_name = "Example Energy GmbH"', 'controller_name = "HeimWatt Energie GmbH"'),
+                         ('dpo_email = "dpo@example.org"', 'dpo_email = "datenschutz@heimwatt.example"')):
+            text = text.replace(old, new, 1)
+        config_path.write_text(text, encoding="utf-8")
     config = load_config(config_path, environ={})
     workspace = Workspace(config.workspace_dir).ensure()
     samples = directory / "samples"
@@ -50,4 +65,52 @@ def run_demo(directory: Path, *, now: datetime | None = None) -> DemoResult:
         ruleset = ruleset_from_config(config)
         detections = run(ruleset, LocalEngine(store))
     ingested = IngestSummary("local", tuple(f for s in summaries for f in s.files))
-    return DemoResult(directory, ingested, detections, len(ruleset.rules) + len(ruleset.correlations))
+    rules = len(ruleset.rules) + len(ruleset.correlations)
+    found = [d for d in detections.detections if d.rule_id == ENUMERATION_RULE]
+    if not found:
+        return DemoResult(directory, ingested, detections, rules)
+    incident_id, people, review = _incident(config, workspace, directory, found, now)
+    return DemoResult(directory, ingested, detections, rules, incident_id, people, review)
+
+
+def _incident(config: Config, workspace: Workspace, directory: Path, found: list[Detection],
+              now: datetime) -> tuple[str, int, Path]:
+    """Open the incident, build its subject list, render the notices and the report for review."""
+    from breachkit.incidents.api import linked, open_store
+    from breachkit.incidents.model import Filing
+    from breachkit.incidents.playbooks import find_playbook, tasks_for
+    from breachkit.notices.api import authority_report_context, load_recipients, notice_context
+    from breachkit.notices.render import render_all, write_authority
+    from breachkit.notices.templates import environment_from_config
+    from breachkit.subjects.api import build_subjects
+
+    actor = "demo@heimwatt.example"
+    aware_at = max(d.last_seen for d in found) + timedelta(hours=2)
+    now = aware_at + timedelta(hours=20)  # the demo's incident work happens on the day after awareness
+    playbook = find_playbook("gdpr-personal-data-breach")
+    review = directory / "review"
+    with open_store(config, workspace) as store:
+        incident = store.open_incident({
+            "title": "Customer records enumerated through the public API",
+            "description": "An installer account read the records of many customers it does not serve, one "
+                           "customer id after the other, through the public API.",
+            "aware_at": aware_at, "detected_at": min(d.last_seen for d in found),
+            "occurred_at": min(d.first_seen for d in found),
+            "aware_justification": "The security team confirmed from the API logs that the responses contained "
+                                   "other customers' records.",
+            "impact": {"confidentiality": True}, "malicious": True, "cause": "abuse of an installer API token",
+            "data_categories": ["identity", "contact", "usage", "device_identifiers"],
+            "commander": "ic@heimwatt.example", "playbook": playbook.id,
+        }, actor=actor, now=now, tasks=tasks_for(playbook, "BK-0000-0000", aware_at), reason="demo")
+        store.link_detections(incident.id, [linked(d) for d in found], actor=actor, now=now, reason="demo")
+        outcome = build_subjects(config, workspace, store, incident.id, engine="local", actor=actor, now=now)
+        incident = store.get(incident.id)
+        env = environment_from_config(config)
+        people = load_recipients(store, incident, env)
+        render_all(notice_context(store, config, incident), people, review / "subjects", env, overwrite=True)
+        ctx = authority_report_context(store, config, incident, now)
+        write_authority(ctx, env, review / "authority", ("md", "html", "json"), overwrite=True)
+        filed = Filing(incident_id=incident.id, regime="gdpr-33", stage="authority", filed_at=now,
+                       reference="DEMO-LDA-0001", recipient="the lead supervisory authority", filed_by=actor)
+        store.add_record(filed, actor=actor, now=now, reason="demo: initial report filed")
+    return incident.id, outcome.counts.people, review

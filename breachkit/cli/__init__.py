@@ -51,7 +51,20 @@ def cli(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
 
 
 def _register() -> None:
-    from breachkit.cli import assess, detect, incident, ingest, logs, notices, remind, report, rules, setup, tasks
+    from breachkit.cli import (
+        assess,
+        detect,
+        incident,
+        ingest,
+        logs,
+        notices,
+        remind,
+        report,
+        rules,
+        setup,
+        subjects,
+        tasks,
+    )
 
     cli.add_command(setup.init)
     cli.add_command(setup.demo)
@@ -63,6 +76,7 @@ def _register() -> None:
     incident.incident.add_command(assess.assess_cmd)
     incident.incident.add_command(assess.decide_cmd)
     cli.add_command(incident.incident)
+    cli.add_command(subjects.subjects)
     cli.add_command(notices.notices)
     cli.add_command(report.report)
     cli.add_command(remind.remind_cmd)

@@ -28,7 +28,8 @@ def init(app: AppContext, directory: Path, force: bool) -> None:
                 type=click.Path(file_okay=False, path_type=Path))
 @pass_app
 def demo(app: AppContext, directory: Path) -> None:
-    """Run the main job on the sample platform's logs, embedded engine, no server: ingest, then detect."""
+    """Run the main job on the sample platform's logs, embedded engine, no server: ingest, detect, open an
+    incident, build the affected-people list, render the notices for review."""
     from breachkit.cli.detect import emit
     from breachkit.cli.ingest import render_summary
     from breachkit.demo import run_demo
@@ -42,4 +43,11 @@ def demo(app: AppContext, directory: Path) -> None:
         by_rule[d.title] = by_rule.get(d.title, 0) + 1
     console.print(f"\n{result.rules} rules ran; {len(result.detections.detections)} detections from "
                   f"{len(by_rule)} rules. Workspace and config: {result.directory}", highlight=False)
-    console.print(f"next: cd {result.directory} && breachkit detect --level high", highlight=False)
+    if result.incident_id:
+        console.print(f"\nopened {result.incident_id} (GDPR playbook, clock from aware_at): {result.people} people "
+                      f"affected; emails and the authority report rendered for review in {result.review} "
+                      "(nothing was sent)", highlight=False)
+        console.print(f"next: cd {result.directory} && breachkit incident show {result.incident_id} · "
+                      f"breachkit incident clock · breachkit subjects show {result.incident_id}", highlight=False)
+    else:
+        console.print(f"next: cd {result.directory} && breachkit detect --level high", highlight=False)

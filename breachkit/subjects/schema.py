@@ -13,6 +13,10 @@ Times are timezone-aware UTC (ISO 8601 with ``Z`` in CSV/JSON lines).
 
 from __future__ import annotations
 
+from typing import Final
+
+TIME_DTYPE: Final = "datetime64[us, UTC]"  # first_seen / last_seen in frames (the event schema's resolution)
+
 # --- identifier table (logs → identifiers) -------------------------------------------------------
 ID_FIELD = "field"  # the ECS field the identifier was found in (one of IDENTIFIER_FIELDS)
 ID_VALUE = "value"

@@ -88,8 +88,20 @@ def changes(previous: pd.DataFrame | None, current: pd.DataFrame, key: str = "su
         return {"added": len(current), "removed": 0, "changed": 0}
     before, after = set(previous[key]), set(current[key])
     common = sorted(before & after)
-    old = previous.set_index(key).loc[common].astype(str)
-    new = current.set_index(key).loc[common][old.columns.intersection(current.columns)].astype(str)
-    differing = int((old[new.columns] != new).any(axis=1).sum()) if common else 0
+    columns = [c for c in previous.columns if c in current.columns and c != key]
+    old = _canonical(previous.set_index(key).loc[common, columns])
+    new = _canonical(current.set_index(key).loc[common, columns])
+    differing = int((old != new).any(axis=1).sum()) if common else 0
     return {"added": len(after - before), "removed": len(before - after), "changed": differing,
             "added_ids": sorted(after - before)[:50], "removed_ids": sorted(before - after)[:50]}
+
+
+def _canonical(frame: pd.DataFrame) -> pd.DataFrame:
+    """Comparable text for every cell (lists and arrays as their items, whatever the storage round trip made)."""
+    def text(value: Any) -> str:
+        if isinstance(value, list | tuple) or hasattr(value, "tolist"):
+            items = value.tolist() if hasattr(value, "tolist") else list(value)
+            return "\x1f".join(map(str, items)) if isinstance(items, list) else str(items)
+        return "" if value is None or (isinstance(value, float) and value != value) else str(value)
+
+    return pd.DataFrame({column: frame[column].map(text) for column in frame.columns}, index=frame.index)

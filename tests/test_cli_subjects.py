@@ -1,0 +1,144 @@
+"""subjects build/show/export end to end on the sample platform, and the same subject table from
+Elasticsearch and from the embedded engine."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from breachkit.cli import cli
+from breachkit.config import DirectoryConfig, ElasticsearchConfig, SubjectsConfig, load_config
+from breachkit.incidents.store import IncidentStore
+from breachkit.logs.elasticsearch import ElasticsearchStore, connect
+from breachkit.logs.ingest import IngestOptions, ingest
+from breachkit.logs.local import LocalStore
+from breachkit.subjects.api import build_subjects
+from breachkit.workspace import Workspace
+
+SAMPLES = Path(__file__).resolve().parents[1] / "samples"
+ATTACKS = {a["id"]: a for a in json.loads((SAMPLES / "attacks.json").read_text())["attacks"]}
+NOW = datetime(2026, 4, 1, 12, tzinfo=UTC)
+
+
+def _scope(attack: dict) -> list[str]:
+    return ["--set", f"scope.since={attack['start']}", "--set", f"scope.until={attack['end']}",
+            "--set", f"scope.source_ips={json.dumps(attack['source_ips'])}"]
+
+
+@pytest.fixture
+def run(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("BREACHKIT_ACTOR", "dpo@heimwatt.example")
+    for name in ("app-api.jsonl.gz", "directory.csv", "devices.csv"):
+        shutil.copy(SAMPLES / name, tmp_path / name)
+    monkeypatch.setenv("BREACHKIT_SUBJECTS__DIRECTORY__SOURCE", "directory.csv")
+    monkeypatch.setenv("BREACHKIT_SUBJECTS__DIRECTORY__DEVICES", "devices.csv")
+    runner = CliRunner()
+
+    def invoke(*args: str, code: int = 0):
+        result = runner.invoke(cli, list(args))
+        assert result.exit_code == code, result.output
+        return result
+
+    invoke("init", ".")
+    invoke("ingest", "app-api.jsonl.gz", "--format", "jsonl")
+    return invoke
+
+
+def test_build_show_export_and_rebuild(run, tmp_path):
+    attack = ATTACKS["customer_enumeration"]
+    run("incident", "open", "--title", "Enumeration", "--aware-at", "2026-03-31T06:00:00Z", "--justification", "j",
+        *_scope(attack))
+    iid = "BK-2026-0001"
+    built = json.loads(run("subjects", "build", iid, "-o", "json").output)
+    people = set(attack["affected_user_ids"]) | set(attack["user_ids"])  # the 200s, and the installer's own
+    assert built["people"] == len(people) and built["version"] == 1
+    # the installer's own account is counted with the categories of the requests it made (see the issue note)
+    assert built["counts"]["by_category"]["usage"]["people"] == len(people)
+    incident = json.loads(run("incident", "show", iid, "-o", "json").output)["incident"]
+    assert incident["approx_subjects"] == len(people) and "DE" in incident["countries"]
+    assert "customers" in incident["subject_categories"]
+    # export: 0600, formula-safe CSV, recorded in the audit log
+    run("subjects", "export", iid, "--out", "subjects.csv", "--reason", "review by the DPO")
+    path = tmp_path / "subjects.csv"
+    assert path.stat().st_mode & 0o777 == 0o600
+    rows = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"))))
+    assert {r["subject_id"] for r in rows} == people
+    assert all(not r["phone"] or r["phone"].startswith("'+") for r in rows)
+    run("subjects", "export", iid, "--out", "subjects.parquet", "--reason", "notices")
+    assert set(pd.read_parquet(tmp_path / "subjects.parquet")["subject_id"]) == people
+    with IncidentStore(f"sqlite:///{tmp_path}/.breachkit/incidents.db") as store:
+        exports = [a for a in store.audit_log(iid) if a["action"] == "export"]
+    assert [e["reason"] for e in exports] == ["review by the DPO", "notices"] and all(e["sha256"] for e in exports)
+    # a rebuild is a new version that says what changed
+    again = json.loads(run("subjects", "build", iid, "-o", "json").output)
+    assert again["version"] == 2 and again["changes"] == {"added": 0, "removed": 0, "changed": 0}
+    shown = json.loads(run("subjects", "show", iid, "-o", "json").output)
+    assert [v["version"] for v in shown["versions"]] == [1, 2] and shown["people"] is None
+    # the stored list is the recipient table of the notices
+    run("notices", "render", iid, "--kind", "subject", "--out", "review")
+    assert json.loads((tmp_path / "review" / "summary.json").read_text())["rendered"] == len(people)
+
+
+def test_bad_directory_rows_are_reported_and_the_build_completes(run, tmp_path):
+    text = (tmp_path / "directory.csv").read_text(encoding="utf-8").splitlines()
+    attack = ATTACKS["credential_stuffing"]
+    victim = attack["affected_user_ids"][0]
+    broken = [line.replace("@", " at ", 1) if line.startswith(victim + ",") else line for line in text]
+    keyless = ",nobody@example.org,No Key,en,DE,end_user,1990-01-01,active,,2020-01-01T00:00:00Z"
+    (tmp_path / "directory.csv").write_text("\n".join([*broken, keyless]) + "\n")
+    run("incident", "open", "--title", "Stuffing", "--aware-at", "2026-03-25T06:00:00Z", "--justification", "j",
+        *_scope(attack))
+    result = run("subjects", "build", "BK-2026-0001")
+    assert "directory rows left out" in result.output and "invalid_email" in result.output
+    assert "missing_key" in result.output
+    built = json.loads(run("subjects", "build", "BK-2026-0001", "-o", "json").output)
+    assert built["rejected_rows"] == 2 and built["people"] == len(attack["affected_user_ids"])
+
+
+def test_an_incident_without_scope_is_refused(run):
+    run("incident", "open", "--title", "t", "--aware-at", "2026-03-25T06:00:00Z", "--justification", "j")
+    assert "has no scope" in run("subjects", "build", "BK-2026-0001", code=2).output
+
+
+@pytest.mark.es
+@pytest.mark.parametrize("attack_id", ["customer_enumeration", "credential_stuffing", "shared_device_identity"])
+def test_same_subject_table_on_elasticsearch_and_embedded(attack_id, tmp_path, es_node, es_prefix, monkeypatch):
+    monkeypatch.setenv("BREACHKIT_ES_PASSWORD", es_node.password)
+    es = ElasticsearchConfig(hosts=[es_node.url], index=f"{es_prefix}events", username=es_node.username,
+                             ca_certs=es_node.ca_certs)
+    subjects = SubjectsConfig(directory=DirectoryConfig(source=str(SAMPLES / "directory.csv"),
+                                                        devices=str(SAMPLES / "devices.csv")))
+    config = load_config(environ={}, cwd=tmp_path).model_copy(update={"elasticsearch": es, "subjects": subjects})
+    workspace = Workspace(tmp_path / "ws").ensure()
+    options = IngestOptions(format="jsonl")
+    with LocalStore(workspace.events_db) as local:
+        ingest([str(SAMPLES / "app-api.jsonl.gz")], local, config, workspace, options=options, now=NOW)
+    client = connect(es)
+    try:
+        ingest([str(SAMPLES / "app-api.jsonl.gz")], ElasticsearchStore(client, es, workspace.tmp), config, workspace,
+               options=options, now=NOW)
+        client.indices.refresh(index=es.index)
+    finally:
+        client.close()
+    attack = ATTACKS[attack_id]
+    tables = {}
+    with IncidentStore(f"sqlite:///{tmp_path}/incidents.db") as store:
+        for engine in ("local", "elasticsearch"):
+            incident = store.open_incident({
+                "title": attack_id, "aware_at": NOW, "aware_justification": "j",
+                "scope": {"since": attack["start"], "until": attack["end"], "source_ips": attack["source_ips"]}},
+                actor="t", now=NOW)
+            outcome = build_subjects(config, workspace, store, incident.id, engine=engine, actor="t", now=NOW)
+            assert outcome.record.engine == engine
+            tables[engine] = outcome.record.table()
+    assert len(tables["local"]) > 0
+    pd.testing.assert_frame_equal(tables["local"], tables["elasticsearch"])
