@@ -1,20 +1,25 @@
 """CSV that is safe to open in a spreadsheet (OWASP "CSV injection"): a cell starting with `=`, `+`, `-`,
-`@`, a tab or a carriage return is prefixed with an apostrophe so it is shown as text, never evaluated."""
+`@`, a tab or a carriage return is prefixed with an apostrophe so it is shown as text, never evaluated.
+Cells that already start with apostrophes before such a character get one more, so the escaping can be
+undone exactly (one apostrophe removed)."""
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+# Cells a spreadsheet may evaluate, and already escaped ones (so the escaping stays reversible).
+FORMULA_PATTERN = r"^('*[=+\-@\t\r])"
+_FORMULA = re.compile(FORMULA_PATTERN)
 
 
 def neutralise(value: Any) -> Any:
     """A string cell that a spreadsheet would run as a formula gets a leading apostrophe; others unchanged."""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
-        return "'" + value
+    if isinstance(value, str):
+        return _FORMULA.sub(r"'\1", value)
     return value
 
 

@@ -110,5 +110,7 @@ def test_authority_report_formats_and_the_delay_rule(env):
     assert "Forensics needed" in invoke("report", "authority", IID).output
     follow = invoke("report", "authority", IID, "--report-type", "follow_up", code=1)
     assert "earlier_reference" in follow.output
+    invoke("incident", "update", IID, "--reference", "LDA-BY-2026-4711", "--reason", "the authority's case number")
+    assert "LDA-BY-2026-4711" in invoke("report", "authority", IID, "--report-type", "follow_up").output
     audit_exports = json.loads(invoke("incident", "show", IID, "-o", "json").output)
     assert audit_exports["incident"]["delay_reasons"]

@@ -230,17 +230,22 @@ def task_table(tasks: Sequence[Any], zone: ZoneInfo, now: datetime) -> Table:
 
 @incident.command("update")
 @click.argument("incident_id")
-@click.option("--set", "assignments", multiple=True, required=True,
+@click.option("--set", "assignments", multiple=True,
               help="field=value (repeatable; JSON values: lists, numbers, true/false; nested: impact.integrity=true).")
+@click.option("--reference", help="The authority's case number (follow-up reports cite it).")
 @click.option("--reason", required=True, help="Why (recorded in the timeline).")
 @click.option("--if-version", type=int, help="Only if the incident is still at this version (for scripts).")
 @pass_app
-def update_cmd(app: AppContext, incident_id: str, assignments: tuple[str, ...], reason: str,
+def update_cmd(app: AppContext, incident_id: str, assignments: tuple[str, ...], reference: str | None, reason: str,
                if_version: int | None) -> None:
     """Change incident fields; a concurrent change by someone else is a conflict (exit 5), never lost."""
+    if not assignments and reference is None:
+        raise UsageError("nothing to change: give --set field=value or --reference")
     with open_store(app.config, app.workspace()) as store:
         inc = _incident(store, incident_id)
         changes = nested_changes(inc.model_dump(mode="json"), assignments)
+        if reference is not None:
+            changes["authority_reference"] = reference
         if "aware_at" in changes and isinstance(changes["aware_at"], str):
             changes["aware_at"] = parse_local_time(changes["aware_at"], "aware_at", app.config.display_zone)
         new = store.update(inc.id, changes, expected_version=if_version or inc.version, actor=actor_name(),
@@ -308,12 +313,14 @@ def file_cmd(app: AppContext, incident_id: str, regime: str, stage: str, kind: s
     with open_store(app.config, app.workspace()) as store:
         inc = _incident(store, incident_id)
         earlier = [f for f in store.filings(inc.id) if f.regime == regime and f.stage == stage]
-        if kind == "follow_up" and not (reference or any(f.reference for f in earlier)):
+        reference = reference or next((f.reference for f in earlier if f.reference), None) or (
+            inc.authority_reference if regime == "gdpr-33" else None)
+        if kind == "follow_up" and not reference:
             raise UsageError("a follow-up report refers to the authority's reference of the first report",
                              hint="give --reference, or record it on the initial filing")
         filing = Filing(incident_id=inc.id, regime=regime, stage=stage, kind=FilingKind(kind),
                         filed_at=parse_local_time(filed_at, "--at", zone) or now,
-                        reference=reference or next((f.reference for f in earlier if f.reference), None),
+                        reference=reference,
                         recipient=recipient, filed_by=actor, note=note)
         store.add_record(filing, actor=actor, now=now, reason=note or f"{kind} report filed")
         store.audit("filing", recipient or regime, actor=actor, at=now, incident_id=inc.id,

@@ -205,6 +205,7 @@ class Incident(_Model):
     regimes: list[str] = Field(default_factory=lambda: ["gdpr-33", "gdpr-34"])
     playbook: str | None = None
     lead_authority: str | None = None
+    authority_reference: str | None = None  # the lead authority's case number (follow-up reports cite it)
     countries: list[str] = Field(default_factory=list)  # ISO 3166-1 alpha-2 where affected people live
     impact: Impact = Field(default_factory=Impact)
     cause: str = ""  # nature and cause, e.g. "credential stuffing by an external attacker"

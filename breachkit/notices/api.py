@@ -69,7 +69,8 @@ def authority_report_context(store: IncidentStore, config: Config, incident: Inc
         deadlines=deadlines_of(store, incident, regimes_from_config(config), now),
         numbers=subject_numbers(store, incident), filings=store.filings(incident.id),
         decisions=store.decisions(incident.id), assessment=assessments[-1] if assessments else None,
-        report_type=report_type, earlier_reference=earlier_reference, zone=config.workspace.timezone)
+        report_type=report_type, earlier_reference=earlier_reference or incident.authority_reference,
+        zone=config.workspace.timezone)
 
 
 def notice_context(store: IncidentStore, config: Config, incident: Incident) -> IncidentNoticeContext:

@@ -24,6 +24,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from breachkit.errors import InputError
+from breachkit.safecsv import FORMULA_PATTERN
 from breachkit.subjects import schema
 from breachkit.subjects.join import TEXT_COLUMNS, conform_subject_table, list_array
 from breachkit.workspace import PRIVATE_FILE
@@ -31,7 +32,7 @@ from breachkit.workspace import PRIVATE_FILE
 ExportFormat = Literal["csv", "parquet", "jsonl"]
 EXPORT_FORMATS: Final[tuple[str, ...]] = get_args(ExportFormat)
 SUFFIXES: Final = {".csv": "csv", ".parquet": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
-_FORMULA = r"^('*[=+\-@\t\r])"  # cells a spreadsheet may evaluate, and already escaped ones (kept reversible)
+_FORMULA = FORMULA_PATTERN
 _ESCAPED = r"^'('*[=+\-@\t\r])"
 _TIME_COLUMNS = (schema.FIRST_SEEN, schema.LAST_SEEN)
 _ARROW_SCHEMA = pa.schema(
