@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from breachkit.errors import ConfigError, Location, Problem
 
@@ -92,6 +92,37 @@ class ActionRule(_Model):
         return value
 
 
+class TargetRule(_Model):
+    """Derives `user.target.id` (whose data a request touched) for web log lines: a path pattern with a named
+    group `target`, or a query parameter. The first rule that yields a value wins; the actor's own id is not
+    a target."""
+
+    path: str | None = None  # regular expression searched in url.path, with (?P<target>…)
+    query: str | None = None  # a query parameter name, e.g. "customer"
+
+    @model_validator(mode="after")
+    def _one(self) -> TargetRule:
+        if (self.path is None) == (self.query is None):
+            raise ValueError("give either path (a regular expression with a group named target) or query")
+        if self.path is not None:
+            try:
+                compiled = re.compile(self.path)
+            except re.error as exc:
+                raise ValueError(f"not a valid regular expression: {exc}") from None
+            if "target" not in compiled.groupindex:
+                raise ValueError("the path pattern needs a group named target: (?P<target>…)")
+        return self
+
+
+def _default_targets() -> list[TargetRule]:
+    return [
+        TargetRule(path=r"(?i)/(?:users|customers|accounts|members)/(?P<target>[^/]+)"),
+        TargetRule(query="customer"),
+        TargetRule(query="user_id"),
+        TargetRule(query="account"),
+    ]
+
+
 def _default_actions() -> list[ActionRule]:
     return [
         ActionRule(action="login", path=r"(?i)/(log-?in|sign-?in|auth/login|session/new)\b", methods=["POST"]),
@@ -113,6 +144,7 @@ class IngestConfig(_Model):
     # Zone for log formats that carry no offset (syslog auth.log).
     assume_timezone: str = "UTC"
     actions: list[ActionRule] = Field(default_factory=_default_actions)
+    targets: list[TargetRule] = Field(default_factory=_default_targets)
     jsonl: JsonlConfig = Field(default_factory=JsonlConfig)
     csv: CsvConfig = Field(default_factory=CsvConfig)
 

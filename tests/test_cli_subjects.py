@@ -142,3 +142,18 @@ def test_same_subject_table_on_elasticsearch_and_embedded(attack_id, tmp_path, e
             tables[engine] = outcome.record.table()
     assert len(tables["local"]) > 0
     pd.testing.assert_frame_equal(tables["local"], tables["elasticsearch"])
+
+
+@pytest.mark.parametrize("attack_id", ["admin_from_outside", "bulk_export"])
+def test_portal_attacks_reach_people_through_paths_and_query_parameters(run, tmp_path, attack_id):
+    """The access log has no user.target.id: ingest derives it from /admin/users/<id> and ?customer=<id>."""
+    shutil.copy(SAMPLES / "portal-access.log", tmp_path / "portal-access.log")
+    run("ingest", "portal-access.log", "--format", "combined", "--remote-user-field", "user.id")
+    attack = ATTACKS[attack_id]
+    run("incident", "open", "--title", attack_id, "--aware-at", "2026-04-02T09:00:00Z", "--justification", "j",
+        *_scope(attack))
+    built = json.loads(run("subjects", "build", "BK-2026-0001", "-o", "json").output)
+    people = set(attack["affected_user_ids"]) | set(attack["user_ids"])
+    assert built["people"] == len(people)
+    shown = json.loads(run("subjects", "show", "BK-2026-0001", "--people", "-o", "json").output)
+    assert {p["subject_id"] for p in shown["people"]} == people

@@ -418,3 +418,34 @@ def test_body_bytes_beyond_int64_is_rejected() -> None:
 def test_malformed_offset_with_two_signs_is_rejected() -> None:
     with pytest.raises(ParseError):
         common().parse_line('192.0.2.1 - - [10/Oct/2000:13:55:36 +-700] "GET / HTTP/1.1" 200 1')
+
+
+@pytest.mark.parametrize(
+    ("user", "target", "expected"),
+    [
+        ("u1", "/admin/users/u101628", "u101628"),
+        ("u1", "/api/customers/c%2042/consumption", "c 42"),
+        ("u1", "/export/consumption.csv?from=2024&customer=u100123", "u100123"),
+        ("u1", "/export?user_id=u7", "u7"),
+        ("u1", "/users/u1/profile", None),  # the actor's own account is not a target
+        ("u1", "/installer/customers", None),
+        ("-", "/reports?format=csv", None),
+    ],
+)
+def test_default_target_rules(user: str, target: str, expected: str | None) -> None:
+    line = f'192.0.2.1 - {user} [10/Oct/2000:13:55:36 +0000] "GET {target} HTTP/1.1" 200 1 "-" "-"'
+    event = one(combined("user.id"), line)
+    assert event.get("user.target.id") == expected
+
+
+def test_target_rules_are_validated() -> None:
+    from pydantic import ValidationError
+
+    from breachkit.config import TargetRule
+
+    with pytest.raises(ValidationError, match="group named target"):
+        TargetRule(path=r"/users/([^/]+)")
+    with pytest.raises(ValidationError, match="either path"):
+        TargetRule(path=r"/u/(?P<target>\w+)", query="customer")
+    with pytest.raises(ValidationError, match="not a valid regular expression"):
+        TargetRule(path=r"/u/(?P<target>")

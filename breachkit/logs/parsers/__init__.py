@@ -33,8 +33,8 @@ def make_parser(
     """A fresh parser for `fmt` (parsers keep per-file state, such as the syslog year)."""
     assume = ZoneInfo(config.assume_timezone)
     factories: dict[str, Callable[[], Parser]] = {
-        "combined": lambda: CombinedParser(config.actions, remote_user_field),
-        "common": lambda: CommonParser(config.actions, remote_user_field),
+        "combined": lambda: CombinedParser(config.actions, remote_user_field, config.targets),
+        "common": lambda: CommonParser(config.actions, remote_user_field, config.targets),
         "jsonl": lambda: JsonLinesParser(config.jsonl.mapping, config.jsonl.timestamp_format, assume),
         "csv": lambda: CsvParser(config.csv.mapping, config.csv.delimiter, config.csv.timestamp_format, assume),
         "auth": lambda: AuthLogParser(year=year if year is not None else datetime.now(UTC).year, assume_tz=assume),

@@ -10,8 +10,9 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from typing import ClassVar
+from urllib.parse import unquote_plus
 
-from breachkit.config import ActionRule
+from breachkit.config import ActionRule, TargetRule
 from breachkit.logs.parsers.base import ParseError, Parser
 from breachkit.logs.parsers.times import parse_clf
 from breachkit.logs.schema import Event, canonical_ip
@@ -34,10 +35,15 @@ class WebParser(Parser):
     default_dataset: ClassVar[str] = "web"
     pattern: ClassVar[re.Pattern[str]]
 
-    def __init__(self, actions: Sequence[ActionRule] = (), remote_user_field: str = "user.name") -> None:
+    def __init__(self, actions: Sequence[ActionRule] = (), remote_user_field: str = "user.name",
+                 targets: Sequence[TargetRule] = ()) -> None:
         self._actions = [
             (re.compile(a.path), frozenset(m.upper() for m in a.methods), a.action) for a in actions
         ]
+        self._targets = [re.compile(t.path) if t.path is not None
+                         else re.compile(r"(?:^|&)" + re.escape(t.query or "") + r"=(?P<target>[^&#]+)")
+                         for t in targets]
+        self._target_on_path = [t.path is not None for t in targets]
         self._user_field = remote_user_field
         self._action_cache: dict[tuple[str | None, str], str | None] = {}
 
@@ -58,6 +64,15 @@ class WebParser(Parser):
             self._action_cache.clear()
         self._action_cache[key] = found
         return found
+
+    def _target(self, path: str | None, query: str | None) -> str | None:
+        for pattern, on_path in zip(self._targets, self._target_on_path, strict=True):
+            where = path if on_path else query
+            if where:
+                m = pattern.search(where)
+                if m is not None and m.group("target"):
+                    return unquote_plus(m.group("target"))
+        return None
 
     def parse_line(self, text: str) -> list[Event]:
         m = self.pattern.match(text)
@@ -106,6 +121,10 @@ class WebParser(Parser):
         action = self._action(method, path)
         if action is not None:
             event["event.action"] = action
+        if self._targets:
+            target = self._target(path, event.get("url.query"))
+            if target is not None and target not in (event.get("user.id"), event.get("user.name")):
+                event["user.target.id"] = target
         if len(groups) > 7:
             referrer, agent = _unescape(groups[7]), _unescape(groups[8])
             if referrer and referrer != "-":
