@@ -61,8 +61,9 @@ def test_build_show_export_and_rebuild(run, tmp_path):
     built = json.loads(run("subjects", "build", iid, "-o", "json").output)
     people = set(attack["affected_user_ids"]) | set(attack["user_ids"])  # the 200s, and the installer's own
     assert built["people"] == len(people) and built["version"] == 1
-    # the installer's own account is counted with the categories of the requests it made (see the issue note)
-    assert built["counts"]["by_category"]["usage"]["people"] == len(people)
+    # the customers' consumption was exposed; the installer's account only with its address (the actor)
+    assert built["counts"]["by_category"]["usage"]["people"] == len(attack["affected_user_ids"])
+    assert built["counts"]["by_category"]["online_identifiers"]["people"] == len(attack["user_ids"])
     incident = json.loads(run("incident", "show", iid, "-o", "json").output)["incident"]
     assert incident["approx_subjects"] == len(people) and "DE" in incident["countries"]
     assert "customers" in incident["subject_categories"]

@@ -179,7 +179,7 @@ def reference_identifiers(events: Sequence[dict[str, Any]], scope: Scope, rules:
             row = rows.setdefault((field, e[field]), {"first": ts, "last": ts, "n": 0, "cats": set()})
             row["first"], row["last"] = min(row["first"], ts), max(row["last"], ts)
             row["n"] += 1
-            row["cats"] |= set(rules.match(e))
+            row["cats"] |= set(rules.match_for(e, field))
     order = list(IDENTIFIER_FIELDS)
     keys = sorted(rows, key=lambda k: (order.index(k[0]), k[1]))
     return pd.DataFrame({
@@ -348,10 +348,12 @@ def test_enumeration_targets_and_categories(samples_store):
     assert set(targets["value"]) == set(attack["target_user_ids"]) and len(targets) == 260
     assert (targets["relation"] == "target").all()
     hit = targets[targets["value"].isin(attack["affected_user_ids"])]
-    assert all(c == ["online_identifiers", "usage"] for c in hit["categories"])
+    # the response held the customers' consumption; the requester's address is the actor's data
+    assert all(c == ["usage"] for c in hit["categories"])
     assert (targets[~targets["value"].isin(attack["affected_user_ids"])]["categories"].str.len() == 0).all()
     actor = frame[frame["field"] == "user.id"].iloc[0]
     assert actor["value"] == "u101459" and actor["events"] == attack["events"]
+    assert "online_identifiers" in actor["categories"] and "usage" not in actor["categories"]
     assert actor["first_seen"] == datetime.fromisoformat(attack["start"])
     assert actor["last_seen"] == datetime.fromisoformat(attack["end"])
 
@@ -359,8 +361,12 @@ def test_enumeration_targets_and_categories(samples_store):
 def test_portal_export_exposes_identity_contact_and_usage(samples_store):
     attack = ATTACKS["bulk_export"]
     frame = affected_identifiers(samples_store, attack_scope(attack, users=True))
+    # ingest reads the exported customer from ?customer=…: the export exposes their data, not the installer's
+    targets = frame[frame["field"] == "user.target.id"]
+    assert set(targets["value"]) == set(attack["affected_user_ids"])
+    assert all({"identity", "contact", "usage"} <= set(c) for c in targets["categories"])
     actor = frame[(frame["field"] == "user.id") & frame["value"].isin(attack["user_ids"])]
-    assert {"identity", "contact", "usage"} <= set(actor["categories"].iloc[0])
+    assert "usage" not in actor["categories"].iloc[0]
 
 
 # ------------------------------------------------------------------------------------ Elasticsearch

@@ -91,6 +91,28 @@ class CompiledRules:
         """The categories one event exposes (the reference semantics, in Python), sorted."""
         return sorted(c for c, p in self.predicates if ir.evaluate(p, event))
 
+    def match_for(self, event: Mapping[str, Any], field: str) -> list[str]:
+        """The categories one event exposes of the person behind `field` (`attributed`)."""
+        return attributed(self.match(event), field, event.get(TARGET_FIELD) is not None)
+
+
+# Whose data an event exposes. Categories describing the requester (their address, session) belong to the
+# actor; what the response contained belongs to the account named in user.target.id when there is one
+# (a target, when present, names someone other than the actor), else to the actor. Device identifiers
+# follow the target rule. So an enumerating installer is not listed with the customers' consumption,
+# and the customers are not listed with the installer's IP address.
+ACTOR_CATEGORIES = frozenset({"online_identifiers"})
+ACTOR_FIELD, TARGET_FIELD = "user.id", "user.target.id"
+
+
+def restricted(category: str, field: str) -> bool:
+    """True when `category` reaches the identifier in `field` only from events without a target."""
+    return (category in ACTOR_CATEGORIES) != (field == ACTOR_FIELD)
+
+
+def attributed(categories: Sequence[str], field: str, has_target: bool) -> list[str]:
+    return [c for c in categories if not (has_target and restricted(c, field))]
+
 
 def _regex(field: str, pattern: str) -> ir.Regex:
     info = analyze(pattern)

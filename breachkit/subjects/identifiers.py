@@ -37,7 +37,7 @@ from breachkit.logs.ingest import ProgressCallback
 from breachkit.logs.local import TABLE, LocalStore, ip_bin_column, q
 from breachkit.logs.schema import canonical_ip
 from breachkit.subjects import schema
-from breachkit.subjects.categories import CompiledRules, compile_rules
+from breachkit.subjects.categories import TARGET_FIELD, CompiledRules, compile_rules, restricted
 
 if TYPE_CHECKING:
     from breachkit.logs.elasticsearch import ElasticsearchStore
@@ -207,10 +207,17 @@ def local_sql(actors: ActorFilter, rules: CompiledRules) -> tuple[str, dict[str,
     where, params = _local_where(actors)
     bits = " | ".join(f"(CASE WHEN {sql} THEN {1 << i} ELSE 0 END)" for i, (_c, sql) in enumerate(rules.sql()))
     ids = ", ".join(f"{q(f)} AS i{k}" for k, f in enumerate(FIELDS))
+    target = FIELDS.index(TARGET_FIELD)
+
+    def mask(field: str) -> str:
+        # categories reaching this field's person only from events without a target (categories.attributed)
+        keep = sum(1 << i for i, c in enumerate(rules.categories) if not restricted(c, field))
+        return f"bit_or(CASE WHEN i{target} IS NULL THEN m ELSE m & {keep} END)"
+
     # SQL from the schema's quoted field names and the compiled rules; scope values are parameters.
     per_field = "\nUNION ALL\n".join(
-        f"SELECT {k} AS f, i{k} AS v, min(t), max(t), count(*), bit_or(m) FROM actor_events "  # noqa: S608
-        f"WHERE i{k} IS NOT NULL GROUP BY i{k}" for k in range(len(FIELDS)))
+        f"SELECT {k} AS f, i{k} AS v, min(t), max(t), count(*), {mask(field)} FROM actor_events "  # noqa: S608
+        f"WHERE i{k} IS NOT NULL GROUP BY i{k}" for k, field in enumerate(FIELDS))
     sql = (f'WITH actor_events AS MATERIALIZED (SELECT epoch_ms("@timestamp") AS t, {ids}, '  # noqa: S608
            f"CAST({bits or '0'} AS BIGINT) AS m FROM {TABLE} WHERE {where})\n{per_field}")
     return sql, params
@@ -259,16 +266,22 @@ def _elasticsearch(store: ElasticsearchStore, actors: ActorFilter, rules: Compil
     from breachkit.logs.elasticsearch import service_errors
 
     query = es_query(actors)
-    always = 0
-    filters: dict[str, dict[str, Any]] = {}
+    no_target = {"exists": {"field": TARGET_FIELD}}
     dsl = rules.es_filters()
-    for i, (category, predicate) in enumerate(rules.predicates):
-        if predicate == ir.TRUE:
-            always |= 1 << i
-        else:
-            filters[category] = dsl[category]
+    always: dict[int, int] = {}  # field index → categories every event of it exposes
+    filters: dict[int, dict[str, dict[str, Any]]] = {}  # field index → category → query
+    for k, field in enumerate(FIELDS):
+        always[k], filters[k] = 0, {}
+        for i, (category, predicate) in enumerate(rules.predicates):
+            if restricted(category, field):  # only from events without a target (categories.attributed)
+                base = [] if predicate == ir.TRUE else [dsl[category]]
+                filters[k][category] = {"bool": {"filter": base, "must_not": [no_target]}}
+            elif predicate == ir.TRUE:
+                always[k] |= 1 << i
+            else:
+                filters[k][category] = dsl[category]
     bit = {c: 1 << i for i, c in enumerate(rules.categories)}
-    page = max(1, ES_PAGE_BUCKETS // (len(FIELDS) * (1 + len(filters))))
+    page = max(1, ES_PAGE_BUCKETS // (len(FIELDS) * (1 + max(len(f) for f in filters.values()))))
     fields: list[int] = []
     values: list[str] = []
     firsts: list[float] = []
@@ -282,8 +295,8 @@ def _elasticsearch(store: ElasticsearchStore, actors: ActorFilter, rules: Compil
             firsts.append(b["first"]["value"])
             lasts.append(b["last"]["value"])
             counts.append(int(b["doc_count"]))
-            mask = always
-            for category, hit in (b["cats"]["buckets"].items() if filters else ()):
+            mask = always[k]
+            for category, hit in (b["cats"]["buckets"].items() if filters[k] else ()):
                 if hit["doc_count"]:
                     mask |= bit[category]
             masks.append(mask)
@@ -299,16 +312,15 @@ def _elasticsearch(store: ElasticsearchStore, actors: ActorFilter, rules: Compil
                       events=np.asarray(counts, dtype=np.int64), mask=np.asarray(masks, dtype=np.int64))
 
 
-def _composite(store: ElasticsearchStore, query: dict[str, Any], filters: dict[str, dict[str, Any]],
+def _composite(store: ElasticsearchStore, query: dict[str, Any], filters: dict[int, dict[str, dict[str, Any]]],
                page: int) -> Iterator[tuple[int, dict[str, Any]]]:
     """(field index, bucket) for every identifier of every field over the actor events, paged to the end.
 
     One search carries a composite aggregation per identifier field that still has pages, so a small
     scope costs one search (each search also compiles the category filters' automata once per field).
     """
-    subs: dict[str, Any] = {"first": {"min": {"field": "@timestamp"}}, "last": {"max": {"field": "@timestamp"}}}
-    if filters:
-        subs["cats"] = {"filters": {"filters": filters}}
+    times: dict[str, Any] = {"first": {"min": {"field": "@timestamp"}}, "last": {"max": {"field": "@timestamp"}}}
+    subs = {k: times | ({"cats": {"filters": {"filters": f}}} if f else {}) for k, f in filters.items()}
     pending: dict[int, dict[str, Any] | None] = dict.fromkeys(range(len(FIELDS)))  # field index → after key
     while pending:
         aggs: dict[str, Any] = {}
@@ -316,7 +328,7 @@ def _composite(store: ElasticsearchStore, query: dict[str, Any], filters: dict[s
             composite: dict[str, Any] = {"size": page, "sources": [{"v": {"terms": {"field": FIELDS[k]}}}]}
             if after is not None:
                 composite["after"] = after
-            aggs[f"f{k}"] = {"composite": composite, "aggs": subs}
+            aggs[f"f{k}"] = {"composite": composite, "aggs": subs[k]}
         resp = store.client.search(index=store.index, size=0, track_total_hits=False, query=query, aggs=aggs)
         for k in list(pending):
             agg = resp["aggregations"][f"f{k}"]
