@@ -69,7 +69,7 @@ def main() -> None:
         ctx = incident_notice_context(incident, config=config.notices)
 
         start = time.perf_counter()
-        messages = outgoing(incident, people, ctx, env, config, version=1, reason="bench", now=NOW)
+        messages = list(outgoing(incident, people, ctx, env, config, version=1, reason="bench", now=NOW))
         render_s = time.perf_counter() - start
 
         outbox = Outbox(store)

@@ -15,6 +15,7 @@ from breachkit.errors import PartialFailure, Problem
 from breachkit.incidents.api import actor_name, open_store
 from breachkit.notices.api import (
     authority_report_context,
+    chunks,
     load_recipients,
     notice_context,
     outgoing,
@@ -126,10 +127,14 @@ def send_cmd(app: AppContext, incident_id: str, kind: str, recipients: Path | No
             out_console().print(f"{len(paths)} .eml files in {out} (nothing queued or sent)")
             return
         outbox = Outbox(store)
-        queued = outbox.enqueue(messages, actor=actor, now=now)
-        out_console().print(f"queued {queued.added} new, {queued.already} already in the outbox")
-        if queued.changed:
-            err_console().print(f"[yellow]{len(queued.changed)} people already have version {version} queued with "
+        added = already = 0
+        changed: list[str] = []
+        for batch in chunks(messages):
+            queued = outbox.enqueue(batch, actor=actor, now=now)
+            added, already, changed = added + queued.added, already + queued.already, changed + queued.changed
+        out_console().print(f"queued {added} new, {already} already in the outbox")
+        if changed:
+            err_console().print(f"[yellow]{len(changed)} people already have version {version} queued with "
                                 f"different content: not queued again (use --version {version + 1} to send a "
                                 "corrected notice)[/]")
         if queue_only:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -26,7 +26,7 @@ from breachkit.notices.context import (
 )
 from breachkit.notices.delivery import compose
 from breachkit.notices.outbox import Outgoing
-from breachkit.notices.recipients import Recipients, read_recipients, recipients_from_frame
+from breachkit.notices.recipients import Recipient, Recipients, read_recipients, recipients_from_frame
 from breachkit.notices.render import render_subject
 from breachkit.notices.templates import NoticeEnvironment
 from breachkit.subjects.store import latest_build
@@ -94,11 +94,11 @@ def message_id(incident_id: str, kind: str, version: int, subject_id: str, sende
     return f"<{incident_id}.{kind}.v{version}.{digest}@{domain}>"
 
 
-def outgoing(incident: Incident, recipients: Recipients, incident_ctx: IncidentNoticeContext,
-             env: NoticeEnvironment, config: Config, *, version: int, reason: str, now: datetime) -> list[Outgoing]:
-    """Render each recipient's email and compose the exact bytes to queue."""
+def outgoing(incident: Incident, recipients: Iterable[Recipient], incident_ctx: IncidentNoticeContext,
+             env: NoticeEnvironment, config: Config, *, version: int, reason: str, now: datetime) -> Iterator[Outgoing]:
+    """Render each recipient's email and compose the exact bytes to queue (lazily: a million people never sit
+    in memory as rendered messages at once)."""
     smtp = config.notices.smtp
-    out: list[Outgoing] = []
     for recipient in recipients:
         email = render_subject(recipient, incident_ctx, env)
         mid = message_id(incident.id, "subject", version, recipient.subject_id, smtp.sender)
@@ -106,12 +106,23 @@ def outgoing(incident: Incident, recipients: Recipients, incident_ctx: IncidentN
                        to_address=recipient.email, to_name=recipient.name, subject=email.subject_line,
                        text=email.text, html=email.html, message_id=mid, date=now)
         content = hashlib.sha256(f"{recipient.email}\0{email.sha256}".encode()).hexdigest()
-        out.append(Outgoing(incident.id, recipient.subject_id, "subject", version, recipient.email, body, mid, reason,
-                            content))
-    return out
+        yield Outgoing(incident.id, recipient.subject_id, "subject", version, recipient.email, body, mid, reason,
+                       content)
 
 
-def write_eml(messages: Sequence[Outgoing], folder: Path) -> list[Path]:
+def chunks(items: Iterable[Outgoing], size: int = 500) -> Iterator[list[Outgoing]]:
+    """Batches for queuing (one transaction each)."""
+    batch: list[Outgoing] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def write_eml(messages: Iterable[Outgoing], folder: Path) -> list[Path]:
     """Dry run: each message as an .eml file (0600), named by a hash of the recipient id, never by address."""
     from breachkit.workspace import write_private_bytes
 
