@@ -25,6 +25,7 @@ from breachkit.logs.schema import ARROW_SCHEMA, event_id
 from breachkit.subjects import identifiers as idmod
 from breachkit.subjects.categories import DEFAULT_RULES, CompiledRules, compile_rules
 from breachkit.subjects.identifiers import TIME_DTYPE, affected_identifiers
+from breachkit.subjects.join import build_subject_table
 from breachkit.subjects.schema import IDENTIFIER_COLUMNS, IDENTIFIER_FIELDS
 from breachkit.workspace import Workspace
 
@@ -471,6 +472,14 @@ def test_elasticsearch_identical_on_real_logs(es_client, es_node, es_prefix, tmp
     for scope in scopes:
         on_local = affected_identifiers(local, scope, rules)
         assert len(on_local) > 20
-        pd.testing.assert_frame_equal(affected_identifiers(es, scope, rules), on_local)
+        on_es = affected_identifiers(es, scope, rules)
+        pd.testing.assert_frame_equal(on_es, on_local)
+        # and the same people: a directory with an account for every address seen (a third of them unknown)
+        accounts = sorted(set(on_local.loc[on_local["field"] == "user.id", "value"]))
+        directory = pd.DataFrame({"subject_id": accounts[::3] + accounts[1::3],
+                                  "email": [f"p{i}@example.org" for i in range(len(accounts[::3] + accounts[1::3]))]})
+        people = build_subject_table(on_local, directory).table
+        assert len(people) > 0
+        pd.testing.assert_frame_equal(build_subject_table(on_es, directory).table, people)
     parsed.close()
     local.close()
