@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,20 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
 from breachkit.config import Config, load_config
+from breachkit.errors import UsageError
 from breachkit.workspace import Workspace
+
+
+def parse_time(value: str | None, option: str, zone: tzinfo = UTC) -> datetime | None:
+    """An ISO 8601 option value as UTC; a time without an offset is read in `zone`."""
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(f"{option}: not an ISO 8601 time: {value!r}",
+                         hint="e.g. 2026-03-02T08:00:00Z, 2026-03-28T14:05:00+01:00 or 2026-03-02") from None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=zone)).astimezone(UTC)
 
 
 def err_console() -> Console:

@@ -4,33 +4,21 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import click
 from rich.table import Table
 
-from breachkit.cli.common import AppContext, out_console, pass_app, progress_bar
+from breachkit.cli.common import AppContext, out_console, parse_time, pass_app, progress_bar
 from breachkit.detect.api import open_engine, ruleset_from_config
 from breachkit.detect.engines import TimeWindow
 from breachkit.detect.rules import RuleMeta
 from breachkit.detect.run import Detection, DetectionRun, run
-from breachkit.errors import InputError, UsageError
+from breachkit.errors import InputError
 from breachkit.logs.stores import ENGINES
 
 LEVELS = ("informational", "low", "medium", "high", "critical")
-
-
-def parse_time(value: str | None, option: str) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise UsageError(f"{option}: not an ISO 8601 time: {value!r}",
-                         hint="e.g. 2026-03-02T08:00:00Z or 2026-03-02 (midnight UTC)") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def detection_dict(d: Detection) -> dict[str, Any]:

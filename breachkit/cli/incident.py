@@ -15,7 +15,7 @@ from rich.console import Group
 from rich.live import Live
 from rich.table import Table
 
-from breachkit.cli.common import AppContext, echo_json, out_console, output_option, pass_app
+from breachkit.cli.common import AppContext, echo_json, out_console, output_option, parse_time, pass_app
 from breachkit.errors import UsageError
 from breachkit.incidents.api import actor_name, deadlines_of, open_store, read_detections, regimes_from_config
 from breachkit.incidents.clock import Deadline, Status, format_duration, format_remaining
@@ -25,18 +25,6 @@ from breachkit.incidents.store import IncidentStore
 
 STATUS_STYLE = {Status.RUNNING: "cyan", Status.OVERDUE: "bold red", Status.MET: "green", Status.LATE: "yellow",
                 Status.OPEN: "dim", Status.DONE: "green"}
-
-
-def parse_local_time(value: str | None, option: str, zone: ZoneInfo) -> datetime | None:
-    """ISO 8601; a time without an offset is read in the workspace's display zone."""
-    if value is None:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise UsageError(f"{option}: not an ISO 8601 time: {value!r}",
-                         hint="e.g. 2026-03-28T14:05:00+01:00, or 2026-03-28T14:05 in workspace.timezone") from None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=zone)).astimezone(UTC)
 
 
 def parse_assignment(item: str) -> tuple[str, Any]:
@@ -121,9 +109,9 @@ def open_cmd(app: AppContext, title: str, aware_at: str, justification: str, occ
     zone, config, now, actor = app.config.display_zone, app.config, datetime.now(UTC), actor_name()
     fields: dict[str, Any] = nested_changes({}, assignments)
     fields |= {"title": title, "description": description, "aware_justification": justification,
-               "aware_at": parse_local_time(aware_at, "--aware-at", zone),
-               "occurred_at": parse_local_time(occurred_at, "--occurred-at", zone),
-               "detected_at": parse_local_time(detected_at, "--detected-at", zone),
+               "aware_at": parse_time(aware_at, "--aware-at", zone),
+               "occurred_at": parse_time(occurred_at, "--occurred-at", zone),
+               "detected_at": parse_time(detected_at, "--detected-at", zone),
                "regimes": list(regimes) or list(config.incidents.default_regimes), "commander": commander}
     known = regimes_from_config(config)
     unknown = [r for r in fields["regimes"] if r not in known]
@@ -247,7 +235,7 @@ def update_cmd(app: AppContext, incident_id: str, assignments: tuple[str, ...], 
         if reference is not None:
             changes["authority_reference"] = reference
         if "aware_at" in changes and isinstance(changes["aware_at"], str):
-            changes["aware_at"] = parse_local_time(changes["aware_at"], "aware_at", app.config.display_zone)
+            changes["aware_at"] = parse_time(changes["aware_at"], "aware_at", app.config.display_zone)
         new = store.update(inc.id, changes, expected_version=if_version or inc.version, actor=actor_name(),
                            now=datetime.now(UTC), reason=reason)
     out_console().print(f"{new.id} is at version {new.version}")
@@ -319,7 +307,7 @@ def file_cmd(app: AppContext, incident_id: str, regime: str, stage: str, kind: s
             raise UsageError("a follow-up report refers to the authority's reference of the first report",
                              hint="give --reference, or record it on the initial filing")
         filing = Filing(incident_id=inc.id, regime=regime, stage=stage, kind=FilingKind(kind),
-                        filed_at=parse_local_time(filed_at, "--at", zone) or now,
+                        filed_at=parse_time(filed_at, "--at", zone) or now,
                         reference=reference,
                         recipient=recipient, filed_by=actor, note=note)
         store.add_record(filing, actor=actor, now=now, reason=note or f"{kind} report filed")

@@ -31,6 +31,7 @@ import pandas as pd
 
 from breachkit.config import CategoryRule
 from breachkit.detect import ir
+from breachkit.detect.sqlgen import ip_range
 from breachkit.errors import Location, Problem, UsageError
 from breachkit.incidents.model import Scope
 from breachkit.logs.ingest import ProgressCallback
@@ -184,22 +185,13 @@ def _local_where(actors: ActorFilter) -> tuple[str, dict[str, Any]]:
         who.append('"source.ip" IN (SELECT unnest($addresses))')
         params["addresses"] = list(actors.addresses)
     for i, network in enumerate(actors.networks):
-        low, high = _ip_range(network)
+        low, high = ip_range(network)
         who.append(f"{q(ip_bin_column('source.ip'))} BETWEEN $net{i}_lo AND $net{i}_hi")
         params[f"net{i}_lo"], params[f"net{i}_hi"] = low, high
     for i, (field, values) in enumerate(actors.values):
         who.append(f"{q(field)} IN (SELECT unnest($values{i}))")
         params[f"values{i}"] = list(values)
     return " AND ".join([*window, "(" + " OR ".join(who) + ")"]), params
-
-
-def _ip_range(network: str) -> tuple[bytes, bytes]:
-    """First and last address as the store's 16-byte `#bin` values (IPv4 mapped into ::ffff:0:0/96)."""
-    net = ipaddress.ip_network(network)
-    if isinstance(net, ipaddress.IPv4Network):
-        prefix = b"\x00" * 10 + b"\xff\xff"
-        return prefix + net.network_address.packed, prefix + net.broadcast_address.packed
-    return net.network_address.packed, net.broadcast_address.packed
 
 
 def local_sql(actors: ActorFilter, rules: CompiledRules) -> tuple[str, dict[str, Any]]:
