@@ -158,3 +158,15 @@ def test_portal_attacks_reach_people_through_paths_and_query_parameters(run, tmp
     assert built["people"] == len(people)
     shown = json.loads(run("subjects", "show", "BK-2026-0001", "--people", "-o", "json").output)
     assert {p["subject_id"] for p in shown["people"]} == people
+
+
+def test_taken_over_accounts_put_what_the_directory_holds_at_risk(run, tmp_path):
+    attack = ATTACKS["credential_stuffing"]
+    directory = pd.read_csv(tmp_path / "directory.csv", dtype=str, keep_default_na=False)
+    directory["categories_held"] = "contact;identity;financial"
+    directory.to_csv(tmp_path / "directory.csv", index=False)
+    run("incident", "open", "--title", "Stuffing", "--aware-at", "2026-03-25T06:00:00Z", "--justification", "j",
+        *_scope(attack))
+    built = json.loads(run("subjects", "build", "BK-2026-0001", "-o", "json").output)
+    assert built["people"] == len(attack["affected_user_ids"])
+    assert built["counts"]["by_category"]["financial"]["people"] == len(attack["affected_user_ids"])

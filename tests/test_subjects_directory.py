@@ -400,3 +400,18 @@ def test_a_million_rows_read_completely(tmp_path: Path, fmt: str):
     result = read(path, tmp_path)
     assert len(result.frame) == 1_000_000 and result.rejected == ()
     assert result.frame["subject_id"].is_unique
+
+
+def test_categories_held_are_canonical_and_unknown_ones_reported(tmp_path: Path):
+    path = tmp_path / "held.csv"
+    path.write_text("user_id,email,categories_held\n"
+                    "u1,a@example.org,Financial; contact\n"
+                    "u2,b@example.org,\"usage,location\"\n"
+                    "u3,c@example.org,bank details;contact\n"
+                    "u4,d@example.org,\n", encoding="utf-8")
+    result = read(path, tmp_path)
+    held = dict(zip(result.frame["subject_id"], result.frame[d.CATEGORIES_HELD], strict=True))
+    assert held["u1"] == "contact;financial" and held["u2"] == "location;usage"
+    assert pd.isna(held["u3"]) and pd.isna(held["u4"])
+    assert by_reason(result) == {d.INVALID_CATEGORIES: [(4, "u3")]}
+    assert len(result.frame) == 4  # the value is cleared, the row kept

@@ -242,3 +242,16 @@ def test_sample_duplicate_registrations_are_one_person(sample: tuple[pd.DataFram
     assert sorted(build.table[schema.SUBJECT_ID]) == sorted(a for a, _ in pairs)
     assert build.merged == len(pairs)
     assert all(len(v) == 2 for v in build.table[schema.IDENTIFIERS])
+
+
+def test_a_taken_over_account_puts_everything_it_holds_at_risk():
+    from breachkit.subjects.join import at_risk_in_taken_over_accounts
+
+    table = pd.DataFrame({"subject_id": ["u1", "u2", "u3"],
+                          "categories": [["credentials", "online_identifiers"], ["usage"], ["credentials"]]})
+    directory = pd.DataFrame({"subject_id": ["u1", "u2", "u3"],
+                              "categories_held": ["contact;financial", "contact;financial", None]})
+    out = at_risk_in_taken_over_accounts(table, directory)
+    assert out["categories"].tolist() == [["contact", "credentials", "financial", "online_identifiers"], ["usage"],
+                                          ["credentials"]]
+    assert table["categories"][0] == ["credentials", "online_identifiers"]  # the input is not changed

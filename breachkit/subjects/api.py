@@ -21,7 +21,7 @@ from breachkit.subjects.counts import SubjectCounts, subject_counts
 from breachkit.subjects.directory import read_devices, read_directory
 from breachkit.subjects.export import ExportFormat, ExportResult, export_subjects
 from breachkit.subjects.identifiers import affected_identifiers
-from breachkit.subjects.join import build_subject_table
+from breachkit.subjects.join import at_risk_in_taken_over_accounts, build_subject_table
 from breachkit.subjects.store import SubjectBuildRecord, changes, get_build, latest_build, save_build
 from breachkit.workspace import Workspace
 
@@ -71,6 +71,7 @@ def build_subjects(config: Config, workspace: Workspace, store: IncidentStore, i
     # People reached only by failed accesses (404, 403…) had no data exposed: kept out of the list, counted.
     exposed = built.table[schema.CATEGORIES].map(len) > 0
     table, attempted = built.table[exposed].reset_index(drop=True), built.table[~exposed]
+    table = at_risk_in_taken_over_accounts(table, directory.frame)
     counts = subject_counts(table)
     previous = latest_build(store, incident.id)
     diff = changes(previous.table() if previous is not None else None, table)

@@ -33,20 +33,25 @@ from email_validator import EmailNotValidError, validate_email
 
 from breachkit.config import DirectoryConfig
 from breachkit.errors import ConfigError, InputError, Location, Problem
+from breachkit.incidents.model import DATA_CATEGORIES
 from breachkit.subjects import schema
 from breachkit.subjects.tabular import ENCODING, MALFORMED, RawTable, RowProblem, Source, read_source, resolve_source
 
 if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
 
-__all__ = ["BIRTH_DATE", "DEVICE_COLUMNS", "DEVICE_ID", "DIRECTORY_COLUMNS", "ENCODING", "IMEI", "MALFORMED", "OWNER",
+__all__ = ["BIRTH_DATE", "CATEGORIES_HELD",
+           "DEVICE_COLUMNS", "DEVICE_ID", "DIRECTORY_COLUMNS", "ENCODING", "IMEI", "MALFORMED", "OWNER",
            "STATUS", "DirectoryRead", "RowProblem", "normalise_devices", "normalise_directory", "read_devices",
            "read_directory"]
 
 BIRTH_DATE = "birth_date"
 STATUS = "status"
+# Data categories the operator holds about the person (";"-separated DATA_CATEGORIES keys): what an account
+# takeover puts at risk (join.at_risk_in_taken_over_accounts).
+CATEGORIES_HELD: Final = "categories_held"
 DIRECTORY_COLUMNS: Final = (schema.SUBJECT_ID, schema.EMAIL, schema.NAME, schema.PHONE, schema.LOCALE,
-                            schema.COUNTRY, schema.ACCOUNT_TYPE, BIRTH_DATE, schema.MINOR, STATUS)
+                            schema.COUNTRY, schema.ACCOUNT_TYPE, BIRTH_DATE, schema.MINOR, STATUS, CATEGORIES_HELD)
 DEVICE_ID, IMEI, OWNER = "device_id", "imei", "owner_id"
 DEVICE_COLUMNS: Final = (DEVICE_ID, IMEI, OWNER)
 DEVICE_SOURCE_COLUMNS: Final = {DEVICE_ID: "device_id", IMEI: "imei", OWNER: "owner_user_id"}
@@ -61,6 +66,7 @@ INVALID_BIRTH_DATE = "invalid_birth_date"
 INVALID_COUNTRY = "invalid_country"
 INVALID_LOCALE = "invalid_locale"
 INVALID_MINOR = "invalid_minor"
+INVALID_CATEGORIES = "invalid_categories"
 
 _ATEXT = r"[a-z0-9!#$%&'*+/=?^_`{|}~-]"
 _FAST_EMAIL = rf"^{_ATEXT}+(\.{_ATEXT}+)*@[a-z0-9]([a-z0-9.-]*[a-z0-9])?$"
@@ -185,6 +191,8 @@ def normalise_directory(table: pa.Table, columns: Mapping[str, str], *, now: dat
     out[schema.LOCALE] = _distinct(locale_text, _locale)
     birth, born_text = _birth_dates(get(BIRTH_DATE), today)
     out[BIRTH_DATE] = birth
+    held_text = _text(get(CATEGORIES_HELD))
+    out[CATEGORIES_HELD] = _distinct(held_text, _categories)
     flag, flag_text = _flags(get(schema.MINOR))
     year, month, day = pc.year(birth), pc.month(birth), pc.day(birth)
     anniversary = pc.add(pc.multiply(pc.add(year, 18), 10_000), pc.add(pc.multiply(month, 100), day))
@@ -203,6 +211,8 @@ def normalise_directory(table: pa.Table, columns: Mapping[str, str], *, now: dat
         (schema.LOCALE, INVALID_LOCALE, pc.and_(pc.is_valid(locale_text), pc.is_null(out[schema.LOCALE])),
          "not a language tag (de, de-AT)"),
         (schema.MINOR, INVALID_MINOR, pc.and_(pc.is_valid(flag_text), pc.is_null(flag)), "not true or false"),
+        (CATEGORIES_HELD, INVALID_CATEGORIES, pc.and_(pc.is_valid(held_text), pc.is_null(out[CATEGORIES_HELD])),
+         f"not data categories separated by ';' ({', '.join(DATA_CATEGORIES)})"),
     ]
     for column, reason, bad, message in checks:
         mask = _mask(bad) & keep
@@ -335,6 +345,12 @@ def _encode(values: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, pa.Array]:
     """(distinct values, index of each value in them)."""
     encoded = (values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values).dictionary_encode()
     return encoded.dictionary, encoded.indices
+
+
+def _categories(value: str) -> str | None:
+    """";"- or ","-separated data categories, canonical (sorted, unique, ";"-joined); None if any is unknown."""
+    items = {v.strip().lower() for v in value.replace(",", ";").split(";") if v.strip()}
+    return schema.LIST_SEPARATOR.join(sorted(items)) if items and items <= DATA_CATEGORIES.keys() else None
 
 
 def _country(value: str) -> str | None:

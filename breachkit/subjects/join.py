@@ -220,3 +220,23 @@ def list_array(values: pd.Series) -> pa.Array:
     except (pa.ArrowTypeError, pa.ArrowInvalid) as exc:
         raise TypeError(f"{values.name}: a list column must hold lists of text ({exc})") from None
     return pc.fill_null(array, pa.scalar([], pa.list_(pa.string())))
+
+
+TAKEN_OVER = "credentials"  # an account whose credentials an attacker used: everything it holds was reachable
+
+
+def at_risk_in_taken_over_accounts(table: pd.DataFrame, directory: pd.DataFrame) -> pd.DataFrame:
+    """Add the data categories the directory says each person's account holds (`categories_held`) to the
+    people whose credentials were used (category `credentials`): whoever was logged in could read all of it."""
+    if "categories_held" not in directory.columns or table.empty:
+        return table
+    held = directory.set_index(schema.SUBJECT_ID)["categories_held"].dropna()
+    held = held[~held.index.duplicated()].str.split(schema.LIST_SEPARATOR)
+    extra = table[schema.SUBJECT_ID].map(held)
+    taken = table[schema.CATEGORIES].map(lambda c: TAKEN_OVER in c) & extra.notna()
+    if not taken.any():
+        return table
+    out = table.copy()
+    out[schema.CATEGORIES] = [sorted(set(c) | set(e)) if t else c for c, e, t in
+                              zip(table[schema.CATEGORIES], extra, taken, strict=True)]
+    return out
