@@ -269,3 +269,17 @@ def test_retry_delays_double_and_cap():
 
     assert [retry_delay(a, 2.0) for a in (1, 2, 3)] == [timedelta(seconds=s) for s in (2, 4, 8)]
     assert retry_delay(30, 2.0) == timedelta(hours=1)
+
+
+def test_a_connection_the_server_closed_while_idle_is_reopened_without_losing_an_attempt(smtp):
+    from aiosmtpd.controller import Controller
+
+    sender = transport(smtp)
+    body = messages(2)
+    sender.send(SENDER, body[0].address, body[0].message)
+    smtp.controller.stop()  # the server goes away and comes back: the open connection is dead
+    smtp.controller = Controller(smtp.recorder, hostname=smtp.host, port=smtp.port)
+    smtp.controller.start()
+    assert sender.send(SENDER, body[1].address, body[1].message).startswith("250")
+    sender.close()
+    assert len(smtp.recorder.received) == 2

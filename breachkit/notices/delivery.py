@@ -143,18 +143,32 @@ class SmtpTransport:
             with contextlib.suppress(OSError):
                 client.smtp.close()
 
+    def _envelope(self, smtp: smtplib.SMTP, sender: str, recipient: str) -> None:
+        """MAIL and RCPT; a refusal raises Temporary/PermanentFailure (nothing was transmitted)."""
+        for command, argument in (("mail", sender), ("rcpt", recipient)):
+            code, reply = getattr(smtp, command)(argument)
+            if code not in (250, 251):
+                smtp.rset()
+                text = f"{code} {reply.decode('utf-8', 'replace')}"
+                raise (TemporaryFailure(text) if 400 <= code < 500 else PermanentFailure(text))
+
     def send(self, sender: str, recipient: str, message: bytes) -> str:
+        reused = self._client is not None
         smtp = self._client.smtp if self._client is not None else self._connect()
         try:
-            for command, argument in (("mail", sender), ("rcpt", recipient)):
-                code, reply = getattr(smtp, command)(argument)
-                if code not in (250, 251):
-                    smtp.rset()
-                    text = f"{code} {reply.decode('utf-8', 'replace')}"
-                    raise (TemporaryFailure(text) if 400 <= code < 500 else PermanentFailure(text))
+            self._envelope(smtp, sender, recipient)
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
             self._drop()
-            raise TemporaryFailure(f"connection lost before the message was sent: {exc}") from None
+            if not reused:
+                raise TemporaryFailure(f"connection lost before the message was sent: {exc}") from None
+            # an idle connection the server closed (e.g. while waiting for a retry): nothing was sent, so
+            # open a fresh one and try again once
+            smtp = self._connect()
+            try:
+                self._envelope(smtp, sender, recipient)
+            except (smtplib.SMTPServerDisconnected, OSError) as again:
+                self._drop()
+                raise TemporaryFailure(f"connection lost before the message was sent: {again}") from None
         try:
             code, reply = smtp.data(message)
         except smtplib.SMTPDataError as exc:  # DATA itself refused: nothing was transmitted
