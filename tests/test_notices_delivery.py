@@ -283,3 +283,16 @@ def test_a_connection_the_server_closed_while_idle_is_reopened_without_losing_an
     assert sender.send(SENDER, body[1].address, body[1].message).startswith("250")
     sender.close()
     assert len(smtp.recorder.received) == 2
+
+
+def test_resolving_an_empty_list_of_recipients_changes_nothing(store, smtp):
+    outbox = Outbox(store)
+    outbox.enqueue(messages(2), actor="dpo", now=NOW)
+    smtp.recorder.script.drop_after_data = {"user00000@example.org", "user00001@example.org"}
+    deliver(outbox, "BK-2026-0001", "subject", transport(smtp), fast(), actor="dpo")
+    assert outbox.resolve("BK-2026-0001", "subject", action="sent", recipients=[], actor="dpo", now=NOW,
+                          reason="none confirmed") == 0
+    assert outbox.counts("BK-2026-0001")["unknown"] == 2
+    assert outbox.resolve("BK-2026-0001", "subject", action="sent", recipients=["u00001"], actor="dpo", now=NOW,
+                          reason="in the server log") == 1
+    assert outbox.resolve("BK-2026-0001", "subject", action="resend", actor="dpo", now=NOW, reason="all others") == 1

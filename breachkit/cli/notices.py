@@ -196,6 +196,6 @@ def resolve_cmd(app: AppContext, incident_id: str, action: str, recipients: tupl
     """Decide explicitly about messages in state `unknown` (and, with --failed, `failed`)."""
     states = [State.UNKNOWN, State.FAILED] if include_failed else [State.UNKNOWN]
     with open_store(app.config, app.workspace()) as store:
-        changed = Outbox(store).resolve(incident_id.upper(), "subject", action=action, recipients=recipients,
+        changed = Outbox(store).resolve(incident_id.upper(), "subject", action=action, recipients=recipients or None,
                                         states=states, actor=actor_name(), now=datetime.now(UTC), reason=reason)
     out_console().print(f"{changed} messages: {action}")

@@ -268,8 +268,8 @@ class IncidentStore:
                .scalar() or 0) + 1
         entry = TimelineEntry(incident_id=incident_id, seq=seq, at=at, actor=actor, action=action, reason=reason,
                               changes=_jsonable(dict(changes)))
-        conn.execute(insert(t.timeline).values(incident_id=incident_id, seq=seq, at=entry.at, actor=actor,
-                                               action=action, reason=reason, changes=entry.changes))
+        conn.execute(insert(t.timeline), {"incident_id": incident_id, "seq": seq, "at": entry.at, "actor": actor,
+                                          "action": action, "reason": reason, "changes": entry.changes})
         return entry
 
     def append(self, incident_id: str, *, at: datetime, actor: str, action: str, reason: str = "",
@@ -405,10 +405,10 @@ class IncidentStore:
         values = {"at": at, "actor": actor, "action": action, "incident_id": incident_id, "target": target,
                   "sha256": sha256, "reason": reason, "detail": _jsonable(dict(detail or {}))}
         if conn is not None:
-            conn.execute(insert(t.audit).values(values))
+            conn.execute(insert(t.audit), values)
             return
         with self.transaction() as own:
-            own.execute(insert(t.audit).values(values))
+            own.execute(insert(t.audit), values)
 
     def audit_log(self, incident_id: str | None = None) -> list[dict[str, Any]]:
         query = select(t.audit).order_by(t.audit.c.id)

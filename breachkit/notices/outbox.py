@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import bindparam, func, insert, or_, select, text, update
 
 from breachkit.errors import UsageError
 from breachkit.incidents import tables as t
@@ -95,6 +95,19 @@ def _row(data: Any) -> Row:
                sha256=data.sha256, message=bytes(data.message), reason=data.reason, sent_at=as_utc(data.sent_at))
 
 
+# The statements of the per-message hot path, built once (bound parameters; SQLAlchemy caches their SQL).
+_NEXT_DUE = (select(t.outbox)
+             .where(t.outbox.c.incident_id == bindparam("incident_id"), t.outbox.c.kind == bindparam("kind"),
+                    t.outbox.c.state == State.QUEUED.value,
+                    or_(t.outbox.c.next_attempt_at.is_(None), t.outbox.c.next_attempt_at <= bindparam("now")))
+             .order_by(t.outbox.c.id).limit(1))
+_CLAIM = (update(t.outbox)
+          .where(t.outbox.c.id == bindparam("row_id"), t.outbox.c.state == State.QUEUED.value)
+          .values(state=State.SENDING.value, attempts=bindparam("new_attempts"), updated_at=bindparam("now")))
+_SENT = (update(t.outbox).where(t.outbox.c.id == bindparam("row_id"))
+         .values(state=State.SENT.value, sent_at=bindparam("now"), updated_at=bindparam("now"), last_error=""))
+
+
 class Outbox:
     def __init__(self, store: IncidentStore) -> None:
         self.store = store
@@ -150,15 +163,11 @@ class Outbox:
     def claim(self, incident_id: str, kind: str, now: datetime) -> Row | None:
         """The next queued message that is due, moved to `sending` (committed before any byte is sent)."""
         with self.store.transaction() as conn:
-            due = (t.outbox.c.next_attempt_at.is_(None)) | (t.outbox.c.next_attempt_at <= now)
-            candidate = conn.execute(select(t.outbox).where(
-                t.outbox.c.incident_id == incident_id, t.outbox.c.kind == kind,
-                t.outbox.c.state == State.QUEUED.value, due).order_by(t.outbox.c.id).limit(1)).first()
+            candidate = conn.execute(_NEXT_DUE, {"incident_id": incident_id, "kind": kind, "now": now}).first()
             if candidate is None:
                 return None
-            result = conn.execute(update(t.outbox).where(t.outbox.c.id == candidate.id,
-                                                         t.outbox.c.state == State.QUEUED.value)
-                                  .values(state=State.SENDING.value, attempts=candidate.attempts + 1, updated_at=now))
+            result = conn.execute(_CLAIM, {"row_id": candidate.id, "new_attempts": candidate.attempts + 1,
+                                           "now": now})
             if result.rowcount != 1:
                 return None
             return _row(candidate)
@@ -174,11 +183,10 @@ class Outbox:
     def mark_sent(self, row: Row, *, actor: str, now: datetime, reply: str) -> None:
         """Sent: the disclosure record (timeline + audit: content hash, time, reason, recipient)."""
         with self.store.transaction() as conn:
-            conn.execute(update(t.outbox).where(t.outbox.c.id == row.id).values(
-                state=State.SENT.value, sent_at=now, updated_at=now, last_error=""))
+            conn.execute(_SENT, {"row_id": row.id, "now": now})
             self.store.append_entry(conn, row.incident_id, now, actor, "disclosure", row.reason,
-                               {"kind": row.kind, "recipient": row.recipient, "version": row.version,
-                                "sha256": row.sha256, "message_id": row.message_id})
+                                    {"kind": row.kind, "recipient": row.recipient, "version": row.version,
+                                     "sha256": row.sha256, "message_id": row.message_id})
             self.store.audit("send", row.address, actor=actor, at=now, reason=row.reason,
                              incident_id=row.incident_id, sha256=row.sha256, conn=conn,
                              detail={"kind": row.kind, "recipient": row.recipient, "version": row.version,
@@ -205,18 +213,21 @@ class Outbox:
             conn.execute(update(t.outbox).where(t.outbox.c.id == row.id).values(
                 state=state.value, last_error=error, updated_at=now, **extra))
 
-    def resolve(self, incident_id: str, kind: str, *, action: str, recipients: Sequence[str] = (),
+    def resolve(self, incident_id: str, kind: str, *, action: str, recipients: Sequence[str] | None = None,
                 states: Sequence[State] = (State.UNKNOWN,), actor: str, now: datetime, reason: str) -> int:
         """An explicit decision on `unknown` (or `failed`) messages: "resend" queues them again, "sent" records
-        that they did arrive, "cancel" gives up. Recorded in the timeline with the reason."""
+        that they did arrive, "cancel" gives up. `recipients` None: all of them; an empty list: none.
+        Recorded in the timeline with the reason."""
         if action not in ("resend", "sent", "cancel"):
             raise UsageError(f"resolve takes resend, sent or cancel, not {action!r}")
         new_state = {"resend": State.QUEUED, "sent": State.SENT, "cancel": State.CANCELLED}[action]
+        if recipients is not None and not recipients:
+            return 0
         with self.store.transaction() as conn:
             self.store.load(conn, incident_id, lock=True)
             query = select(t.outbox).where(t.outbox.c.incident_id == incident_id, t.outbox.c.kind == kind,
                                            t.outbox.c.state.in_([s.value for s in states]))
-            if recipients:
+            if recipients is not None:
                 query = query.where(t.outbox.c.recipient.in_(list(recipients)))
             rows = [_row(r) for r in conn.execute(query)]
             if not rows:
