@@ -253,8 +253,20 @@ class IncidentsConfig(_Model):
     remind_before_hours: list[float] = Field(default_factory=lambda: [24.0, 6.0])
 
 
+class ScanConfig(_Model):
+    """`breachkit scan` (cron): detect since the last run, link to open incidents, alert the on-call."""
+
+    min_level: Literal["informational", "low", "medium", "high", "critical"] = "high"
+    alert_to: list[str] = Field(default_factory=list)  # on-call addresses for new detections
+    first_lookback_hours: float = Field(24.0, gt=0)  # the first run looks this far back
+    # Re-scan this much before the checkpoint so a correlation burst across two runs is seen whole
+    # (None: the longest correlation timespan of the rules).
+    overlap_minutes: float | None = Field(default=None, ge=0)
+
+
 class Config(_Model):
     workspace: WorkspaceConfig = Field(default_factory=WorkspaceConfig)
+    scan: ScanConfig = Field(default_factory=ScanConfig)
     incidents: IncidentsConfig = Field(default_factory=IncidentsConfig)
     subjects: SubjectsConfig = Field(default_factory=SubjectsConfig)
     notices: NoticesConfig = Field(default_factory=NoticesConfig)

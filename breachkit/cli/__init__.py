@@ -61,6 +61,7 @@ def _register() -> None:
         remind,
         report,
         rules,
+        scan,
         setup,
         subjects,
         tasks,
@@ -72,6 +73,7 @@ def _register() -> None:
     cli.add_command(logs.logs)
     cli.add_command(rules.rules)
     cli.add_command(detect.detect_cmd)
+    cli.add_command(scan.scan_cmd)
     incident.incident.add_command(tasks.task)
     incident.incident.add_command(assess.assess_cmd)
     incident.incident.add_command(assess.decide_cmd)

@@ -9,7 +9,9 @@ that has led to personal data being compromised"); `occurred_at` and `detected_a
 from __future__ import annotations
 
 import enum
+import ipaddress
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -130,6 +132,24 @@ class Scope(_Model):
     def empty(self) -> bool:
         return not any((self.source_ips, self.user_ids, self.user_names, self.device_ids, self.imeis,
                         self.session_ids))
+
+    def covers(self, key: Sequence[tuple[str, str]]) -> bool:
+        """True when a value of a detection key is one of this scope's actors (an address may fall in a range)."""
+        for field, value in key:
+            target = KEY_FIELD_SCOPE.get(field)
+            if target is None:
+                continue
+            if field == "source.ip":
+                try:
+                    address = ipaddress.ip_address(value)
+                except ValueError:
+                    continue
+                if any(address in ipaddress.ip_network(n, strict=False) for n in self.source_ips
+                       if ipaddress.ip_network(n, strict=False).version == address.version):
+                    return True
+            elif value in getattr(self, target):
+                return True
+        return False
 
     def merged(self, other: Scope) -> Scope:
         """The union of two scopes (the window widens to cover both)."""

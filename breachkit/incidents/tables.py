@@ -144,3 +144,21 @@ reminders = Table(
     Column("recipient", String(320), primary_key=True),
     Column("sent_at", UTC_TIME, nullable=False),
 )
+
+scan_state = Table(
+    # Where the scheduled scan (`breachkit scan`) got to, per engine.
+    "scan_state", metadata,
+    Column("engine", String(32), primary_key=True),
+    Column("until", UTC_TIME, nullable=False),  # events before this were scanned
+    Column("run_at", UTC_TIME, nullable=False),
+)
+
+scan_seen = Table(
+    # Detections the scan has reported or linked: ongoing activity of the same actor for the same rule is not
+    # alerted again.
+    "scan_seen", metadata,
+    Column("rule_id", String(64), primary_key=True),
+    Column("key", Text, primary_key=True),  # the detection key as JSON
+    Column("last_seen", UTC_TIME, nullable=False),
+    Column("reported_at", UTC_TIME, nullable=False),
+)
