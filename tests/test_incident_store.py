@@ -168,3 +168,21 @@ def test_two_processes_updating_one_incident_one_wins_one_gets_a_conflict(store)
     inc = store.get("BK-2026-0001")
     assert inc.version == 2 and inc.description == f"written by {winner}"
     assert [e.actor for e in store.timeline(inc.id)] == ["a", winner]
+
+
+def test_an_older_store_is_upgraded_on_open(store):
+    from alembic import command
+    from alembic.config import Config as AlembicConfig
+
+    from breachkit.incidents.store import MIGRATIONS
+
+    inc = store.open_incident(BASE, actor="a", now=NOW)
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with store.engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0001")
+    assert "scan_state" not in inspect(store.engine).get_table_names()
+    with IncidentStore(store.url) as reopened:
+        assert "scan_state" in inspect(reopened.engine).get_table_names()
+        assert reopened.get(inc.id).title == BASE["title"]
