@@ -14,3 +14,20 @@ def es_case_engine(es_client, es_node, tmp_path_factory, request):
     with prefixed(es_client, request.module.__name__) as prefix:
         config = ElasticsearchConfig(hosts=[es_node.url], index=f"{prefix}cases")
         yield elasticsearch_engine_factory(ElasticsearchStore(es_client, config, tmp_path_factory.mktemp("spool")))
+
+
+@pytest.fixture
+def invoke_cli():
+    """Run a `breachkit` command in-process (click's CliRunner) and check its exit code (0 unless `code=`)."""
+    from click.testing import CliRunner
+
+    from breachkit.cli import cli
+
+    runner = CliRunner()
+
+    def invoke(*args: str, code: int = 0):
+        result = runner.invoke(cli, list(args))
+        assert result.exit_code == code, result.output
+        return result
+
+    return invoke

@@ -9,25 +9,16 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from click.testing import CliRunner
 
-from breachkit.cli import cli
 from tests.services.smtp import start_server
 
 
 @pytest.fixture
-def run(tmp_path, monkeypatch):
+def run(tmp_path, monkeypatch, invoke_cli):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("BREACHKIT_ACTOR", "ic@heimwatt.example")
-    runner = CliRunner()
-    assert runner.invoke(cli, ["init", "."]).exit_code == 0
-
-    def invoke(*args: str, code: int = 0):
-        result = runner.invoke(cli, list(args))
-        assert result.exit_code == code, (result.output, result.stderr if hasattr(result, "stderr") else "")
-        return result
-
-    return invoke
+    invoke_cli("init", ".")
+    return invoke_cli
 
 
 def hours_ago(h: float) -> str:

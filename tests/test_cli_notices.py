@@ -6,9 +6,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from click.testing import CliRunner
 
-from breachkit.cli import cli
 from tests.services.smtp import start_server
 
 YEAR = datetime.now(UTC).year
@@ -23,19 +21,14 @@ u5,jean@example.fr,Duplicate,fr,FR,end_user,false,contact,user.id:u5,1
 
 
 @pytest.fixture
-def env(tmp_path, monkeypatch):
+def env(tmp_path, monkeypatch, invoke_cli):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("BREACHKIT_ACTOR", "dpo@heimwatt.example")
     server = start_server()
     monkeypatch.setenv("BREACHKIT_NOTICES__SMTP__HOST", server.host)
     monkeypatch.setenv("BREACHKIT_NOTICES__SMTP__PORT", str(server.port))
     monkeypatch.setenv("BREACHKIT_NOTICES__SMTP__SECURITY", "none")
-    runner = CliRunner()
-
-    def invoke(*args: str, code: int = 0):
-        result = runner.invoke(cli, list(args))
-        assert result.exit_code == code, result.output
-        return result
+    invoke = invoke_cli
 
     invoke("init", ".")
     (tmp_path / "subjects.csv").write_text(TABLE, encoding="utf-8")

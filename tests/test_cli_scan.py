@@ -7,9 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from breachkit.cli import cli
 from breachkit.incidents.model import Scope
 from tests.services.smtp import start_server
 
@@ -19,7 +17,7 @@ SINCE = "2026-03-19T00:00:00Z"
 
 
 @pytest.fixture
-def env(tmp_path, monkeypatch):
+def env(tmp_path, monkeypatch, invoke_cli):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("BREACHKIT_ACTOR", "cron@heimwatt.example")
     server = start_server()
@@ -27,12 +25,7 @@ def env(tmp_path, monkeypatch):
         monkeypatch.setenv(f"BREACHKIT_NOTICES__SMTP__{key}", value)
     monkeypatch.setenv("BREACHKIT_SCAN__ALERT_TO", '["soc@heimwatt.example"]')
     shutil.copy(SAMPLES / "app-api.jsonl.gz", tmp_path / "app-api.jsonl.gz")
-    runner = CliRunner()
-
-    def invoke(*args: str, code: int = 0):
-        result = runner.invoke(cli, list(args))
-        assert result.exit_code == code, result.output
-        return result
+    invoke = invoke_cli
 
     invoke("init", ".")
     invoke("ingest", "app-api.jsonl.gz", "--format", "jsonl")

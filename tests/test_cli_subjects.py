@@ -12,9 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from click.testing import CliRunner
 
-from breachkit.cli import cli
 from breachkit.config import DirectoryConfig, ElasticsearchConfig, SubjectsConfig, load_config
 from breachkit.incidents.store import IncidentStore
 from breachkit.logs.elasticsearch import ElasticsearchStore, connect
@@ -34,19 +32,14 @@ def _scope(attack: dict) -> list[str]:
 
 
 @pytest.fixture
-def run(tmp_path, monkeypatch):
+def run(tmp_path, monkeypatch, invoke_cli):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("BREACHKIT_ACTOR", "dpo@heimwatt.example")
     for name in ("app-api.jsonl.gz", "directory.csv", "devices.csv"):
         shutil.copy(SAMPLES / name, tmp_path / name)
     monkeypatch.setenv("BREACHKIT_SUBJECTS__DIRECTORY__SOURCE", "directory.csv")
     monkeypatch.setenv("BREACHKIT_SUBJECTS__DIRECTORY__DEVICES", "devices.csv")
-    runner = CliRunner()
-
-    def invoke(*args: str, code: int = 0):
-        result = runner.invoke(cli, list(args))
-        assert result.exit_code == code, result.output
-        return result
+    invoke = invoke_cli
 
     invoke("init", ".")
     invoke("ingest", "app-api.jsonl.gz", "--format", "jsonl")
