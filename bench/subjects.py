@@ -40,7 +40,7 @@ from breachkit.config import DirectoryConfig
 from breachkit.incidents.model import Scope
 from breachkit.logs.local import LocalStore
 from breachkit.logs.schema import ARROW_SCHEMA
-from breachkit.subjects.categories import compile_rules
+from breachkit.subjects.categories import attributed, compile_rules
 from breachkit.subjects.directory import read_directory
 from breachkit.subjects.identifiers import affected_identifiers
 from breachkit.subjects.join import build_subject_table
@@ -175,7 +175,10 @@ def baseline(store: LocalStore, scope: Scope, directory: Path, fmt: str) -> tupl
         cats[rule.category] = cats.get(rule.category, pd.Series(False, index=events.index)) | (hit & ok)
     exposed = pd.Series([[c for c in sorted(cats) if row[c]] for row in pd.DataFrame(cats).to_dict("records")],
                         index=events.index, dtype=object)
-    long = pd.concat([pd.DataFrame({"field": f, "value": events[f], "ts": events["@timestamp"], "cats": exposed})
+    has_target = events["user.target.id"].notna()
+    long = pd.concat([pd.DataFrame({"field": f, "value": events[f], "ts": events["@timestamp"],
+                                    "cats": [attributed(c, f, t) for c, t in zip(exposed, has_target, strict=True)]},
+                                   index=events.index)
                       .dropna(subset=["value"]) for f in IDENTIFIER_FIELDS])
     ids = long.groupby(["field", "value"]).agg(first_seen=("ts", "min"), last_seen=("ts", "max"),
                                                events=("ts", "size"),
