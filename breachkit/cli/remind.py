@@ -10,7 +10,7 @@ from rich.table import Table
 from breachkit.cli.common import AppContext, echo_json, out_console, output_option, pass_app
 from breachkit.errors import PartialFailure, Problem, ServiceError
 from breachkit.incidents.api import deadlines_of, open_store, regimes_from_config
-from breachkit.incidents.model import Status
+from breachkit.incidents.model import Incident, Status
 from breachkit.incidents.remind import Reminder, RemindReport, already_sent, due_reminders, message_id, send_reminders
 from breachkit.notices.delivery import (
     PermanentFailure,
@@ -48,9 +48,9 @@ def remind_cmd(app: AppContext, dry_run: bool, output: str) -> None:
             if dry_run or not fresh:
                 continue
 
-            def send(reminder: Reminder) -> None:
+            def send(reminder: Reminder, incident: Incident = incident) -> None:
                 assert transport is not None
-                subject, body = reminder.text(store.get(reminder.incident_id), zone)
+                subject, body = reminder.text(incident, zone)
                 message = compose(sender=smtp.sender, sender_name=smtp.sender_name or "breachkit",
                                   to_address=reminder.recipient, to_name="", subject=subject, text=body, html=None,
                                   message_id=message_id(reminder), date=now)
