@@ -181,7 +181,8 @@ def test_a_server_runs_unprivileged_and_leaves_nothing_behind() -> None:
         pid = int((server.data_dir / "postmaster.pid").read_text().split()[0])
         uid = int(Path(f"/proc/{pid}/status").read_text().split("\nUid:")[1].split()[0])
         assert uid != 0
-        owner = postgres.ensure_system_user()  # as root: the harness's system user; else None
+        # as root: the harness's system user; else None
+        owner = postgres.ensure_system_user(postgres.PG_SYSTEM_USER, "PostgreSQL")
         if owner is not None:
             assert Path(f"/proc/{pid}").stat().st_uid == owner.pw_uid
         assert _scalar(url, "SELECT 1") == 1

@@ -48,6 +48,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from tests.services.system import HarnessError, ensure_system_user, tail
+
 #: The one place the Elasticsearch version is pinned (9.3+ integ-test zips are not on Maven Central).
 ES_VERSION = "9.2.8"
 MAVEN_GROUP = "org.elasticsearch.distribution.integ-test-zip"
@@ -74,9 +76,6 @@ INSTALL_HINT = (
     "  (it installs to /usr/lib/jvm/temurin-21-jdk-<arch>)"
 )
 
-
-class HarnessError(RuntimeError):
-    """The node could not be prepared, started or reached."""
 
 
 class PrerequisiteMissing(HarnessError):
@@ -273,38 +272,6 @@ def unpack_distribution(version: str = ES_VERSION, owner: pwd.struct_passwd | No
 # --------------------------------------------------------------------------- the node's user
 
 
-def ensure_system_user(name: str = ES_SYSTEM_USER) -> pwd.struct_passwd | None:
-    """As root: the unprivileged system user that runs the node (created if needed). Else None."""
-    if os.geteuid() != 0:
-        return None
-    with contextlib.suppress(KeyError):
-        return pwd.getpwnam(name)
-    shell = "/usr/sbin/nologin" if Path("/usr/sbin/nologin").exists() else "/bin/false"
-    result = subprocess.run(
-        [
-            "useradd",
-            "--system",
-            "--no-create-home",
-            "--home-dir",
-            "/nonexistent",
-            "--shell",
-            shell,
-            "--user-group",
-            name,
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    try:
-        return pwd.getpwnam(name)
-    except KeyError:  # exit 9 (already exists, made concurrently) is fine, anything else is not
-        raise HarnessError(
-            f"cannot create system user {name!r} to run Elasticsearch (it refuses to run as root): "
-            f"useradd exited {result.returncode}: {result.stderr.strip()}"
-        ) from None
-
-
 # --------------------------------------------------------------------------- the server
 
 
@@ -325,12 +292,7 @@ def _run_tool(cmd: Sequence[str | Path], env: dict[str, str], stdin: str | None 
         )
 
 
-def _tail(path: Path, lines: int) -> str:
-    try:
-        with open(path, errors="replace") as f:
-            return "".join(f.readlines()[-lines:])
-    except OSError:
-        return ""
+
 
 
 class ElasticsearchServer:
@@ -364,7 +326,7 @@ class ElasticsearchServer:
             return self.node
         began = time.monotonic()
         java_home = find_java_home()
-        owner = ensure_system_user()
+        owner = ensure_system_user(ES_SYSTEM_USER, "Elasticsearch")
         es_home = unpack_distribution(self.version, owner)
         self.run_dir = Path(tempfile.mkdtemp(prefix="breachkit-es-"))
         atexit.register(self.stop)
@@ -408,7 +370,7 @@ class ElasticsearchServer:
         logs = self.run_dir / "logs"
         parts = []
         for path in (logs / f"{CLUSTER_NAME}.log", self.run_dir / "console.log"):
-            text = _tail(path, lines)
+            text = tail(path, lines)
             if text:
                 parts.append(f"--- last {lines} lines of {path.name} ---\n{text}")
         return "\n".join(parts) or "(no log written)"
@@ -700,7 +662,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "fetch":
             java_home, _ = check_prerequisites()
             zip_path = fetch_distribution()
-            home = unpack_distribution(owner=ensure_system_user())
+            home = unpack_distribution(owner=ensure_system_user(ES_SYSTEM_USER, "Elasticsearch"))
             print(f"Elasticsearch {ES_VERSION}: {zip_path}\n  unpacked: {home}\n  java: {java_home}")
         elif args.command == "serve":
             return _serve(args)

@@ -40,7 +40,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -53,6 +52,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 from sqlalchemy.engine import URL, make_url
+
+from tests.services.system import HarnessError, ensure_system_user, free_port, tail
 
 MIN_MAJOR = 13  # DROP DATABASE ... WITH (FORCE)
 BINDIR_ENV = "BREACHKIT_PG_BINDIR"
@@ -88,8 +89,7 @@ SERVER_SETTINGS = {
 }
 
 
-class HarnessError(RuntimeError):
-    """The server could not be prepared, started or reached."""
+
 
 
 class PrerequisiteMissing(HarnessError):
@@ -147,24 +147,6 @@ def find_binaries() -> PostgresBinaries:
     raise PrerequisiteMissing(f"no PostgreSQL {MIN_MAJOR}+ server programs found ({where}).\n{INSTALL_HINT}")
 
 
-def ensure_system_user(name: str = PG_SYSTEM_USER) -> pwd.struct_passwd | None:
-    """As root: the unprivileged system user that runs the server (created if needed). Else None."""
-    if os.geteuid() != 0:
-        return None
-    with contextlib.suppress(KeyError):
-        return pwd.getpwnam(name)
-    shell = "/usr/sbin/nologin" if Path("/usr/sbin/nologin").exists() else "/bin/false"
-    cmd = ["useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent", "--shell", shell]
-    result = subprocess.run([*cmd, "--user-group", name], capture_output=True, text=True, check=False)
-    try:
-        return pwd.getpwnam(name)
-    except KeyError:  # exit 9 (made concurrently) is fine, anything else is not
-        raise HarnessError(
-            f"cannot create system user {name!r} to run PostgreSQL (it refuses to run as root): "
-            f"useradd exited {result.returncode}: {result.stderr.strip()}"
-        ) from None
-
-
 # --------------------------------------------------------------------------- URLs and databases
 
 
@@ -212,18 +194,7 @@ def drop_database(admin: psycopg.Connection[Any], name: str) -> None:
 # --------------------------------------------------------------------------- the server
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
-
-def _tail(path: Path, lines: int = 40) -> str:
-    try:
-        with open(path, errors="replace") as f:
-            return "".join(f.readlines()[-lines:])
-    except OSError:
-        return ""
 
 
 class PostgresServer:
@@ -254,7 +225,7 @@ class PostgresServer:
             return self.url
         began = time.monotonic()
         self.binaries = find_binaries()
-        self._owner = ensure_system_user()
+        self._owner = ensure_system_user(PG_SYSTEM_USER, "PostgreSQL")
         self.run_dir = Path(tempfile.mkdtemp(prefix="breachkit-pg-"))
         atexit.register(self.stop)
         try:
@@ -294,7 +265,7 @@ class PostgresServer:
     def log_tail(self, lines: int = 40) -> str:
         if self.run_dir is None:
             return ""
-        text = _tail(self.log_file, lines)
+        text = tail(self.log_file, lines)
         return f"--- last {lines} lines of {self.log_file.name} ---\n{text}" if text else "(no log written)"
 
     def __enter__(self) -> PostgresServer:
@@ -374,7 +345,7 @@ class PostgresServer:
         assert self.binaries is not None
         last = ""
         for _ in range(3):
-            port = _free_port()
+            port = free_port()
             try:
                 self._run(
                     [

@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import email
 import email.policy
-import socket
 import ssl
 import threading
 import time
@@ -25,6 +24,8 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
+
+from tests.services.system import free_port
 
 
 @dataclass
@@ -147,12 +148,6 @@ def start_server(*, tls: str = "none", username: str | None = None, password: st
                             server_hostname="localhost", **kwargs)
     controller.start()
     return SmtpServer("127.0.0.1", port, recorder, controller, ca_file)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def main() -> None:  # pragma: no cover - manual use
