@@ -48,7 +48,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from tests.services.system import HarnessError, ensure_system_user, tail
+from tests.services.system import HarnessError, ensure_system_user, tail, wait_until_stopped
 
 #: The one place the Elasticsearch version is pinned (9.3+ integ-test zips are not on Maven Central).
 ES_VERSION = "9.2.8"
@@ -624,17 +624,8 @@ def _serve(args: argparse.Namespace) -> int:
         f"export BREACHKIT_TEST_ES_CA_CERTS={node.ca_certs}",
         flush=True,
     )
-    stop = False
-
-    def _on_signal(signum: int, frame: object) -> None:
-        nonlocal stop
-        stop = True
-
-    signal.signal(signal.SIGTERM, _on_signal)
-    signal.signal(signal.SIGINT, _on_signal)
     try:
-        while not stop and server._process is not None and server._process.poll() is None:
-            time.sleep(0.5)
+        wait_until_stopped(lambda: server._process is not None and server._process.poll() is None)
     finally:
         server.stop()
     return 0

@@ -53,7 +53,7 @@ import psycopg
 from psycopg import sql
 from sqlalchemy.engine import URL, make_url
 
-from tests.services.system import HarnessError, ensure_system_user, free_port, tail
+from tests.services.system import HarnessError, ensure_system_user, free_port, tail, wait_until_stopped
 
 MIN_MAJOR = 13  # DROP DATABASE ... WITH (FORCE)
 BINDIR_ENV = "BREACHKIT_PG_BINDIR"
@@ -399,17 +399,8 @@ def _serve(args: argparse.Namespace) -> int:
         f"Ctrl-C stops it\nexport BREACHKIT_TEST_PG_URL='{url}'",
         flush=True,
     )
-    stop = False
-
-    def _on_signal(signum: int, frame: object) -> None:
-        nonlocal stop
-        stop = True
-
-    signal.signal(signal.SIGTERM, _on_signal)
-    signal.signal(signal.SIGINT, _on_signal)
     try:
-        while not stop and (server.data_dir / "postmaster.pid").exists():
-            time.sleep(0.5)
+        wait_until_stopped(lambda: (server.data_dir / "postmaster.pid").exists())
     finally:
         server.stop()
         with contextlib.suppress(FileNotFoundError):

@@ -6,8 +6,11 @@ from __future__ import annotations
 import contextlib
 import os
 import pwd
+import signal
 import socket
 import subprocess
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -47,3 +50,17 @@ def tail(path: Path, lines: int = 40) -> str:
             return "".join(f.readlines()[-lines:])
     except OSError:
         return ""
+
+
+def wait_until_stopped(alive: Callable[[], bool]) -> None:
+    """Block (a foreground `serve` command) until SIGTERM/SIGINT or until `alive()` turns false."""
+    stop = False
+
+    def _on_signal(signum: int, frame: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    while not stop and alive():
+        time.sleep(0.5)
