@@ -3,10 +3,8 @@ rejected-line samples and exports. Everything in it may contain personal data.""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,18 +39,6 @@ class Workspace:
         except OSError as exc:
             raise UsageError(f"cannot create the workspace: {exc.strerror}", path=self.root) from None
         return self
-
-
-@contextlib.contextmanager
-def private_temp_file(folder: Path, suffix: str) -> Iterator[Path]:
-    """A fresh 0600 file in `folder`, removed when the block ends (whatever happens)."""
-    fd, name = tempfile.mkstemp(dir=folder, suffix=suffix)
-    os.close(fd)
-    path = Path(name)
-    try:
-        yield path
-    finally:
-        path.unlink(missing_ok=True)
 
 
 def write_private_bytes(path: Path, data: bytes) -> None:

@@ -57,14 +57,6 @@ def analyze(pattern: str) -> RegexInfo:
     return RegexInfo(bool(flags & re.IGNORECASE), bool(flags & re.MULTILINE), bool(flags & re.DOTALL), start, end)
 
 
-def check_portable(pattern: str) -> str | None:
-    try:
-        analyze(pattern)
-    except NotPortable as exc:
-        return str(exc)
-    return None
-
-
 def _check(items: list[tuple[Any, Any]]) -> None:
     for op, av in items:
         if op in (C.LITERAL, C.NOT_LITERAL, C.ANY):

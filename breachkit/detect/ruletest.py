@@ -186,10 +186,3 @@ def elasticsearch_engine_factory(store: ElasticsearchStore) -> Callable[[pa.Reco
             store.client.options(ignore_status=404).indices.delete_index_template(name=index)
 
     return open_engine
-
-
-def iter_results(cases: Sequence[Case], ruleset: RuleSet,
-                 engines: Sequence[Callable[[pa.RecordBatch], Any]]) -> Iterator[CaseResult]:
-    for case in cases:
-        for open_engine in engines:
-            yield run_case(case, ruleset, open_engine)

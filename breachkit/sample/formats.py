@@ -170,15 +170,6 @@ def parsed_net(cidr: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
 
 
 @lru_cache(maxsize=65536)
-def country_of(ip: str) -> str:
-    """Country of an address of the synthetic plan ("" for internal or unknown addresses)."""
-    addr = ipaddress.ip_address(ip)
-    for net in ALL_NETS:
-        if addr in parsed_net(net.cidr):
-            return net.country
-    return ""
-
-
 def nets(country: str | None = None, role: str | None = None, pool: tuple[Net, ...] = ALL_NETS) -> list[Net]:
     return [n for n in pool if (country is None or n.country == country) and (role is None or n.role == role)]
 
