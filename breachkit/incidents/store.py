@@ -184,6 +184,16 @@ class IncidentStore:
                 "updated_at": incident.updated_at, "version": incident.version,
                 "data": incident.model_dump(mode="json")}
 
+    def _save(self, conn: Connection, current: Incident, changes: Mapping[str, Any], now: datetime) -> Incident:
+        """Write `current` with `changes` as its next version; the row must still be at `current.version`."""
+        updated = current.model_copy(update={**changes, "version": current.version + 1, "updated_at": now})
+        result = conn.execute(update(t.incidents)
+                              .where(t.incidents.c.id == current.id, t.incidents.c.version == current.version)
+                              .values(self._row(updated)))
+        if result.rowcount != 1:
+            raise ConflictError(f"{current.id} was changed by someone else; nothing was written")
+        return updated
+
     @staticmethod
     def _validate(data: Mapping[str, Any], where: str) -> Incident:
         try:
@@ -232,12 +242,7 @@ class IncidentStore:
             diff = {k: [before[k], after[k]] for k in after if after[k] != before[k]}
             if not diff:
                 return current
-            updated = candidate.model_copy(update={"version": current.version + 1, "updated_at": now})
-            result = conn.execute(update(t.incidents)
-                                  .where(t.incidents.c.id == incident_id, t.incidents.c.version == expected_version)
-                                  .values(self._row(updated)))
-            if result.rowcount != 1:
-                raise ConflictError(f"{incident_id} was changed by someone else; nothing was written")
+            updated = self._save(conn, candidate, {}, now)
             self.append_entry(conn, incident_id, now, actor, action, reason, diff)
             return updated
 
@@ -311,12 +316,10 @@ class IncidentStore:
             for detection in fresh:
                 scope = detection.scope() if scope is None else scope.merged(detection.scope())
             assert scope is not None
-            updated = incident.model_copy(update={"scope": scope, "version": incident.version + 1,
-                                                  "updated_at": now})
-            conn.execute(update(t.incidents).where(t.incidents.c.id == incident_id).values(self._row(updated)))
+            self._save(conn, incident, {"scope": scope}, now)
             self.append_entry(conn, incident_id, now, actor, "detection", reason,
-                         {"linked": [f"{d.rule_id} {dict(d.key)}" for d in fresh],
-                          "scope": [incident.scope.model_dump(mode="json"), scope.model_dump(mode="json")]})
+                              {"linked": [f"{d.rule_id} {dict(d.key)}" for d in fresh],
+                               "scope": [incident.scope.model_dump(mode="json"), scope.model_dump(mode="json")]})
             return len(fresh)
 
     def detections(self, incident_id: str) -> list[LinkedDetection]:
@@ -376,9 +379,7 @@ class IncidentStore:
             data = record.model_dump(mode="json")
             conn.execute(insert(t.records).values(incident_id=record.incident_id, kind=kind, at=now, data=data))
             if isinstance(record, Assessment) and incident.severity != record.severity:
-                updated = incident.model_copy(update={"severity": record.severity, "version": incident.version + 1,
-                                                      "updated_at": now})
-                conn.execute(update(t.incidents).where(t.incidents.c.id == incident.id).values(self._row(updated)))
+                self._save(conn, incident, {"severity": record.severity}, now)
             self.append_entry(conn, record.incident_id, now, actor, kind, reason, data)
 
     def _records(self, incident_id: str, kind: str) -> list[dict[str, Any]]:
