@@ -16,7 +16,7 @@ from breachkit.notices.delivery import (
     PermanentFailure,
     TemporaryFailure,
     UncertainFailure,
-    compose,
+    send_plain,
     transport_from_config,
 )
 
@@ -51,11 +51,9 @@ def remind_cmd(app: AppContext, dry_run: bool, output: str) -> None:
             def send(reminder: Reminder, incident: Incident = incident) -> None:
                 assert transport is not None
                 subject, body = reminder.text(incident, zone)
-                message = compose(sender=smtp.sender, sender_name=smtp.sender_name or "breachkit",
-                                  to_address=reminder.recipient, to_name="", subject=subject, text=body, html=None,
-                                  message_id=message_id(reminder), date=now)
                 try:
-                    transport.send(smtp.sender, reminder.recipient, message)
+                    send_plain(transport, smtp, to=reminder.recipient, subject=subject, text=body,
+                               message_id=message_id(reminder), date=now)
                 except (TemporaryFailure, PermanentFailure) as exc:
                     raise ServiceError(str(exc)) from None
                 except UncertainFailure:

@@ -19,7 +19,7 @@ from breachkit.notices.delivery import (
     PermanentFailure,
     TemporaryFailure,
     UncertainFailure,
-    compose,
+    send_plain,
     transport_from_config,
 )
 from breachkit.scan import ScanResult, alert_text, checkpoint, commit, scan, window_for
@@ -94,10 +94,8 @@ def _alert(app: AppContext, result: ScanResult) -> None:
     try:
         for recipient in config.scan.alert_to:
             digest = hashlib.sha256(f"{result.window.until}|{recipient}".encode()).hexdigest()[:20]
-            message = compose(sender=smtp.sender, sender_name=smtp.sender_name or "breachkit", to_address=recipient,
-                              to_name="", subject=subject, text=body, html=None,
-                              message_id=f"<scan.{digest}@breachkit>", date=datetime.now(UTC))
-            transport.send(smtp.sender, recipient, message)
+            send_plain(transport, smtp, to=recipient, subject=subject, text=body,
+                       message_id=f"<scan.{digest}@breachkit>", date=datetime.now(UTC))
     except (TemporaryFailure, PermanentFailure, UncertainFailure) as exc:
         raise ServiceError(f"the scan alert could not be sent: {exc}",
                            hint="nothing was marked as reported; the next run alerts again") from None

@@ -271,6 +271,15 @@ def _send_one(outbox: Outbox, row: Row, transport: Transport, options: DeliveryO
     return State.SENT
 
 
+def send_plain(transport: Transport, smtp: SmtpConfig, *, to: str, subject: str, text: str, message_id: str,
+               date: datetime) -> str:
+    """A plain-text operational email (a reminder, a scan alert) from the configured sender; the transport's
+    Temporary/Permanent/UncertainFailure propagate for the caller to decide."""
+    message = compose(sender=smtp.sender, sender_name=smtp.sender_name or "breachkit", to_address=to, to_name="",
+                      subject=subject, text=text, html=None, message_id=message_id, date=date)
+    return transport.send(smtp.sender, to, message)
+
+
 def transport_from_config(config: Config) -> SmtpTransport:
     """The SMTP transport of `notices.smtp`, password from BREACHKIT_SMTP_PASSWORD or `password_file`."""
     smtp = config.notices.smtp
