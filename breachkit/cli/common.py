@@ -31,6 +31,11 @@ def parse_time(value: str | None, option: str, zone: tzinfo = UTC) -> datetime |
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=zone)).astimezone(UTC)
 
 
+def local(value: datetime | None, zone: tzinfo) -> str:
+    """A time for people: in the display zone, with the zone's abbreviation ("" for none)."""
+    return "" if value is None else value.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
 def err_console() -> Console:
     return Console(stderr=True, soft_wrap=True)
 

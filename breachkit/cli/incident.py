@@ -15,7 +15,7 @@ from rich.console import Group
 from rich.live import Live
 from rich.table import Table
 
-from breachkit.cli.common import AppContext, echo_json, out_console, output_option, parse_time, pass_app
+from breachkit.cli.common import AppContext, echo_json, local, out_console, output_option, parse_time, pass_app
 from breachkit.errors import UsageError
 from breachkit.incidents.api import actor_name, deadlines_of, open_store, read_detections, regimes_from_config
 from breachkit.incidents.clock import Deadline, Status, format_duration, format_remaining
@@ -53,10 +53,6 @@ def nested_changes(current: dict[str, Any], items: Sequence[str]) -> dict[str, A
         else:
             changes[head] = value
     return changes
-
-
-def local(value: datetime | None, zone: ZoneInfo) -> str:
-    return "" if value is None else value.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
 def deadline_table(rows: Sequence[tuple[Incident, Deadline]], zone: ZoneInfo, title: str) -> Table:

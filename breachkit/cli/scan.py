@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import click
 from rich.table import Table
 
-from breachkit.cli.common import AppContext, out_console, parse_time, pass_app, progress_bar
+from breachkit.cli.common import AppContext, local, out_console, parse_time, pass_app, progress_bar
 from breachkit.cli.detect import LEVELS, detection_dict
 from breachkit.detect.api import open_engine, ruleset_from_config
 from breachkit.errors import InputError, ServiceError
@@ -44,8 +44,7 @@ def scan_cmd(app: AppContext, engine: str | None, since: str | None, level: str 
         last = checkpoint(store, engine_name)
         if show_status:
             text = ("never run" if last is None else
-                    f"scanned until {last[0].astimezone(zone):%Y-%m-%d %H:%M:%S %Z} (run at "
-                    f"{last[1].astimezone(zone):%Y-%m-%d %H:%M:%S %Z})")
+                    f"scanned until {local(last[0], zone)} (run at {local(last[1], zone)})")
             out_console().print(f"{engine_name}: {text}")
             return
         ruleset = ruleset_from_config(config)

@@ -10,8 +10,7 @@ from typing import cast
 import click
 from rich.table import Table
 
-from breachkit.cli.common import AppContext, echo_json, err_console, out_console, output_option, pass_app
-from breachkit.cli.incident import local
+from breachkit.cli.common import AppContext, echo_json, err_console, local, out_console, output_option, pass_app
 from breachkit.incidents.api import actor_name, open_store
 from breachkit.logs.stores import ENGINES
 from breachkit.subjects.api import build_subjects, export_build

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import click
 from rich.table import Table
 
-from breachkit.cli.common import AppContext, echo_json, out_console, output_option, pass_app
-from breachkit.cli.incident import local, task_table
+from breachkit.cli.common import AppContext, echo_json, local, out_console, output_option, pass_app
+from breachkit.cli.incident import task_table
 from breachkit.incidents.api import actor_name, open_store
 
 
