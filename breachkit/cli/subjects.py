@@ -15,7 +15,7 @@ from breachkit.incidents.api import actor_name, open_store
 from breachkit.logs.stores import ENGINES
 from breachkit.subjects.api import build_subjects, export_build
 from breachkit.subjects.export import ExportFormat
-from breachkit.subjects.store import get_build, list_builds
+from breachkit.subjects.store import get_build, list_builds, without_ids
 
 
 @click.group("subjects")
@@ -57,12 +57,11 @@ def build_cmd(app: AppContext, incident_id: str, engine: str | None, progress: b
         echo_json({"version": outcome.record.version, "people": outcome.counts.people,
                    "records": outcome.counts.records, "identifiers": outcome.identifiers,
                    "unmatched": len(outcome.unmatched), "rejected_rows": len(outcome.rejected),
-                   "minors": outcome.counts.minors, "changes": {k: v for k, v in outcome.changes.items()
-                                                               if not k.endswith("_ids")},
-                   "counts": {k: v for k, v in counts.items() if not k.endswith("_ids")}})
+                   "minors": outcome.counts.minors, "changes": without_ids(outcome.changes),
+                   "counts": without_ids(counts)})
         return
     console = out_console()
-    changed = {k: v for k, v in outcome.changes.items() if not k.endswith("_ids")}
+    changed = without_ids(outcome.changes)
     console.print(f"[bold]{incident_id.upper()} subject list v{outcome.record.version}[/]: {outcome.counts.people} "
                   f"people, ~{outcome.counts.records} records, from {outcome.identifiers} identifiers "
                   f"({outcome.record.engine}) · changes {changed}")
@@ -106,7 +105,7 @@ def show_cmd(app: AppContext, incident_id: str, version: int | None, people: boo
     for col in ("version", f"built ({zone.key})", "by", "engine", "people", "changes"):
         table.add_column(col)
     for b in versions:
-        changed = {k: v for k, v in b["summary"].get("changes", {}).items() if not k.endswith("_ids")}
+        changed = without_ids(b["summary"].get("changes", {}))
         table.add_row(str(b["version"]), local(b["built_at"], zone), b["built_by"], b["engine"], str(b["rows"]),
                       json.dumps(changed))
     out_console().print(table)

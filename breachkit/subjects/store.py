@@ -55,9 +55,13 @@ def save_build(store: IncidentStore, incident_id: str, table: pd.DataFrame, summ
                                                      summary=summary, table_parquet=data))
         store.append_entry(conn, incident_id, now, actor, "subjects", f"subject list v{version} built",
                            {"version": version, "people": len(table), "sha256": digest,
-                            "changes": {k: v for k, v in summary.get("changes", {}).items()
-                                        if not k.endswith("_ids")}})
+                            "changes": without_ids(summary.get("changes", {}))})
     return SubjectBuildRecord(incident_id, version, now, actor, engine, len(table), digest, summary, data)
+
+
+def without_ids(values: dict[str, Any]) -> dict[str, Any]:
+    """Counts only: the `…_ids` lists (who exactly) left out, for the timeline and summaries on screen."""
+    return {k: v for k, v in values.items() if not k.endswith("_ids")}
 
 
 def latest_build(store: IncidentStore, incident_id: str) -> SubjectBuildRecord | None:
