@@ -39,6 +39,7 @@ class ScanResult:
     linked: dict[str, list[Detection]] = field(default_factory=dict)  # incident id → detections linked
     new: list[Detection] = field(default_factory=list)  # to alert about
     ongoing: int = 0  # reported before, still going on
+    seen: dict[tuple[str, str], datetime | None] = field(default_factory=dict, repr=False)  # as read by the scan
 
 
 def checkpoint(store: IncidentStore, engine: str) -> tuple[datetime, datetime] | None:
@@ -80,10 +81,10 @@ def scan(store: IncidentStore, ruleset: RuleSet, engine: Engine, *, now: datetim
         return LEVELS.index(meta.level or "informational") >= minimum
 
     found = run(ruleset, engine, window, select=selected, on_rule=on_rule).detections
-    result = ScanResult(engine.name, window, len(found))
     open_incidents = store.list_incidents(status=[s for s in Status if s != Status.CLOSED])
     with store.transaction() as conn:
         seen = {(r.rule_id, r.key): as_utc(r.last_seen) for r in conn.execute(select(t.scan_seen))}
+    result = ScanResult(engine.name, window, len(found), seen=seen)
     for detection in sorted(found, key=lambda d: (d.first_seen, d.rule_id, d.key)):
         incident = _incident_for(open_incidents, detection)
         if incident is not None:
@@ -104,9 +105,7 @@ def scan(store: IncidentStore, ruleset: RuleSet, engine: Engine, *, now: datetim
 def commit(store: IncidentStore, result: ScanResult, now: datetime) -> None:
     """After the alert went out: remember what was reported and move the checkpoint (so a failed alert is
     raised again by the next run rather than lost)."""
-    with store.transaction() as conn:
-        seen = {(r.rule_id, r.key): as_utc(r.last_seen) for r in conn.execute(select(t.scan_seen))}
-    _remember(store, [d for ds in result.linked.values() for d in ds] + result.new, seen, now)
+    _remember(store, [d for ds in result.linked.values() for d in ds] + result.new, dict(result.seen), now)
     with store.transaction() as conn:
         exists = conn.execute(select(t.scan_state.c.engine).where(t.scan_state.c.engine == result.engine)).first()
         values = {"until": result.window.until or now, "run_at": now}
