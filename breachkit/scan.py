@@ -38,7 +38,7 @@ class ScanResult:
     detections: int  # at or above the level
     linked: dict[str, list[Detection]] = field(default_factory=dict)  # incident id → detections linked
     new: list[Detection] = field(default_factory=list)  # to alert about
-    ongoing: int = 0  # reported before, still going on
+    ongoing: list[Detection] = field(default_factory=list)  # reported before, still going on
     seen: dict[tuple[str, str], datetime | None] = field(default_factory=dict, repr=False)  # as read by the scan
 
 
@@ -92,7 +92,7 @@ def scan(store: IncidentStore, ruleset: RuleSet, engine: Engine, *, now: datetim
             continue
         last = seen.get((detection.rule_id, _key(detection)))
         if last is not None and last >= detection.first_seen - QUIET_GAP:
-            result.ongoing += 1
+            result.ongoing.append(detection)
         else:
             result.new.append(detection)
     if not dry_run:  # linking is idempotent (each detection once), so it may happen before the alert
@@ -105,7 +105,9 @@ def scan(store: IncidentStore, ruleset: RuleSet, engine: Engine, *, now: datetim
 def commit(store: IncidentStore, result: ScanResult, now: datetime) -> None:
     """After the alert went out: remember what was reported and move the checkpoint (so a failed alert is
     raised again by the next run rather than lost)."""
-    _remember(store, [d for ds in result.linked.values() for d in ds] + result.new, dict(result.seen), now)
+    # ongoing activity moves its last_seen too, so a long campaign stays "ongoing" instead of alerting again
+    reported = [d for ds in result.linked.values() for d in ds] + result.new + result.ongoing
+    _remember(store, reported, dict(result.seen), now)
     with store.transaction() as conn:
         exists = conn.execute(select(t.scan_state.c.engine).where(t.scan_state.c.engine == result.engine)).first()
         values = {"until": result.window.until or now, "run_at": now}

@@ -90,3 +90,29 @@ def test_scope_covers_addresses_ranges_and_accounts():
     assert not scope.covers([("source.ip", "198.51.101.1")]) and not scope.covers([("source.ip", "not-an-ip")])
     assert scope.covers([("source.ip", "192.0.2.1"), ("user.id", "u1")])
     assert scope.covers([("device.imei", "359623082323602")]) and not scope.covers([("user.name", "u1")])
+
+
+def test_ongoing_activity_moves_its_last_seen(tmp_path):
+    """A long campaign stays one reported activity: each run that sees it again extends what was reported."""
+    from datetime import UTC, datetime, timedelta
+
+    from breachkit.detect.engines import TimeWindow
+    from breachkit.detect.run import Detection
+    from breachkit.incidents.store import IncidentStore
+    from breachkit.scan import ScanResult, commit
+
+    t0 = datetime(2026, 3, 20, tzinfo=UTC)
+
+    def detection(start: datetime, hours: float) -> Detection:
+        return Detection("r1", "Brute force", "high", (), "event_count", "local", (("source.ip", "192.0.2.9"),),
+                         ("e1",), start, start + timedelta(hours=hours))
+
+    with IncidentStore(f"sqlite:///{tmp_path}/i.db") as store:
+        commit(store, ScanResult("local", TimeWindow(t0, t0), 1, new=[detection(t0, 1)]), t0)
+        # the next run sees the campaign go on for hours: ongoing, and remembered up to its new last_seen
+        later = detection(t0 + timedelta(hours=1), 5)
+        commit(store, ScanResult("local", TimeWindow(t0, t0), 1, ongoing=[later],
+                                 seen={("r1", '[["source.ip","192.0.2.9"]]'): t0 + timedelta(hours=1)}), t0)
+        with store.engine.connect() as conn:
+            last = conn.exec_driver_sql("SELECT last_seen FROM scan_seen").scalar()
+    assert str(last).startswith("2026-03-20 06:00")  # not still 01:00: a run at 06:30 is within QUIET_GAP

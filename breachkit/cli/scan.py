@@ -64,7 +64,7 @@ def scan_cmd(app: AppContext, engine: str | None, since: str | None, level: str 
             commit(store, result, now)
     if output == "json":
         click.echo(json.dumps({"engine": result.engine, "since": result.window.since, "until": result.window.until,
-                               "detections": result.detections, "ongoing": result.ongoing,
+                               "detections": result.detections, "ongoing": len(result.ongoing),
                                "linked": {k: [detection_dict(d) for d in v] for k, v in result.linked.items()},
                                "new": [detection_dict(d) for d in result.new], "dry_run": dry_run},
                               indent=2, default=str, ensure_ascii=False))
@@ -72,7 +72,7 @@ def scan_cmd(app: AppContext, engine: str | None, since: str | None, level: str 
     console = out_console()
     console.print(f"{result.detections} detections at level ≥ {level or config.scan.min_level}: "
                   f"{len(result.new)} new, {sum(map(len, result.linked.values()))} linked to open incidents, "
-                  f"{result.ongoing} ongoing"
+                  f"{len(result.ongoing)} ongoing"
                   + (" (dry run: nothing linked, alerted or remembered)" if dry_run else ""))
     if result.new:
         table = Table(title="new", title_justify="left")
