@@ -277,12 +277,6 @@ class IncidentStore:
                                           "action": action, "reason": reason, "changes": entry.changes})
         return entry
 
-    def append(self, incident_id: str, *, at: datetime, actor: str, action: str, reason: str = "",
-               changes: Mapping[str, Any] | None = None) -> TimelineEntry:
-        with self.transaction() as conn:
-            self.load(conn, incident_id, lock=True)
-            return self.append_entry(conn, incident_id, at, actor, action, reason, changes or {})
-
     def timeline(self, incident_id: str) -> list[TimelineEntry]:
         with self.transaction() as conn:
             self.load(conn, incident_id)
