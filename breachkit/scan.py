@@ -18,8 +18,9 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import insert, select, update
 
 from breachkit.detect.engines import Engine, TimeWindow
+from breachkit.detect.health import RuleSetChange, RuleSetState, compare
 from breachkit.detect.rules import RuleMeta, RuleSet
-from breachkit.detect.run import Detection, run
+from breachkit.detect.run import Detection, DetectionRun, run
 from breachkit.incidents import tables as t
 from breachkit.incidents.api import linked
 from breachkit.incidents.model import Incident, Status
@@ -40,6 +41,8 @@ class ScanResult:
     new: list[Detection] = field(default_factory=list)  # to alert about
     ongoing: list[Detection] = field(default_factory=list)  # reported before, still going on
     seen: dict[tuple[str, str], datetime | None] = field(default_factory=dict, repr=False)  # as read by the scan
+    run: DetectionRun | None = None  # what ran and what did not (not_run: skipped, broken, failed rules)
+    rules: RuleSetChange | None = None  # rules that stopped running or broke since the last run (alert once)
 
 
 def checkpoint(store: IncidentStore, engine: str) -> tuple[datetime, datetime] | None:
@@ -57,7 +60,7 @@ def checkpoint(store: IncidentStore, engine: str) -> tuple[datetime, datetime] |
 def overlap(ruleset: RuleSet, minutes: float | None) -> timedelta:
     if minutes is not None:
         return timedelta(minutes=minutes)
-    return timedelta(seconds=max((c.timespan for c in ruleset.correlations), default=0))
+    return timedelta(seconds=max((c.reach for c in ruleset.correlations), default=0))
 
 
 def window_for(store: IncidentStore, engine: str, ruleset: RuleSet, now: datetime, *, first_lookback: timedelta,
@@ -80,11 +83,14 @@ def scan(store: IncidentStore, ruleset: RuleSet, engine: Engine, *, now: datetim
     def selected(meta: RuleMeta) -> bool:
         return LEVELS.index(meta.level or "informational") >= minimum
 
-    found = run(ruleset, engine, window, select=selected, on_rule=on_rule).detections
+    outcome = run(ruleset, engine, window, select=selected, on_rule=on_rule)
+    found = outcome.detections
     open_incidents = store.list_incidents(status=[s for s in Status if s != Status.CLOSED])
     with store.transaction() as conn:
         seen = {(r.rule_id, r.key): as_utc(r.last_seen) for r in conn.execute(select(t.scan_seen))}
-    result = ScanResult(engine.name, window, len(found), seen=seen)
+        stored = conn.execute(select(t.scan_state.c.rules).where(t.scan_state.c.engine == engine.name)).first()
+    previous = RuleSetState.from_json(stored[0]) if stored is not None else None
+    result = ScanResult(engine.name, window, len(found), seen=seen, run=outcome, rules=compare(previous, outcome))
     for detection in sorted(found, key=lambda d: (d.first_seen, d.rule_id, d.key)):
         incident = _incident_for(open_incidents, detection)
         if incident is not None:
@@ -108,9 +114,18 @@ def commit(store: IncidentStore, result: ScanResult, now: datetime) -> None:
     # ongoing activity moves its last_seen too, so a long campaign stays "ongoing" instead of alerting again
     reported = [d for ds in result.linked.values() for d in ds] + result.new + result.ongoing
     _remember(store, reported, dict(result.seen), now)
+    remember_rules(store, result, now, checkpoint=True)
+
+
+def remember_rules(store: IncidentStore, result: ScanResult, now: datetime, *, checkpoint: bool = False) -> None:
+    """Store which rules ran (so a rule that stops running is alerted once); with `checkpoint`, also move
+    the checkpoint. A run in which nothing could run keeps it (at the window's start on a first run), so
+    its window is scanned again once rules run."""
+    rules = RuleSetState.of(result.run).to_json() if result.run is not None else None
     with store.transaction() as conn:
-        exists = conn.execute(select(t.scan_state.c.engine).where(t.scan_state.c.engine == result.engine)).first()
-        values = {"until": result.window.until or now, "run_at": now}
+        exists = conn.execute(select(t.scan_state.c.until).where(t.scan_state.c.engine == result.engine)).first()
+        kept = exists[0] if exists is not None else (result.window.since or now)
+        values = {"until": (result.window.until or now) if checkpoint else kept, "run_at": now, "rules": rules}
         if exists:
             conn.execute(update(t.scan_state).where(t.scan_state.c.engine == result.engine).values(values))
         else:
@@ -150,7 +165,12 @@ def alert_text(result: ScanResult, zone_name: str, to_local: Callable[[datetime]
                      f"{to_local(d.last_seen)}")
     lines += ["", "Decide whether this is a personal-data breach; if so, open an incident with the time and",
               "reason you became aware: breachkit incident open --detections FILE (breachkit detect -o ndjson)."]
-    return f"[breachkit] {len(result.new)} new detections", "\n".join(lines) + "\n"
+    subject = f"[breachkit] {len(result.new)} new detections"
+    if result.rules is not None and result.rules.news:  # said once: the next run stores the new rule set
+        lines += ["", "The scan's rule set changed: what these rules would find is not being looked for.",
+                  *result.rules.lines(), "Check them with: breachkit rules check"]
+        subject += f"; {len(result.rules.stopped) + len(result.rules.broken)} rules stopped running or broke"
+    return subject, "\n".join(lines) + "\n"
 
 
 UTC_MIN = datetime(1970, 1, 1, tzinfo=UTC)

@@ -21,7 +21,7 @@ CASES, CASE_PROBLEMS = load_cases([DATA / "tests"])
 
 def test_semantics_rules_and_cases_load():
     assert RULES.problems == () and RULES.skipped == () and CASE_PROBLEMS == []
-    alerting = {r.meta.id for r in RULES.rules if r.generate} | {c.meta.id for c in RULES.correlations}
+    alerting = {r.meta.id for r in RULES.alerting}
     assert {c.rule_id for c in CASES} == alerting
 
 

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import click
 from rich.table import Table
 
-from breachkit.cli.common import AppContext, out_console, parse_time, pass_app, progress_bar
+from breachkit.cli.common import AppContext, err_console, out_console, parse_time, pass_app, progress_bar
 from breachkit.detect.api import open_engine, ruleset_from_config
 from breachkit.detect.engines import TimeWindow
-from breachkit.detect.rules import RuleMeta
-from breachkit.detect.run import Detection, DetectionRun, run
-from breachkit.errors import InputError
+from breachkit.detect.rules import NotRun, RuleMeta
+from breachkit.detect.run import Detection, DetectionRun, run, verdict
 from breachkit.logs.stores import ENGINES
 
 LEVELS = ("informational", "low", "medium", "high", "critical")
@@ -49,21 +50,39 @@ def detect_cmd(app: AppContext, since: str | None, until: str | None, rule_ids: 
     """Run the Sigma rules (single-event and correlations) and print the detections."""
     window = TimeWindow(parse_time(since, "--since"), parse_time(until, "--until"))
     ruleset = ruleset_from_config(app.config, rule_paths)
-    if ruleset.problems:
-        raise InputError(f"{len(ruleset.problems)} broken rules; nothing was run", problems=list(ruleset.problems),
-                         hint="breachkit rules check")
     minimum = LEVELS.index(level) if level else 0
 
     def selected(meta: RuleMeta) -> bool:
         return ((not rule_ids or meta.id in rule_ids) and (not tags or bool(set(tags) & set(meta.tags)))
                 and LEVELS.index(meta.level or "informational") >= minimum)
 
-    total = sum(1 for r in ruleset.rules if r.generate and selected(r.meta)) + sum(
-        1 for c in ruleset.correlations if selected(c.meta))
+    total = sum(1 for item in ruleset.alerting if selected(item.meta))
     with open_engine(app.config, app.workspace(), engine) as eng, progress_bar(progress) as bar:
         task = bar.add_task("rules", total=total)
         result = run(ruleset, eng, window, select=selected, on_rule=lambda meta: bar.advance(task))
-    emit(result, output, app)
+    problem = verdict(result, explicit=[str(p) for p in rule_paths], explicit_ids=rule_ids)
+    if result.ran:
+        emit(result, output, app)
+        warn_not_run(result.not_run)
+    if problem is not None:
+        raise problem
+
+
+def warn_not_run(not_run: Sequence[NotRun]) -> None:
+    """Every rule that did not run, on stderr (the JSON output lists them too): nothing silently missing."""
+    if not not_run:
+        return
+    console = err_console()
+    kinds = Counter(n.kind for n in not_run)
+    console.print(f"[yellow]warning:[/] {len(not_run)} rules did not run ("
+                  + ", ".join(f"{v} {k}" for k, v in sorted(kinds.items())) + "):", highlight=False)
+    for n in not_run:
+        console.print(f"  {n}", markup=False, highlight=False)
+
+
+def not_run_dict(n: NotRun) -> dict[str, Any]:
+    return {"kind": n.kind, "reason": n.reason, "path": n.location.path, "line": n.location.line,
+            "rule_id": n.meta.id if n.meta else None, "title": n.meta.title if n.meta else None}
 
 
 def emit(result: DetectionRun, output: str, app: AppContext) -> None:
@@ -76,10 +95,14 @@ def emit(result: DetectionRun, output: str, app: AppContext) -> None:
             "engine": result.engine,
             "detections": [detection_dict(d) for d in result.detections],
             "timings": [dataclasses.asdict(t) for t in result.timings],
+            "rules_run": result.ran,
+            "not_run": [not_run_dict(n) for n in result.not_run],
         }, indent=2, ensure_ascii=False))
         return
     zone = app.config.display_zone
-    table = Table(title=f"{len(result.detections)} detections ({result.engine})", title_justify="left")
+    missing = f"; {len(result.not_run)} did not run (see stderr)" if result.not_run else ""
+    table = Table(title=f"{len(result.detections)} detections ({result.engine}) from {result.ran} rules{missing}",
+                  title_justify="left")
     for col in ("level", "rule", "kind", "key", "events", f"first ({zone.key})", "last"):
         table.add_column(col, justify="right" if col == "events" else "left")
     for d in sorted(result.detections, key=lambda d: (-LEVELS.index(d.level or "informational"), d.first_seen)):

@@ -10,7 +10,7 @@ from typing import Any
 import click
 from rich.table import Table
 
-from breachkit.cli.common import AppContext, echo_json, out_console, output_option, pass_app
+from breachkit.cli.common import AppContext, echo_json, err_console, out_console, output_option, pass_app
 from breachkit.detect.api import rule_paths as rule_dirs
 from breachkit.detect.api import ruleset_from_config
 from breachkit.detect.engines import ElasticsearchEngine, LocalEngine
@@ -22,7 +22,7 @@ from breachkit.detect.ruletest import (
     reference_engine_for,
     run_case,
 )
-from breachkit.errors import InputError
+from breachkit.errors import InputError, Location, Problem
 
 paths_argument = click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 
@@ -41,34 +41,44 @@ def rules() -> None:
 @output_option()
 @pass_app
 def list_cmd(app: AppContext, paths: tuple[Path, ...], output: str) -> None:
-    """List the rules that would run, and those skipped with the reason."""
+    """List the rules that would run (with their logsource and the datasets they run on), and those that
+    do not, with the reason."""
     ruleset = _load(app, paths)
     items: list[Rule | Correlation] = [*ruleset.rules, *ruleset.correlations]
+
+    def datasets(item: Rule | Correlation) -> list[str] | None:
+        found = ruleset.datasets_of(item)
+        return None if found is None else list(found)
+
     if output == "json":
         echo_json({
             "rules": [{**dataclasses.asdict(i.meta), "kind": "event" if isinstance(i, Rule) else i.type,
-                       "generates": not isinstance(i, Rule) or i.generate} for i in items],
+                       "generates": i.generate, "datasets": datasets(i)} for i in items],
             "skipped": [{**dataclasses.asdict(s.meta), "reason": s.reason} for s in ruleset.skipped],
             "problems": [str(p) for p in ruleset.problems],
         })
         return
     table = Table(title=f"{len(items)} rules ({len(ruleset.correlations)} correlations), "
                   f"{len(ruleset.skipped)} skipped, {len(ruleset.problems)} broken", title_justify="left")
-    for col in ("level", "kind", "title", "tags", "id"):
+    for col in ("level", "kind", "title", "logsource", "datasets", "tags", "id"):
         table.add_column(col)
     for item in items:
-        kind = ("event" if item.generate else "event (for correlations)") if isinstance(item, Rule) else item.type
-        table.add_row(item.meta.level or "", kind, item.meta.title, " ".join(item.meta.tags), item.meta.id)
+        generated = "" if item.generate else " (for correlations)"
+        kind = ("event" if isinstance(item, Rule) else item.type) + generated
+        found = datasets(item)
+        table.add_row(item.meta.level or "", kind, item.meta.title, item.meta.logsource or "",
+                      "all" if found is None else ", ".join(found) or "none", " ".join(item.meta.tags), item.meta.id)
     out_console().print(table)
-    for skipped in ruleset.skipped:
-        out_console().print(f"skipped: {skipped.meta.title} ({skipped.meta.path}): {skipped.reason}", highlight=False)
+    for n in ruleset.not_run:
+        out_console().print(str(n), highlight=False)
 
 
 @rules.command()
 @paths_argument
 @pass_app
 def check(app: AppContext, paths: tuple[Path, ...]) -> None:
-    """Validate every rule; list every problem with its file and line. Exit 1 if any rule is broken."""
+    """Validate every rule; list every problem with its file and line, and every rule that cannot run with the
+    reason. Exit 1 if any rule is broken, if a rule given as PATHS cannot run, or if no rule can run."""
     ruleset = _load(app, paths)
     console = out_console()
     for rule in ruleset.rules:
@@ -79,10 +89,25 @@ def check(app: AppContext, paths: tuple[Path, ...]) -> None:
     for finding in ruleset.lint:
         console.print(f"lint: {finding}", highlight=False)
     total = len(ruleset.rules) + len(ruleset.correlations)
+    summary = (f"{total} rules ok, {len(ruleset.skipped)} cannot run here (skipped), {len(ruleset.problems)} "
+               f"problems, in {len(ruleset.files)} files")
     if ruleset.problems:
-        raise InputError(f"{len(ruleset.problems)} problems in {len(ruleset.files)} rule files",
-                         problems=list(ruleset.problems), hint="nothing was run; fix the rules listed above")
-    console.print(f"{total} rules ok ({len(ruleset.skipped)} skipped) in {len(ruleset.files)} files", highlight=False)
+        raise InputError(f"{len(ruleset.problems)} problems in {len(ruleset.files)} rule files ({summary})",
+                         problems=list(ruleset.problems), hint="fix the rules listed above")
+    if not ruleset.alerting:
+        raise InputError(f"no rule can run ({summary})",
+                         problems=[Problem(f"skipped: {s.meta.title}: {s.reason}", Location(s.meta.path))
+                                   for s in ruleset.skipped],
+                         hint="map the logsources in [detect.logsources] or fix the reasons listed above")
+    if paths and ruleset.skipped:
+        raise InputError(f"{len(ruleset.skipped)} of the rules given cannot run ({summary})",
+                         problems=[Problem(f"skipped: {s.meta.title}: {s.reason}", Location(s.meta.path))
+                                   for s in ruleset.skipped],
+                         hint="map their logsources in [detect.logsources] (breachkit rules list shows the mapping)")
+    if ruleset.skipped:
+        err_console().print(f"[yellow]warning:[/] {len(ruleset.skipped)} rules cannot run here (listed above)",
+                            highlight=False)
+    console.print(summary, highlight=False)
 
 
 @rules.command()

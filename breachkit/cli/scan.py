@@ -10,9 +10,10 @@ import click
 from rich.table import Table
 
 from breachkit.cli.common import AppContext, local, out_console, parse_time, pass_app, progress_bar
-from breachkit.cli.detect import LEVELS, detection_dict
+from breachkit.cli.detect import LEVELS, detection_dict, not_run_dict, warn_not_run
 from breachkit.detect.api import open_engine, ruleset_from_config
-from breachkit.errors import InputError, ServiceError
+from breachkit.detect.run import verdict
+from breachkit.errors import InputError, ServiceError, UsageError
 from breachkit.incidents.api import actor_name, open_store
 from breachkit.logs.stores import ENGINES
 from breachkit.notices.delivery import (
@@ -22,7 +23,7 @@ from breachkit.notices.delivery import (
     send_plain,
     transport_from_config,
 )
-from breachkit.scan import ScanResult, alert_text, checkpoint, commit, scan, window_for
+from breachkit.scan import ScanResult, alert_text, checkpoint, commit, remember_rules, scan, window_for
 
 
 @click.command("scan")
@@ -48,9 +49,6 @@ def scan_cmd(app: AppContext, engine: str | None, since: str | None, level: str 
             out_console().print(f"{engine_name}: {text}")
             return
         ruleset = ruleset_from_config(config)
-        if ruleset.problems:
-            raise InputError(f"{len(ruleset.problems)} broken rules; nothing was scanned",
-                             problems=list(ruleset.problems), hint="breachkit rules check")
         window = window_for(store, engine_name, ruleset, now, first_lookback=timedelta(
             hours=config.scan.first_lookback_hours), overlap_minutes=config.scan.overlap_minutes,
             since=parse_time(since, "--since"))
@@ -58,16 +56,29 @@ def scan_cmd(app: AppContext, engine: str | None, since: str | None, level: str 
             task = bar.add_task("rules", total=len(ruleset.rules) + len(ruleset.correlations))
             result = scan(store, ruleset, eng, now=now, window=window, min_level=level or config.scan.min_level,
                           actor=actor_name(), dry_run=dry_run, on_rule=lambda meta: bar.advance(task))
+        assert result.run is not None
+        problem = verdict(result.run)  # nothing ran: keep the checkpoint; some rules broke: report, exit 4
+        rules_news = result.rules is not None and result.rules.news
         if not dry_run:
-            if result.new and config.scan.alert_to:
+            if (result.new or rules_news) and config.scan.alert_to:
                 _alert(app, result)
-            commit(store, result, now)
+            if isinstance(problem, InputError | UsageError):
+                remember_rules(store, result, now)
+            else:
+                commit(store, result, now)
+    warn_not_run(result.run.not_run)
+    if isinstance(problem, InputError | UsageError):
+        raise problem
     if output == "json":
         click.echo(json.dumps({"engine": result.engine, "since": result.window.since, "until": result.window.until,
                                "detections": result.detections, "ongoing": len(result.ongoing),
                                "linked": {k: [detection_dict(d) for d in v] for k, v in result.linked.items()},
-                               "new": [detection_dict(d) for d in result.new], "dry_run": dry_run},
+                               "new": [detection_dict(d) for d in result.new], "dry_run": dry_run,
+                               "rules_run": result.run.ran, "not_run": [not_run_dict(n) for n in result.run.not_run],
+                               "rules_changed": result.rules.lines() if result.rules else []},
                               indent=2, default=str, ensure_ascii=False))
+        if problem is not None:
+            raise problem
         return
     console = out_console()
     console.print(f"{result.detections} detections at level ≥ {level or config.scan.min_level}: "
@@ -82,6 +93,8 @@ def scan_cmd(app: AppContext, engine: str | None, since: str | None, level: str 
             table.add_row(d.level or "", d.title, " ".join(f"{k}={v}" for k, v in d.key), str(d.count),
                           f"{d.first_seen.astimezone(zone):%Y-%m-%d %H:%M:%S}")
         console.print(table)
+    if problem is not None:
+        raise problem
 
 
 def _alert(app: AppContext, result: ScanResult) -> None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+import duckdb
 import pyarrow as pa
 
 from breachkit.detect import ir
@@ -22,6 +23,15 @@ from breachkit.logs.local import TABLE, LocalStore, q
 # SQL here is built from the IR compiler and the schema's quoted field names, never from input text.
 
 Row = tuple[Any, ...]
+
+
+class QueryFailed(Exception):
+    """The engine rejected one rule's query (e.g. a regular expression its dialect refuses): that rule fails,
+    the others still run. Errors that concern every query (service down, credentials) are not this."""
+
+
+# DuckDB errors caused by the query itself (not by the database file, memory or the connection).
+_QUERY_ERRORS = (duckdb.ProgrammingError, duckdb.DataError, duckdb.NotSupportedError)
 
 
 @dataclass(frozen=True)
@@ -92,6 +102,8 @@ class LocalEngine:
             sql = self._narrowed(source, where, cols, narrowing)
         try:
             rows = con.execute(sql + ' ORDER BY "@timestamp", "event.id"').fetchall()
+        except _QUERY_ERRORS as exc:
+            raise QueryFailed(str(exc).splitlines()[0]) from None
         finally:
             if narrowing is not None and narrowing.groups is not None:
                 con.unregister("bk_candidates")
@@ -106,7 +118,11 @@ class LocalEngine:
         sql = (f'SELECT {keys}, CAST(floor(epoch("@timestamp") / {int(timespan)}) AS BIGINT), count(*) '
                f"FROM {relation(query, TABLE, self._time(window))} WHERE {to_sql(query)} AND {present} GROUP BY ALL")
         n = len(group)
-        return [(tuple(r[:n]), int(r[n]), int(r[n + 1])) for r in self.store.con.execute(sql).fetchall()]
+        try:
+            rows = self.store.con.execute(sql).fetchall()
+        except _QUERY_ERRORS as exc:
+            raise QueryFailed(str(exc).splitlines()[0]) from None
+        return [(tuple(r[:n]), int(r[n]), int(r[n + 1])) for r in rows]
 
     @staticmethod
     def _narrowed(source: str, where: str, cols: str, n: Narrowing) -> str:
@@ -152,7 +168,12 @@ class ElasticsearchEngine:
         self.server_ms = 0  # sum of the searches' `took`: time spent inside Elasticsearch
 
     def _search(self, **body: Any) -> Any:
-        resp = self.client.search(index=self.index, **body)
+        try:
+            resp = self.client.search(index=self.index, **body)
+        except Exception as exc:  # the client's ApiError; only this module's caller knows the client
+            if getattr(getattr(exc, "meta", None), "status", None) == 400:
+                raise QueryFailed(str(getattr(exc, "message", exc))) from None
+            raise
         self.server_ms += int(resp.get("took", 0))
         return resp
 

@@ -53,8 +53,18 @@ def analyze(pattern: str) -> RegexInfo:
     end = bool(items) and items[-1] == (C.AT, C.AT_END)
     if flags & re.MULTILINE and (start or end):
         raise NotPortable("^ or $ with the multiline flag")
+    if flags & re.IGNORECASE:
+        check_ascii_letters(pattern)
     _check(items[int(start): len(items) - int(end)])
     return RegexInfo(bool(flags & re.IGNORECASE), bool(flags & re.MULTILINE), bool(flags & re.DOTALL), start, end)
+
+
+def check_ascii_letters(pattern: str) -> None:
+    """Case-insensitive matching folds ASCII letters only on Elasticsearch; RE2 folds every script."""
+    letters = sorted({c for c in pattern if not c.isascii() and c.isalpha()})
+    if letters:
+        raise NotPortable(f"non-ASCII letters ({''.join(letters)}) with the ignore-case flag: engines fold case "
+                          "differently outside ASCII (use |cased alternatives, e.g. [éÉ])")
 
 
 def _check(items: list[tuple[Any, Any]]) -> None:

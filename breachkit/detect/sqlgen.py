@@ -2,7 +2,7 @@
 
 Semantics come from the IR; this is a translation. `NOT x` is written `(x) IS NOT TRUE`: a predicate on
 a missing (NULL) field is unknown in SQL, and Sigma wants `not` of it to match. String matching without
-`|cased` compares lower-cased values; LIKE patterns escape `%`, `_` and the escape character itself.
+`|cased` compares ASCII-folded values (`fold`); LIKE patterns escape `%`, `_` and the escape character itself.
 CIDR uses the 16-byte address column the store keeps beside each IP field (`<field>#bin`).
 """
 
@@ -57,10 +57,17 @@ def lowered_fields(node: ir.Node) -> set[str]:
             return set()
 
 
+def fold(expr: str) -> str:
+    """ASCII case folding in SQL (`ir.fold`): DuckDB's lower() folds every script, so it is used only on
+    ASCII values (bytes = characters) and the slow translate() on the rare others."""
+    return (f"CASE WHEN strlen({expr}) = length({expr}) THEN lower({expr}) "
+            f"ELSE translate({expr}, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz') END")
+
+
 def relation(node: ir.Node, table: str, where: str = "TRUE") -> str:
-    """The rows to filter: `table` plus the lower-cased copies the predicate reads, computed once per row
+    """The rows to filter: `table` plus the case-folded copies the predicate reads, computed once per row
     (instead of once per pattern: a SigmaHQ rule may test forty patterns against one long field)."""
-    extra = "".join(f", lower({q(f)}) AS {q(lowered(f))}" for f in sorted(lowered_fields(node)))
+    extra = "".join(f", {fold(q(f))} AS {q(lowered(f))}" for f in sorted(lowered_fields(node)))
     return f"(SELECT *{extra} FROM {table} WHERE {where})"
 
 
@@ -132,5 +139,5 @@ def to_sql(node: ir.Node) -> str:
             return f"{q(ip_bin_column(field))} BETWEEN {_blob(low)} AND {_blob(high)}"
         case ir.FieldRef(field=field, other=other, cased=cased):
             a, b = f"CAST({q(field)} AS VARCHAR)", f"CAST({q(other)} AS VARCHAR)"
-            return f"{a} = {b}" if cased else f"lower({a}) = lower({b})"
+            return f"{a} = {b}" if cased else f"{fold(a)} = {fold(b)}"
     raise TypeError(f"unknown IR node {node!r}")  # pragma: no cover

@@ -122,6 +122,8 @@ class ElasticsearchStore:
             if not self.client.indices.exists(index=self.index):
                 with contextlib.suppress(ApiError):  # created concurrently: fine
                     self.client.indices.create(index=self.index)
+            else:  # an index from an older schema gets the fields added since (adding fields is allowed)
+                self.client.indices.put_mapping(index=self.index, properties=index_mappings()["properties"])
 
     def begin(self, source: str) -> _EsLoader:
         self.ensure_index()

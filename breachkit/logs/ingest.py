@@ -23,6 +23,7 @@ import pyarrow as pa
 
 from breachkit.config import Config, IngestConfig
 from breachkit.errors import BreachkitError, InputError, PartialFailure, Problem
+from breachkit.logs.derive import add_derived
 from breachkit.logs.parsers import FORMATS, Parser, Record, detect_format, make_parser
 from breachkit.logs.reader import STDIN, Line, LineReader, source_name
 from breachkit.logs.schema import ARROW_SCHEMA, Event, event_id, url_extension
@@ -115,6 +116,8 @@ class _Context:
     source: str
     dataset: str
     sample_limit: int
+    format: str = ""  # for the derived fields (logs.derive)
+    delimiter: str = ","
 
 
 @dataclass(frozen=True)
@@ -151,6 +154,7 @@ def _convert(records: Iterable[Record], ctx: _Context) -> _Chunk:
             event["log.file.path"] = source
             event["log.file.line"] = record.line
             event["log.original"] = record.raw
+            add_derived(event, record.raw, ctx.format, ctx.delimiter)
             rows.append(event)
     return _Chunk(to_batch(rows) if rows else None, bad, bad_count, lines, len(rows))
 
@@ -249,7 +253,7 @@ def ingest_file(
         dataset = options.dataset or parser.default_dataset
         total = None if path == STDIN else Path(path).stat().st_size
         loader = store.begin(source)
-        context = _Context(source, dataset, cfg.bad_sample_size)
+        context = _Context(source, dataset, cfg.bad_sample_size, fmt, cfg.csv.delimiter)
         bad: list[BadLine] = []
         bad_count = lines = events = 0
         try:

@@ -20,9 +20,9 @@ import pyarrow as pa
 
 from breachkit.errors import ServiceError
 from breachkit.logs.ingest import LoadResult, ProgressCallback
-from breachkit.logs.schema import FIELDS, FieldType
+from breachkit.logs.schema import FIELD_TYPES, FIELDS, FieldType
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: derived fields (log.decoded, url.*_decoded) added to the event schema
 TABLE = "events"
 _SQL_TYPES = {FieldType.KEYWORD: "VARCHAR", FieldType.IP: "VARCHAR", FieldType.LONG: "BIGINT",
               FieldType.DATE: "TIMESTAMPTZ"}
@@ -54,6 +54,10 @@ def with_derived_columns(batch: pa.RecordBatch) -> pa.RecordBatch:
         packed = pa.array([None if v is None else _packed(v) for v in values], pa.binary(16))
         batch = batch.append_column(ip_bin_column(name), packed)
     return batch
+
+
+def _column_type(name: str) -> str:
+    return "BLOB" if name.endswith("#bin") else _SQL_TYPES[FIELD_TYPES[name]]
 
 
 def _create_sql() -> str:
@@ -101,6 +105,23 @@ class LocalStore:
                 f"the event store was written by a newer breachkit (schema {row[0]} > {SCHEMA_VERSION})",
                 path=self.path,
             )
+        elif int(row[0]) < SCHEMA_VERSION:
+            self._add_missing_columns()
+            self.con.execute("UPDATE breachkit_meta SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION)])
+
+    def _add_missing_columns(self) -> None:
+        """Fields added to the schema since the store was created: new, empty columns (in schema order, so
+        `SELECT *` keeps matching the Arrow schema; DuckDB appends columns, hence the rebuild)."""
+        have = {r[0] for r in self.con.execute(f"DESCRIBE {TABLE}").fetchall()}
+        wanted = [f.name for f in FIELDS] + [ip_bin_column(n) for n in IP_FIELDS]
+        if all(name in have for name in wanted):
+            return
+        columns = ", ".join(q(n) if n in have else f"NULL::{_column_type(n)} AS {q(n)}" for n in wanted)
+        self.con.execute("BEGIN TRANSACTION")
+        self.con.execute(f"CREATE TABLE {TABLE}_new AS SELECT {columns} FROM {TABLE}")
+        self.con.execute(f"DROP TABLE {TABLE}")
+        self.con.execute(f"ALTER TABLE {TABLE}_new RENAME TO {TABLE}")
+        self.con.execute("COMMIT")
 
     def close(self) -> None:
         self.con.close()

@@ -70,6 +70,9 @@ FIELDS: Final[tuple[Field, ...]] = (
     Field("url.path", FieldType.KEYWORD, "path part of the URL"),
     Field("url.query", FieldType.KEYWORD, "query string without '?'"),
     Field("url.extension", FieldType.KEYWORD, "file extension of url.path, without the dot (derived at ingest)"),
+    Field("url.original_decoded", FieldType.KEYWORD, "url.original percent-decoded once, where that differs (derived)"),
+    Field("url.path_decoded", FieldType.KEYWORD, "url.path percent-decoded once, where that differs (derived)"),
+    Field("url.query_decoded", FieldType.KEYWORD, "url.query percent-decoded once, where that differs (derived)"),
     Field("user_agent.original", FieldType.KEYWORD, "User-Agent header"),
     Field("service.name", FieldType.KEYWORD, "service or program that logged the event"),
     Field("host.name", FieldType.KEYWORD, "host that logged the event"),
@@ -78,6 +81,8 @@ FIELDS: Final[tuple[Field, ...]] = (
     Field("log.file.path", FieldType.KEYWORD, "source name the event was read from"),
     Field("log.file.line", FieldType.LONG, "1-based line number in the source"),
     Field("log.original", FieldType.KEYWORD, "the raw line"),
+    Field("log.decoded", FieldType.KEYWORD, "the raw line's text with JSON/CSV quoting decoded, where that differs "
+          "(derived; keyword conditions search it)"),
 )
 
 FIELD_NAMES: Final[tuple[str, ...]] = tuple(f.name for f in FIELDS)

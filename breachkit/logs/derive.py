@@ -1,0 +1,102 @@
+"""Fields derived at ingest so that rules match text the way it was meant, not the way it was escaped.
+
+Two derivations, each stored only where it differs from the logged value (so most events carry neither):
+
+* **Keyword text** (`log.decoded`): Sigma keywords (values without a field) search the message text as
+  logged. For a JSON line that text is the line with every string literal decoded in place — `\\"` is `"`,
+  `\\\\` is `\\`, `\\t` a tab, `\\u00e9` is é — keys, numbers and punctuation as written. For a CSV record
+  it is the record's cells joined by the delimiter (quoting removed). Other formats log their text
+  unescaped already: the raw line is the text. Keyword conditions read `log.decoded` where it is set and
+  `log.original` elsewhere (`breachkit.detect.ir.expand_derived`).
+* **Once-decoded URLs** (`url.original_decoded`, `url.path_decoded`, `url.query_decoded`): the logged
+  value with every `%XX` turned into its byte, once, the bytes read as UTF-8 (a byte that is not UTF-8
+  stays as the text `\\xHH`, as the ingest keeps undecodable bytes); `+` is left alone and `%u0041`-style
+  IIS escapes are not decoded. A condition on a URL field matches when the logged OR the once-decoded form
+  matches, so `%3CscRipt%3E` is found by a rule written `<script>`, and a rule written for the encoded form
+  still finds it. Double encoding (`%253C`) is decoded once only: rules look for it explicitly.
+
+Both functions are pure and cheap when there is nothing to decode (no backslash, quote or `%`).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections.abc import MutableMapping
+from typing import Any, Final
+from urllib.parse import unquote_to_bytes
+
+KEYWORD_TEXT: Final = "log.decoded"
+URL_FIELDS: Final = {"url.original": "url.original_decoded", "url.path": "url.path_decoded",
+                     "url.query": "url.query_decoded"}
+
+# A JSON string literal. In a line that parsed as JSON, scanning left to right with this finds exactly the
+# string tokens: outside strings JSON has no quote characters.
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+
+
+def _utf8_safe(text: str) -> str:
+    """Lone surrogates (from `\\ud800` in JSON) cannot be stored as UTF-8: keep them as their escape."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
+def _decoded_literal(match: re.Match[str]) -> str:
+    decoded: str = json.loads(match.group(0))
+    return '"' + decoded + '"'
+
+
+def json_text(raw: str) -> str | None:
+    """The JSON line with its string literals decoded in place, or None when nothing changes."""
+    if "\\" not in raw:
+        return None
+    try:
+        text = _JSON_STRING.sub(_decoded_literal, raw)
+    except ValueError:  # not valid JSON string syntax: keep the raw line as the text
+        return None
+    return _utf8_safe(text) if text != raw else None
+
+
+def csv_text(raw: str, delimiter: str = ",") -> str | None:
+    """The CSV record's cells joined by the delimiter, or None when that is the raw record already."""
+    if '"' not in raw:
+        return None
+    try:
+        rows = list(csv.reader(io.StringIO(raw), delimiter=delimiter))
+    except csv.Error:
+        return None
+    text = "\n".join(delimiter.join(row) for row in rows)
+    return text if text != raw else None
+
+
+def decoded_url(value: str) -> str | None:
+    """`value` percent-decoded once, or None when that changes nothing."""
+    if "%" not in value:
+        return None
+    text = unquote_to_bytes(value).decode("utf-8", "backslashreplace")
+    return text if text != value else None
+
+
+def add_derived(event: MutableMapping[str, Any], raw: str, fmt: str, delimiter: str = ",") -> None:
+    """Set the derived fields of one parsed event (`fmt`: the ingest format name)."""
+    if fmt == "jsonl":
+        text = json_text(raw)
+    elif fmt == "csv":
+        text = csv_text(raw, delimiter)
+    else:
+        text = None
+    event.pop(KEYWORD_TEXT, None)  # derived here only, never taken from the input
+    if text is not None:
+        event[KEYWORD_TEXT] = text
+    for name, derived in URL_FIELDS.items():
+        event.pop(derived, None)
+        value = event.get(name)
+        if isinstance(value, str):
+            decoded = decoded_url(value)
+            if decoded is not None:
+                event[derived] = decoded
