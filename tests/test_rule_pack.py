@@ -17,7 +17,7 @@ from breachkit.detect.ruletest import (
 
 PACK = load_rules([BUNDLED_RULES], strict_fields=True)
 CASES, CASE_PROBLEMS = load_cases([BUNDLED_RULES / "tests"])
-ALERTING = [*(r for r in PACK.rules if r.generate), *PACK.correlations]
+ALERTING = list(PACK.alerting)
 
 
 def test_pack_is_valid_and_large_enough():

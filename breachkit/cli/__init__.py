@@ -6,6 +6,7 @@ import traceback
 from typing import Any
 
 import click
+from rich.markup import escape
 
 from breachkit.cli.common import AppContext, err_console
 from breachkit.errors import BreachkitError
@@ -36,7 +37,7 @@ def report_error(exc: BreachkitError) -> None:
     console.print("[bold red]error:[/] ", end="")
     console.print(str(exc), markup=False, highlight=False)
     if exc.hint:
-        console.print(f"[yellow]hint:[/] {exc.hint}", highlight=False)
+        console.print(f"[yellow]hint:[/] {escape(exc.hint)}", highlight=False)
 
 
 @click.group(cls=BreachkitGroup, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})

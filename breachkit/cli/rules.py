@@ -70,7 +70,7 @@ def list_cmd(app: AppContext, paths: tuple[Path, ...], output: str) -> None:
                       "all" if found is None else ", ".join(found) or "none", " ".join(item.meta.tags), item.meta.id)
     out_console().print(table)
     for n in ruleset.not_run:
-        out_console().print(str(n), highlight=False)
+        out_console().print(str(n), markup=False, highlight=False)
 
 
 @rules.command()
@@ -83,11 +83,12 @@ def check(app: AppContext, paths: tuple[Path, ...]) -> None:
     console = out_console()
     for rule in ruleset.rules:
         for warning in rule.warnings:
-            console.print(f"warning: {rule.meta.path}: {rule.meta.title}: {warning}", highlight=False)
+            console.print(f"warning: {rule.meta.path}: {rule.meta.title}: {warning}", markup=False, highlight=False)
     for skipped in ruleset.skipped:
-        console.print(f"skipped: {skipped.meta.path}: {skipped.meta.title}: {skipped.reason}", highlight=False)
+        console.print(f"skipped: {skipped.meta.path}: {skipped.meta.title}: {skipped.reason}", markup=False,
+                      highlight=False)
     for finding in ruleset.lint:
-        console.print(f"lint: {finding}", highlight=False)
+        console.print(f"lint: {finding}", markup=False, highlight=False)
     total = len(ruleset.rules) + len(ruleset.correlations)
     summary = (f"{total} rules ok, {len(ruleset.skipped)} cannot run here (skipped), {len(ruleset.problems)} "
                f"problems, in {len(ruleset.files)} files")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from breachkit.config import Config
 from breachkit.detect.engines import ElasticsearchEngine, Engine, LocalEngine
+from breachkit.detect.logsources import LogsourceMap
 from breachkit.detect.rules import RuleSet, load_rules
 from breachkit.logs.local import LocalStore
 from breachkit.logs.stores import open_event_store
@@ -26,7 +27,12 @@ def ruleset_from_config(config: Config, extra: Sequence[Path] = (), *, only: Seq
     """The configured rules (bundled pack + detect.rules + `extra`), or exactly `only` when given."""
     paths = list(only) if only else rule_paths(config, extra)
     return load_rules(paths, pipelines=[config.resolve(p) for p in config.detect.pipelines],
-                      strict_fields=config.detect.strict_fields)
+                      strict_fields=config.detect.strict_fields, logsources=logsource_mapping(config))
+
+
+def logsource_mapping(config: Config) -> list[LogsourceMap]:
+    """The configured `[[detect.logsources]]` entries (looked up before the built-in defaults)."""
+    return [LogsourceMap(m.product, m.category, m.service, tuple(m.datasets)) for m in config.detect.logsources]
 
 
 @contextlib.contextmanager

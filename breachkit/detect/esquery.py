@@ -56,8 +56,8 @@ def to_dsl(node: ir.Node) -> dict[str, Any]:
             return {"term": {field: {"value": value}}}
         case ir.Num(field=field, value=value, op=op):
             return {"range": {field: {op: value}}}
-        case ir.Regex(field=field, pattern=pattern, ignore_case=ignore_case):
-            return {"regexp": {field: _ci({"value": to_lucene(pattern), "flags": "NONE"}, not ignore_case)}}
+        case ir.Regex(field=field, pattern=pattern, ignore_case=ignore_case, dotall=dotall):
+            return {"regexp": {field: _ci({"value": to_lucene(pattern, dotall), "flags": "NONE"}, not ignore_case)}}
         case ir.Cidr(field=field, network=network):
             return {"term": {field: {"value": network}}}
         case ir.FieldRef():

@@ -26,6 +26,8 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any, Literal
 
+from breachkit.detect.regex import analyze
+
 StrKind = Literal["eq", "prefix", "suffix", "contains", "glob"]
 CmpOp = Literal["lt", "lte", "gt", "gte"]
 
@@ -224,7 +226,10 @@ def _regex(node: Regex) -> re.Pattern[str]:
     # re.ASCII: \w, \d, \s and case folding are ASCII-only, as in RE2 and Lucene
     flags = re.ASCII | (re.IGNORECASE if node.ignore_case else 0) | (re.MULTILINE if node.multiline else 0)
     flags |= re.DOTALL if node.dotall else 0
-    return re.compile(node.pattern, flags)
+    pattern = node.pattern
+    if not node.multiline and analyze(pattern).anchored_end:
+        pattern = pattern[:-1] + r"\Z"  # RE2's and Lucene's `$`: the very end, not before a final newline
+    return re.compile(pattern, flags)
 
 
 @lru_cache(maxsize=4096)

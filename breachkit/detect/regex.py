@@ -27,6 +27,9 @@ _CATEGORIES = {
 _CLASS_CATEGORIES = {C.CATEGORY_DIGIT: "0-9", C.CATEGORY_WORD: "0-9A-Za-z_", C.CATEGORY_SPACE: " \t\n\r\f\v"}
 
 
+RE2_MAX_REPEAT = 1000  # RE2 (DuckDB) refuses {n} with n above this
+
+
 class NotPortable(ValueError):
     pass
 
@@ -78,6 +81,9 @@ def _check(items: list[tuple[Any, Any]]) -> None:
                 if cop is C.CATEGORY and _cav not in _CLASS_CATEGORIES:
                     raise NotPortable("negated category (\\D, \\S, \\W) inside [...]")
         elif op in (C.MAX_REPEAT, C.MIN_REPEAT):
+            low, high = av[0], av[1]
+            if low > RE2_MAX_REPEAT or (high != C.MAXREPEAT and high > RE2_MAX_REPEAT):
+                raise NotPortable(f"a repetition count over {RE2_MAX_REPEAT} (RE2's limit)")
             _check(list(av[2]))
         elif op is C.SUBPATTERN:
             _group, add_flags, del_flags, sub = av
@@ -107,20 +113,20 @@ def _class_lit(code: int) -> str:
     return "\\" + ch if ch in "]\\^-[" else ch
 
 
-def _emit(items: list[tuple[Any, Any]]) -> str:
+def _emit(items: list[tuple[Any, Any]], dotall: bool = False) -> str:
     out: list[str] = []
     for op, av in items:
         if op is C.LITERAL:
             out.append(_lit(av))
         elif op is C.NOT_LITERAL:
             out.append("[^" + _class_lit(av) + "]")
-        elif op is C.ANY:
-            out.append(".")
+        elif op is C.ANY:  # Lucene's `.` matches a newline too; RE2's only with the s flag
+            out.append("." if dotall else "[^\n]")
         elif op is C.IN:
             out.append(_emit_class(av))
         elif op in (C.MAX_REPEAT, C.MIN_REPEAT):
             low, high, sub = av
-            body = _emit(list(sub))
+            body = _emit(list(sub), dotall)
             if len(sub) != 1 or sub[0][0] in (C.SUBPATTERN, C.BRANCH):
                 body = f"({body})" if not body.startswith("(") else body
             elif len(body) > 1 and not body.startswith(("[", "\\")):
@@ -138,9 +144,9 @@ def _emit(items: list[tuple[Any, Any]]) -> str:
             else:
                 out.append(f"{body}{{{low},{high}}}")
         elif op is C.SUBPATTERN:
-            out.append("(" + _emit(list(av[3])) + ")")
+            out.append("(" + _emit(list(av[3]), dotall) + ")")
         elif op is C.BRANCH:
-            out.append("(" + "|".join(_emit(list(b)) for b in av[1]) + ")")
+            out.append("(" + "|".join(_emit(list(b), dotall) for b in av[1]) + ")")
         else:  # pragma: no cover - _check refused everything else
             raise NotPortable(f"unsupported construct {op}")
     return "".join(out)
@@ -164,9 +170,9 @@ def _emit_class(items: list[tuple[Any, Any]]) -> str:
 
 
 @lru_cache(maxsize=2048)
-def to_lucene(pattern: str) -> str:
+def to_lucene(pattern: str, dotall: bool = False) -> str:
     """Lucene RegExp matching a whole value iff `pattern` (a search) matches somewhere in it."""
     info = analyze(pattern)
     items = list(P.parse(pattern))
-    body = _emit(items[int(info.anchored_start): len(items) - int(info.anchored_end)])
+    body = _emit(items[int(info.anchored_start): len(items) - int(info.anchored_end)], dotall or info.dotall)
     return ("" if info.anchored_start else ".*") + f"({body})" + ("" if info.anchored_end else ".*")
