@@ -41,7 +41,9 @@ def test_csv_text():
     ("/a%252e", "/a%2e"),  # once
     ("/a+b%20c", "/a+b c"),  # + is not a space in a path; only %XX is decoded
     ("/default.ida?%u9090%zz", None),  # not percent escapes: nothing changes
-    ("/x%c0%ae", "/x\\xc0\\xae"),  # not UTF-8: the bytes as \xHH text, as the ingest keeps them
+    ("/x%c0%ae", None),  # not UTF-8: the escapes stay as logged
+    ("/%3C%c0%ae%3E%E8%F1", "/<%c0%ae>%E8%F1"),  # the UTF-8 parts of a run are decoded, the rest kept
+    ("/a%00b", "/a\x00b"),
     ("/caf%C3%A9", "/café"),
     ("/plain", None),
 ])

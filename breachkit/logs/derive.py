@@ -9,11 +9,13 @@ Two derivations, each stored only where it differs from the logged value (so mos
   unescaped already: the raw line is the text. Keyword conditions read `log.decoded` where it is set and
   `log.original` elsewhere (`breachkit.detect.ir.expand_derived`).
 * **Once-decoded URLs** (`url.original_decoded`, `url.path_decoded`, `url.query_decoded`): the logged
-  value with every `%XX` turned into its byte, once, the bytes read as UTF-8 (a byte that is not UTF-8
-  stays as the text `\\xHH`, as the ingest keeps undecodable bytes); `+` is left alone and `%u0041`-style
-  IIS escapes are not decoded. A condition on a URL field matches when the logged OR the once-decoded form
-  matches, so `%3CscRipt%3E` is found by a rule written `<script>`, and a rule written for the encoded form
-  still finds it. Double encoding (`%253C`) is decoded once only: rules look for it explicitly.
+  value with its `%XX` escapes decoded once, as UTF-8 text. Escapes whose bytes are not UTF-8 (an overlong
+  `%c0%ae`, a legacy `%E8%F1` from a Cyrillic code page) stay as they were logged, so the decoded form only
+  ever holds text (the ingest shows raw undecodable bytes as `\\xHH`; those are never produced here). `+`
+  is left alone and `%u0041`-style IIS escapes are not decoded. A condition on a URL field matches when
+  the logged OR the once-decoded form matches, so `%3CscRipt%3E` is found by a rule written `<script>`,
+  and a rule written for the encoded form still finds it. Double encoding (`%253C`) is decoded once only:
+  its once-decoded form `%3C` is what a rule for the encoded form sees.
 
 Both functions are pure and cheap when there is nothing to decode (no backslash, quote or `%`).
 """
@@ -26,7 +28,6 @@ import json
 import re
 from collections.abc import MutableMapping
 from typing import Any, Final
-from urllib.parse import unquote_to_bytes
 
 KEYWORD_TEXT: Final = "log.decoded"
 URL_FIELDS: Final = {"url.original": "url.original_decoded", "url.path": "url.path_decoded",
@@ -74,11 +75,32 @@ def csv_text(raw: str, delimiter: str = ",") -> str | None:
     return text if text != raw else None
 
 
+_ESCAPES = re.compile(r"(?:%[0-9A-Fa-f]{2})+")
+
+
+def _decode_escapes(match: re.Match[str]) -> str:
+    """A run of %XX escapes as UTF-8 text; bytes that are not UTF-8 keep their escapes as logged."""
+    logged = match.group(0)
+    data = bytes(int(logged[i + 1:i + 3], 16) for i in range(0, len(logged), 3))
+    out: list[str] = []
+    start = 0
+    while start < len(data):
+        try:
+            out.append(data[start:].decode("utf-8"))
+            break
+        except UnicodeDecodeError as exc:
+            bad, end = start + exc.start, start + exc.end
+            out.append(data[start:bad].decode("utf-8"))
+            out.append(logged[3 * bad:3 * end])
+            start = end
+    return "".join(out)
+
+
 def decoded_url(value: str) -> str | None:
     """`value` percent-decoded once, or None when that changes nothing."""
     if "%" not in value:
         return None
-    text = unquote_to_bytes(value).decode("utf-8", "backslashreplace")
+    text = _ESCAPES.sub(_decode_escapes, value)
     return text if text != value else None
 
 
