@@ -47,7 +47,9 @@ def detection_dict(d: Detection) -> dict[str, Any]:
 def detect_cmd(app: AppContext, since: str | None, until: str | None, rule_ids: tuple[str, ...],
                tags: tuple[str, ...], level: str | None, rule_paths: tuple[Path, ...], engine: str | None,
                output: str, progress: bool) -> None:
-    """Run the Sigma rules (single-event and correlations) and print the detections."""
+    """Run the Sigma rules (single-event and correlations) and print the detections. Rules that do not run are
+    listed on stderr and in the JSON output (not_run). Exit 1 if no selected rule could run, 4 if some were
+    broken, rejected by the engine, or given explicitly (--rules, --rule) and could not run."""
     window = TimeWindow(parse_time(since, "--since"), parse_time(until, "--until"))
     ruleset = ruleset_from_config(app.config, rule_paths)
     minimum = LEVELS.index(level) if level else 0

@@ -38,7 +38,9 @@ from breachkit.scan import ScanResult, alert_text, checkpoint, commit, remember_
 def scan_cmd(app: AppContext, engine: str | None, since: str | None, level: str | None, dry_run: bool,
              show_status: bool, output: str) -> None:
     """Run the rules over what arrived since the last scan. Detections of an open incident's actors are linked
-    to it; new ones are emailed to scan.alert_to. Never opens an incident: awareness is a human decision."""
+    to it; new ones are emailed to scan.alert_to, and so, once, is a rule that stops running or breaks. Never
+    opens an incident: awareness is a human decision. Exit 1 (checkpoint kept) if no rule could run, 4 if
+    some rules were broken."""
     config, now, zone = app.config, datetime.now(UTC), app.config.display_zone
     engine_name = engine or config.ingest.default_engine
     with open_store(config, app.workspace()) as store:
