@@ -85,6 +85,10 @@ def test_each_family_is_found_with_an_honest_level(local):
     result = run(load_rules([BUNDLED_RULES]), LocalEngine(local))
     assert result.not_run == ()
     assert found(result.detections) == EXPECTED
+    sql_only = LocalEngine(local)
+    sql_only.sparse_limit = 0  # decoded URLs evaluated in SQL as well: the same detections
+    assert {(d.rule_id, d.key, d.event_ids) for d in run(load_rules([BUNDLED_RULES]), sql_only).detections} == {
+        (d.rule_id, d.key, d.event_ids) for d in result.detections}
     names = [d[0] for d in local.con.execute("DESCRIBE events").fetchall() if "#" not in d[0]]
     rows = local.con.execute("SELECT * EXCLUDE (\"source.ip#bin\") FROM events").fetchall()
     events = [{k: v for k, v in zip(names, row, strict=True) if v is not None} for row in rows]

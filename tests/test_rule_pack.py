@@ -37,9 +37,13 @@ def test_every_rule_is_tagged_and_tested(item):
 
 
 @pytest.mark.parametrize("case", CASES, ids=[f"{c.rule_id[:8]}-{c.name}" for c in CASES])
-@pytest.mark.parametrize("engine", ["reference", "local"])
+@pytest.mark.parametrize("engine", ["reference", "local", "local-sql-only"])
 def test_case_in_process(case, engine):
-    result = run_case(case, PACK, reference_engine_for if engine == "reference" else local_engine_for)
+    from tests.test_detect_semantics import local_sql_only
+
+    open_engine = {"reference": reference_engine_for, "local": local_engine_for,
+                   "local-sql-only": local_sql_only}[engine]
+    result = run_case(case, PACK, open_engine)
     assert result.passed, result.message
 
 

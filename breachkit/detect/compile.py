@@ -137,7 +137,8 @@ def _rule(rule: SigmaRule, path: Path, text: str, backend: IRBackend, strict: bo
         return message(error)
     query = ir.expand_derived(ir.or_(list(queries)))
     if scope.datasets is not None:
-        query = ir.and_([ir.or_([ir.Str("event.dataset", "eq", d) for d in scope.datasets]), query])
+        # exact: dataset names are breachkit's own vocabulary (and a plain equality lets DuckDB skip row groups)
+        query = ir.and_([ir.or_([ir.Str("event.dataset", "eq", d, cased=True) for d in scope.datasets]), query])
     return Rule(meta, query, tuple(backend.warnings), generate=bool(rule._output), datasets=scope.datasets)
 
 

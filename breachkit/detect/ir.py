@@ -333,17 +333,29 @@ def expand_derived(node: Node) -> Node:
     twice and an unencoded URL is tested once)."""
     used = set(fields(node))
     if used and used <= {TEXT}:
-        decoded = Exists(TEXT_DECODED)
-        return or_([and_([decoded, rename(node, TEXT, TEXT_DECODED)]),
-                    and_([not_(decoded), rename(node, TEXT, TEXT_RAW)])])
+        has_text = Exists(TEXT_DECODED)
+        return or_([and_([has_text, rename(node, TEXT, TEXT_DECODED)]),
+                    and_([not_(has_text), rename(node, TEXT, TEXT_RAW)])])
     match node:
         case And(args):
             return and_([expand_derived(a) for a in args])
         case Or(args):
-            return or_([expand_derived(a) for a in args])
+            # the decoded tests of an OR are grouped behind one "decoded form present" guard per field: the
+            # guard is implied (a test on a missing field is false) but lets an engine skip them on the many
+            # events whose URL has nothing to decode
+            kept: list[Node] = []
+            on_decoded: dict[str, list[Node]] = {}
+            for a in args:
+                if isinstance(a, Str | Regex) and a.field in URL_DECODED:
+                    kept.append(a)
+                    on_decoded.setdefault(URL_DECODED[a.field], []).append(replace(a, field=URL_DECODED[a.field]))
+                else:
+                    kept.append(expand_derived(a))
+            kept += [and_([Exists(field), or_(tests)]) for field, tests in on_decoded.items()]
+            return or_(kept)
         case Not(arg):
             return not_(expand_derived(arg))
         case Str(field=f) | Regex(field=f) if f in URL_DECODED:
-            return or_([node, replace(node, field=URL_DECODED[f])])
+            return or_([node, and_([Exists(URL_DECODED[f]), replace(node, field=URL_DECODED[f])])])
         case _:
             return node
