@@ -75,42 +75,36 @@ def run_demo(directory: Path, *, now: datetime | None = None) -> DemoResult:
 
 def _incident(config: Config, workspace: Workspace, directory: Path, found: list[Detection],
               now: datetime) -> tuple[str, int, Path]:
-    """Open the incident, build its subject list, render the notices and the report for review."""
-    from breachkit.incidents.api import linked, open_store
-    from breachkit.incidents.model import Filing
-    from breachkit.incidents.playbooks import find_playbook, tasks_for
-    from breachkit.notices.api import authority_report_context, load_recipients, notice_context
-    from breachkit.notices.render import render_all, write_authority
-    from breachkit.notices.templates import environment_from_config
+    """Open the incident, build its subject list, render the notices and the report for review — through the
+    library's use cases, as a Python user would."""
+    from breachkit.incidents import api as incidents
+    from breachkit.notices import api as notices
+    from breachkit.scan import _linked
+    from breachkit.session import Session
     from breachkit.subjects.api import build_subjects
 
-    actor = "demo@heimwatt.example"
     aware_at = max(d.last_seen for d in found) + timedelta(hours=2)
-    now = aware_at + timedelta(hours=20)  # the demo's incident work happens on the day after awareness
-    playbook = find_playbook("gdpr-personal-data-breach")
+    day_after = aware_at + timedelta(hours=20)  # the demo's incident work happens on the day after awareness
     review = directory / "review"
-    with open_store(config, workspace) as store:
-        incident = store.open_incident({
-            "title": "Customer records enumerated through the public API",
-            "description": "An installer account read the records of many customers it does not serve, one "
-                           "customer id after the other, through the public API.",
-            "aware_at": aware_at, "detected_at": min(d.last_seen for d in found),
-            "occurred_at": min(d.first_seen for d in found),
-            "aware_justification": "The security team confirmed from the API logs that the responses contained "
-                                   "other customers' records.",
-            "impact": {"confidentiality": True}, "malicious": True, "cause": "abuse of an installer API token",
-            "data_categories": ["identity", "contact", "usage", "device_identifiers"],
-            "commander": "ic@heimwatt.example", "playbook": playbook.id,
-        }, actor=actor, now=now, tasks=tasks_for(playbook, "BK-0000-0000", aware_at), reason="demo")
-        store.link_detections(incident.id, [linked(d) for d in found], actor=actor, now=now, reason="demo")
-        outcome = build_subjects(config, workspace, store, incident.id, engine="local", actor=actor, now=now)
-        incident = store.get(incident.id)
-        env = environment_from_config(config)
-        people = load_recipients(store, incident, env)
-        render_all(notice_context(store, config, incident), people, review / "subjects", env, overwrite=True)
-        ctx = authority_report_context(store, config, incident, now)
-        write_authority(ctx, env, review / "authority", ("md", "html", "json"), overwrite=True)
-        filed = Filing(incident_id=incident.id, regime="gdpr-33", stage="authority", filed_at=now,
-                       reference="DEMO-LDA-0001", recipient="the lead supervisory authority", filed_by=actor)
-        store.add_record(filed, actor=actor, now=now, reason="demo: initial report filed")
-    return incident.id, outcome.counts.people, review
+    with Session(config, actor="demo@heimwatt.example", clock=lambda: day_after) as session:
+        opened = incidents.open_incident(
+            session, title="Customer records enumerated through the public API",
+            description="An installer account read the records of many customers it does not serve, one "
+                        "customer id after the other, through the public API.",
+            aware_at=aware_at, detected_at=min(d.last_seen for d in found),
+            occurred_at=min(d.first_seen for d in found),
+            justification="The security team confirmed from the API logs that the responses contained "
+                          "other customers' records.",
+            playbook="gdpr-personal-data-breach", commander="ic@heimwatt.example",
+            detections=[_linked(d) for d in found], detections_source="demo",
+            fields={"impact": {"confidentiality": True}, "malicious": True,
+                    "cause": "abuse of an installer API token",
+                    "data_categories": ["identity", "contact", "usage", "device_identifiers"]})
+        incident_id = opened.incident.id
+        outcome = build_subjects(session, incident_id, engine="local")
+        notices.render_subject_notices(session, incident_id, review / "subjects", overwrite=True)
+        notices.render_authority_reports(session, incident_id, review / "authority", formats=("md", "html", "json"),
+                                         overwrite=True)
+        incidents.file_report(session, incident_id, regime="gdpr-33", stage="authority", reference="DEMO-LDA-0001",
+                              recipient="the lead supervisory authority", note="demo: initial report filed")
+    return incident_id, outcome.counts.people, review

@@ -63,7 +63,7 @@ def test_open_with_a_playbook_and_detections_then_work_the_incident(run, tmp_pat
     assert decided["authority"]["suggested"] is True and len(decided["recorded"]) == 2
     run("incident", "decide", iid, "--authority", "no", code=2)  # a decision needs a reason
     # the clock: overdue, and the report now needs reasons for the delay
-    clock = json.loads(run("incident", "clock", iid, "-o", "json").output)
+    clock = json.loads(run("incident", "clock", iid, "-o", "json").output)["deadlines"]
     gdpr = next(c for c in clock if c["regime"] == "gdpr-33")
     assert gdpr["status"] == "overdue" and gdpr["needs_delay_reasons"] and gdpr["remaining_seconds"] < 0
     watch = run("incident", "clock", "--watch", "--count", "2", "--interval", "0.01")
@@ -71,7 +71,7 @@ def test_open_with_a_playbook_and_detections_then_work_the_incident(run, tmp_pat
     run("incident", "file", iid, "--regime", "gdpr-33", "--stage", "authority", "--reference", "LDA-BY-4711",
         "--recipient", "BayLDA")
     run("incident", "file", iid, "--regime", "gdpr-33", "--stage", "authority", "--kind", "follow_up")
-    clock = json.loads(run("incident", "clock", iid, "-o", "json").output)
+    clock = json.loads(run("incident", "clock", iid, "-o", "json").output)["deadlines"]
     assert next(c for c in clock if c["regime"] == "gdpr-33")["status"] == "late"
     run("incident", "note", iid, "called the LDA hotline")
     run("incident", "close", iid, "--reason", "done")

@@ -18,6 +18,7 @@ from breachkit.incidents.store import IncidentStore
 from breachkit.logs.elasticsearch import ElasticsearchStore, connect
 from breachkit.logs.ingest import IngestOptions, ingest
 from breachkit.logs.local import LocalStore
+from breachkit.session import Session
 from breachkit.subjects.api import build_subjects
 from breachkit.workspace import Workspace
 
@@ -112,7 +113,7 @@ def test_same_subject_table_on_elasticsearch_and_embedded(attack_id, tmp_path, e
     subjects = SubjectsConfig(directory=DirectoryConfig(source=str(SAMPLES / "directory.csv"),
                                                         devices=str(SAMPLES / "devices.csv")))
     config = load_config(environ={}, cwd=tmp_path).model_copy(update={"elasticsearch": es, "subjects": subjects})
-    workspace = Workspace(tmp_path / "ws").ensure()
+    workspace = Workspace(config.workspace_dir).ensure()
     options = IngestOptions(format="jsonl")
     with LocalStore(workspace.events_db) as local:
         ingest([str(SAMPLES / "app-api.jsonl.gz")], local, config, workspace, options=options, now=NOW)
@@ -125,13 +126,13 @@ def test_same_subject_table_on_elasticsearch_and_embedded(attack_id, tmp_path, e
         client.close()
     attack = ATTACKS[attack_id]
     tables = {}
-    with IncidentStore(f"sqlite:///{tmp_path}/incidents.db") as store:
+    with Session(config, actor="t", clock=lambda: NOW) as session:
         for engine in ("local", "elasticsearch"):
-            incident = store.open_incident({
+            incident = session.store.open_incident({
                 "title": attack_id, "aware_at": NOW, "aware_justification": "j",
                 "scope": {"since": attack["start"], "until": attack["end"], "source_ips": attack["source_ips"]}},
                 actor="t", now=NOW)
-            outcome = build_subjects(config, workspace, store, incident.id, engine=engine, actor="t", now=NOW)
+            outcome = build_subjects(session, incident.id, engine=engine)
             assert outcome.record.engine == engine
             tables[engine] = outcome.record.table()
     assert len(tables["local"]) > 0

@@ -186,3 +186,10 @@ def test_an_older_store_is_upgraded_on_open(store):
     with IncidentStore(store.url) as reopened:
         assert "scan_state" in inspect(reopened.engine).get_table_names()
         assert reopened.get(inc.id).title == BASE["title"]
+
+
+def test_the_cheap_revision_check_knows_the_newest_migration():
+    """Opening a store compares its revision with HEAD_REVISION before importing Alembic: they must agree."""
+    from breachkit.incidents.store.engine import HEAD_REVISION, alembic_head
+
+    assert HEAD_REVISION == alembic_head()

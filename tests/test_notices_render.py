@@ -40,7 +40,6 @@ from breachkit.notices.recipients import Fallback
 from breachkit.notices.render import file_key, render_all, render_authority, render_subject, write_authority
 from breachkit.notices.templates import (
     AUTHORITY_TEMPLATES,
-    BUNDLED_NOTICES,
     SUBJECT_TEMPLATES,
     NoticeEnvironment,
     and_list,
@@ -49,6 +48,7 @@ from breachkit.notices.templates import (
     format_duration,
     format_number,
 )
+from breachkit.resources import bundled
 from breachkit.subjects import schema as S
 from tests.notices_fixtures import (
     CONFIG,
@@ -60,6 +60,9 @@ from tests.notices_fixtures import (
     at,
     subject_table,
 )
+
+BUNDLED_NOTICES = bundled("notices")
+
 
 GOLDEN = Path(__file__).parent / "golden" / "notices"
 UPDATE = os.environ.get("BREACHKIT_UPDATE_GOLDEN") == "1"

@@ -37,7 +37,7 @@ def demo(app: AppContext, directory: Path) -> None:
     result = run_demo(directory)
     console = out_console()
     render_summary(result.ingested)
-    emit(result.detections, "table", app)
+    emit(result.detections, "table", app.session.zone)
     by_rule: dict[str, int] = {}
     for d in result.detections.detections:
         by_rule[d.title] = by_rule.get(d.title, 0) + 1

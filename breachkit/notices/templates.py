@@ -34,6 +34,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup, escape
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
+from breachkit import resources
 from breachkit.config import Config
 from breachkit.errors import ConfigError, InputError, Location, Problem
 from breachkit.incidents.model import DATA_CATEGORIES
@@ -45,7 +46,6 @@ if TYPE_CHECKING:
     from breachkit.notices.recipients import Recipient
 
 # The templates shipped with breachkit (in a checkout or an editable install: <repo>/notices).
-BUNDLED_NOTICES = Path(__file__).resolve().parents[2] / "notices"
 SUBJECT_TEMPLATES = ("email.subject.txt", "email.txt", "email.html")
 STRINGS_FILE = "strings.toml"
 TemplateFormat = Literal["md", "html"]
@@ -303,9 +303,7 @@ def search_path(config: Config) -> list[Path]:
         paths.append(override)
     elif (config.workspace_dir / "notices").is_dir():
         paths.append(config.workspace_dir / "notices")
-    if not BUNDLED_NOTICES.is_dir():
-        raise ConfigError("the bundled notice templates are missing", path=BUNDLED_NOTICES)
-    return [*paths, BUNDLED_NOTICES]
+    return [*paths, resources.bundled("notices")]
 
 
 def environment_from_config(config: Config) -> NoticeEnvironment:

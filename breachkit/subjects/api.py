@@ -4,26 +4,25 @@ join) → counts → a new version of the incident's subject list, and exports o
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from breachkit.config import Config
 from breachkit.errors import Problem, UsageError
-from breachkit.incidents.store import IncidentStore
+from breachkit.incidents.api import normalize_id
+from breachkit.incidents.store.subjects import SubjectBuildRecord
 from breachkit.logs.ingest import ProgressCallback
 from breachkit.logs.local import LocalStore
 from breachkit.logs.stores import open_event_store
+from breachkit.session import Session
 from breachkit.subjects import schema
 from breachkit.subjects.counts import SubjectCounts, subject_counts
 from breachkit.subjects.directory import read_devices, read_directory
 from breachkit.subjects.export import ExportFormat, ExportResult, export_subjects
 from breachkit.subjects.identifiers import affected_identifiers
 from breachkit.subjects.join import at_risk_in_taken_over_accounts, build_subject_table
-from breachkit.subjects.store import SubjectBuildRecord, changes, get_build, latest_build, save_build
-from breachkit.workspace import Workspace
+from breachkit.subjects.store import changes, save_build
 
 
 @dataclass(frozen=True)
@@ -51,10 +50,13 @@ def authority_counts(counts: SubjectCounts) -> dict[str, Any]:
             "minors": counts.minors, "without_email": counts.without_email}
 
 
-def build_subjects(config: Config, workspace: Workspace, store: IncidentStore, incident_id: str, *,
-                   engine: str | None, actor: str, now: datetime,
+def build_subjects(session: Session, incident_id: str, *, engine: str | None = None,
                    progress: ProgressCallback | None = None) -> BuildOutcome:
-    incident = store.get(incident_id)
+    """A new version of the incident's subject list: the scope's actors followed through the logs (either
+    engine), joined with the user directory, counted; the incident's counts are updated from it."""
+    config, workspace, store = session.config, session.workspace, session.store
+    actor, now = session.actor, session.now()
+    incident = store.get(normalize_id(incident_id))
     if incident.scope.empty:
         raise UsageError(f"{incident.id} has no scope: no actor addresses, accounts or devices to follow",
                          hint=f"link detections (breachkit incident link {incident.id} FILE) or set them: "
@@ -73,7 +75,7 @@ def build_subjects(config: Config, workspace: Workspace, store: IncidentStore, i
     table, attempted = built.table[exposed].reset_index(drop=True), built.table[~exposed]
     table = at_risk_in_taken_over_accounts(table, directory.frame)
     counts = subject_counts(table)
-    previous = latest_build(store, incident.id)
+    previous = store.subject_lists.get(incident.id)
     diff = changes(previous.table() if previous is not None else None, table)
     rejected = directory.problems() + (devices.problems() if devices is not None else [])
     summary = {"counts": authority_counts(counts), "identifiers": len(identifiers), "unmatched": len(built.unmatched),
@@ -93,10 +95,14 @@ def build_subjects(config: Config, workspace: Workspace, store: IncidentStore, i
     return BuildOutcome(record, counts, len(identifiers), built.unmatched, rejected, diff, len(attempted))
 
 
-def export_build(store: IncidentStore, incident_id: str, path: Path, fmt: ExportFormat, *, version: int | None,
-                 actor: str, now: datetime, reason: str) -> ExportResult:
+def export_build(session: Session, incident_id: str, path: Path, fmt: ExportFormat, *, version: int | None = None,
+                 reason: str) -> ExportResult:
     """Export a stored subject list (0600, formula-safe CSV) and record it in the audit log."""
-    record = get_build(store, incident_id, version)
+    if not reason.strip():
+        raise UsageError("an export of personal data needs a reason (it is recorded)", field="reason")
+    store, actor, now = session.store, session.actor, session.now()
+    incident_id = normalize_id(incident_id)
+    record = store.subject_lists.get(incident_id, version)
     if record is None:
         raise UsageError(f"{incident_id} has no subject list" + (f" version {version}" if version else ""),
                          hint=f"breachkit subjects build {incident_id}")
@@ -105,3 +111,27 @@ def export_build(store: IncidentStore, incident_id: str, path: Path, fmt: Export
                 reason=reason, detail={"what": "subjects", "version": record.version, "format": fmt,
                                        "rows": result.rows})
     return result
+
+
+@dataclass(frozen=True)
+class SubjectListView:
+    incident_id: str
+    versions: list[dict[str, Any]]  # without tables
+    record: SubjectBuildRecord | None  # the version asked for (default: the latest)
+    people: pd.DataFrame | None  # the people themselves, only when asked for (audited as a view)
+
+
+def show_subjects(session: Session, incident_id: str, *, version: int | None = None, people: bool = False,
+                  reason: str = "subjects show --people") -> SubjectListView:
+    """The subject list's versions and counts; with `people`, the identities too — recorded as a view."""
+    store = session.store
+    incident = store.get(normalize_id(incident_id))
+    record = store.subject_lists.get(incident.id, version)
+    if version is not None and record is None:
+        raise UsageError(f"{incident.id} has no subject list version {version}", field="version")
+    table = None
+    if people and record is not None:
+        table = record.table()
+        store.audit("view", "people", actor=session.actor, at=session.now(), incident_id=incident.id,
+                    sha256=record.sha256, reason=reason, detail={"version": record.version, "rows": record.rows})
+    return SubjectListView(incident.id, store.subject_lists.versions(incident.id), record, table)

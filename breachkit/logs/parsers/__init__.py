@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from breachkit.config import IngestConfig
 from breachkit.errors import InputError
+from breachkit.logs.names import FORMATS
 from breachkit.logs.parsers.authlog import AuthLogParser
 from breachkit.logs.parsers.base import ParseError, Parser, Record
 from breachkit.logs.parsers.structured import CsvParser, JsonLinesParser
@@ -18,7 +19,6 @@ from breachkit.logs.reader import Line
 
 __all__ = ["FORMATS", "ParseError", "Parser", "Record", "detect_format", "make_parser"]
 
-FORMATS: Final = ("combined", "common", "jsonl", "csv", "auth")
 SNIFF_LINES: Final = 50
 _BY_SUFFIX: Final = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv"}
 

@@ -15,22 +15,16 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import UTC, datetime
-from pathlib import Path
+from datetime import datetime
 from typing import Any
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from pydantic import ValidationError
-from sqlalchemy import Connection, Engine, create_engine, event, func, insert, select, text, update
+from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from breachkit.errors import ConflictError, InputError, Location, NotFoundError, Problem, ServiceError, UsageError
+from breachkit.errors import ConflictError, InputError, NotFoundError, ServiceError, UsageError
 from breachkit.incidents import tables as t
 from breachkit.incidents.model import (
     EDITABLE_FIELDS,
@@ -46,74 +40,15 @@ from breachkit.incidents.model import (
     TimelineEntry,
     format_id,
 )
+from breachkit.incidents.store.engine import create_store_engine, migrate
+from breachkit.incidents.store.outbox import Outbox
+from breachkit.incidents.store.reminders import Reminders
+from breachkit.incidents.store.scans import ScanState
+from breachkit.incidents.store.subjects import SubjectLists
+from breachkit.incidents.store.values import as_utc, jsonable, validation_problems
 
-MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 _RECORD_MODELS: dict[str, type[Assessment] | type[Decision] | type[Filing]] = {
     "assessment": Assessment, "decision": Decision, "filing": Filing}
-
-
-def _jsonable(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=str))
-
-
-def as_utc(value: datetime | None) -> datetime | None:
-    """SQLite gives naive datetimes back: they were written as UTC."""
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def validation_problems(exc: ValidationError, where: str) -> list[Problem]:
-    return [Problem(e["msg"], Location(where, field=".".join(str(p) for p in e["loc"]) or None))
-            for e in exc.errors()]
-
-
-def create_store_engine(url: str) -> Engine:
-    parsed = make_url(url)
-    password = os.environ.get("BREACHKIT_DB_PASSWORD")
-    if password and parsed.password is None and not parsed.drivername.startswith("sqlite"):
-        parsed = parsed.set(password=password)
-    if parsed.drivername.startswith("sqlite"):
-        database = parsed.database
-        if database and database != ":memory:":
-            path = Path(database)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if not path.exists():  # created 0600: the store holds personal data
-                os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
-        engine = create_engine(parsed, connect_args={"timeout": 60})
-
-        @event.listens_for(engine, "connect")
-        def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
-            dbapi_connection.isolation_level = None  # let SQLAlchemy's "begin" event issue BEGIN itself
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            # WAL + NORMAL: a commit is atomic and never corrupts; a power cut may lose the last commits,
-            # which the outbox tolerates (a lost "sent" leaves "sending", which becomes "unknown").
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=60000")
-            cursor.close()
-
-        @event.listens_for(engine, "begin")
-        def _sqlite_begin(connection: Connection) -> None:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
-
-        return engine
-    return create_engine(parsed, pool_pre_ping=True)
-
-
-def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest Alembic revision (no-op when it is current)."""
-    config = AlembicConfig()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    head = ScriptDirectory.from_config(config).get_current_head()
-    with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":  # two processes starting at once migrate one after the other
-            conn.execute(text("SELECT pg_advisory_xact_lock(7316201)"))
-        if MigrationContext.configure(conn).get_current_revision() == head:
-            return
-        config.attributes["connection"] = conn
-        command.upgrade(config, "head")
 
 
 class IncidentStore:
@@ -128,6 +63,12 @@ class IncidentStore:
         except OperationalError as exc:
             raise ServiceError(f"cannot open the incident store {self.display_url}: {exc.orig}",
                                hint="check incidents.store.url and that the database server runs") from None
+        # The other tables' repositories: every write to the store goes through this package, and each one
+        # that changes an incident appends its timeline entry (and audit row) in the same transaction.
+        self.outbox = Outbox(self)
+        self.subject_lists = SubjectLists(self)
+        self.reminders = Reminders(self)
+        self.scans = ScanState(self)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -149,8 +90,10 @@ class IncidentStore:
     # --- incidents ---------------------------------------------------------------------------------
 
     def open_incident(self, fields: Mapping[str, Any], *, actor: str, now: datetime, reason: str = "",
-                      tasks: Sequence[Task] = ()) -> Incident:
-        """Create an incident (id BK-<year>-<n>, numbered per year of `aware_at`) and its playbook tasks."""
+                      tasks: Sequence[Task] = (), detections: Sequence[LinkedDetection] = (),
+                      detections_reason: str = "") -> Incident:
+        """Create an incident (id BK-<year>-<n>, numbered per year of `aware_at`), its playbook tasks and its
+        first linked detections, in one transaction."""
         unknown = sorted(set(fields) - EDITABLE_FIELDS)
         if unknown:
             raise UsageError(f"unknown incident fields: {', '.join(unknown)}")
@@ -173,7 +116,10 @@ class IncidentStore:
                     task = task.model_copy(update={"incident_id": incident.id})
                     conn.execute(insert(t.tasks).values(
                         incident_id=incident.id, key=task.key, position=position, state=task.state.value,
-                        due_at=task.due_at, version=1, data=_jsonable(task.model_dump(mode="json"))))
+                        due_at=task.due_at, version=1, data=jsonable(task.model_dump(mode="json"))))
+                if detections:
+                    incident = self._link(conn, incident, detections, actor=actor, now=now,
+                                          reason=detections_reason)[0]
                 return incident
         raise ConflictError("could not allocate an incident number (too many concurrent openings); retry")
 
@@ -237,7 +183,7 @@ class IncidentStore:
                     f"you read version {expected_version}); nothing was written",
                     hint=f"see `breachkit incident show {incident_id}` and apply your change again")
             before = current.model_dump(mode="json")
-            candidate = self._validate({**before, **_jsonable(dict(changes))}, "incident update")
+            candidate = self._validate({**before, **jsonable(dict(changes))}, "incident update")
             after = candidate.model_dump(mode="json")
             diff = {k: [before[k], after[k]] for k in after if after[k] != before[k]}
             if not diff:
@@ -272,7 +218,7 @@ class IncidentStore:
         seq = (conn.execute(select(func.max(t.timeline.c.seq)).where(t.timeline.c.incident_id == incident_id))
                .scalar() or 0) + 1
         entry = TimelineEntry(incident_id=incident_id, seq=seq, at=at, actor=actor, action=action, reason=reason,
-                              changes=_jsonable(dict(changes)))
+                              changes=jsonable(dict(changes)))
         conn.execute(insert(t.timeline), {"incident_id": incident_id, "seq": seq, "at": entry.at, "actor": actor,
                                           "action": action, "reason": reason, "changes": entry.changes})
         return entry
@@ -292,29 +238,33 @@ class IncidentStore:
         """Attach detections (once each) and widen the incident's scope to their actors and window."""
         with self.transaction() as conn:
             incident = self.load(conn, incident_id, lock=True)
-            known = set(conn.execute(select(t.detections.c.fingerprint)
-                                     .where(t.detections.c.incident_id == incident_id)).scalars())
-            fresh: list[LinkedDetection] = []
-            for detection in found:
-                fingerprint = hashlib.sha256(json.dumps(
-                    [detection.rule_id, detection.key, detection.first_seen.isoformat()]).encode()).hexdigest()
-                if fingerprint in known:
-                    continue
-                known.add(fingerprint)
-                fresh.append(detection)
-                conn.execute(insert(t.detections).values(incident_id=incident_id, fingerprint=fingerprint,
-                                                         linked_at=now, data=detection.model_dump(mode="json")))
-            if not fresh:
-                return 0
-            scope = incident.scope if not incident.scope.empty else None
-            for detection in fresh:
-                scope = detection.scope() if scope is None else scope.merged(detection.scope())
-            assert scope is not None
-            self._save(conn, incident, {"scope": scope}, now)
-            self.append_entry(conn, incident_id, now, actor, "detection", reason,
-                              {"linked": [f"{d.rule_id} {dict(d.key)}" for d in fresh],
-                               "scope": [incident.scope.model_dump(mode="json"), scope.model_dump(mode="json")]})
-            return len(fresh)
+            return self._link(conn, incident, found, actor=actor, now=now, reason=reason)[1]
+
+    def _link(self, conn: Connection, incident: Incident, found: Sequence[LinkedDetection], *, actor: str,
+              now: datetime, reason: str) -> tuple[Incident, int]:
+        known = set(conn.execute(select(t.detections.c.fingerprint)
+                                 .where(t.detections.c.incident_id == incident.id)).scalars())
+        fresh: list[LinkedDetection] = []
+        for detection in found:
+            fingerprint = hashlib.sha256(json.dumps(
+                [detection.rule_id, detection.key, detection.first_seen.isoformat()]).encode()).hexdigest()
+            if fingerprint in known:
+                continue
+            known.add(fingerprint)
+            fresh.append(detection)
+            conn.execute(insert(t.detections).values(incident_id=incident.id, fingerprint=fingerprint,
+                                                     linked_at=now, data=detection.model_dump(mode="json")))
+        if not fresh:
+            return incident, 0
+        scope = incident.scope if not incident.scope.empty else None
+        for detection in fresh:
+            scope = detection.scope() if scope is None else scope.merged(detection.scope())
+        assert scope is not None
+        updated = self._save(conn, incident, {"scope": scope}, now)
+        self.append_entry(conn, incident.id, now, actor, "detection", reason,
+                          {"linked": [f"{d.rule_id} {dict(d.key)}" for d in fresh],
+                           "scope": [incident.scope.model_dump(mode="json"), scope.model_dump(mode="json")]})
+        return updated, len(fresh)
 
     def detections(self, incident_id: str) -> list[LinkedDetection]:
         with self.transaction() as conn:
@@ -345,7 +295,7 @@ class IncidentStore:
                 raise NotFoundError(f"{incident_id} has no task {key!r}",
                                     hint=f"`breachkit incident task list {incident_id}` shows them")
             task = Task.model_validate(row[0])
-            data = task.model_dump(mode="json") | _jsonable(dict(changes))
+            data = task.model_dump(mode="json") | jsonable(dict(changes))
             if "state" in changes:
                 done = changes["state"] in (TaskState.DONE.value, TaskState.SKIPPED.value)
                 data |= {"completed_at": now.isoformat() if done else None, "completed_by": actor if done else None}
@@ -366,7 +316,9 @@ class IncidentStore:
     # --- records: assessments, decisions, filings --------------------------------------------------
 
     def add_record(self, record: Assessment | Decision | Filing, *, actor: str, now: datetime,
-                   reason: str = "") -> None:
+                   reason: str = "", audit: Mapping[str, Any] | None = None) -> None:
+        """Store an assessment, decision or filing with its timeline entry; `audit` (the keyword arguments of
+        `audit()`) records what left breachkit with it, in the same transaction."""
         kind = next(k for k, m in _RECORD_MODELS.items() if isinstance(record, m))
         with self.transaction() as conn:
             incident = self.load(conn, record.incident_id, lock=True)
@@ -375,6 +327,8 @@ class IncidentStore:
             if isinstance(record, Assessment) and incident.severity != record.severity:
                 self._save(conn, incident, {"severity": record.severity}, now)
             self.append_entry(conn, record.incident_id, now, actor, kind, reason, data)
+            if audit is not None:
+                self.audit(**audit, actor=actor, at=now, incident_id=record.incident_id, conn=conn)
 
     def _records(self, incident_id: str, kind: str) -> list[dict[str, Any]]:
         with self.transaction() as conn:
@@ -398,7 +352,7 @@ class IncidentStore:
               detail: Mapping[str, Any] | None = None, conn: Connection | None = None) -> None:
         """Record something that left breachkit (an export, a rendered set, a sent message, a filing)."""
         values = {"at": at, "actor": actor, "action": action, "incident_id": incident_id, "target": target,
-                  "sha256": sha256, "reason": reason, "detail": _jsonable(dict(detail or {}))}
+                  "sha256": sha256, "reason": reason, "detail": jsonable(dict(detail or {}))}
         if conn is not None:
             conn.execute(insert(t.audit), values)
             return
@@ -413,5 +367,3 @@ class IncidentStore:
             return [dict(r) | {"at": as_utc(r["at"])} for r in conn.execute(query).mappings()]
 
 
-def store_url(configured: str | None, workspace_root: Path) -> str:
-    return configured or f"sqlite:///{workspace_root / 'incidents.db'}"

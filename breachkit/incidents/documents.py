@@ -1,0 +1,96 @@
+"""The incident stage's result documents: one incident with everything recorded about it
+(`breachkit.incident/1`), the legal clock (`breachkit.clock/1`) and the notification suggestion and decisions
+(`breachkit.decision/1`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from breachkit.document import Document
+from breachkit.incidents.clock import Deadline
+from breachkit.incidents.model import Decision, Filing, Incident, Task, TimelineEntry
+
+
+class _Item(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DeadlineItem(_Item):
+    incident: str
+    regime: str
+    stage: str
+    title: str
+    due_at: datetime | None  # None: "without undue delay"
+    status: str  # running | overdue | met | late | open | done
+    filed_at: datetime | None = None
+    provisional: bool = False  # counted from an earlier stage that is not filed yet
+    remaining_seconds: float | None = None  # negative when overdue
+    elapsed_seconds: float
+    needs_delay_reasons: bool  # past the deadline and the incident records no reasons yet
+
+    @classmethod
+    def of(cls, incident: Incident, d: Deadline) -> DeadlineItem:
+        return cls(incident=incident.id, regime=d.regime, stage=d.stage, title=d.title, due_at=d.due_at,
+                   status=d.status.value, filed_at=d.filed_at, provisional=d.provisional,
+                   remaining_seconds=None if d.remaining is None else d.remaining.total_seconds(),
+                   elapsed_seconds=d.elapsed.total_seconds(),
+                   needs_delay_reasons=d.needs_delay_reasons and not incident.delay_reasons)
+
+
+class ClockDocument(Document):
+    SCHEMA = "breachkit.clock/1"
+
+    at: datetime
+    zone: str  # the display zone (times in the document are UTC)
+    deadlines: list[DeadlineItem]
+
+    @classmethod
+    def of(cls, rows: Sequence[tuple[Incident, Deadline]], at: datetime, zone: str) -> ClockDocument:
+        return cls.create(at=at, zone=zone, deadlines=[DeadlineItem.of(i, d) for i, d in rows])
+
+
+class IncidentDocument(Document):
+    SCHEMA = "breachkit.incident/1"
+
+    at: datetime
+    incident: dict[str, Any]
+    deadlines: list[DeadlineItem]
+    tasks: list[dict[str, Any]]
+    decisions: list[dict[str, Any]]
+    filings: list[dict[str, Any]]
+    timeline: list[dict[str, Any]] = Field(default_factory=list)
+
+    @classmethod
+    def of(cls, incident: Incident, deadlines: Sequence[Deadline], tasks: Sequence[Task],
+           decisions: Sequence[Decision], filings: Sequence[Filing], timeline: Sequence[TimelineEntry],
+           at: datetime) -> IncidentDocument:
+        return cls.create(at=at, incident=incident.model_dump(mode="json"),
+                          deadlines=[DeadlineItem.of(incident, d) for d in deadlines],
+                          tasks=[t.model_dump(mode="json") for t in tasks],
+                          decisions=[d.model_dump(mode="json") for d in decisions],
+                          filings=[f.model_dump(mode="json") for f in filings],
+                          timeline=[e.model_dump(mode="json") for e in timeline])
+
+
+class SuggestionItem(_Item):
+    kind: str  # notify_authority | notify_subjects
+    suggested: bool
+    risk: str
+    explanation: list[str]
+    exemptions: list[str] = Field(default_factory=list)
+    alternative: str | None = None
+
+
+class DecisionDocument(Document):
+    SCHEMA = "breachkit.decision/1"
+
+    incident: str
+    at: datetime
+    facts: dict[str, Any]  # what the suggestion was computed from
+    authority: SuggestionItem
+    subjects: SuggestionItem
+    recorded: list[dict[str, Any]] = Field(default_factory=list)  # decisions recorded by this call
