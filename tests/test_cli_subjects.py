@@ -56,8 +56,8 @@ def test_build_show_export_and_rebuild(run, tmp_path):
     people = set(attack["affected_user_ids"]) | set(attack["user_ids"])  # the 200s, and the installer's own
     assert built["people"] == len(people) and built["version"] == 1
     # the customers' consumption was exposed; the installer's account only with its address (the actor)
-    assert built["counts"]["by_category"]["usage"]["people"] == len(attack["affected_user_ids"])
-    assert built["counts"]["by_category"]["online_identifiers"]["people"] == len(attack["user_ids"])
+    assert built["by_category"]["usage"]["people"] == len(attack["affected_user_ids"])
+    assert built["by_category"]["online_identifiers"]["people"] == len(attack["user_ids"])
     incident = json.loads(run("incident", "show", iid, "-o", "json").output)["incident"]
     assert incident["approx_subjects"] == len(people) and "DE" in incident["countries"]
     assert "customers" in incident["subject_categories"]
@@ -163,4 +163,4 @@ def test_taken_over_accounts_put_what_the_directory_holds_at_risk(run, tmp_path)
         *_scope(attack))
     built = json.loads(run("subjects", "build", "BK-2026-0001", "-o", "json").output)
     assert built["people"] == len(attack["affected_user_ids"])
-    assert built["counts"]["by_category"]["financial"]["people"] == len(attack["affected_user_ids"])
+    assert built["by_category"]["financial"]["people"] == len(attack["affected_user_ids"])

@@ -194,4 +194,4 @@ def test_the_cheap_revision_check_knows_the_newest_migration():
     """Opening a store compares its revision with HEAD_REVISION before importing Alembic: they must agree."""
     from breachkit.incidents.store.engine import HEAD_REVISION, alembic_head
 
-    assert HEAD_REVISION == alembic_head()
+    assert alembic_head() == HEAD_REVISION

@@ -29,6 +29,7 @@ from breachkit.notices.authority import (
     latin1,
     missing_art33_items,
 )
+from breachkit.notices.checks import check_templates
 from breachkit.notices.context import (
     Communication,
     Narrative,
@@ -36,18 +37,10 @@ from breachkit.notices.context import (
     authority_context,
     incident_notice_context,
 )
+from breachkit.notices.formatting import and_list, format_datetime, format_duration, format_number
 from breachkit.notices.recipients import Fallback
 from breachkit.notices.render import file_key, render_all, render_authority, render_subject, write_authority
-from breachkit.notices.templates import (
-    AUTHORITY_TEMPLATES,
-    SUBJECT_TEMPLATES,
-    NoticeEnvironment,
-    and_list,
-    check_templates,
-    format_datetime,
-    format_duration,
-    format_number,
-)
+from breachkit.notices.templates import AUTHORITY_TEMPLATES, SUBJECT_TEMPLATES, NoticeEnvironment
 from breachkit.resources import bundled
 from breachkit.subjects import schema as S
 from tests.notices_fixtures import (

@@ -51,6 +51,7 @@ def _counts_table(counts: dict[str, dict[str, int]], title: str) -> Table:
 def build_cmd(app: AppContext, incident_id: str, engine: str | None, progress: bool, output: str) -> None:
     """Build a new version of the incident's subject list (the previous ones are kept)."""
     from breachkit.subjects.api import build_subjects
+    from breachkit.subjects.document import SubjectsDocument
     from breachkit.subjects.store import without_ids
 
     with progress_bar(progress) as bar:
@@ -62,11 +63,7 @@ def build_cmd(app: AppContext, incident_id: str, engine: str | None, progress: b
         outcome = build_subjects(app.session, incident_id, engine=engine, progress=advance)
     counts = outcome.counts.to_dict()
     if output == "json":
-        echo_json({"version": outcome.record.version, "people": outcome.counts.people,
-                   "records": outcome.counts.records, "identifiers": outcome.identifiers,
-                   "unmatched": len(outcome.unmatched), "rejected_rows": len(outcome.rejected),
-                   "minors": outcome.counts.minors, "changes": without_ids(outcome.changes),
-                   "counts": without_ids(counts)})
+        echo_json(SubjectsDocument.of(outcome))
         return
     console = out_console()
     changed = without_ids(outcome.changes)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from breachkit.cli.common import AppContext, echo_json, local, out_console, output_option, pass_app, safe
 from breachkit.cli.views import task_table
-from breachkit.incidents import tasks_api
-from breachkit.incidents.model import Task
+
+if TYPE_CHECKING:
+    from breachkit.incidents.model import Task
 
 
 @click.group("task")
@@ -23,6 +26,8 @@ def task() -> None:
 def list_cmd(app: AppContext, incident_id: str, checklists: bool, output: str) -> None:
     """The incident's tasks with owners and due times (open tasks past due in red)."""
     from rich.table import Table
+
+    from breachkit.incidents import tasks_api
 
     zone = app.session.zone
     tasks = tasks_api.list_tasks(app.session, incident_id)
@@ -53,6 +58,8 @@ def _show(new: Task) -> None:
 @pass_app
 def assign_cmd(app: AppContext, incident_id: str, key: str, assignee: str) -> None:
     """Give a task to someone (an email: reminders go there)."""
+    from breachkit.incidents import tasks_api
+
     _show(tasks_api.assign_task(app.session, incident_id, key, assignee))
 
 
@@ -64,6 +71,8 @@ def assign_cmd(app: AppContext, incident_id: str, key: str, assignee: str) -> No
 @pass_app
 def check_cmd(app: AppContext, incident_id: str, key: str, items: tuple[int, ...], uncheck: bool) -> None:
     """Tick (or untick) checklist items by number (1 = first)."""
+    from breachkit.incidents import tasks_api
+
     _show(tasks_api.check_items(app.session, incident_id, key, items, uncheck=uncheck))
 
 
@@ -74,6 +83,8 @@ def check_cmd(app: AppContext, incident_id: str, key: str, items: tuple[int, ...
 @pass_app
 def done_cmd(app: AppContext, incident_id: str, key: str, note: str) -> None:
     """Mark a task done."""
+    from breachkit.incidents import tasks_api
+
     _show(tasks_api.complete_task(app.session, incident_id, key, note))
 
 
@@ -84,6 +95,8 @@ def done_cmd(app: AppContext, incident_id: str, key: str, note: str) -> None:
 @pass_app
 def skip_cmd(app: AppContext, incident_id: str, key: str, reason: str) -> None:
     """Skip a task that does not apply (the reason is recorded)."""
+    from breachkit.incidents import tasks_api
+
     _show(tasks_api.skip_task(app.session, incident_id, key, reason=reason))
 
 
@@ -94,4 +107,6 @@ def skip_cmd(app: AppContext, incident_id: str, key: str, reason: str) -> None:
 @pass_app
 def reopen_cmd(app: AppContext, incident_id: str, key: str, reason: str) -> None:
     """Open a finished task again."""
+    from breachkit.incidents import tasks_api
+
     _show(tasks_api.reopen_task(app.session, incident_id, key, reason=reason))

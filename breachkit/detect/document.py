@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from breachkit.detect.run import Detection, DetectionRun
 from breachkit.document import Document
+
+if TYPE_CHECKING:
+    from breachkit.detect.run import Detection, DetectionRun
 
 
 class DetectionItem(BaseModel):

@@ -18,8 +18,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-import holidays
-
 from breachkit.errors import UsageError
 from breachkit.incidents.model import Filing
 from breachkit.incidents.regimes import Due, Regime
@@ -59,6 +57,8 @@ def _require_aware(name: str, value: datetime) -> datetime:
 
 @lru_cache(maxsize=64)
 def _holidays(country: str, year: int) -> frozenset[date]:
+    import holidays  # a large package: only working-day regimes need it
+
     return frozenset(holidays.country_holidays(country, years=[year]).keys())
 
 

@@ -42,7 +42,7 @@ from typing import Any, Literal
 from fpdf import FPDF
 
 from breachkit.notices.context import AuthorityContext, Count, Label, Precision
-from breachkit.notices.templates import format_datetime, format_duration, format_number
+from breachkit.notices.formatting import format_datetime, format_duration, format_number
 
 SCHEMA = "breachkit.authority-report/1"
 ART33_ITEMS = {
