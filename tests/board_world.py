@@ -36,9 +36,10 @@ class World:
 
 def make_world(tmp_path: Path, store_url: str, *, now: datetime | None = None) -> World:
     config_path = tmp_path / "breachkit.toml"
-    config_path.write_text(f'[workspace]\npath = "ws"\ntimezone = "Europe/Berlin"\n\n[incidents.store]\nurl = "{store_url}"\n',
-                           encoding="utf-8")
-    session = Session(load_config(config_path, environ={}), actor="setup@example.org")
+    config_path.write_text(f'[workspace]\npath = "ws"\ntimezone = "Europe/Berlin"\n\n'
+                           f'[incidents.store]\nurl = "{store_url}"\n', encoding="utf-8")
+    session = Session(load_config(config_path, environ={}), actor="setup@example.org",
+                      clock=(lambda: now) if now is not None else None)
     now = now or datetime.now(UTC)
     for role, name in ROLES.items():
         users_api.add_user(session, name, role, PASSWORD)

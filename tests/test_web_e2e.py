@@ -102,7 +102,8 @@ def test_the_board_in_a_real_browser(board, chromium, tmp_path, request):
     assert page.evaluate("window.__pwned") is None
     countdown = cards.nth(1).locator(".countdown")
     before = countdown.inner_text()
-    page.wait_for_function("(old) => document.querySelectorAll('ol.board .countdown')[1].textContent !== old", arg=before)
+    page.wait_for_function("(old) => document.querySelectorAll('ol.board .countdown')[1].textContent !== old",
+                           arg=before)
     assert re.search(r"\d+ h \d\d min \d\d s left", countdown.inner_text())
     assert re.search(r"(CET|CEST)$", page.locator("#server-clock").inner_text())  # the board's zone, not the browser's
     if kind == "sqlite":

@@ -46,7 +46,7 @@ def deadline_words(d: DeadlineItem, zone: ZoneInfo) -> str:
     elif d.status == "done":
         return f"done: filed {short_time(d.filed_at, zone)}"
     elif d.status == "open":
-        return f"open, no fixed time ({duration_words(timedelta(seconds=d.elapsed_seconds))} since awareness)"
+        return f"open · {duration_words(timedelta(seconds=d.elapsed_seconds))} since awareness"
     else:
         remaining = timedelta(seconds=d.remaining_seconds or 0)
         if remaining < timedelta(0):

@@ -2,8 +2,8 @@
 
 One row per open incident: its nearest pending legal deadline (a stage past its deadline comes first: it is the
 nearest in time and the most urgent), whether reasons for a delay are owed, and its task load — overdue tasks,
-tasks due soon and the next task with its owner. Rows are sorted by that deadline; incidents with no pending
-fixed deadline (every stage filed, or only "without undue delay" stages) come last, newest awareness first.
+tasks due soon and the next task with its owner. Rows are sorted by that deadline; then incidents whose only
+pending stages are "without undue delay" (oldest awareness first: the delay grows), then those with nothing pending.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from breachkit.incidents.api import OPEN_STATUSES
 from breachkit.incidents.clock import Deadline, Status, incident_deadlines
-from breachkit.incidents.model import Incident, Task, TaskState
+from breachkit.incidents.model import Incident, Task
 from breachkit.session import Session
 
 DUE_SOON = timedelta(hours=6)  # "due soon": the nearer of the reminder thresholds by default
@@ -27,19 +27,22 @@ class TaskLoad:
     next: Task | None  # the open task due first (overdue ones first), with its owner
 
 
-def task_load(tasks: list[Task], now: datetime, due_soon: timedelta) -> TaskLoad:
-    pending = [t for t in tasks if t.state is TaskState.OPEN]
-    timed = sorted((t for t in pending if t.due_at is not None), key=lambda t: t.due_at or now)
-    overdue = sum(1 for t in timed if t.due_at is not None and t.due_at < now)
-    soon = sum(1 for t in timed if t.due_at is not None and now <= t.due_at <= now + due_soon)
-    return TaskLoad(len(pending), overdue, soon, timed[0] if timed else (pending[0] if pending else None))
+def task_counts(times: list[tuple[str, datetime | None]], now: datetime, due_soon: timedelta
+                ) -> tuple[int, int, int, str | None]:
+    """Open, overdue and due-soon counts of (key, due time) pairs of open tasks, and the key of the one due first
+    (an overdue one first; without due times, the first in playbook order)."""
+    timed = sorted((due, position, key) for position, (key, due) in enumerate(times) if due is not None)
+    overdue = sum(1 for due, _, _ in timed if due < now)
+    soon = sum(1 for due, _, _ in timed if now <= due <= now + due_soon)
+    first = timed[0][2] if timed else (times[0][0] if times else None)
+    return len(times), overdue, soon, first
 
 
 @dataclass(frozen=True)
 class BoardRow:
     incident: Incident
     deadlines: list[Deadline]
-    next_deadline: Deadline | None  # the nearest unfiled stage with a fixed due time
+    next_deadline: Deadline | None  # the nearest unfiled stage with a fixed due time (else one without)
     tasks: TaskLoad
 
     @property
@@ -61,8 +64,12 @@ class Board:
 
 
 def next_deadline(deadlines: list[Deadline]) -> Deadline | None:
+    """The nearest stage not filed yet with a fixed due time; else the first one due "without undue delay" (no
+    fixed time, still owed); else None."""
     pending = [d for d in deadlines if d.due_at is not None and d.status in (Status.RUNNING, Status.OVERDUE)]
-    return min(pending, key=lambda d: d.due_at or datetime.max, default=None)
+    if pending:
+        return min(pending, key=lambda d: d.due_at or datetime.max)
+    return next((d for d in deadlines if d.status is Status.OPEN), None)
 
 
 def board(session: Session, *, due_soon: timedelta = DUE_SOON) -> Board:
@@ -70,16 +77,19 @@ def board(session: Session, *, due_soon: timedelta = DUE_SOON) -> Board:
     store, now, regimes = session.store, session.now(), session.regimes
     incidents = store.list_incidents(status=OPEN_STATUSES)
     ids = [i.id for i in incidents]
-    filings, tasks = store.filings_of(ids), store.tasks_of(ids)
+    filings, times = store.filings_of(ids), store.open_task_times(ids)
+    counts = {i: task_counts(times[i], now, due_soon) for i in ids}
+    following = store.tasks_named([(i, c[3]) for i, c in counts.items() if c[3] is not None])
     rows = []
     for incident in incidents:
         deadlines = incident_deadlines(incident.regimes, regimes, incident.aware_at, filings[incident.id], now)
-        rows.append(BoardRow(incident, deadlines, next_deadline(deadlines), task_load(tasks[incident.id], now,
-                                                                                      due_soon)))
+        pending, overdue, soon, first = counts[incident.id]
+        load = TaskLoad(pending, overdue, soon, following.get((incident.id, first)) if first else None)
+        rows.append(BoardRow(incident, deadlines, next_deadline(deadlines), load))
 
     def order(row: BoardRow) -> tuple[int, float]:
         if row.next_deadline is not None and row.next_deadline.due_at is not None:
             return 0, row.next_deadline.due_at.timestamp()
-        return 1, -row.incident.aware_at.timestamp()
+        return (1 if row.next_deadline is not None else 2), row.incident.aware_at.timestamp()
 
     return Board(now, session.zone.key, due_soon, sorted(rows, key=order))

@@ -172,6 +172,14 @@ def legal_window(aware_at: datetime, deadlines: Iterable[HasDue], now: datetime)
     return start, max(end, start + timedelta(hours=1))
 
 
+def format_duration(value: timedelta) -> str:
+    """"2d 03:04:05" (the sign dropped) — exact elapsed time, never wall-clock arithmetic."""
+    seconds = int(abs(value).total_seconds())
+    days, rest = divmod(seconds, 86400)
+    text = f"{rest // 3600:02d}:{rest % 3600 // 60:02d}:{rest % 60:02d}"
+    return f"{days}d {text}" if days else text
+
+
 def duration_words(value: timedelta) -> str:
     """"2 d 3 h", "3 h 05 min", "12 min", "40 s" (the sign dropped): how long, for people, two units at most."""
     seconds = int(abs(value).total_seconds())

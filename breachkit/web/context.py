@@ -55,10 +55,42 @@ class MarkerCache:
         return value
 
 
+class Memo:
+    """The last few results of expensive reads, by key (the store's change marker and a time bucket): 50 browsers
+    watching the board cost one computation per change, not fifty."""
+
+    def __init__(self, size: int = 16) -> None:
+        self.size = size
+        self._values: dict[tuple[Any, ...], Any] = {}
+        self._computing: dict[tuple[Any, ...], threading.Lock] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[Any, ...], compute: Callable[[], T]) -> T:
+        """The value for `key`; computed by one caller while the others wait for it (no stampede after a change)."""
+        with self._lock:
+            if key in self._values:
+                found: T = self._values[key]
+                return found
+            gate = self._computing.setdefault(key, threading.Lock())
+        with gate:
+            with self._lock:
+                if key in self._values:
+                    done: T = self._values[key]
+                    return done
+            value = compute()
+            with self._lock:
+                self._values[key] = value
+                self._computing.pop(key, None)
+                while len(self._values) > self.size:
+                    del self._values[next(iter(self._values))]
+        return value
+
+
 class BoardContext:
     def __init__(self, session: Session, settings: BoardSettings) -> None:
         self.session = session
         self.settings = settings
+        self.memo = Memo()
         self.auth = Authenticator(session, settings)
         self.markers = MarkerCache(lambda scope: session.store.change_marker(scope))
         self.env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(default=True),

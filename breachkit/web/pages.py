@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +23,7 @@ from breachkit.notices.api import notice_status
 from breachkit.subjects.api import download_build, show_subjects
 from breachkit.web import present, timeline_svg
 from breachkit.web.auth import WebUser
-from breachkit.web.context import BoardContext, board_of
+from breachkit.web.context import FRAGMENT_HEADER, BoardContext, board_of
 from breachkit.web.disclosures import disclosure_record
 
 HISTORY = 25  # timeline entries shown before "show all"
@@ -46,7 +47,21 @@ async def board_page(request: Request) -> Response:
     return await run_in_threadpool(_board, board, request, user)
 
 
+BOARD_BUCKET = 10.0  # seconds: the board's words ("due in 2 h 03 min") are recomputed at least this often
+
+
 def _board(board: BoardContext, request: Request, user: WebUser) -> Response:
+    """The board: computed once per store change (and every few seconds) for everyone, rendered per role."""
+    key = (board.markers.get(None), int(time.time() // BOARD_BUCKET))
+    rows, due_soon = board.memo.get(("board", *key), lambda: _board_rows(board))
+    if FRAGMENT_HEADER in request.headers:
+        identities = user.can(Permission.SEE_IDENTITIES)
+        return board.memo.get(("board-html", *key, identities), lambda: board.render(
+            request, "board.html", user, rows=rows, due_soon_hours=due_soon, title="Incident board"))
+    return board.render(request, "board.html", user, rows=rows, due_soon_hours=due_soon, title="Incident board")
+
+
+def _board_rows(board: BoardContext) -> tuple[list[dict[str, Any]], float]:
     session = board.session
     found = board_rows(session, due_soon=board.settings.due_soon)
     rows = []
@@ -61,8 +76,7 @@ def _board(board: BoardContext, request: Request, user: WebUser) -> Response:
             "overdue_stages": [present.deadline_view(items[(d.regime, d.stage)], session.regimes, found.due_soon,
                                                      session.zone) for d in row.overdue_stages if d is not nxt],
         })
-    return board.render(request, "board.html", user, rows=rows, due_soon_hours=found.due_soon.total_seconds() / 3600,
-                        title="Incident board")
+    return rows, found.due_soon.total_seconds() / 3600
 
 
 # --- one incident -----------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, func, insert, select, tuple_, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
 
@@ -40,7 +40,7 @@ from breachkit.incidents.model import (
     TimelineEntry,
     format_id,
 )
-from breachkit.incidents.store.engine import create_store_engine, migrate
+from breachkit.incidents.store.engine import READ_ONLY, create_store_engine, migrate
 from breachkit.incidents.store.outbox import Outbox
 from breachkit.incidents.store.reminders import Reminders
 from breachkit.incidents.store.scans import ScanState
@@ -93,6 +93,18 @@ class IncidentStore:
         try:
             with self.engine.begin() as conn:
                 yield conn
+        except OperationalError as exc:
+            raise ServiceError(f"incident store {self.display_url}: {exc.orig}") from None
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A transaction that only reads: on SQLite a deferred one on the WAL snapshot, so readers (the board's
+        pages, dozens at once) neither wait for nor block the one writer."""
+        try:
+            with self.engine.connect() as conn:
+                conn = conn.execution_options(**{READ_ONLY: True})
+                with conn.begin():
+                    yield conn
         except OperationalError as exc:
             raise ServiceError(f"incident store {self.display_url}: {exc.orig}") from None
 
@@ -168,14 +180,14 @@ class IncidentStore:
         return Incident.model_validate(row[0])
 
     def get(self, incident_id: str) -> Incident:
-        with self.transaction() as conn:
+        with self.read() as conn:
             return self.load(conn, incident_id)
 
     def list_incidents(self, *, status: Sequence[Status] = ()) -> list[Incident]:
         query = select(t.incidents.c.data).order_by(t.incidents.c.year, t.incidents.c.number)
         if status:
             query = query.where(t.incidents.c.status.in_([s.value for s in status]))
-        with self.transaction() as conn:
+        with self.read() as conn:
             return [Incident.model_validate(r[0]) for r in conn.execute(query)]
 
     def update(self, incident_id: str, changes: Mapping[str, Any], *, expected_version: int, actor: str,
@@ -228,7 +240,7 @@ class IncidentStore:
         if incident_id is not None:
             timeline = timeline.where(t.timeline.c.incident_id == incident_id)
             audit = audit.where(t.audit.c.incident_id == incident_id)
-        with self.transaction() as conn:
+        with self.read() as conn:
             return f"{conn.execute(timeline).scalar() or 0}.{conn.execute(audit).scalar() or 0}"
 
     # --- timeline ----------------------------------------------------------------------------------
@@ -245,7 +257,7 @@ class IncidentStore:
         return entry
 
     def timeline(self, incident_id: str) -> list[TimelineEntry]:
-        with self.transaction() as conn:
+        with self.read() as conn:
             self.load(conn, incident_id)
             rows = conn.execute(select(t.timeline).where(t.timeline.c.incident_id == incident_id)
                                 .order_by(t.timeline.c.seq)).mappings()
@@ -288,7 +300,7 @@ class IncidentStore:
         return updated, len(fresh)
 
     def detections(self, incident_id: str) -> list[LinkedDetection]:
-        with self.transaction() as conn:
+        with self.read() as conn:
             rows = conn.execute(select(t.detections.c.data).where(t.detections.c.incident_id == incident_id)
                                 .order_by(t.detections.c.linked_at, t.detections.c.fingerprint)).scalars()
             return [LinkedDetection.model_validate(r) for r in rows]
@@ -297,16 +309,42 @@ class IncidentStore:
 
     def tasks(self, incident_id: str) -> list[Task]:
         """The incident's tasks in playbook order, each with the version its row is at (optimistic locking)."""
-        with self.transaction() as conn:
+        with self.read() as conn:
             self.load(conn, incident_id)
             rows = conn.execute(select(t.tasks.c.data, t.tasks.c.version).where(t.tasks.c.incident_id == incident_id)
                                 .order_by(t.tasks.c.position))
             return [Task.model_validate({**data, "version": version}) for data, version in rows]
 
+    def open_task_times(self, incident_ids: Sequence[str]) -> dict[str, list[tuple[str, datetime | None]]]:
+        """(key, due time) of every open task of several incidents, in playbook order — from the table's own
+        columns, without reading the tasks themselves (the board's counts)."""
+        out: dict[str, list[tuple[str, datetime | None]]] = {i: [] for i in incident_ids}
+        with self.read() as conn:
+            for chunk in _chunks(list(out)):
+                rows = conn.execute(select(t.tasks.c.incident_id, t.tasks.c.key, t.tasks.c.due_at)
+                                    .where(t.tasks.c.incident_id.in_(chunk), t.tasks.c.state == TaskState.OPEN.value)
+                                    .order_by(t.tasks.c.incident_id, t.tasks.c.position))
+                for incident_id, key, due_at in rows:
+                    out[incident_id].append((key, as_utc(due_at)))
+        return out
+
+    def tasks_named(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Task]:
+        """Tasks by (incident id, key), in one read."""
+        out: dict[tuple[str, str], Task] = {}
+        wanted = sorted(set(keys))
+        with self.read() as conn:
+            for start in range(0, len(wanted), 400):
+                chunk = wanted[start:start + 400]
+                rows = conn.execute(select(t.tasks.c.incident_id, t.tasks.c.key, t.tasks.c.data, t.tasks.c.version)
+                                    .where(tuple_(t.tasks.c.incident_id, t.tasks.c.key).in_(chunk)))
+                for incident_id, key, data, version in rows:
+                    out[(incident_id, key)] = Task.model_validate({**data, "version": version})
+        return out
+
     def tasks_of(self, incident_ids: Sequence[str]) -> dict[str, list[Task]]:
         """The tasks of several incidents in one read (the board), each in playbook order."""
         out: dict[str, list[Task]] = {i: [] for i in incident_ids}
-        with self.transaction() as conn:
+        with self.read() as conn:
             for chunk in _chunks(list(out)):
                 rows = conn.execute(select(t.tasks.c.incident_id, t.tasks.c.data, t.tasks.c.version)
                                     .where(t.tasks.c.incident_id.in_(chunk))
@@ -372,7 +410,7 @@ class IncidentStore:
                 self.audit(**audit, actor=actor, at=now, incident_id=record.incident_id, conn=conn)
 
     def _records(self, incident_id: str, kind: str) -> list[dict[str, Any]]:
-        with self.transaction() as conn:
+        with self.read() as conn:
             return list(conn.execute(select(t.records.c.data).where(t.records.c.incident_id == incident_id,
                                                                      t.records.c.kind == kind)
                                      .order_by(t.records.c.id)).scalars())
@@ -389,7 +427,7 @@ class IncidentStore:
     def filings_of(self, incident_ids: Sequence[str]) -> dict[str, list[Filing]]:
         """The filings of several incidents in one read (the board)."""
         out: dict[str, list[Filing]] = {i: [] for i in incident_ids}
-        with self.transaction() as conn:
+        with self.read() as conn:
             for chunk in _chunks(list(out)):
                 rows = conn.execute(select(t.records.c.incident_id, t.records.c.data)
                                     .where(t.records.c.kind == "filing", t.records.c.incident_id.in_(chunk))
@@ -416,7 +454,7 @@ class IncidentStore:
         query = select(t.audit).order_by(t.audit.c.id)
         if incident_id is not None:
             query = query.where(t.audit.c.incident_id == incident_id)
-        with self.transaction() as conn:
+        with self.read() as conn:
             return [dict(r) | {"at": as_utc(r["at"])} for r in conn.execute(query).mappings()]
 
 

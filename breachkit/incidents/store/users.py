@@ -74,12 +74,12 @@ class Users:
         return found
 
     def get(self, name: str) -> UserRecord | None:
-        with self.store.transaction() as conn:
+        with self.store.read() as conn:
             row = conn.execute(select(t.users).where(t.users.c.name == name)).first()
         return None if row is None else _user(row)
 
     def list(self) -> list[UserRecord]:
-        with self.store.transaction() as conn:
+        with self.store.read() as conn:
             return [_user(r) for r in conn.execute(select(t.users).order_by(t.users.c.name))]
 
     def _load(self, conn: Connection, name: str) -> UserRecord:
@@ -143,7 +143,7 @@ class Users:
         query = (select(t.web_sessions, t.users.c.role, t.users.c.disabled)
                  .join(t.users, t.users.c.name == t.web_sessions.c.username)
                  .where(t.web_sessions.c.token_sha256 == token_sha256))
-        with self.store.transaction() as conn:
+        with self.store.read() as conn:
             row = conn.execute(query).first()
         if row is None or row.disabled:
             return None
