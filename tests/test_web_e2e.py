@@ -104,7 +104,7 @@ def test_the_board_in_a_real_browser(board, chromium, tmp_path, request):
     before = countdown.inner_text()
     page.wait_for_function("(old) => document.querySelectorAll('ol.board .countdown')[1].textContent !== old",
                            arg=before)
-    assert re.search(r"\d+ h \d\d min \d\d s left", countdown.inner_text())
+    assert re.search(r"\d+\sh\s\d\d\smin\s\d\d\ss left", countdown.inner_text())
     assert re.search(r"(CET|CEST)$", page.locator("#server-clock").inner_text())  # the board's zone, not the browser's
     if kind == "sqlite":
         shoot(page, shots, "board-1280")

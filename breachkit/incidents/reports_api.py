@@ -7,7 +7,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 from breachkit.errors import UsageError
 from breachkit.incidents.api import deadlines_of, normalize_id
@@ -34,15 +34,22 @@ def deliver(data: bytes, path: Path | None) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def register_rows(session: Session) -> list[dict[str, Any]]:
+    """The breach register as rows (one per incident, oldest first), for a screen; `export_register` writes it."""
+    from breachkit.incidents.register import register
+
+    return register(session.store, session.regimes, session.now())
+
+
 def export_register(session: Session, fmt: RegisterFormat = "csv", out: Path | None = None, *,
                     reason: str = "breach register (Art. 33(5))", target: str | None = None) -> Export:
     """Every incident, notified or not: facts, effects, remedial action, decisions and reasons. `target` names
     where the data went when it is not a file (default "stdout"), for the audit log."""
-    from breachkit.incidents.register import COLUMNS, register
+    from breachkit.incidents.register import COLUMNS
     from breachkit.safecsv import csv_text
 
     store, now = session.store, session.now()
-    rows = register(store, session.regimes, now)
+    rows = register_rows(session)
     data = (csv_text(rows, COLUMNS) if fmt == "csv"
             else json.dumps(rows, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
     digest = deliver(data, out)

@@ -18,7 +18,7 @@ from breachkit.incidents.board_api import board as board_rows
 from breachkit.incidents.clock import legal_window
 from breachkit.incidents.documents import DeadlineItem
 from breachkit.incidents.model import ID_PATTERN, Decision, Filing, Incident, Task, TimelineEntry
-from breachkit.incidents.reports_api import export_register
+from breachkit.incidents.reports_api import export_register, register_rows
 from breachkit.notices.api import notice_status
 from breachkit.subjects.api import download_build, show_subjects
 from breachkit.web import present, timeline_svg
@@ -148,9 +148,7 @@ async def register_page(request: Request) -> Response:
     user = await board.user(request, Permission.SEE_REGISTER)
 
     def run() -> Response:
-        from breachkit.incidents.register import register
-
-        rows = register(board.session.store, board.session.regimes, board.session.now())
+        rows = register_rows(board.session)
         return board.render(request, "register.html", user, rows=rows, title="Breach register (Art. 33(5))")
 
     return await run_in_threadpool(run)
@@ -198,13 +196,23 @@ async def subjects_page(request: Request) -> Response:
     def run() -> Response:
         session = board.session.as_actor(user.name)
         view = show_subjects(session, iid, people=True, reason="subject list shown on the board")
-        people = [] if view.people is None else view.people.head(500).to_dict("records")
-        columns = ["subject_id", "name", "email", "country", "account_type", "categories", "records"]
-        return board.render(request, "subjects.html", user, scope=None, view=view, people=people,
-                            columns=[c for c in columns if view.people is not None and c in view.people.columns],
+        wanted = ["subject_id", "name", "email", "country", "account_type", "categories", "records"]
+        columns = [c for c in wanted if view.people is not None and c in view.people.columns]
+        people = [] if view.people is None else [{c: _cell(row[c]) for c in columns}
+                                                 for row in view.people.head(500).to_dict("records")]
+        return board.render(request, "subjects.html", user, scope=None, view=view, people=people, columns=columns,
                             incident_id=iid, title=f"{iid} · people affected")
 
     return await run_in_threadpool(run)
+
+
+def _cell(value: Any) -> str:
+    """A table cell as text: lists joined, missing values empty."""
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    return ", ".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
 
 
 async def subjects_csv(request: Request) -> Response:

@@ -20,10 +20,11 @@
   function words(ms) {
     var s = Math.floor(Math.abs(ms) / 1000);
     var d = Math.floor(s / 86400), h = Math.floor(s % 86400 / 3600), m = Math.floor(s % 3600 / 60), sec = s % 60;
-    if (d >= 4) { return d + " d " + h + " h"; }
+    // non-breaking spaces inside the duration: a narrow screen breaks the line after "by", not inside the number
+    if (d >= 4) { return d + "\u00a0d\u00a0" + h + "\u00a0h"; }
     var hours = d * 24 + h;
-    if (hours) { return hours + " h " + pad(m) + " min " + pad(sec) + " s"; }
-    return m + " min " + pad(sec) + " s";
+    if (hours) { return hours + "\u00a0h\u00a0" + pad(m) + "\u00a0min\u00a0" + pad(sec) + "\u00a0s"; }
+    return m + "\u00a0min\u00a0" + pad(sec) + "\u00a0s";
   }
 
   function serverNow() { return Date.now() + offset; }
