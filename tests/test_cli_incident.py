@@ -67,7 +67,7 @@ def test_open_with_a_playbook_and_detections_then_work_the_incident(run, tmp_pat
     gdpr = next(c for c in clock if c["regime"] == "gdpr-33")
     assert gdpr["status"] == "overdue" and gdpr["needs_delay_reasons"] and gdpr["remaining_seconds"] < 0
     watch = run("incident", "clock", "--watch", "--count", "2", "--interval", "0.01")
-    assert "clock at" in watch.output and "overdue" in watch.output
+    assert "clock at" in watch.output and "OVERDUE by" in watch.output  # in words, not only in red
     run("incident", "file", iid, "--regime", "gdpr-33", "--stage", "authority", "--reference", "LDA-BY-4711",
         "--recipient", "BayLDA")
     run("incident", "file", iid, "--regime", "gdpr-33", "--stage", "authority", "--kind", "follow_up")

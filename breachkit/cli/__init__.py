@@ -28,6 +28,8 @@ COMMANDS = {
     "notices": "notices:notices",
     "report": "report:report",
     "remind": "remind:remind_cmd",
+    "serve": "web:serve_cmd",
+    "users": "web:users",
 }
 
 

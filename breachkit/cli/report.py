@@ -39,13 +39,15 @@ def register_cmd(app: AppContext, fmt: str, out: Path | None, reason: str) -> No
 @click.argument("incident_id")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="A .png or .svg file (written 0600).")
+@click.option("--window", type=click.Choice(["legal", "all"]), default="legal", show_default=True,
+              help="Time axis: awareness to the last deadline (as on the board), or everything up to now.")
 @pass_app
-def timeline_cmd(app: AppContext, incident_id: str, out: Path) -> None:
+def timeline_cmd(app: AppContext, incident_id: str, out: Path, window: str) -> None:
     """A picture of occurred/detected/aware, tasks, filings and every deadline."""
     from breachkit.incidents.api import normalize_id
     from breachkit.incidents.reports_api import export_timeline
 
-    export_timeline(app.session, incident_id, out)
+    export_timeline(app.session, incident_id, out, window=cast(Literal["legal", "all"], window))
     out_console().print(f"{normalize_id(incident_id)} timeline → {out}")
 
 

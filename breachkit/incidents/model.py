@@ -299,6 +299,7 @@ class Task(_Model):
     completed_at: UTCDateTime | None = None
     completed_by: str | None = None
     note: str = ""
+    version: int = 1  # of the task's row in the store (optimistic locking: a change names the version it read)
 
 
 class DecisionKind(enum.StrEnum):

@@ -113,6 +113,31 @@ def export_build(session: Session, incident_id: str, path: Path, fmt: ExportForm
     return result
 
 
+def download_build(session: Session, incident_id: str, fmt: ExportFormat, *, version: int | None = None,
+                   reason: str, target: str) -> bytes:
+    """A stored subject list as the bytes of an export file (e.g. a browser download), recorded in the audit log
+    like `export_build` with `target` naming where it went. Written through a private temporary file (0600) in
+    the workspace, removed before returning."""
+    import tempfile
+
+    if not reason.strip():
+        raise UsageError("an export of personal data needs a reason (it is recorded)", field="reason")
+    store, actor, now = session.store, session.actor, session.now()
+    incident_id = normalize_id(incident_id)
+    record = store.subject_lists.get(store.get(incident_id).id, version)
+    if record is None:
+        raise UsageError(f"{incident_id} has no subject list" + (f" version {version}" if version else ""),
+                         hint=f"breachkit subjects build {incident_id}")
+    with tempfile.TemporaryDirectory(dir=session.workspace.tmp) as folder:
+        path = Path(folder) / f"subjects.{fmt}"
+        result = export_subjects(record.table()[list(schema.SUBJECT_COLUMNS)], path, fmt)
+        data = path.read_bytes()
+    store.audit("export", target, actor=actor, at=now, incident_id=incident_id, sha256=result.sha256,
+                reason=reason, detail={"what": "subjects", "version": record.version, "format": fmt,
+                                       "rows": result.rows})
+    return data
+
+
 @dataclass(frozen=True)
 class SubjectListView:
     incident_id: str

@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, func, insert, select, tuple_, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
 
@@ -40,12 +40,20 @@ from breachkit.incidents.model import (
     TimelineEntry,
     format_id,
 )
-from breachkit.incidents.store.engine import create_store_engine, migrate
+from breachkit.incidents.store.engine import READ_ONLY, create_store_engine, migrate
 from breachkit.incidents.store.outbox import Outbox
 from breachkit.incidents.store.reminders import Reminders
 from breachkit.incidents.store.scans import ScanState
 from breachkit.incidents.store.subjects import SubjectLists
+from breachkit.incidents.store.users import Users
 from breachkit.incidents.store.values import as_utc, jsonable, validation_problems
+
+
+def _chunks(values: list[str], size: int = 500) -> Iterator[list[str]]:
+    """Bound parameter lists stay well under SQLite's limit."""
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
+
 
 _RECORD_MODELS: dict[str, type[Assessment] | type[Decision] | type[Filing]] = {
     "assessment": Assessment, "decision": Decision, "filing": Filing}
@@ -69,6 +77,7 @@ class IncidentStore:
         self.subject_lists = SubjectLists(self)
         self.reminders = Reminders(self)
         self.scans = ScanState(self)
+        self.users = Users(self)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -84,6 +93,18 @@ class IncidentStore:
         try:
             with self.engine.begin() as conn:
                 yield conn
+        except OperationalError as exc:
+            raise ServiceError(f"incident store {self.display_url}: {exc.orig}") from None
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A transaction that only reads: on SQLite a deferred one on the WAL snapshot, so readers (the board's
+        pages, dozens at once) neither wait for nor block the one writer."""
+        try:
+            with self.engine.connect() as conn:
+                conn = conn.execution_options(**{READ_ONLY: True})
+                with conn.begin():
+                    yield conn
         except OperationalError as exc:
             raise ServiceError(f"incident store {self.display_url}: {exc.orig}") from None
 
@@ -116,7 +137,8 @@ class IncidentStore:
                     task = task.model_copy(update={"incident_id": incident.id})
                     conn.execute(insert(t.tasks).values(
                         incident_id=incident.id, key=task.key, position=position, state=task.state.value,
-                        due_at=task.due_at, version=1, data=jsonable(task.model_dump(mode="json"))))
+                        due_at=task.due_at, version=1, data=jsonable(task.model_dump(mode="json",
+                                                                                      exclude={"version"}))))
                 if detections:
                     incident = self._link(conn, incident, detections, actor=actor, now=now,
                                           reason=detections_reason)[0]
@@ -158,14 +180,14 @@ class IncidentStore:
         return Incident.model_validate(row[0])
 
     def get(self, incident_id: str) -> Incident:
-        with self.transaction() as conn:
+        with self.read() as conn:
             return self.load(conn, incident_id)
 
     def list_incidents(self, *, status: Sequence[Status] = ()) -> list[Incident]:
         query = select(t.incidents.c.data).order_by(t.incidents.c.year, t.incidents.c.number)
         if status:
             query = query.where(t.incidents.c.status.in_([s.value for s in status]))
-        with self.transaction() as conn:
+        with self.read() as conn:
             return [Incident.model_validate(r[0]) for r in conn.execute(query)]
 
     def update(self, incident_id: str, changes: Mapping[str, Any], *, expected_version: int, actor: str,
@@ -210,6 +232,17 @@ class IncidentStore:
             self.load(conn, incident_id, lock=True)
             return self.append_entry(conn, incident_id, now, actor, "note", text_, {})
 
+    def change_marker(self, incident_id: str | None = None) -> str:
+        """A cheap value that changes whenever the store (or one incident) changes: every change appends a timeline
+        entry (append-only, so the count only grows) and every export or view an audit row. For live views."""
+        timeline = select(func.count()).select_from(t.timeline)
+        audit = select(func.count()).select_from(t.audit)
+        if incident_id is not None:
+            timeline = timeline.where(t.timeline.c.incident_id == incident_id)
+            audit = audit.where(t.audit.c.incident_id == incident_id)
+        with self.read() as conn:
+            return f"{conn.execute(timeline).scalar() or 0}.{conn.execute(audit).scalar() or 0}"
+
     # --- timeline ----------------------------------------------------------------------------------
 
     def append_entry(self, conn: Connection, incident_id: str, at: datetime, actor: str, action: str, reason: str,
@@ -224,7 +257,7 @@ class IncidentStore:
         return entry
 
     def timeline(self, incident_id: str) -> list[TimelineEntry]:
-        with self.transaction() as conn:
+        with self.read() as conn:
             self.load(conn, incident_id)
             rows = conn.execute(select(t.timeline).where(t.timeline.c.incident_id == incident_id)
                                 .order_by(t.timeline.c.seq)).mappings()
@@ -267,7 +300,7 @@ class IncidentStore:
         return updated, len(fresh)
 
     def detections(self, incident_id: str) -> list[LinkedDetection]:
-        with self.transaction() as conn:
+        with self.read() as conn:
             rows = conn.execute(select(t.detections.c.data).where(t.detections.c.incident_id == incident_id)
                                 .order_by(t.detections.c.linked_at, t.detections.c.fingerprint)).scalars()
             return [LinkedDetection.model_validate(r) for r in rows]
@@ -275,15 +308,55 @@ class IncidentStore:
     # --- tasks -------------------------------------------------------------------------------------
 
     def tasks(self, incident_id: str) -> list[Task]:
-        with self.transaction() as conn:
+        """The incident's tasks in playbook order, each with the version its row is at (optimistic locking)."""
+        with self.read() as conn:
             self.load(conn, incident_id)
-            rows = conn.execute(select(t.tasks.c.data).where(t.tasks.c.incident_id == incident_id)
-                                .order_by(t.tasks.c.position)).scalars()
-            return [Task.model_validate(r) for r in rows]
+            rows = conn.execute(select(t.tasks.c.data, t.tasks.c.version).where(t.tasks.c.incident_id == incident_id)
+                                .order_by(t.tasks.c.position))
+            return [Task.model_validate({**data, "version": version}) for data, version in rows]
+
+    def open_task_times(self, incident_ids: Sequence[str]) -> dict[str, list[tuple[str, datetime | None]]]:
+        """(key, due time) of every open task of several incidents, in playbook order — from the table's own
+        columns, without reading the tasks themselves (the board's counts)."""
+        out: dict[str, list[tuple[str, datetime | None]]] = {i: [] for i in incident_ids}
+        with self.read() as conn:
+            for chunk in _chunks(list(out)):
+                rows = conn.execute(select(t.tasks.c.incident_id, t.tasks.c.key, t.tasks.c.due_at)
+                                    .where(t.tasks.c.incident_id.in_(chunk), t.tasks.c.state == TaskState.OPEN.value)
+                                    .order_by(t.tasks.c.incident_id, t.tasks.c.position))
+                for incident_id, key, due_at in rows:
+                    out[incident_id].append((key, as_utc(due_at)))
+        return out
+
+    def tasks_named(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Task]:
+        """Tasks by (incident id, key), in one read."""
+        out: dict[tuple[str, str], Task] = {}
+        wanted = sorted(set(keys))
+        with self.read() as conn:
+            for start in range(0, len(wanted), 400):
+                chunk = wanted[start:start + 400]
+                rows = conn.execute(select(t.tasks.c.incident_id, t.tasks.c.key, t.tasks.c.data, t.tasks.c.version)
+                                    .where(tuple_(t.tasks.c.incident_id, t.tasks.c.key).in_(chunk)))
+                for incident_id, key, data, version in rows:
+                    out[(incident_id, key)] = Task.model_validate({**data, "version": version})
+        return out
+
+    def tasks_of(self, incident_ids: Sequence[str]) -> dict[str, list[Task]]:
+        """The tasks of several incidents in one read (the board), each in playbook order."""
+        out: dict[str, list[Task]] = {i: [] for i in incident_ids}
+        with self.read() as conn:
+            for chunk in _chunks(list(out)):
+                rows = conn.execute(select(t.tasks.c.incident_id, t.tasks.c.data, t.tasks.c.version)
+                                    .where(t.tasks.c.incident_id.in_(chunk))
+                                    .order_by(t.tasks.c.incident_id, t.tasks.c.position))
+                for incident_id, data, version in rows:
+                    out[incident_id].append(Task.model_validate({**data, "version": version}))
+        return out
 
     def update_task(self, incident_id: str, key: str, changes: Mapping[str, Any], *, actor: str, now: datetime,
-                    reason: str = "") -> Task:
-        """Assign, check items, complete or reopen a task; recorded in the incident's timeline."""
+                    reason: str = "", expected_version: int | None = None) -> Task:
+        """Assign, check items, complete or reopen a task; recorded in the incident's timeline. With
+        `expected_version`, only if the task is still at that version (else ConflictError, nothing written)."""
         allowed = {"assignee", "state", "checked", "note"}
         if set(changes) - allowed:
             raise UsageError(f"task fields that can change: {', '.join(sorted(allowed))}")
@@ -294,7 +367,12 @@ class IncidentStore:
             if row is None:
                 raise NotFoundError(f"{incident_id} has no task {key!r}",
                                     hint=f"`breachkit incident task list {incident_id}` shows them")
-            task = Task.model_validate(row[0])
+            if expected_version is not None and row[1] != expected_version:
+                raise ConflictError(
+                    f"task {key!r} of {incident_id} was changed by someone else (now version {row[1]}, you read "
+                    f"version {expected_version}); nothing was written",
+                    hint=f"see `breachkit incident task list {incident_id}` and apply your change again")
+            task = Task.model_validate({**row[0], "version": row[1]})
             data = task.model_dump(mode="json") | jsonable(dict(changes))
             if "state" in changes:
                 done = changes["state"] in (TaskState.DONE.value, TaskState.SKIPPED.value)
@@ -303,8 +381,9 @@ class IncidentStore:
             if bad:
                 raise UsageError(f"task {key!r} has checklist items 1–{len(task.checklist)}, not "
                                  f"{', '.join(str(i + 1) for i in bad)}")
-            new = Task.model_validate(data)
-            before, after = task.model_dump(mode="json"), new.model_dump(mode="json")
+            new = Task.model_validate(data | {"version": row[1] + 1})
+            before, after = task.model_dump(mode="json", exclude={"version"}), new.model_dump(mode="json",
+                                                                                            exclude={"version"})
             diff = {f"task.{key}.{k}": [before[k], after[k]] for k in after if after[k] != before[k]}
             if not diff:
                 return task
@@ -331,7 +410,7 @@ class IncidentStore:
                 self.audit(**audit, actor=actor, at=now, incident_id=record.incident_id, conn=conn)
 
     def _records(self, incident_id: str, kind: str) -> list[dict[str, Any]]:
-        with self.transaction() as conn:
+        with self.read() as conn:
             return list(conn.execute(select(t.records.c.data).where(t.records.c.incident_id == incident_id,
                                                                      t.records.c.kind == kind)
                                      .order_by(t.records.c.id)).scalars())
@@ -344,6 +423,18 @@ class IncidentStore:
 
     def filings(self, incident_id: str) -> list[Filing]:
         return [Filing.model_validate(r) for r in self._records(incident_id, "filing")]
+
+    def filings_of(self, incident_ids: Sequence[str]) -> dict[str, list[Filing]]:
+        """The filings of several incidents in one read (the board)."""
+        out: dict[str, list[Filing]] = {i: [] for i in incident_ids}
+        with self.read() as conn:
+            for chunk in _chunks(list(out)):
+                rows = conn.execute(select(t.records.c.incident_id, t.records.c.data)
+                                    .where(t.records.c.kind == "filing", t.records.c.incident_id.in_(chunk))
+                                    .order_by(t.records.c.id))
+                for incident_id, data in rows:
+                    out[incident_id].append(Filing.model_validate(data))
+        return out
 
     # --- audit ---------------------------------------------------------------------------------------
 
@@ -363,7 +454,7 @@ class IncidentStore:
         query = select(t.audit).order_by(t.audit.c.id)
         if incident_id is not None:
             query = query.where(t.audit.c.incident_id == incident_id)
-        with self.transaction() as conn:
+        with self.read() as conn:
             return [dict(r) | {"at": as_utc(r["at"])} for r in conn.execute(query).mappings()]
 
 

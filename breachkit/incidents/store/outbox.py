@@ -254,7 +254,7 @@ class Outbox:
         query = select(t.outbox.c.state, func.count()).where(t.outbox.c.incident_id == incident_id)
         if kind is not None:
             query = query.where(t.outbox.c.kind == kind)
-        with self.store.transaction() as conn:
+        with self.store.read() as conn:
             found: dict[str, int] = {str(k): int(v) for k, v in conn.execute(query.group_by(t.outbox.c.state))}
         return {s.value: int(found.get(s.value, 0)) for s in State}
 
@@ -264,7 +264,7 @@ class Outbox:
             query = query.where(t.outbox.c.state.in_([s.value for s in states]))
         if kind is not None:
             query = query.where(t.outbox.c.kind == kind)
-        with self.store.transaction() as conn:
+        with self.store.read() as conn:
             return [_row(r) for r in conn.execute(query)]
 
 
