@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from breachkit.cli.common import AppContext, err_console
-from breachkit.errors import BreachkitError
+from breachkit.errors import BreachkitError, printable
 
 EPILOG = """\b
 Exit codes: 0 success · 1 bad input (log, rule, template, directory file) ·
@@ -34,9 +34,10 @@ class BreachkitGroup(click.Group):
 def report_error(exc: BreachkitError) -> None:
     console = err_console()
     console.print("[bold red]error:[/] ", end="")
-    console.print(str(exc), markup=False, highlight=False)
+    console.print(printable(str(exc), lines=True), markup=False, highlight=False)
     if exc.hint:
-        console.print(f"[yellow]hint:[/] {exc.hint}", highlight=False)
+        console.print("[yellow]hint:[/] ", end="")
+        console.print(printable(exc.hint, lines=True), markup=False, highlight=False)
 
 
 @click.group(cls=BreachkitGroup, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
