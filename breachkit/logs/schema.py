@@ -106,9 +106,10 @@ ARROW_SCHEMA: Final = pa.schema(
 FLAG_NON_UTF8: Final = "non_utf8"  # bytes that are not UTF-8 were kept escaped as \xHH
 FLAG_CONTROL: Final = "control_chars"  # control characters (ESC, NUL, …) were kept escaped as \xHH
 FLAG_LENIENT_QUOTES: Final = "lenient_quotes"  # an access-log field held unescaped quotes (see parsers/web.py)
+FLAG_AMBIGUOUS_QUOTES: Final = "ambiguous_quotes"  # another split of the quoted access-log fields also fits
 FLAG_TRUNCATED: Final = "truncated"  # a value was longer than MAX_VALUE_CHARS and was cut there
 FLAG_SOURCE_FROM_CONNECTION: Final = "source_from_connection"  # sshd: address from an earlier line of the connection
-FLAGS: Final = frozenset({FLAG_NON_UTF8, FLAG_CONTROL, FLAG_LENIENT_QUOTES, FLAG_TRUNCATED,
+FLAGS: Final = frozenset({FLAG_NON_UTF8, FLAG_CONTROL, FLAG_LENIENT_QUOTES, FLAG_AMBIGUOUS_QUOTES, FLAG_TRUNCATED,
                           FLAG_SOURCE_FROM_CONNECTION})
 
 # Undecodable bytes reach the parsers as lone surrogates U+DC80..U+DCFF (the reader decodes with

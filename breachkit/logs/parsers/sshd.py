@@ -101,7 +101,7 @@ FORMS: Final[tuple[Form, ...]] = (
     _form(r"^(?:fatal: )?(?:Unable to negotiate a \S+|no matching .*? found\b)", "negotiation_failed", FAILURE),
     _form(r"^(?:fatal: )?Read from socket failed: Connection reset by peer(?P<preauth>\s+\[preauth\])?\s*$",
           "disconnect", UNKNOWN, closes=True),
-    _form(r"^Connection from " + _ADDR + r" port \d+(?: on \S+ port \d+(?: rdomain \S*)?)?\s*$",
+    _form(r"^Connection from " + _ADDR + r"(?: port \d+(?: on \S+ port \d+(?: rdomain \S*)?)?)?\s*$",
           "connection", UNKNOWN),
     _form(r"^SSH: Server;Ltype: \w+;Remote: " + _ADDR + r"-\d+;", "", UNKNOWN),
 )

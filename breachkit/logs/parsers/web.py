@@ -17,6 +17,12 @@ request field. A line that does not match the strict pattern is read leniently, 
   well-formed referrer and `" "`, and the user agent then runs to the last quote of the line (it holds
   stray quotes itself). At most 64 boundaries are tried per line.
 
+The strict pattern, tried first, allows extra fields after the user agent (`%D`, a quoted vhost …). So a
+line such as `"GET /x" 200 1 "a" "b HTTP/1.0" 404 209 "-" "ua"` (an unescaped request holding a forged
+` 200 1 ` — or a real request followed by four extra fields) reads strictly; when the reading anchored
+at the end (the lenient rule) splits it differently, the strict reading is kept and the event is flagged
+`ambiguous_quotes`: which one the server meant cannot be known from the line.
+
 A quoted field that is exactly `-` means "not logged" (the field is absent); an empty quoted field `""` is
 kept as an empty string.
 """
@@ -31,7 +37,7 @@ from urllib.parse import unquote_plus
 from breachkit.config import ActionRule, TargetRule
 from breachkit.logs.parsers.base import ParseError, Parser
 from breachkit.logs.parsers.times import parse_clf
-from breachkit.logs.schema import FLAG_LENIENT_QUOTES, Event, canonical_ip
+from breachkit.logs.schema import FLAG_AMBIGUOUS_QUOTES, FLAG_LENIENT_QUOTES, Event, canonical_ip
 
 # Quoted fields: Apache escapes `"` and `\` with a backslash, nginx writes \x22; both are read here.
 _QI = r'[^"\\]*(?:\\.[^"\\]*)*'  # inside of a well-formed quoted field ("unrolled loop": no backtracking)
@@ -133,14 +139,19 @@ class WebParser(Parser):
 
     def parse_line(self, text: str) -> list[Event]:
         m = self.pattern.match(text)
-        lenient = False
+        flag: str | None = None
         if m is not None:
             groups: tuple[str, ...] = m.groups()
+            if len(groups) > 7 and m.end(9) + 1 < len(text) and _BOUNDARY_AT_RE.search(text, m.end(9)):
+                # extra fields after the agent hold a `" STATUS SIZE "` boundary: does the end say otherwise?
+                other = self.lenient(text)
+                if other is not None and other[4] != groups[4]:
+                    flag = FLAG_AMBIGUOUS_QUOTES
         else:
             found = self.lenient(text)
             if found is None:
                 raise ParseError(f"does not match the {self.name} log format")
-            groups, lenient = found, True
+            groups, flag = found, FLAG_LENIENT_QUOTES
         host, _ident, user, ts, request, status, size = groups[:7]
         try:
             timestamp = parse_clf(ts)
@@ -193,8 +204,8 @@ class WebParser(Parser):
                 event["http.request.referrer"] = referrer
             if agent != "-":
                 event["user_agent.original"] = agent
-        if lenient:
-            event["log.flags"] = [FLAG_LENIENT_QUOTES]
+        if flag is not None:
+            event["log.flags"] = [flag]
         return [event]
 
 
