@@ -35,7 +35,7 @@ from zoneinfo import ZoneInfo
 import pyarrow as pa
 
 from breachkit.config import Config, IngestConfig
-from breachkit.errors import BreachkitError, InputError, PartialFailure, Problem
+from breachkit.errors import BreachkitError, InputError, Location, PartialFailure, Problem
 from breachkit.logs import audit
 from breachkit.logs.finish import BadLine, Finished, finish
 from breachkit.logs.inputs import OpenedInput, expand_inputs, open_input
@@ -396,6 +396,8 @@ def ingest(
         except (InputError, PartialFailure) as exc:
             failed.append(exc)
         except BreachkitError as exc:
+            if exc.location.path is None:  # a store or configuration error: say on which input it happened
+                exc.location = Location(path)
             failed.append(exc)
             stopped = exc
             rest = expansion.paths[i + 1:]

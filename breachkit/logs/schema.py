@@ -114,9 +114,9 @@ FLAGS: Final = frozenset({FLAG_NON_UTF8, FLAG_CONTROL, FLAG_LENIENT_QUOTES, FLAG
 
 # Undecodable bytes reach the parsers as lone surrogates U+DC80..U+DCFF (the reader decodes with
 # "surrogateescape": no byte is lost); other lone surrogates can only come from JSON "\\udXXX" escapes and
-# cannot be stored as UTF-8 either. C0 controls other than tab, newline and carriage return, and DEL, are
-# what a terminal interprets.
-_NEEDS_ESCAPE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+# cannot be stored as UTF-8 either. C0 controls other than tab, newline and carriage return, DEL, and the C1
+# controls U+0080..U+009F (CSI and friends, valid UTF-8 as \xc2\x80..\xc2\x9f) are what a terminal interprets.
+_NEEDS_ESCAPE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 def _escape_char(m: re.Match[str]) -> str:
@@ -125,6 +125,8 @@ def _escape_char(m: re.Match[str]) -> str:
         return f"\\x{code - 0xDC00:02x}"  # the undecodable byte
     if code >= 0xD800:
         return f"\\u{code:04x}"
+    if code >= 0x80:  # a C1 control: its two UTF-8 bytes, as Apache would show them
+        return "".join(f"\\x{b:02x}" for b in chr(code).encode("utf-8"))
     return f"\\x{code:02x}"
 
 

@@ -60,7 +60,7 @@ def _binary(line: Line) -> bool:
     return odd * 4 > len(line.text)
 
 
-_CONTROL_RE = re.compile(r"[\x00-\x08\x0e-\x1f\ud800-\udfff]")
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 def detect_format(path: str, sample: list[Line], config: IngestConfig) -> str | None:

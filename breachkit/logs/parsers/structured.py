@@ -153,7 +153,10 @@ class CsvParser(Parser):
         self._delimiter = delimiter
 
     def parse_line(self, text: str) -> list[Event]:  # only used for sniffing a header line
-        header = next(csv.reader([text], delimiter=self._delimiter))
+        try:
+            header = next(csv.reader([text], delimiter=self._delimiter))
+        except csv.Error as exc:
+            raise ParseError(f"CSV: {exc}") from None
         if self._mapper.sources["@timestamp"] not in header:
             raise ParseError(f"no {self._mapper.sources['@timestamp']!r} column in the header")
         return []
