@@ -35,7 +35,7 @@ from zoneinfo import ZoneInfo
 import pyarrow as pa
 
 from breachkit.config import Config, IngestConfig
-from breachkit.errors import BreachkitError, InputError, Location, PartialFailure, Problem
+from breachkit.errors import BreachkitError, InputError, Location, NotFoundError, PartialFailure, Problem
 from breachkit.logs import audit
 from breachkit.logs.finish import BadLine, Finished, finish
 from breachkit.logs.inputs import OpenedInput, expand_inputs, open_input
@@ -427,8 +427,6 @@ def forget_source(store: EventStore, source: str, workspace: Workspace, *, now: 
     """Remove every event of `source` (its `log.file.path`) from `store`, and record it in the ingest log.
 
     A source with no events is a usage error naming the stored sources: nothing is removed silently."""
-    from breachkit.errors import NotFoundError
-
     now = now or datetime.now(UTC)
     removed = store.forget(source)
     if removed == 0:

@@ -5,8 +5,9 @@ it never stops them). `-` is standard input. A folder stands for the regular fil
 in name order; its subfolders are failed inputs ("not read without --recursive") unless `recursive`,
 which descends into them (depth first, in name order). Never silently skipped, always listed in the
 notes: hidden entries (names starting with "."), and entries that are neither files nor folders
-(sockets, devices). Symbolic links to folders are never followed (a listed failure; pass the folder
-itself) so a loop cannot happen; links to files are read.
+(sockets, devices). Symbolic links to folders found inside a folder are not followed (a listed failure;
+pass the folder itself), so a loop cannot happen; links to files are read, and a link named as an
+argument is followed.
 
 Reading. A regular file is read in place; its modification time is the reference for syslog years.
 Standard input, and any input that is not a regular file (a pipe such as `<(zcat …)`), is first copied
@@ -46,7 +47,7 @@ def expand_inputs(arguments: Iterable[str], *, recursive: bool = False) -> Expan
     failures: list[InputError] = []
     notes: list[str] = []
     for argument in arguments:
-        if argument != STDIN and Path(argument).is_dir() and not Path(argument).is_symlink():
+        if argument != STDIN and Path(argument).is_dir():  # a link named as an argument is followed
             before = len(paths)
             _walk(Path(argument), recursive, paths, failures, notes)
             if len(paths) == before:

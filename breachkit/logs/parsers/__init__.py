@@ -79,7 +79,7 @@ def detect_format(path: str, sample: list[Line], config: IngestConfig) -> str | 
     binary = [line for line in sample if _binary(line)]
     if scores[best] < 0.5 and sample and len(binary) * 2 > len(sample):
         first = binary[0]
-        raise InputError(f"not a text log file (line {first.number}: {first.error or 'binary data'})",
+        raise InputError(f"not a text log file ({first.error or 'binary data'})",
                          path=path, line=first.number,
                          hint="binary data, or an encoding other than UTF-8; nothing was stored")
     if scores[best] < 0.5:
