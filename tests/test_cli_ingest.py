@@ -210,3 +210,14 @@ def test_replace_and_forget_through_the_cli(project):
     log = [json.loads(x) for x in (project / ".breachkit" / "ingest-log.jsonl").read_text().splitlines()]
     assert [e["action"] for e in log] == ["ingest", "replace", "forget"]
     assert run("ingest", "--replace", "-", input=b"").exit_code == 2  # stdin needs --source-name
+
+
+def test_replace_refuses_two_inputs_of_one_source_before_reading_any(project):
+    for host in ("web1", "web2"):
+        (project / host).mkdir()
+        (project / host / "access.log").write_text("\n".join(access_lines(5, seed=len(host))) + "\n")
+    run("ingest", str(project / "web1" / "access.log"))
+    result = run("ingest", "--replace", str(project / "web1" / "access.log"), str(project / "web2" / "access.log"))
+    assert result.exit_code == 2
+    assert "are both source 'access.log'; the second would replace the first" in result.stderr
+    assert json.loads(run("logs", "stats", "-o", "json").stdout)["events"] == 6  # nothing replaced

@@ -35,7 +35,15 @@ from zoneinfo import ZoneInfo
 import pyarrow as pa
 
 from breachkit.config import Config, IngestConfig
-from breachkit.errors import BreachkitError, InputError, Location, NotFoundError, PartialFailure, Problem
+from breachkit.errors import (
+    BreachkitError,
+    InputError,
+    Location,
+    NotFoundError,
+    PartialFailure,
+    Problem,
+    UsageError,
+)
 from breachkit.logs import audit
 from breachkit.logs.finish import BadLine, Finished, finish
 from breachkit.logs.inputs import OpenedInput, expand_inputs, open_input
@@ -385,6 +393,8 @@ def ingest(
     `error()` is the partial failure to end with.
     """
     expansion = expand_inputs(paths, recursive=options.recursive)
+    if options.replace:
+        _one_input_per_source(expansion.paths, options.stdin_name)
     done: list[FileSummary] = []
     failed: list[BreachkitError] = list(expansion.failures)
     notes = list(expansion.notes)
@@ -413,6 +423,17 @@ def ingest(
         raise kind(f"none of the {len(failed)} inputs was stored", problems=list(problems),
                    hint=stopped.hint if stopped is not None else None)
     return IngestSummary(store.engine, tuple(done), problems, tuple(notes))
+
+
+def _one_input_per_source(paths: Sequence[str], stdin_name: str) -> None:
+    """With --replace, two inputs of one source would replace each other: refuse before reading any."""
+    seen: dict[str, str] = {}
+    for path in paths:
+        name = stdin_name if path == STDIN else source_name(path)
+        if name in seen and seen[name] != path:
+            raise UsageError(f"--replace: {seen[name]} and {path} are both source {name!r}; the second would "
+                             "replace the first", hint="replace them one at a time, or ingest them without --replace")
+        seen[name] = path
 
 
 @dataclass(frozen=True)

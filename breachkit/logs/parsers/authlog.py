@@ -3,7 +3,9 @@
 Every well-formed syslog line becomes an event (service.name = program, message kept); sshd, sudo and
 PAM messages that matter for access detection get `event.action`, `event.outcome`, `user.name` and
 `source.ip` (sshd forms: `sshd.py`; header forms, years and zones: `syslog.py`). `message repeated N
-times: [ … ]` expands to N events, so counts stay true.
+times: [ … ]` (rsyslog) expands to N events, so counts stay true; so does sysklogd's `last message repeated
+N times`, into N copies of the same host's previous line (its program, pid and message, this line's time;
+with no previous line of that host in the input, it stays one event without an action).
 
 The parser is stateful and reads lines in file order: classic syslog times get their year from a
 `YearTracker` started at `year` (the year of the first classic line: ingest computes it backwards from the
@@ -23,6 +25,8 @@ from breachkit.logs.parsers.syslog import YearTracker, parse_header
 from breachkit.logs.schema import Event
 
 _REPEATED_RE = re.compile(r"^message repeated (\d+) times: \[ ?(.*?) ?\]$")
+_LAST_REPEATED_RE = re.compile(r"^last message repeated (\d+) times?$")
+MAX_REPEAT = 10_000
 _SESSION_RE = re.compile(r"^pam_unix\((?P<svc>[^)]*)\): session (?P<what>opened|closed) for user (?P<user>[^\s(]+)")
 _SUDO_RE = re.compile(r"^\s*(?P<user>\S+) : (?:.*?; )?(?:TTY=\S+ ; )?PWD=.*?; USER=(?P<target>\S+) ; COMMAND=")
 _SUDO_FAIL_RE = re.compile(r"^\s*(?P<user>\S+) : (?:.*?incorrect password attempts?|user NOT in sudoers)")
@@ -36,6 +40,7 @@ class AuthLogParser(Parser):
         self._years = YearTracker(year if year is not None else datetime.now(UTC).year)
         self._assume = assume_tz
         self._connections = sshd.Connections()
+        self._previous: dict[str | None, tuple[str | None, int | None, str]] = {}  # host → (program, pid, message)
 
     @property
     def years(self) -> YearTracker:
@@ -55,21 +60,29 @@ class AuthLogParser(Parser):
         else:
             assert header.timestamp is not None
             timestamp = header.timestamp
+        program, pid, msg = header.program, header.pid, header.message
+        repeat = 1
+        lm = _LAST_REPEATED_RE.match(msg) if program is None else None
+        if lm is not None and header.host in self._previous:
+            repeat = min(int(lm.group(1)), MAX_REPEAT)
+            program, pid, msg = self._previous[header.host]
+        elif lm is None:
+            self._previous[header.host] = (program, pid, msg)
+            if len(self._previous) > 4096:
+                self._previous.pop(next(iter(self._previous)))
         base: Event = {"@timestamp": timestamp}
         if header.host is not None:
             base["host.name"] = header.host
-        if header.program is not None:
-            base["service.name"] = header.program
-        if header.pid is not None:
-            base["process.pid"] = header.pid
-        msg = header.message
-        repeat = 1
+        if program is not None:
+            base["service.name"] = program
+        if pid is not None:
+            base["process.pid"] = pid
         rm = _REPEATED_RE.match(msg)
         if rm is not None:
-            repeat = min(int(rm.group(1)), 10_000)
+            repeat = min(repeat * int(rm.group(1)), MAX_REPEAT)
             msg = rm.group(2)
         base["message"] = msg
-        self._classify(header.program or "", header.host, header.pid, msg, base)
+        self._classify(program or "", header.host, pid, msg, base)
         return [base] if repeat == 1 else [dict(base) for _ in range(repeat)]
 
     def _classify(self, prog: str, host: str | None, pid: int | None, msg: str, event: Event) -> None:

@@ -56,10 +56,12 @@ class Form:
     action: str
     outcome: str  # FAILURE / SUCCESS / UNKNOWN; UNKNOWN forms become FAILURE when [preauth] or after failures
     closes: bool = False  # the connection ends with this line
+    user: str | None = None  # the account, when the form names it by its text (ROOT LOGIN REFUSED)
 
 
-def _form(pattern: str, action: str, outcome: str, *, closes: bool = False, flags: int = 0) -> Form:
-    return Form(re.compile(pattern, flags), action, outcome, closes)
+def _form(pattern: str, action: str, outcome: str, *, closes: bool = False, flags: int = 0,
+          user: str | None = None) -> Form:
+    return Form(re.compile(pattern, flags), action, outcome, closes, user)
 
 
 # First match wins. Named groups: user, ip, preauth (and code/reason for Received disconnect).
@@ -74,7 +76,7 @@ FORMS: Final[tuple[Form, ...]] = (
           + r"(?: via \S+)?\s*$", "auth_failure", FAILURE, flags=re.I),
     _form(r"^(?:pam_unix\(sshd:auth\): )?authentication failure;.*?\brhost=(?P<ip>\S*)(?:\s+user=(?P<user>\S+))?",
           "auth_failure", FAILURE),
-    _form(r"^ROOT LOGIN REFUSED FROM " + _ADDR + _PORT_END, "login_refused", FAILURE),
+    _form(r"^ROOT LOGIN REFUSED FROM " + _ADDR + _PORT_END, "login_refused", FAILURE, user="root"),
     # greedy user: the real "from ADDR not allowed because" is the last one (the reason is sshd's text)
     _form(r"^User (?P<user>.+) from " + _ADDR + r" not allowed because ", "login_refused", FAILURE),
     _form(r"^User (?P<user>\S+) not allowed because ", "login_refused", FAILURE),
@@ -164,7 +166,7 @@ def classify(program: str, message: str, event: Event, key: tuple[str | None, in
         outcome = form.outcome
         if form.action:
             event["event.action"] = form.action
-        user = found.get("user")
+        user = found.get("user", form.user)
         if user is not None:
             event["user.name"] = user  # "" when sshd logged an empty name ("Invalid user  from …")
         address = found.get("ip") or None

@@ -39,6 +39,8 @@ _RFC3339_RE = re.compile(_PRI + r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|
 _TAG_FIRST_RE = re.compile(r"([^\s\[\]:]+)(?:\[(\d+)\])?:(?: |$)(.*)", re.S)
 _BRACKETED_RE = re.compile(r"\[([^\s\[\]:]+)\]:? ?(.*)", re.S)
 _HOST_TAG_RE = re.compile(r"(\S+) ([^\s\[:]+)(?:\[(\d+)\])?: ?(.*)", re.S)
+# sysklogd's own line about the line before it: no program, no colon
+_LAST_REPEATED_RE = re.compile(r"(?:(\S+) )?(last message repeated \d+ times?)\s*", re.S)
 _SD_PARAM = r'[^\s\]="]+="(?:[^"\\]|\\.)*"'
 _RFC5424_RE = re.compile(
     r"<\d{1,3}>1 (\S+) (\S+) (\S+) (\S+) (\S+) (-|(?:\[[^\s\]=\"]+(?: " + _SD_PARAM + r")*\])+)(?: (.*))?",
@@ -96,6 +98,9 @@ def classic_stamp(text: str) -> tuple[Stamp, int] | None:
 
 def _tag(rest: str) -> tuple[str | None, str | None, int | None, str]:
     """(host, program, pid, message) from what follows the time."""
+    m = _LAST_REPEATED_RE.fullmatch(rest)
+    if m is not None:
+        return m.group(1), None, None, m.group(2)
     m = _TAG_FIRST_RE.match(rest)
     if m is not None:
         return None, m.group(1), _pid(m.group(2)), m.group(3)
