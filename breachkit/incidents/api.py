@@ -113,7 +113,10 @@ def open_incident(session: Session, *, title: str, aware_at: datetime | str, jus
 
 
 def apply_changes(current: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
-    """`{"impact.confidentiality": True}` changes one key of a nested value and keeps the rest."""
+    """`{"impact.confidentiality": True}` changes one key of a nested value and keeps the rest. Decision facts
+    (`facts.<name>`, or `facts` as a mapping) are checked by name and value (`facts.parse_fact_changes`), and an
+    impossible combination is refused with the field to fix."""
+    changes = _checked_facts(current, changes)
     out: dict[str, Any] = {}
     for name, value in changes.items():
         head, _, rest = name.strip().partition(".")
@@ -125,6 +128,28 @@ def apply_changes(current: Mapping[str, Any], changes: Mapping[str, Any]) -> dic
         else:
             out[head] = value
     return out
+
+
+def _checked_facts(current: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+    from breachkit.incidents.facts import CaseFacts, merged_facts
+
+    given: dict[str, Any] = {}
+    rest: dict[str, Any] = {}
+    for name, value in changes.items():
+        head, _, sub = name.strip().partition(".")
+        if head != "facts":
+            rest[name] = value
+        elif sub:
+            given[sub] = value
+        elif isinstance(value, Mapping):
+            given.update(value)
+        else:
+            raise UsageError("facts is a mapping of fact names to values (or set one: facts.<name>=<value>)",
+                             field="facts", hint="`breachkit incident facts` lists them")
+    if not given:
+        return rest
+    base = CaseFacts.model_validate(current.get("facts") or {})
+    return rest | {"facts": merged_facts(base, given).model_dump(mode="json")}
 
 
 def update_incident(session: Session, incident_id: str, changes: Mapping[str, Any], *, reason: str,
