@@ -149,7 +149,14 @@ def _checked_facts(current: Mapping[str, Any], changes: Mapping[str, Any]) -> di
     if not given:
         return rest
     base = CaseFacts.model_validate(current.get("facts") or {})
-    return rest | {"facts": merged_facts(base, given).model_dump(mode="json")}
+    merged = merged_facts(base, given)
+    confidentiality = rest.get("impact.confidentiality", (rest.get("impact") or current.get("impact") or {}).get(
+        "confidentiality", False))
+    if merged.recipient_deletion.value in ("confirmed", "requested") and not confidentiality:
+        raise UsageError(f"deletion {merged.recipient_deletion.value} needs a recipient, but no disclosure is "
+                         "recorded (impact.confidentiality is false)", field="facts.recipient_deletion",
+                         hint="set impact.confidentiality=true and facts.confidentiality_reach in the same update")
+    return rest | {"facts": merged.model_dump(mode="json")}
 
 
 def update_incident(session: Session, incident_id: str, changes: Mapping[str, Any], *, reason: str,

@@ -143,17 +143,18 @@ _TEXTS = ("high_risk_removed_by", "disproportionate_effort", "public_communicati
 
 
 def combination_problems(facts: CaseFacts) -> list[Problem]:
-    """Combinations that cannot be true together, each naming the field to fix."""
+    """Combinations that cannot be true together, each naming the field to fix (`facts` may be built with
+    `model_construct` from plain values, before validation)."""
     problems: list[Problem] = []
-    if facts.recipient_deletion in (Deletion.CONFIRMED, Deletion.REQUESTED):
-        if facts.confidentiality_reach not in (Reach.LIMITED, Reach.TRUSTED):
+    deletion, reach = Deletion(facts.recipient_deletion), Reach(facts.confidentiality_reach)
+    if deletion in (Deletion.CONFIRMED, Deletion.REQUESTED):
+        if reach is Reach.UNKNOWN:
             problems.append(Problem(
-                f"deletion {facts.recipient_deletion.value} needs a known recipient: confidentiality_reach is "
-                f"{facts.confidentiality_reach.value}, not limited or trusted",
-                Location(field="facts.recipient_deletion")))
+                f"deletion {deletion.value} needs a recipient: say who received the data first "
+                "(confidentiality_reach limited, trusted or wide)", Location(field="facts.recipient_deletion")))
         elif facts.unintended_recipients == 0:
-            problems.append(Problem(f"deletion {facts.recipient_deletion.value} needs a recipient: "
-                                    "unintended_recipients is 0", Location(field="facts.recipient_deletion")))
+            problems.append(Problem(f"deletion {deletion.value} needs a recipient: unintended_recipients is 0",
+                                    Location(field="facts.recipient_deletion")))
     if facts.public_communication.strip() and not facts.disproportionate_effort.strip():
         problems.append(Problem("a public communication replaces individual ones only when telling each person "
                                 "would be disproportionate: give the reason too",
