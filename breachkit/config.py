@@ -243,6 +243,7 @@ class NoticesConfig(_Model):
     dpo_name: str = "Data Protection Officer"
     dpo_email: str = "dpo@example.org"
     dpo_phone: str = ""
+    dpo_address: str = ""  # postal address of the DPO or contact point (authority forms ask for it)
     reporter_name: str = ""
     reporter_email: str = ""
     smtp: SmtpConfig = Field(default_factory=SmtpConfig)

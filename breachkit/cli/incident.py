@@ -238,15 +238,19 @@ def link_cmd(app: AppContext, incident_id: str, detections_file: Path, reason: s
 @click.option("--reference", help="The authority's case number (needed for follow-ups).")
 @click.option("--recipient", default="", help="The authority or channel.")
 @click.option("--note", default="")
+@click.option("--override-check", is_flag=True, help="File despite errors of the pre-filing check (needs --reason).")
+@click.option("--reason", help="Why the check's errors are overridden (recorded in the timeline and audit log).")
 @pass_app
 def file_cmd(app: AppContext, incident_id: str, regime: str, stage: str, kind: str, filed_at: str | None,
-             reference: str | None, recipient: str, note: str) -> None:
-    """Record a report filed with an authority (stops that stage's clock)."""
+             reference: str | None, recipient: str, note: str, override_check: bool, reason: str | None) -> None:
+    """Record a report filed with an authority (stops that stage's clock); the pre-filing check runs first."""
+    from breachkit.cli.common import override_reason
     from breachkit.incidents.api import file_report
 
     filed = parse_time(filed_at, "--at", app.session.zone)
     filing = file_report(app.session, incident_id, regime=regime, stage=stage, kind=kind, filed_at=filed,
-                         reference=reference, recipient=recipient, note=note)
+                         reference=reference, recipient=recipient, note=note,
+                         override_reason=override_reason(override_check, reason))
     when = local(filing.filed_at, app.session.zone)
     out_console().print(f"{filing.incident_id}: {regime}.{stage} {kind} filed {when}")
 

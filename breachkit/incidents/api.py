@@ -210,9 +210,13 @@ def link_detections(session: Session, incident_id: str, detections: Sequence[Lin
 
 def file_report(session: Session, incident_id: str, *, regime: str, stage: str,
                 kind: FilingKind | str = FilingKind.INITIAL, filed_at: datetime | str | None = None,
-                reference: str | None = None, recipient: str = "", note: str = "") -> Filing:
+                reference: str | None = None, recipient: str = "", note: str = "",
+                override_reason: str | None = None) -> Filing:
     """Record a report filed with an authority (it stops that stage's clock), with its audit row, in one
-    transaction. A follow-up cites the authority's reference (given, from an earlier filing, or the incident's)."""
+    transaction. A follow-up cites the authority's reference (given, from an earlier filing, or the incident's).
+    The pre-filing check runs first: its errors refuse the filing unless `override_reason` is given (recorded)."""
+    from breachkit.incidents.check_api import enforce_check
+
     regimes = session.regimes
     if regime not in regimes or stage not in [s.id for s in regimes[regime].stages]:
         stages = ", ".join(f"{r.id}.{s.id}" for r in regimes.values() for s in r.stages)
@@ -226,6 +230,8 @@ def file_report(session: Session, incident_id: str, *, regime: str, stage: str,
     if kind == FilingKind.FOLLOW_UP and not reference:
         raise UsageError("a follow-up report refers to the authority's reference of the first report",
                          field="reference", hint="give --reference, or record it on the initial filing")
+    enforce_check(session, incident.id, action=f"filing {regime}.{stage}", report_type=kind.value,
+                  reference=reference, override_reason=override_reason)
     filing = Filing(incident_id=incident.id, regime=regime, stage=stage, kind=kind,
                     filed_at=parse_time(filed_at, "filed_at", session.zone) or now, reference=reference,
                     recipient=recipient, filed_by=session.actor, note=note)

@@ -117,3 +117,26 @@ class DecisionDocument(Document):
     assumptions: list[AssumptionItem] = Field(default_factory=list)  # every unknown fact and what was assumed
     missing: list[MissingItem] = Field(default_factory=list)  # what known values would change the suggestion
     notes: list[str] = Field(default_factory=list)  # facts stated that do not change the grade
+
+
+class FindingItem(_Item):
+    severity: str  # error | warning
+    code: str
+    field: str  # the field to fix
+    message: str
+    hint: str = ""
+
+
+class CheckDocument(Document):
+    """`breachkit.check/1`: the pre-filing check of one incident — errors block filing and sending."""
+
+    SCHEMA = "breachkit.check/1"
+
+    incident: str
+    at: datetime
+    report_type: str  # initial | follow_up | final
+    subject_list: int | None  # the subject list version checked against (None: none yet)
+    passed: bool  # no errors
+    errors: int
+    warnings: int
+    findings: list[FindingItem]

@@ -289,6 +289,15 @@ class Incident(_Model):
     def children(self) -> bool:
         return "children" in self.subject_categories
 
+    @property
+    def containment(self) -> str:
+        """What the report and every notice say about the breach's state, from the same two fields: "ongoing"
+        (still happening), "contained" (status contained, recovered or closed), or "ended" (not ongoing, while
+        the incident is still being handled)."""
+        if self.ongoing:
+            return "ongoing"
+        return "contained" if self.status in (Status.CONTAINED, Status.RECOVERED, Status.CLOSED) else "ended"
+
 
 # Fields a user may change with `incident update` (everything but identity, bookkeeping and status).
 EDITABLE_FIELDS = frozenset(Incident.model_fields) - {"id", "created_at", "updated_at", "version", "status"}

@@ -108,7 +108,9 @@ def build_subjects(session: Session, incident_id: str, *, engine: str | None = N
                "accounts": [{"subject_id": a.subject_id, "accounts": list(a.accounts), "requests": a.requests,
                              "used_by_actor": a.used_by_actor, "basis": a.basis.value} for a in roles.accounts],
                "undetermined_accounts": list(roles.undetermined), "declared_missing": list(roles.declared_missing),
-               "changes": diff, "scope": incident.scope.model_dump(mode="json")}
+               "changes": diff, "scope": incident.scope.model_dump(mode="json"),
+               "declared": {"compromised_accounts": incident.compromised_accounts,
+                            "actor_accounts": incident.actor_accounts}}
     record = save_build(store, incident.id, table, summary, engine=used, actor=actor, now=now)
     countries = sorted(c for c in counts.by_country if len(c) == 2 and c.isalpha() and c.isupper())
     current = store.get(incident.id)
