@@ -122,10 +122,10 @@ class _Findings:
     def blank(self, code: str, fld: str, what: str, hint: str, *, phased: bool) -> None:
         """A blank the form asks for: "to follow" in an initial report (Art. 33(4)), an error in a later one."""
         if phased:
-            self.warning(code, fld, f"{what} is blank: the initial report says \"to follow\" (Art. 33(4)); the "
-                                    f"follow-up must give it", hint)
+            self.warning(code, fld, f"not given yet — {what}: the initial report says \"to follow\" (Art. 33(4)) "
+                                    f"and lists it; the follow-up must give it", hint)
         else:
-            self.error(code, fld, f"{what} is blank: a follow-up or final report must give it", hint)
+            self.error(code, fld, f"not given — {what}: a follow-up or final report must give it", hint)
 
 
 def _countries(case: CaseFile) -> dict[str, int]:

@@ -138,16 +138,22 @@ def _resolve(incident: Incident, facts: CaseFacts, given: dict[str, Any], found:
 
     used = _categories(incident, found)
     categories = set(used.used)
+    impact, malicious = incident.impact, bool(incident.malicious)
+    breach = impact.confidentiality or impact.integrity or impact.availability or (
+        malicious and facts.exfiltration is not Exfiltration.RULED_OUT)
     if not categories:
         categories = {"identity"}
-        assumed.append(Assumption("data_categories", "no data categories declared or found: graded as identity "
-                                                     "data (what the data reveal decides the risk)"))
+        if breach:
+            assumed.append(Assumption("data_categories", "no data categories declared or found: graded as identity "
+                                                         "data (what the data reveal decides the risk)"))
     subject_categories = set(incident.subject_categories) | set(found.subject_categories if found else ())
     people = incident.approx_subjects if incident.approx_subjects is not None else (found.people if found else None)
-    if people is None:
+    if people is None and breach:
         assumed.append(Assumption("approx_subjects", f"number of people unknown: neither treated as large scale "
                                                      f"(≥ {LARGE_SCALE:,}) nor as a few (≤ {FEW})"))
-    impact, malicious = incident.impact, bool(incident.malicious)
+    if not impact.confidentiality and facts.confidentiality_reach is not Reach.UNKNOWN:
+        notes.append(f"A confidentiality reach ({facts.confidentiality_reach.value}) is recorded, but no loss of "
+                     "confidentiality (impact.confidentiality): the reach is not used.")
     if incident.malicious is None and (impact.confidentiality or impact.integrity or impact.availability):
         assumed.append(Assumption("malicious", "whether the breach was malicious is not recorded: treated as not "
                                                "malicious"))
