@@ -88,11 +88,17 @@ def open_incident(session: Session, *, title: str, aware_at: datetime | str, jus
 
     config, zone = session.config, session.zone
     values: dict[str, Any] = apply_changes({}, fields or {})
-    values |= {"title": title, "description": description, "aware_justification": justification,
-               "aware_at": parse_time(aware_at, "aware_at", zone),
-               "occurred_at": parse_time(occurred_at, "occurred_at", zone),
-               "detected_at": parse_time(detected_at, "detected_at", zone),
-               "regimes": list(regimes) or list(config.incidents.default_regimes), "commander": commander}
+    # the named arguments win over `fields`, but only when given (`fields` may carry a description or regimes)
+    given = {"description": description or None, "occurred_at": parse_time(occurred_at, "occurred_at", zone),
+             "detected_at": parse_time(detected_at, "detected_at", zone), "regimes": list(regimes) or None,
+             "commander": commander}
+    values |= {k: v for k, v in given.items() if v is not None}
+    values |= {"title": title, "aware_justification": justification,
+               "aware_at": parse_time(aware_at, "aware_at", zone)}
+    values.setdefault("regimes", list(config.incidents.default_regimes))
+    for name in ("occurred_at", "occurred_until", "detected_at", "processor_notified_at"):
+        if isinstance(values.get(name), str):
+            values[name] = parse_time(values[name], name, zone)
     known = session.regimes
     unknown = [r for r in values["regimes"] if r not in known]
     if unknown:

@@ -44,7 +44,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
 
 from breachkit.errors import UsageError
 from breachkit.incidents.model import DATA_CATEGORIES, SPECIAL_DATA_CATEGORIES, Decision, DecisionKind, Severity
@@ -125,6 +125,10 @@ class BreachFacts(BaseModel):
             known = ", ".join(DATA_CATEGORIES)
             raise ValueError(f"unknown data category {', '.join(map(repr, unknown))} (known: {known})")
         return values
+
+    @field_serializer("data_categories")
+    def _sorted(self, values: frozenset[str]) -> list[str]:
+        return [c for c in DATA_CATEGORIES if c in values]  # a stable order (sets have none)
 
 
 @dataclass(frozen=True)

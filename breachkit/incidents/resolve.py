@@ -139,16 +139,16 @@ def _resolve(incident: Incident, facts: CaseFacts, given: dict[str, Any], found:
     used = _categories(incident, found)
     categories = set(used.used)
     impact, malicious = incident.impact, bool(incident.malicious)
-    breach = impact.confidentiality or impact.integrity or impact.availability or (
+    is_breach = impact.confidentiality or impact.integrity or impact.availability or (
         malicious and facts.exfiltration is not Exfiltration.RULED_OUT)
     if not categories:
         categories = {"identity"}
-        if breach:
+        if is_breach:
             assumed.append(Assumption("data_categories", "no data categories declared or found: graded as identity "
                                                          "data (what the data reveal decides the risk)"))
     subject_categories = set(incident.subject_categories) | set(found.subject_categories if found else ())
     people = incident.approx_subjects if incident.approx_subjects is not None else (found.people if found else None)
-    if people is None and breach:
+    if people is None and is_breach:
         assumed.append(Assumption("approx_subjects", f"number of people unknown: neither treated as large scale "
                                                      f"(≥ {LARGE_SCALE:,}) nor as a few (≤ {FEW})"))
     if not impact.confidentiality and facts.confidentiality_reach is not Reach.UNKNOWN:
