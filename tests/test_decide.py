@@ -24,8 +24,8 @@ from breachkit.incidents.decide import (
     suggest_authority,
     suggest_subjects,
 )
-from breachkit.incidents.resolve import advise, resolve
 from breachkit.incidents.model import DecisionKind, Impact, Incident
+from breachkit.incidents.resolve import advise, resolve
 from breachkit.incidents.risk import assessment_from_answers
 
 CASES = yaml.safe_load((Path(__file__).parent / "data" / "edpb_cases.yaml").read_text(encoding="utf-8"))

@@ -184,13 +184,14 @@ def reference_identifiers(events: Sequence[dict[str, Any]], scope: Scope, rules:
             if e.get(field) is None:
                 continue
             row = rows.setdefault((field, e[field]), {"first": ts, "last": ts, "n": 0, "cats": set(), "exposing": 0,
-                                                      "used": 0})
+                                                      "used": 0, "ok": 0})
             row["first"], row["last"] = min(row["first"], ts), max(row["last"], ts)
             row["n"] += 1
             reached = set(rules.match_for(e, field))
             row["cats"] |= reached
             row["exposing"] += bool(reached - ACTOR_CATEGORIES)
             row["used"] += field == "user.id" and from_means and succeeded
+            row["ok"] += field == "user.id" and succeeded
     order = list(IDENTIFIER_FIELDS)
     keys = sorted(rows, key=lambda k: (order.index(k[0]), k[1]))
     return pd.DataFrame({
@@ -203,6 +204,7 @@ def reference_identifiers(events: Sequence[dict[str, Any]], scope: Scope, rules:
         "categories": pd.Series([sorted(rows[k]["cats"]) for k in keys], dtype="object"),
         "exposing": pd.Series([rows[k]["exposing"] for k in keys], dtype="int64"),
         "used_by_actor": pd.Series([rows[k]["used"] for k in keys], dtype="int64"),
+        "succeeded": pd.Series([rows[k]["ok"] for k in keys], dtype="int64"),
     })
 
 

@@ -133,7 +133,8 @@ def with_declared_accounts(identifiers: pd.DataFrame, accounts: Sequence[str], s
     extra = pd.DataFrame({schema.ID_FIELD: "user.id", schema.ID_VALUE: missing, schema.ID_RELATION: "actor",
                           schema.ID_FIRST_SEEN: pd.to_datetime(when, utc=True), schema.ID_LAST_SEEN:
                           pd.to_datetime(when, utc=True), schema.ID_EVENTS: 0, schema.ID_CATEGORIES:
-                          [[] for _ in missing], schema.ID_EXPOSING: 0, schema.ID_USED_BY_ACTOR: 0})
+                          [[] for _ in missing], schema.ID_EXPOSING: 0, schema.ID_USED_BY_ACTOR: 0,
+                          schema.ID_SUCCEEDED: 0})
     for column in (schema.ID_FIRST_SEEN, schema.ID_LAST_SEEN):
         extra[column] = extra[column].astype(schema.TIME_DTYPE)
     return pd.concat([identifiers, extra[list(schema.IDENTIFIER_COLUMNS)]], ignore_index=True)

@@ -7,8 +7,9 @@ stores keep; None leaves that side open) whose `source.ip` is one of the scope's
 `schema.IDENTIFIER_FIELDS` gets one row: first and last seen, the number of events, the union of the
 data categories those events expose (`categories.CompiledRules`), the number of events that exposed data of
 the person behind it (`exposing`: a category other than the requester's own online identifiers), and for an
-account (`user.id`) the number of its successful events that came from the scope's actor addresses, networks,
-sessions, devices or IMEIs (`used_by_actor`: evidence that someone else used the account; `subjects.roles`).
+account (`user.id`) the number of its events that succeeded (`succeeded`: failed logins alone are attempts) and of
+those that came from the scope's actor addresses, networks, sessions, devices or IMEIs (`used_by_actor`: evidence
+that someone else used the account; `subjects.roles`).
 
 Both engines aggregate server-side and return only one row per identifier:
 
@@ -134,6 +135,7 @@ class Aggregated:
     mask: np.ndarray
     exposing: np.ndarray
     used: np.ndarray
+    succeeded: np.ndarray
 
 
 def affected_identifiers(source: LocalStore | ElasticsearchStore, scope: Scope,
@@ -173,6 +175,7 @@ def identifier_frame(rows: Aggregated, categories: Sequence[str]) -> pd.DataFram
         schema.ID_CATEGORIES: pd.Series([list(names[m]) for m in rows.mask.tolist()], dtype="object"),
         schema.ID_EXPOSING: pd.Series(np.asarray(rows.exposing, dtype=np.int64), dtype="int64"),
         schema.ID_USED_BY_ACTOR: pd.Series(np.asarray(rows.used, dtype=np.int64), dtype="int64"),
+        schema.ID_SUCCEEDED: pd.Series(np.asarray(rows.succeeded, dtype=np.int64), dtype="int64"),
         "_order": order,
     })
     frame = frame.sort_values(["_order", schema.ID_VALUE], kind="stable").drop(columns="_order")
@@ -185,7 +188,7 @@ def _times(ms: np.ndarray) -> pd.Series:
 
 def _empty() -> Aggregated:
     none = np.zeros(0, dtype=np.int64)
-    return Aggregated(none, [], none, none, none, none, none, none)
+    return Aggregated(none, [], none, none, none, none, none, none, none)
 
 
 # --------------------------------------------------------------------------------------- embedded
@@ -235,7 +238,7 @@ def local_sql(actors: ActorFilter, rules: CompiledRules) -> tuple[str, dict[str,
         return f"(CASE WHEN i{target} IS NULL THEN m & {keep(False)} ELSE m & {keep(True)} END)"
 
     def used(field: str) -> str:
-        return "count(*) FILTER (WHERE u)" if field == ACTOR_FIELD else "0"
+        return "count(*) FILTER (WHERE u), count(*) FILTER (WHERE s)" if field == ACTOR_FIELD else "0, 0"
 
     # SQL from the schema's quoted field names and the compiled rules; scope values are parameters.
     per_field = "\nUNION ALL\n".join(
@@ -243,7 +246,8 @@ def local_sql(actors: ActorFilter, rules: CompiledRules) -> tuple[str, dict[str,
         f"count(*) FILTER (WHERE {attributed(field)} & {person} != 0), {used(field)} FROM actor_events "
         f"WHERE i{k} IS NOT NULL GROUP BY i{k}" for k, field in enumerate(FIELDS))
     sql = (f'WITH actor_events AS MATERIALIZED (SELECT epoch_ms("@timestamp") AS t, {ids}, '  # noqa: S608
-           f"CAST({bits or '0'} AS BIGINT) AS m, ({means}) AND {succeeded} AS u FROM {TABLE} WHERE {where})\n"
+           f"CAST({bits or '0'} AS BIGINT) AS m, ({means}) AND {succeeded} AS u, {succeeded} AS s FROM {TABLE} "
+           f"WHERE {where})\n"
            f"{per_field}")
     return sql, params
 
@@ -254,11 +258,12 @@ def _local(store: LocalStore, actors: ActorFilter, rules: CompiledRules,
         progress(PHASE, 0, None)
     sql, params = local_sql(actors, rules)
     columns = store.con.execute(sql, params).fetchnumpy()
-    f, v, first, last, count, mask, exposing, used = (columns[k] for k in columns)
+    f, v, first, last, count, mask, exposing, used, succeeded = (columns[k] for k in columns)
     rows = Aggregated(field=np.asarray(f, dtype=np.int64), value=[str(x) for x in np.asarray(v, dtype=object)],
                       first_ms=np.asarray(first, dtype=np.int64), last_ms=np.asarray(last, dtype=np.int64),
                       events=np.asarray(count, dtype=np.int64), mask=np.asarray(mask, dtype=np.int64),
-                      exposing=np.asarray(exposing, dtype=np.int64), used=np.asarray(used, dtype=np.int64))
+                      exposing=np.asarray(exposing, dtype=np.int64), used=np.asarray(used, dtype=np.int64),
+                      succeeded=np.asarray(succeeded, dtype=np.int64))
     if progress is not None:
         progress(PHASE, len(rows.value), len(rows.value))
     return rows
@@ -328,6 +333,8 @@ def _elasticsearch(store: ElasticsearchStore, actors: ActorFilter, rules: Compil
         if field == ACTOR_FIELD and means:
             aggs["used"] = {"filter": {"bool": {"filter": [to_dsl(SUCCEEDED)], "should": means,
                                                 "minimum_should_match": 1}}}
+        if field == ACTOR_FIELD:
+            aggs["ok"] = {"filter": to_dsl(SUCCEEDED)}
         extra[k] = aggs
     width = 1 + max(len(f) for f in filters.values()) + 2
     page = max(1, ES_PAGE_BUCKETS // (len(FIELDS) * width))
@@ -339,6 +346,7 @@ def _elasticsearch(store: ElasticsearchStore, actors: ActorFilter, rules: Compil
     masks: list[int] = []
     exposed: list[int] = []
     used: list[int] = []
+    succeeded: list[int] = []
     with service_errors(store.config):
         for k, b in _composite(store, query, filters, extra, page):
             fields.append(k)
@@ -354,6 +362,7 @@ def _elasticsearch(store: ElasticsearchStore, actors: ActorFilter, rules: Compil
             exposed.append(int(b["doc_count"]) if always[k] & person_bits
                            else int(b["exposing"]["doc_count"]) if "exposing" in b else 0)
             used.append(int(b["used"]["doc_count"]) if "used" in b else 0)
+            succeeded.append(int(b["ok"]["doc_count"]) if "ok" in b else 0)
             if progress is not None and len(values) % 10_000 == 0:
                 progress(PHASE, len(values), None)
     if progress is not None:
@@ -364,7 +373,8 @@ def _elasticsearch(store: ElasticsearchStore, actors: ActorFilter, rules: Compil
                       first_ms=np.asarray(firsts, dtype=np.float64).astype(np.int64),
                       last_ms=np.asarray(lasts, dtype=np.float64).astype(np.int64),
                       events=np.asarray(counts, dtype=np.int64), mask=np.asarray(masks, dtype=np.int64),
-                      exposing=np.asarray(exposed, dtype=np.int64), used=np.asarray(used, dtype=np.int64))
+                      exposing=np.asarray(exposed, dtype=np.int64), used=np.asarray(used, dtype=np.int64),
+                      succeeded=np.asarray(succeeded, dtype=np.int64))
 
 
 def _composite(store: ElasticsearchStore, query: dict[str, Any], filters: dict[int, dict[str, dict[str, Any]]],

@@ -57,9 +57,10 @@ OWN_RECORDS = "own_records"  # requests made with their account that exposed the
 OTHER_RECORDS = "other_records"  # others' requests that exposed their data
 REQUESTS = schema.REQUESTS  # requests made with their account (user.id events)
 USED_BY_ACTOR = schema.ID_USED_BY_ACTOR  # of those, successful ones through the scope's actor means
+SUCCEEDED = schema.ID_SUCCEEDED  # of those, the ones that succeeded (none: only attempts against the account)
 ACCOUNTS = "accounts"  # list: their user.id values that made requests
 EVIDENCE_COLUMNS: Final = (OWN_CATEGORIES, OTHER_CATEGORIES, OWN_RECORDS, OTHER_RECORDS, REQUESTS, USED_BY_ACTOR,
-                           ACCOUNTS)
+                           SUCCEEDED, ACCOUNTS)
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,8 @@ def build_subject_table(identifiers: pd.DataFrame, directory: pd.DataFrame,
     evidence[OTHER_RECORDS] = _per_person(exposing.where(~own, 0), codes, len(table))
     evidence[REQUESTS] = _per_person(rows[schema.ID_EVENTS].where(own, 0), codes, len(table))
     evidence[USED_BY_ACTOR] = _per_person(_column(rows, schema.ID_USED_BY_ACTOR, 0).where(own, 0), codes, len(table))
+    evidence[SUCCEEDED] = _per_person(_column(rows, schema.ID_SUCCEEDED, _exposing_default(rows)).where(own, 0), codes,
+                                      len(table))
     evidence[ACCOUNTS], _ = _lists(codes[own], _arrow(rows[schema.ID_VALUE].astype("str").str.strip()[own]), len(table))
     return SubjectBuild(_conform(table, lists=False), unmatched, int((reached_through > 1).sum()),
                         evidence.reset_index(drop=True))

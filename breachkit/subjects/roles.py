@@ -3,7 +3,8 @@ exposed. One person may hold two roles; the counts keep them apart.
 
 The rules (pure, over `join.SubjectBuild` and the incident's declarations):
 
-1. **Actor account** — a person whose account (``user.id``) made requests in the incident's scope.
+1. **Actor account** — a person whose account (``user.id``) made requests that succeeded in the incident's scope
+   (failed logins against an account are attempts on it, not its use).
 2. **Compromised account** — an actor account used by someone other than its holder:
    a. declared: listed in the incident's ``compromised_accounts`` (`incident update --set` or
       `subjects build --compromised ID`);
@@ -44,6 +45,7 @@ from breachkit.subjects.join import (
     OWN_CATEGORIES,
     OWN_RECORDS,
     REQUESTS,
+    SUCCEEDED,
     USED_BY_ACTOR,
     SubjectBuild,
 )
@@ -107,7 +109,7 @@ def assign_roles(build: SubjectBuild, *, compromised: Collection[str] = (),
     accounts = evidence[ACCOUNTS].map(lambda a: tuple(a or ()))
     person_ids = table[schema.SUBJECT_ID].astype("str")
     names = [set(a) | {p} for a, p in zip(accounts, person_ids, strict=True)]
-    acted = (evidence[REQUESTS] > 0).to_numpy()
+    acted = (evidence[SUCCEEDED] > 0).to_numpy()
     is_declared_c = np.array([bool(n & declared_c) for n in names], dtype=bool)
     is_declared_a = np.array([bool(n & declared_a) for n in names], dtype=bool)
     inferred = (evidence[USED_BY_ACTOR] > 0).to_numpy() & ~is_declared_a
@@ -151,7 +153,7 @@ def _evidence_from_table(table: pd.DataFrame) -> pd.DataFrame:
                          OWN_RECORDS: np.zeros(n, dtype=np.int64),
                          OTHER_RECORDS: table[schema.RECORDS].fillna(0).astype("int64").to_numpy(),
                          REQUESTS: np.zeros(n, dtype=np.int64), USED_BY_ACTOR: np.zeros(n, dtype=np.int64),
-                         ACCOUNTS: [[] for _ in range(n)]})
+                         SUCCEEDED: np.zeros(n, dtype=np.int64), ACCOUNTS: [[] for _ in range(n)]})
 
 
 def has_role(roles: object, role: Role) -> bool:

@@ -29,8 +29,9 @@ ID_CATEGORIES = "categories"  # data categories exposed (keys of incidents.model
 ID_EXPOSING = "exposing"  # events that exposed data of the person behind it (not the requester's own identifiers)
 ID_USED_BY_ACTOR = "used_by_actor"  # user.id only: successful events made with the account from the scope's
 #                                     actor addresses, networks, sessions, devices or IMEIs (someone else used it)
+ID_SUCCEEDED = "succeeded"  # user.id only: its events that succeeded (failed logins alone are attempts, not use)
 IDENTIFIER_COLUMNS = (ID_FIELD, ID_VALUE, ID_RELATION, ID_FIRST_SEEN, ID_LAST_SEEN, ID_EVENTS, ID_CATEGORIES,
-                      ID_EXPOSING, ID_USED_BY_ACTOR)
+                      ID_EXPOSING, ID_USED_BY_ACTOR, ID_SUCCEEDED)
 IDENTIFIER_FIELDS = {"user.id": "actor", "user.target.id": "target", "device.id": "device", "device.imei": "device"}
 
 # --- subject table (people) --------------------------------------------------------------------
