@@ -102,6 +102,7 @@ class BreachFacts(BaseModel):
     availability: bool = False  # data unavailable or lost
     backup_available: bool = False
     restored_quickly: bool = False  # restored within QUICK_RESTORE_HOURS, no effect on people
+    restore_hours: float | None = Field(default=None, ge=0)  # how long restoring took, when known (for the wording)
     malicious: bool = False
     encryption: Encryption = Encryption.NONE
     strong_password_hash: bool = False  # credentials only as salted hashes of a state-of-the-art algorithm
@@ -182,24 +183,46 @@ def _disclosure(facts: BreachFacts, categories: frozenset[str]) -> Finding:
             f"Data such as {kinds} went by mistake to {where}, without malicious intent: a risk, but not a high "
             f"one ({_G}, case 16).",))
     kinds = _names(categories)
+    harm = _harm(categories)
     if wide and (facts.malicious or large or fragile):
         why = ("with malicious intent" if facts.malicious else "about vulnerable people" if fragile
                else "at scale")
         return Finding(Risk.HIGH, (
-            f"Directly identifying data ({kinds}) are in the hands of {where} {why}: phishing, fraud and identity "
-            f"theft are likely, a high risk ({_G}, case 05, case 11).",))
+            f"Personal data ({kinds}) are in the hands of {where} {why}: {harm} — likely, and serious enough for a "
+            f"high risk ({_G}, case 05, case 11).",))
     if wide:
-        return Finding(Risk.RISK, (f"Ordinary personal data ({kinds}) were exposed to {where}: a risk ({_G}).",))
+        return Finding(Risk.RISK, (f"Ordinary personal data ({kinds}) were exposed to {where}: {harm}; a risk "
+                                   f"({_G}).",))
     if facts.malicious or large or fragile:
         why = "with malicious intent" if facts.malicious else "about vulnerable people" if fragile else "at scale"
         return Finding(Risk.RISK, (
-            f"Ordinary personal data ({kinds}) went to {where} {why}: the controller cannot rule out misuse, "
-            f"a risk, though not a high one ({_G}, case 08).",))
+            f"Ordinary personal data ({kinds}) went to {where} {why}: the controller cannot rule out misuse "
+            f"({harm}), a risk, though not a high one ({_G}, case 08).",))
     return Finding(Risk.RISK, (
         f"Ordinary personal data ({kinds}) went by mistake to {where}: a few known recipients who are not bound to "
-        f"confidentiality do not by themselves make a risk unlikely; what the data reveal decides, and the "
+        f"confidentiality do not by themselves make a risk unlikely; what the data reveal decides ({harm}), and the "
         f"controller has no assurance about what the recipients do with them: a risk, not a high one "
         f"({_G}, case 16).",))
+
+
+# What ordinary data let others do to the people (the explanation names the harms of the data at hand).
+_HARMS = {
+    "identity": "identity theft and impersonation with their name, date of birth or customer number",
+    "contact": "phishing and fraud through their real contact details",
+    "online_identifiers": "tracking of their online activity",
+    "device_identifiers": "recognising or impersonating their devices",
+    "usage": "reading their daily routine — when they are at home or away — from their usage",
+    "orders": "learning what they bought and where it was delivered",
+    "contracts": "learning their contract terms, which helps impostors",
+    "insurance": "learning their insurance cover and premiums, which reveals their situation",
+}
+
+
+def _harm(categories: frozenset[str]) -> str:
+    harms = list(dict.fromkeys(_HARMS[c] for c in DATA_CATEGORIES if c in categories and c in _HARMS))
+    if not harms:
+        return "misuse of the data"
+    return "; ".join(harms)
 
 
 def _recovered(facts: BreachFacts, categories: frozenset[str], level: Risk) -> tuple[Risk, list[str]]:
@@ -283,9 +306,10 @@ def _loss(facts: BreachFacts, what: str) -> Finding:
     side = "integrity" if what == "altered" else "availability"
     if facts.restored_quickly:
         backup = "from a backup " if facts.backup_available else ""
+        hours = facts.restore_hours if facts.restore_hours is not None else QUICK_RESTORE_HOURS
         return Finding(Risk.NONE, (
-            f"The {what} data were restored {backup}within {QUICK_RESTORE_HOURS:g} hours, without consequences for "
-            f"the people: the {side} risk is minimal ({_G}, case 01).",))
+            f"The {what} data were restored {backup}within {hours:g} hours, without consequences for the people: "
+            f"the {side} risk is minimal ({_G}, case 01).",))
     backup = "" if facts.backup_available else " and no usable backup existed"
     if side == "integrity":
         if fragile:
