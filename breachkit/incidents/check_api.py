@@ -6,8 +6,8 @@ overrides with a reason, which is recorded (timeline and audit) before the actio
 from __future__ import annotations
 
 from breachkit.errors import InputError, Location, Problem, UsageError
-from breachkit.incidents.api import deadlines_of, normalize_id
 from breachkit.incidents.check import CaseFile, CheckResult, SubjectList, check
+from breachkit.incidents.clock import incident_deadlines
 from breachkit.incidents.documents import CheckDocument, FindingItem
 from breachkit.session import Session
 
@@ -19,11 +19,12 @@ class CheckFailed(InputError):
 def case_file(session: Session, incident_id: str, *, report_type: str = "initial",
               reference: str | None = None) -> CaseFile:
     store, now = session.store, session.now()
-    incident = store.get(normalize_id(incident_id))
+    incident = store.get(incident_id.strip().upper())  # (incidents.api imports this module: no import back)
     record = store.subject_lists.get(incident.id)
+    filings = store.filings(incident.id)
     return CaseFile(incident=incident, notices=session.config.notices, regimes=session.regimes,
-                    deadlines=deadlines_of(store, incident, session.regimes, now),
-                    decisions=store.decisions(incident.id), filings=store.filings(incident.id),
+                    deadlines=incident_deadlines(incident.regimes, session.regimes, incident.aware_at, filings, now),
+                    decisions=store.decisions(incident.id), filings=filings,
                     subject_list=None if record is None else SubjectList(record.version, record.summary),
                     outbox_recipients=store.outbox.recipients(incident.id), report_type=report_type,
                     earlier_reference=reference)
