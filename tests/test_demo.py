@@ -24,6 +24,7 @@ def test_demo_runs_the_whole_flow_and_sends_nothing(tmp_path, monkeypatch):
     summary = json.loads((review / "subjects" / "summary.json").read_text())
     # 215 customers whose records were read, and the installer, told about its compromised token
     assert summary["rendered"] == 216 and set(summary["per_locale"]) >= {"de", "fr", "en"}
+    assert summary["per_kind"] == {"breach": 215, "compromise": 1} and summary["skipped"] == 0
     messages = review / "subjects" / "messages"
     installer = (messages / f"{INSTALLER}.txt").read_text()
     assert "Ihr Konto" in (messages / f"{INSTALLER}.subject.txt").read_text()

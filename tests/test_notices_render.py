@@ -428,8 +428,9 @@ def test_render_all_writes_private_files_and_a_summary(tmp_path):
     assert "example.org" not in text
     data = json.loads(text)
     assert data["rendered"] == 11 and data["rejected"] == 1 and data["rejected_rows"][0]["row"] == 12
-    assert data["messages"][3] == {"key": "u100003", "row": 4, "subject_id": "u100003", "locale": "de",
-                                   "requested_locale": "de-AT", "fallback": "base", "country": "AT",
+    assert data["per_kind"] == {"breach": 11} and data["skipped"] == 0
+    assert data["messages"][3] == {"key": "u100003", "row": 4, "subject_id": "u100003", "kind": "breach",
+                                   "locale": "de", "requested_locale": "de-AT", "fallback": "base", "country": "AT",
                                    "sha256": data["messages"][3]["sha256"]}
     assert (out / "messages" / "u100001.txt").read_text(encoding="utf-8").startswith("Bonjour Jean Martin,")
 

@@ -62,7 +62,8 @@ def render_cmd(app: AppContext, incident_id: str, kind: str, out: Path, recipien
         return
     summary = render_subject_notices(app.session, incident_id, out, recipients=recipients, overwrite=overwrite)
     console = out_console()
-    console.print(f"{summary.rendered} emails rendered into {out} · per locale {summary.per_locale} · "
+    console.print(f"{summary.rendered} emails rendered into {out} · per kind {summary.per_kind} · "
+                  f"{summary.skipped} actor accounts not written to · per locale {summary.per_locale} · "
                   f"per country {summary.per_country}")
     if summary.rejected:
         console.print(_problems_table(summary.rejected, f"{len({p.location.line for p in summary.rejected})} "
