@@ -193,6 +193,10 @@ class CategoryRule(_Model):
     category: str  # a key of breachkit.incidents.model.DATA_CATEGORIES
     action: str | None = None  # regular expression searched in event.action
     path: str | None = None  # regular expression searched in url.path
+    # Whose data the response holds: "target" — the account named in user.target.id, else the requester's own
+    # (a profile page); "others" — people other than the requester (a list of customers, another person's record):
+    # the target when one is named, never the requester.
+    belongs_to: Literal["target", "others"] = "target"
 
 
 class DirectoryConfig(_Model):
@@ -239,6 +243,7 @@ class NoticesConfig(_Model):
     dpo_name: str = "Data Protection Officer"
     dpo_email: str = "dpo@example.org"
     dpo_phone: str = ""
+    dpo_address: str = ""  # postal address of the DPO or contact point (authority forms ask for it)
     reporter_name: str = ""
     reporter_email: str = ""
     smtp: SmtpConfig = Field(default_factory=SmtpConfig)

@@ -9,13 +9,13 @@ from pathlib import Path
 
 from breachkit.detect.document import DetectionsDocument
 from breachkit.document import Document
-from breachkit.incidents.documents import ClockDocument, DecisionDocument, IncidentDocument
+from breachkit.incidents.documents import CheckDocument, ClockDocument, DecisionDocument, IncidentDocument
 from breachkit.notices.api import NoticeStatusDocument
 from breachkit.scan import ScanDocument
 from breachkit.subjects.document import SubjectsDocument
 
 DOCUMENTS: tuple[type[Document], ...] = (DetectionsDocument, IncidentDocument, ClockDocument, DecisionDocument,
-                                         SubjectsDocument, NoticeStatusDocument, ScanDocument)
+                                         SubjectsDocument, NoticeStatusDocument, ScanDocument, CheckDocument)
 
 
 def schema_files() -> dict[str, str]:

@@ -118,3 +118,17 @@ def parse_assignment(item: str, option: str = "--set") -> tuple[str, Any]:
 
 def parse_assignments(items: tuple[str, ...] | list[str], option: str = "--set") -> dict[str, Any]:
     return dict(parse_assignment(item, option) for item in items)
+
+
+def override_reason(override_check: bool, reason: str | None) -> str | None:
+    """`--override-check --reason TEXT` as the use cases take it (None: no override)."""
+    from breachkit.errors import UsageError
+
+    if not override_check:
+        if reason:
+            raise UsageError("--reason explains an override: give --override-check with it", field="reason")
+        return None
+    if not (reason or "").strip():
+        raise UsageError("--override-check needs --reason: why go ahead despite the errors (it is recorded)",
+                         field="reason")
+    return reason

@@ -120,9 +120,16 @@ def show_cmd(app: AppContext, incident_id: str, timeline: bool, output: str) -> 
                         ("severity", inc.severity.value if inc.severity else "not assessed"),
                         ("occurred", local(inc.occurred_at, zone)), ("detected", local(inc.detected_at, zone)),
                         ("aware", f"{local(inc.aware_at, zone)} — {inc.aware_justification}"),
-                        ("regimes", ", ".join(inc.regimes)), ("data", ", ".join(inc.data_categories)),
+                        ("regimes", ", ".join(inc.regimes)),
+                        ("data (declared)", ", ".join(inc.data_categories) or "none"),
+                        ("people (declared)", ", ".join(inc.subject_categories) or "none"),
+                        ("compromised accounts", ", ".join(inc.compromised_accounts) or "none declared"),
+                        ("actor accounts", ", ".join(inc.actor_accounts) or "none declared"),
                         ("version", str(inc.version))):
         facts.add_row(f"[bold]{name}[/]", safe(value))
+    for name, value in inc.facts.model_dump(mode="json").items():
+        if value not in ("", None) or name in ("unintended_recipients", "restore_hours"):
+            facts.add_row(f"[bold]facts.{name}[/]", safe("unknown" if value is None else str(value)))
     parts: list[Any] = [facts, deadline_table(doc.deadlines, zone, "deadlines")]
     if doc.tasks:
         parts.append(task_table([Task.model_validate(t) for t in doc.tasks], zone, doc.at))
@@ -162,6 +169,26 @@ def update_cmd(app: AppContext, incident_id: str, assignments: tuple[str, ...], 
     changes = parse_assignments(assignments) | ({"authority_reference": reference} if reference is not None else {})
     new = update_incident(app.session, incident_id, changes, reason=reason, if_version=if_version)
     out_console().print(f"{new.id} is at version {new.version}")
+
+
+@incident.command("facts")
+@output_option()
+def facts_cmd(output: str) -> None:
+    """The decision facts an incident records (set with `incident update --set facts.<name>=<value>`)."""
+    from rich.table import Table
+
+    from breachkit.incidents.facts import describe_facts
+
+    rows = describe_facts()
+    if output == "json":
+        echo_json(rows)
+        return
+    table = Table(title="decision facts (incident update --set facts.<name>=<value>)", title_justify="left")
+    for col in ("fact", "values", "meaning"):
+        table.add_column(col)
+    for row in rows:
+        table.add_row(row["name"], ", ".join(row["values"]), row["help"])
+    out_console().print(table)
 
 
 @incident.command("note")
@@ -211,15 +238,19 @@ def link_cmd(app: AppContext, incident_id: str, detections_file: Path, reason: s
 @click.option("--reference", help="The authority's case number (needed for follow-ups).")
 @click.option("--recipient", default="", help="The authority or channel.")
 @click.option("--note", default="")
+@click.option("--override-check", is_flag=True, help="File despite errors of the pre-filing check (needs --reason).")
+@click.option("--reason", help="Why the check's errors are overridden (recorded in the timeline and audit log).")
 @pass_app
 def file_cmd(app: AppContext, incident_id: str, regime: str, stage: str, kind: str, filed_at: str | None,
-             reference: str | None, recipient: str, note: str) -> None:
-    """Record a report filed with an authority (stops that stage's clock)."""
+             reference: str | None, recipient: str, note: str, override_check: bool, reason: str | None) -> None:
+    """Record a report filed with an authority (stops that stage's clock); the pre-filing check runs first."""
+    from breachkit.cli.common import override_reason
     from breachkit.incidents.api import file_report
 
     filed = parse_time(filed_at, "--at", app.session.zone)
     filing = file_report(app.session, incident_id, regime=regime, stage=stage, kind=kind, filed_at=filed,
-                         reference=reference, recipient=recipient, note=note)
+                         reference=reference, recipient=recipient, note=note,
+                         override_reason=override_reason(override_check, reason))
     when = local(filing.filed_at, app.session.zone)
     out_console().print(f"{filing.incident_id}: {regime}.{stage} {kind} filed {when}")
 

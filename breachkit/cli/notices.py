@@ -62,7 +62,8 @@ def render_cmd(app: AppContext, incident_id: str, kind: str, out: Path, recipien
         return
     summary = render_subject_notices(app.session, incident_id, out, recipients=recipients, overwrite=overwrite)
     console = out_console()
-    console.print(f"{summary.rendered} emails rendered into {out} · per locale {summary.per_locale} · "
+    console.print(f"{summary.rendered} emails rendered into {out} · per kind {summary.per_kind} · "
+                  f"{summary.skipped} actor accounts not written to · per locale {summary.per_locale} · "
                   f"per country {summary.per_country}")
     if summary.rejected:
         console.print(_problems_table(summary.rejected, f"{len({p.location.line for p in summary.rejected})} "
@@ -82,10 +83,14 @@ def render_cmd(app: AppContext, incident_id: str, kind: str, out: Path, recipien
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Folder for --dry-run.")
 @click.option("--queue-only", is_flag=True, help="Queue the messages, send later (another run).")
 @click.option("--progress/--no-progress", default=True)
+@click.option("--override-check", is_flag=True, help="Send despite errors of the pre-filing check (needs --reason).")
+@click.option("--reason", help="Why the check's errors are overridden (recorded in the timeline and audit log).")
 @pass_app
 def send_cmd(app: AppContext, incident_id: str, kind: str, recipients: Path | None, version: int, dry_run: bool,
-             out: Path | None, queue_only: bool, progress: bool) -> None:
-    """Queue every person's email in the outbox and deliver it over SMTP, exactly once (or visibly `unknown`)."""
+             out: Path | None, queue_only: bool, progress: bool, override_check: bool, reason: str | None) -> None:
+    """Queue every person's email in the outbox and deliver it over SMTP, exactly once (or visibly `unknown`);
+    the pre-filing check runs first (not for --dry-run)."""
+    from breachkit.cli.common import override_reason
     from breachkit.notices.api import send_notices
     from breachkit.notices.outbox import State
 
@@ -96,7 +101,8 @@ def send_cmd(app: AppContext, incident_id: str, kind: str, recipients: Path | No
         result = send_notices(app.session, incident_id, recipients=recipients, version=version,
                               dry_run_to=out if dry_run else None, queue_only=queue_only,
                               on_start=lambda total: bar.update(task, total=total),
-                              on_message=lambda row, state: bar.advance(task) if state != State.QUEUED else None)
+                              on_message=lambda row, state: bar.advance(task) if state != State.QUEUED else None,
+                              override_reason=override_reason(override_check, reason))
     if result.rejected:
         err_console().print(_problems_table(result.rejected, "rows rejected (not sent)"))
     if dry_run:

@@ -45,9 +45,12 @@ def demo(app: AppContext, directory: Path) -> None:
                   f"{len(by_rule)} rules. Workspace and config: {result.directory}", highlight=False)
     if result.incident_id:
         console.print(f"\nopened {result.incident_id} (GDPR playbook, clock from aware_at): {result.people} people "
-                      f"affected; emails and the authority report rendered for review in {result.review} "
-                      "(nothing was sent)", highlight=False)
+                      f"affected, {result.compromised} account compromised; emails and the authority report "
+                      f"rendered for review in {result.review} (nothing was sent); pre-filing check "
+                      f"{'passed: initial report recorded as filed' if result.check_passed else 'found errors'}",
+                      highlight=False)
         console.print(f"next: cd {result.directory} && breachkit incident show {result.incident_id} · "
-                      f"breachkit incident clock · breachkit subjects show {result.incident_id}", highlight=False)
+                      f"breachkit report check {result.incident_id} · breachkit subjects show "
+                      f"{result.incident_id}", highlight=False)
     else:
         console.print(f"next: cd {result.directory} && breachkit detect --level high", highlight=False)

@@ -88,11 +88,17 @@ def open_incident(session: Session, *, title: str, aware_at: datetime | str, jus
 
     config, zone = session.config, session.zone
     values: dict[str, Any] = apply_changes({}, fields or {})
-    values |= {"title": title, "description": description, "aware_justification": justification,
-               "aware_at": parse_time(aware_at, "aware_at", zone),
-               "occurred_at": parse_time(occurred_at, "occurred_at", zone),
-               "detected_at": parse_time(detected_at, "detected_at", zone),
-               "regimes": list(regimes) or list(config.incidents.default_regimes), "commander": commander}
+    # the named arguments win over `fields`, but only when given (`fields` may carry a description or regimes)
+    given = {"description": description or None, "occurred_at": parse_time(occurred_at, "occurred_at", zone),
+             "detected_at": parse_time(detected_at, "detected_at", zone), "regimes": list(regimes) or None,
+             "commander": commander}
+    values |= {k: v for k, v in given.items() if v is not None}
+    values |= {"title": title, "aware_justification": justification,
+               "aware_at": parse_time(aware_at, "aware_at", zone)}
+    values.setdefault("regimes", list(config.incidents.default_regimes))
+    for name in ("occurred_at", "occurred_until", "detected_at", "processor_notified_at"):
+        if isinstance(values.get(name), str):
+            values[name] = parse_time(values[name], name, zone)
     known = session.regimes
     unknown = [r for r in values["regimes"] if r not in known]
     if unknown:
@@ -113,7 +119,10 @@ def open_incident(session: Session, *, title: str, aware_at: datetime | str, jus
 
 
 def apply_changes(current: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
-    """`{"impact.confidentiality": True}` changes one key of a nested value and keeps the rest."""
+    """`{"impact.confidentiality": True}` changes one key of a nested value and keeps the rest. Decision facts
+    (`facts.<name>`, or `facts` as a mapping) are checked by name and value (`facts.parse_fact_changes`), and an
+    impossible combination is refused with the field to fix."""
+    changes = _checked_facts(current, changes)
     out: dict[str, Any] = {}
     for name, value in changes.items():
         head, _, rest = name.strip().partition(".")
@@ -125,6 +134,35 @@ def apply_changes(current: Mapping[str, Any], changes: Mapping[str, Any]) -> dic
         else:
             out[head] = value
     return out
+
+
+def _checked_facts(current: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+    from breachkit.incidents.facts import CaseFacts, merged_facts
+
+    given: dict[str, Any] = {}
+    rest: dict[str, Any] = {}
+    for name, value in changes.items():
+        head, _, sub = name.strip().partition(".")
+        if head != "facts":
+            rest[name] = value
+        elif sub:
+            given[sub] = value
+        elif isinstance(value, Mapping):
+            given.update(value)
+        else:
+            raise UsageError("facts is a mapping of fact names to values (or set one: facts.<name>=<value>)",
+                             field="facts", hint="`breachkit incident facts` lists them")
+    if not given:
+        return rest
+    base = CaseFacts.model_validate(current.get("facts") or {})
+    merged = merged_facts(base, given)
+    confidentiality = rest.get("impact.confidentiality", (rest.get("impact") or current.get("impact") or {}).get(
+        "confidentiality", False))
+    if merged.recipient_deletion.value in ("confirmed", "requested") and not confidentiality:
+        raise UsageError(f"deletion {merged.recipient_deletion.value} needs a recipient, but no disclosure is "
+                         "recorded (impact.confidentiality is false)", field="facts.recipient_deletion",
+                         hint="set impact.confidentiality=true and facts.confidentiality_reach in the same update")
+    return rest | {"facts": merged.model_dump(mode="json")}
 
 
 def update_incident(session: Session, incident_id: str, changes: Mapping[str, Any], *, reason: str,
@@ -178,9 +216,13 @@ def link_detections(session: Session, incident_id: str, detections: Sequence[Lin
 
 def file_report(session: Session, incident_id: str, *, regime: str, stage: str,
                 kind: FilingKind | str = FilingKind.INITIAL, filed_at: datetime | str | None = None,
-                reference: str | None = None, recipient: str = "", note: str = "") -> Filing:
+                reference: str | None = None, recipient: str = "", note: str = "",
+                override_reason: str | None = None) -> Filing:
     """Record a report filed with an authority (it stops that stage's clock), with its audit row, in one
-    transaction. A follow-up cites the authority's reference (given, from an earlier filing, or the incident's)."""
+    transaction. A follow-up cites the authority's reference (given, from an earlier filing, or the incident's).
+    The pre-filing check runs first: its errors refuse the filing unless `override_reason` is given (recorded)."""
+    from breachkit.incidents.check_api import enforce_check
+
     regimes = session.regimes
     if regime not in regimes or stage not in [s.id for s in regimes[regime].stages]:
         stages = ", ".join(f"{r.id}.{s.id}" for r in regimes.values() for s in r.stages)
@@ -194,6 +236,8 @@ def file_report(session: Session, incident_id: str, *, regime: str, stage: str,
     if kind == FilingKind.FOLLOW_UP and not reference:
         raise UsageError("a follow-up report refers to the authority's reference of the first report",
                          field="reference", hint="give --reference, or record it on the initial filing")
+    enforce_check(session, incident.id, action=f"filing {regime}.{stage}", report_type=kind.value,
+                  reference=reference, override_reason=override_reason)
     filing = Filing(incident_id=incident.id, regime=regime, stage=stage, kind=kind,
                     filed_at=parse_time(filed_at, "filed_at", session.zone) or now, reference=reference,
                     recipient=recipient, filed_by=session.actor, note=note)

@@ -74,15 +74,20 @@ class Report:
 
 
 def authority_report(session: Session, incident_id: str, fmt: AuthorityFormat = "md", out: Path | None = None, *,
-                     report_type: ReportType = "initial", reference: str | None = None) -> Report:
+                     report_type: ReportType = "initial", reference: str | None = None,
+                     override_reason: str | None = None) -> Report:
     """The report to the supervisory authority (Art. 33(3)) in one format: written to `out` (0600) or returned
-    for stdout. Refuses (with the field to fix) a late report without reasons for the delay. Audited."""
+    for stdout. The pre-filing check runs first: its errors (a late report without reasons for the delay, a
+    contradiction, a blank the form asks for…) refuse it unless `override_reason` is given (recorded). Audited."""
+    from breachkit.incidents.check_api import enforce_check
     from breachkit.incidents.reports_api import deliver
 
     if fmt == "pdf" and out is None:
         raise UsageError("a PDF needs an output file", field="out")
     store, config, now = session.store, session.config, session.now()
     incident = store.get(normalize_id(incident_id))
+    enforce_check(session, incident.id, action="the authority report", report_type=report_type, reference=reference,
+                  override_reason=override_reason)
     ctx = authority_report_context(store, config, incident, now, report_type=report_type,
                                    earlier_reference=reference)
     content = render_authority(ctx, environment_from_config(config), fmt)
@@ -127,16 +132,22 @@ class SendResult:
 def send_notices(session: Session, incident_id: str, *, recipients: Path | None = None, version: int = 1,
                  dry_run_to: Path | None = None, queue_only: bool = False,
                  on_start: Callable[[int], None] | None = None,
-                 on_message: Callable[[Row, State], None] | None = None) -> SendResult:
+                 on_message: Callable[[Row, State], None] | None = None,
+                 override_reason: str | None = None) -> SendResult:
     """Queue every person's email in the outbox (batches of 500, one transaction each; a message already queued
     is left alone) and deliver it over SMTP, exactly once or visibly `unknown`. Needs a recorded decision to tell
-    the people (its reasons are each disclosure's reason). `dry_run_to` writes .eml files instead."""
+    the people (its reasons are each disclosure's reason). `dry_run_to` writes .eml files instead. Before
+    queuing, the pre-filing check runs: its errors stop the sending unless `override_reason` is given
+    (recorded); a dry run only reviews, so it is not checked."""
+    from breachkit.incidents.check_api import enforce_check
     from breachkit.notices.delivery import DeliveryOptions, deliver, transport_from_config
 
     store, config, now = session.store, session.config, session.now()
     env = environment_from_config(config)
     incident = store.get(normalize_id(incident_id))
     reason = require_subject_decision(store, incident)
+    if dry_run_to is None:
+        enforce_check(session, incident.id, action="sending the notices", override_reason=override_reason)
     people = load_recipients(store, incident, env, recipients)
     messages = outgoing(incident, people, notice_context(store, config, incident), env, config, version=version,
                         reason=reason, now=now)

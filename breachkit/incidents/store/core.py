@@ -227,6 +227,20 @@ class IncidentStore:
         return self.update(incident_id, {"status": status.value}, expected_version=expected_version, actor=actor,
                            now=now, reason=reason, action="status", allow=frozenset({"status"}))
 
+    def record_override(self, incident_id: str, action: str, errors: Sequence[Mapping[str, Any]], *, reason: str,
+                        actor: str, now: datetime) -> TimelineEntry:
+        """Record that someone went ahead with `action` (a filing, a report, sending notices) although the
+        pre-filing check found `errors`: a timeline entry and an audit row, in one transaction."""
+        if not reason.strip():
+            raise UsageError("overriding the pre-filing check needs a reason (it is recorded)", field="reason")
+        with self.transaction() as conn:
+            self.load(conn, incident_id, lock=True)
+            entry = self.append_entry(conn, incident_id, now, actor, "override", reason,
+                                      {"action": action, "errors": list(errors)})
+            self.audit("override", action, actor=actor, at=now, incident_id=incident_id, reason=reason,
+                       detail={"errors": [e.get("code") for e in errors]}, conn=conn)
+            return entry
+
     def note(self, incident_id: str, text_: str, *, actor: str, now: datetime) -> TimelineEntry:
         with self.transaction() as conn:
             self.load(conn, incident_id, lock=True)

@@ -258,6 +258,14 @@ class Outbox:
             found: dict[str, int] = {str(k): int(v) for k, v in conn.execute(query.group_by(t.outbox.c.state))}
         return {s.value: int(found.get(s.value, 0)) for s in State}
 
+    def recipients(self, incident_id: str, kind: str = "subject") -> int:
+        """How many distinct people the outbox holds messages for (cancelled ones aside)."""
+        query = (select(func.count(t.outbox.c.recipient.distinct()))
+                 .where(t.outbox.c.incident_id == incident_id, t.outbox.c.kind == kind,
+                        t.outbox.c.state != State.CANCELLED.value))
+        with self.store.transaction() as conn:
+            return int(conn.execute(query).scalar() or 0)
+
     def rows(self, incident_id: str, *, states: Sequence[State] = (), kind: str | None = None) -> list[Row]:
         query = select(t.outbox).where(t.outbox.c.incident_id == incident_id).order_by(t.outbox.c.id)
         if states:
