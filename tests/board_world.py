@@ -63,7 +63,8 @@ def make_world(tmp_path: Path, store_url: str, *, now: datetime | None = None) -
                actor="setup@example.org", now=now)
     decisions_api.decide(session, people, authority=True, subjects=True, reason="invoices with bank details")
     incidents.file_report(session, people, regime="gdpr-33", stage="authority", reference="LDA-2026-117",
-                          recipient="the lead authority")
+                          recipient="the lead authority",
+                          override_reason="a fixture: the board shows filings whatever the case file lacks")
     return World(session, overdue, running, people)
 
 
