@@ -15,6 +15,7 @@ passes, and only then is the initial report recorded as filed (through the use c
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -42,6 +43,8 @@ class DemoResult:
     compromised: int = 0  # accounts used by someone else (counted apart)
     review: Path | None = None
     check_passed: bool | None = None
+    config_path: Path | None = None  # the demo folder's breachkit.toml
+    opened_by: str = ENUMERATION_RULE  # the rule whose detections the incident was opened for
 
 
 def run_demo(directory: Path, *, now: datetime | None = None) -> DemoResult:
@@ -81,9 +84,10 @@ def run_demo(directory: Path, *, now: datetime | None = None) -> DemoResult:
     ingested = IngestSummary("local", tuple(f for s in summaries for f in s.files))
     rules = len(ruleset.rules) + len(ruleset.correlations)
     found = [d for d in detections.detections if d.rule_id == ENUMERATION_RULE]
+    result = DemoResult(directory, ingested, detections, rules, config_path=config_path)
     if not found:
-        return DemoResult(directory, ingested, detections, rules)
-    return _incident(config, directory, found, now, DemoResult(directory, ingested, detections, rules))
+        return result
+    return _incident(config, directory, found, now, result)
 
 
 def _incident(config: Config, directory: Path, found: list[Detection], now: datetime,
@@ -150,5 +154,6 @@ def _incident(config: Config, directory: Path, found: list[Detection], now: date
             incidents.file_report(session, incident_id, regime="gdpr-33", stage="authority",
                                   reference="DEMO-LDA-0001", recipient="LfDI Baden-Württemberg",
                                   note="demo: initial report filed")
-    return DemoResult(result.directory, result.ingested, result.detections, result.rules, incident_id,
-                      outcome.counts.people, outcome.counts.compromised_accounts, review, checked.passed)
+    return dataclasses.replace(result, incident_id=incident_id, people=outcome.counts.people,
+                               compromised=outcome.counts.compromised_accounts, review=review,
+                               check_passed=checked.passed)
