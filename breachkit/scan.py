@@ -4,27 +4,33 @@ incident whose scope they touch, and alert the on-call about the rest.
 A detection is not awareness (EDPB 9/2022: awareness needs a reasonable degree of certainty that personal
 data was compromised), so the scan never opens an incident or starts a clock: a human does, with
 `incident open --detections`. The window re-covers an overlap before the checkpoint (the longest correlation
-timespan) so a burst split across two runs is seen whole; what was reported before for the same rule and
-actor, and is still going on, is not alerted again.
+reach: a chain's timespans added up) so a burst split across two runs is seen whole; what was reported before
+for the same rule and actor, and is still going on, is not alerted again.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import insert, select, update
+from pydantic import Field
 
+from breachkit.detect.document import DetectionItem, NotRunItem
 from breachkit.detect.engines import Engine, TimeWindow
 from breachkit.detect.health import RuleSetChange, RuleSetState, compare
 from breachkit.detect.rules import RuleMeta, RuleSet
 from breachkit.detect.run import Detection, DetectionRun, run
-from breachkit.incidents import tables as t
-from breachkit.incidents.api import linked
-from breachkit.incidents.model import Incident, Status
-from breachkit.incidents.store import IncidentStore, as_utc
+from breachkit.document import Document
+from breachkit.errors import InputError, ServiceError, UsageError
+from breachkit.incidents.model import Incident, LinkedDetection, Status
+from breachkit.incidents.store import IncidentStore
+from breachkit.session import Session
+from breachkit.times import parse_time
 
 LEVELS = ("informational", "low", "medium", "high", "critical")
 # Activity of the same rule and actor that resumes within this gap of what was last reported is the same
@@ -45,18 +51,6 @@ class ScanResult:
     rules: RuleSetChange | None = None  # rules that stopped running or broke since the last run (alert once)
 
 
-def checkpoint(store: IncidentStore, engine: str) -> tuple[datetime, datetime] | None:
-    """(scanned until, when) of the last run on `engine`, or None before the first run."""
-    with store.transaction() as conn:
-        row = conn.execute(select(t.scan_state.c.until, t.scan_state.c.run_at)
-                           .where(t.scan_state.c.engine == engine)).first()
-    if row is None:
-        return None
-    until, run_at = as_utc(row[0]), as_utc(row[1])
-    assert until is not None and run_at is not None
-    return until, run_at
-
-
 def overlap(ruleset: RuleSet, minutes: float | None) -> timedelta:
     if minutes is not None:
         return timedelta(minutes=minutes)
@@ -65,7 +59,7 @@ def overlap(ruleset: RuleSet, minutes: float | None) -> timedelta:
 
 def window_for(store: IncidentStore, engine: str, ruleset: RuleSet, now: datetime, *, first_lookback: timedelta,
                overlap_minutes: float | None, since: datetime | None = None) -> TimeWindow:
-    last = checkpoint(store, engine)
+    last = store.scans.checkpoint(engine)
     start = since if since is not None else (now - first_lookback if last is None else
                                              last[0] - overlap(ruleset, overlap_minutes))
     return TimeWindow(start, now)
@@ -86,10 +80,8 @@ def scan(store: IncidentStore, ruleset: RuleSet, engine: Engine, *, now: datetim
     outcome = run(ruleset, engine, window, select=selected, on_rule=on_rule)
     found = outcome.detections
     open_incidents = store.list_incidents(status=[s for s in Status if s != Status.CLOSED])
-    with store.transaction() as conn:
-        seen = {(r.rule_id, r.key): as_utc(r.last_seen) for r in conn.execute(select(t.scan_seen))}
-        stored = conn.execute(select(t.scan_state.c.rules).where(t.scan_state.c.engine == engine.name)).first()
-    previous = RuleSetState.from_json(stored[0]) if stored is not None else None
+    seen = store.scans.seen()
+    previous = RuleSetState.from_json(store.scans.rules(engine.name))
     result = ScanResult(engine.name, window, len(found), seen=seen, run=outcome, rules=compare(previous, outcome))
     for detection in sorted(found, key=lambda d: (d.first_seen, d.rule_id, d.key)):
         incident = _incident_for(open_incidents, detection)
@@ -103,7 +95,7 @@ def scan(store: IncidentStore, ruleset: RuleSet, engine: Engine, *, now: datetim
             result.new.append(detection)
     if not dry_run:  # linking is idempotent (each detection once), so it may happen before the alert
         for incident_id, detections in result.linked.items():
-            store.link_detections(incident_id, [linked(d) for d in detections], actor=actor, now=now,
+            store.link_detections(incident_id, [_linked(d) for d in detections], actor=actor, now=now,
                                   reason="scheduled scan")
     return result
 
@@ -113,23 +105,20 @@ def commit(store: IncidentStore, result: ScanResult, now: datetime) -> None:
     raised again by the next run rather than lost)."""
     # ongoing activity moves its last_seen too, so a long campaign stays "ongoing" instead of alerting again
     reported = [d for ds in result.linked.values() for d in ds] + result.new + result.ongoing
-    _remember(store, reported, dict(result.seen), now)
-    remember_rules(store, result, now, checkpoint=True)
+    store.scans.commit(result.engine, result.window.until or now,
+                       [(d.rule_id, _key(d), d.last_seen) for d in reported], dict(result.seen), now,
+                       rules=_rules_json(result))
 
 
-def remember_rules(store: IncidentStore, result: ScanResult, now: datetime, *, checkpoint: bool = False) -> None:
-    """Store which rules ran (so a rule that stops running is alerted once); with `checkpoint`, also move
-    the checkpoint. A run in which nothing could run keeps it (at the window's start on a first run), so
-    its window is scanned again once rules run."""
-    rules = RuleSetState.of(result.run).to_json() if result.run is not None else None
-    with store.transaction() as conn:
-        exists = conn.execute(select(t.scan_state.c.until).where(t.scan_state.c.engine == result.engine)).first()
-        kept = exists[0] if exists is not None else (result.window.since or now)
-        values = {"until": (result.window.until or now) if checkpoint else kept, "run_at": now, "rules": rules}
-        if exists:
-            conn.execute(update(t.scan_state).where(t.scan_state.c.engine == result.engine).values(values))
-        else:
-            conn.execute(insert(t.scan_state).values(engine=result.engine, **values))
+def remember_rules(store: IncidentStore, result: ScanResult, now: datetime) -> None:
+    """A run in which nothing could run: store which rules ran (none) and why the others did not, so the change
+    is alerted once, but keep the checkpoint (at the window's start on a first run), so its window is scanned
+    again once rules run."""
+    store.scans.record_rules(result.engine, _rules_json(result), now, first_until=result.window.since or now)
+
+
+def _rules_json(result: ScanResult) -> dict[str, Any] | None:
+    return RuleSetState.of(result.run).to_json() if result.run is not None else None
 
 
 def _incident_for(incidents: Sequence[Incident], detection: Detection) -> Incident | None:
@@ -138,21 +127,6 @@ def _incident_for(incidents: Sequence[Incident], detection: Detection) -> Incide
         if incident.scope.covers(detection.key):
             return incident
     return None
-
-
-def _remember(store: IncidentStore, detections: Sequence[Detection],
-              seen: dict[tuple[str, str], datetime | None], now: datetime) -> None:
-    with store.transaction() as conn:
-        for d in detections:
-            key = (d.rule_id, _key(d))
-            if key in seen:
-                conn.execute(update(t.scan_seen).where(t.scan_seen.c.rule_id == d.rule_id,
-                                                       t.scan_seen.c.key == key[1])
-                             .values(last_seen=max(d.last_seen, seen[key] or d.last_seen)))
-            else:
-                conn.execute(insert(t.scan_seen).values(rule_id=d.rule_id, key=key[1], last_seen=d.last_seen,
-                                                        reported_at=now))
-            seen[key] = max(d.last_seen, seen.get(key) or d.last_seen)
 
 
 def alert_text(result: ScanResult, zone_name: str, to_local: Callable[[datetime], str]) -> tuple[str, str]:
@@ -174,3 +148,121 @@ def alert_text(result: ScanResult, zone_name: str, to_local: Callable[[datetime]
 
 
 UTC_MIN = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _linked(d: Detection) -> LinkedDetection:
+    return LinkedDetection(rule_id=d.rule_id, title=d.title, level=d.level, kind=d.kind, engine=d.engine,
+                           key=list(d.key), event_count=d.count, event_ids=list(d.event_ids),
+                           first_seen=d.first_seen, last_seen=d.last_seen)
+
+
+# --- the use case ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScanStatus:
+    engine: str
+    checkpoint: tuple[datetime, datetime] | None  # (scanned until, run at); None: never run
+
+
+def scan_status(session: Session, engine: str | None = None) -> ScanStatus:
+    name = engine or session.config.ingest.default_engine
+    return ScanStatus(name, session.store.scans.checkpoint(name))
+
+
+def run_scan(session: Session, *, engine: str | None = None, since: datetime | str | None = None,
+             level: str | None = None, dry_run: bool = False,
+             on_start: Callable[[int], None] | None = None,
+             on_rule: Callable[[RuleMeta], None] | None = None) -> ScanResult:
+    """Detect since the checkpoint (minus the longest correlation reach), link detections of an open
+    incident's actors to it, email new ones to scan.alert_to, then move the checkpoint — in that order, so a
+    failed alert leaves the checkpoint where it was and the next run alerts again. Never opens an incident.
+
+    A rule that stops running or breaks is alerted once too (the run's rule set is stored with the
+    checkpoint). When no rule could run, the rule set is stored but the checkpoint stays, and this raises
+    (InputError, exit 1) after alerting; when some broke or were rejected by the engine, the result's
+    `incomplete` is the PartialFailure (exit 4) to raise after showing it."""
+    from breachkit.detect.api import level_at_least, open_engine, ruleset_from_config
+    from breachkit.detect.run import verdict
+
+    config, store, now = session.config, session.store, session.now()
+    engine_name = engine or config.ingest.default_engine
+    min_level = level or config.scan.min_level
+    ruleset = ruleset_from_config(config)
+    window = window_for(store, engine_name, ruleset, now,
+                        first_lookback=timedelta(hours=config.scan.first_lookback_hours),
+                        overlap_minutes=config.scan.overlap_minutes,
+                        since=parse_time(since, "since"))
+    if on_start is not None:
+        on_start(sum(1 for item in ruleset.alerting if level_at_least(item.meta.level, min_level)))
+    with open_engine(config, session.workspace, engine_name) as eng:
+        result = scan(store, ruleset, eng, now=now, window=window, min_level=min_level,
+                      actor=session.actor, dry_run=dry_run, on_rule=on_rule)
+    assert result.run is not None
+    problem = verdict(result.run)
+    nothing_ran = isinstance(problem, InputError | UsageError)
+    if not dry_run:
+        if (result.new or (result.rules is not None and result.rules.news)) and config.scan.alert_to:
+            _alert(session, result)
+        if nothing_ran:
+            remember_rules(store, result, now)
+        else:
+            commit(store, result, now)
+    if problem is not None and nothing_ran:
+        raise problem
+    result.run = dataclasses.replace(result.run, incomplete=problem)
+    return result
+
+
+def _alert(session: Session, result: ScanResult) -> None:
+    """Email the on-call; a failure stops the run before the checkpoint moves (the next run alerts again)."""
+    from breachkit.notices.delivery import (
+        PermanentFailure,
+        TemporaryFailure,
+        UncertainFailure,
+        send_plain,
+        transport_from_config,
+    )
+
+    config, zone = session.config, session.zone
+    subject, body = alert_text(result, zone.key, lambda t: f"{t.astimezone(zone):%Y-%m-%d %H:%M:%S}")
+    transport = transport_from_config(config)
+    try:
+        for recipient in config.scan.alert_to:
+            digest = hashlib.sha256(f"{result.window.until}|{recipient}".encode()).hexdigest()[:20]
+            send_plain(transport, config.notices.smtp, to=recipient, subject=subject, text=body,
+                       message_id=f"<scan.{digest}@breachkit>", date=session.now())
+    except (TemporaryFailure, PermanentFailure, UncertainFailure) as exc:
+        raise ServiceError(f"the scan alert could not be sent: {exc}",
+                           hint="nothing was marked as reported; the next run alerts again") from None
+    finally:
+        transport.close()
+
+
+class ScanDocument(Document):
+    """`breachkit.scan/1`: what a scan found, linked and alerted."""
+
+    SCHEMA = "breachkit.scan/1"
+
+    engine: str
+    since: datetime | None
+    until: datetime | None
+    detections: int  # at or above the level
+    ongoing: int
+    linked: dict[str, list[DetectionItem]]  # incident id → detections linked to it
+    new: list[DetectionItem]  # alerted
+    dry_run: bool
+    rules_run: int | None = None  # rules and correlations that ran to the end (None: not recorded)
+    not_run: list[NotRunItem] = Field(default_factory=list)  # selected rules that did not run, with the reason
+    rules_changed: list[str] = Field(default_factory=list)  # rules that stopped running or broke (alerted once)
+
+    @classmethod
+    def of(cls, result: ScanResult, *, dry_run: bool) -> ScanDocument:
+        run = result.run
+        return cls.create(engine=result.engine, since=result.window.since, until=result.window.until,
+                          detections=result.detections, ongoing=len(result.ongoing),
+                          linked={k: [DetectionItem.of(d) for d in v] for k, v in result.linked.items()},
+                          new=[DetectionItem.of(d) for d in result.new], dry_run=dry_run,
+                          rules_run=run.ran if run is not None else None,
+                          not_run=[NotRunItem.of(n) for n in run.not_run] if run is not None else [],
+                          rules_changed=result.rules.lines() if result.rules is not None else [])

@@ -9,14 +9,16 @@ from pathlib import Path
 import pytest
 
 from breachkit.config import ElasticsearchConfig, load_config
-from breachkit.detect.api import BUNDLED_RULES
 from breachkit.detect.engines import ElasticsearchEngine, LocalEngine, ReferenceEngine
 from breachkit.detect.rules import load_rules
 from breachkit.detect.run import Detection, run
 from breachkit.logs.elasticsearch import ElasticsearchStore
 from breachkit.logs.ingest import IngestOptions, ingest_file
 from breachkit.logs.local import LocalStore
+from breachkit.resources import bundled
 from breachkit.workspace import Workspace
+
+BUNDLED_RULES = bundled("rules")
 
 CODE_RED = ("/default.ida?" + "N" * 224 + "%u9090%u6858%ucbd3%u7801%u9090%u6858%ucbd3%u7801%u9090%u6858%ucbd3"
             "%u7801%u9090%u9090%u8190%u00c3%u0003%u8b00%u531b%u53ff%u0078%u0000%u00=a")

@@ -141,9 +141,9 @@ def test_a_cycle_is_a_problem_not_a_hang(tmp_path):
 
 def test_the_pack_chain_needs_five_failures(tmp_path):
     """The shipped "success after failures" rule is a chain: a typo then the right password is quiet."""
-    from breachkit.detect.api import BUNDLED_RULES
+    from breachkit.resources import bundled
 
-    pack = load_rules([BUNDLED_RULES])
+    pack = load_rules([bundled("rules")])
     corr = next(c for c in pack.correlations if c.meta.id == "f876ea5e-eb77-412f-92f7-4b2705a4660c")
     inner = pack.by_id()[corr.rules[0]]
     assert inner.type == "event_count" and inner.bounds == (("gte", 5),)  # type: ignore[union-attr]

@@ -14,14 +14,16 @@ import pytest
 
 from breachkit.config import ElasticsearchConfig, load_config
 from breachkit.detect import compat
-from breachkit.detect.api import BUNDLED_RULES
 from breachkit.detect.engines import ElasticsearchEngine, LocalEngine, ReferenceEngine, TimeWindow
 from breachkit.detect.rules import load_rules
 from breachkit.detect.run import Detection, detect_correlation, run
 from breachkit.logs.elasticsearch import ElasticsearchStore
 from breachkit.logs.ingest import IngestOptions, ingest_file
 from breachkit.logs.local import LocalStore
+from breachkit.resources import bundled
 from breachkit.workspace import Workspace
+
+BUNDLED_RULES = bundled("rules")
 
 pytestmark = [pytest.mark.es, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[1]

@@ -2,33 +2,24 @@
 
 from __future__ import annotations
 
-import dataclasses
-import json
-from collections import Counter
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
-from rich.table import Table
 
-from breachkit.cli.common import AppContext, err_console, out_console, parse_time, pass_app, progress_bar
-from breachkit.detect.api import open_engine, ruleset_from_config
-from breachkit.detect.engines import TimeWindow
-from breachkit.detect.rules import NotRun, RuleMeta
-from breachkit.detect.run import Detection, DetectionRun, run, verdict
-from breachkit.logs.stores import ENGINES
+from breachkit.cli.common import AppContext, err_console, out_console, parse_time, pass_app, progress_bar, safe
+from breachkit.logs.names import ENGINES
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from zoneinfo import ZoneInfo
+
+    from rich.console import Console
+
+    from breachkit.detect.model import NotRun
+    from breachkit.detect.run import DetectionRun
 
 LEVELS = ("informational", "low", "medium", "high", "critical")
-
-
-def detection_dict(d: Detection) -> dict[str, Any]:
-    data = dataclasses.asdict(d)
-    data["key"] = dict(d.key)
-    data["count"] = d.count
-    data["first_seen"] = d.first_seen.isoformat().replace("+00:00", "Z")
-    data["last_seen"] = d.last_seen.isoformat().replace("+00:00", "Z")
-    return data
 
 
 @click.command("detect")
@@ -50,58 +41,48 @@ def detect_cmd(app: AppContext, since: str | None, until: str | None, rule_ids: 
     """Run the Sigma rules (single-event and correlations) and print the detections. Rules that do not run are
     listed on stderr and in the JSON output (not_run). Exit 1 if no selected rule could run, 4 if some were
     broken, rejected by the engine, or given explicitly (--rules, --rule) and could not run."""
-    window = TimeWindow(parse_time(since, "--since"), parse_time(until, "--until"))
-    ruleset = ruleset_from_config(app.config, rule_paths)
-    minimum = LEVELS.index(level) if level else 0
+    from breachkit.detect.api import run_detection
 
-    def selected(meta: RuleMeta) -> bool:
-        return ((not rule_ids or meta.id in rule_ids) and (not tags or bool(set(tags) & set(meta.tags)))
-                and LEVELS.index(meta.level or "informational") >= minimum)
-
-    total = sum(1 for item in ruleset.alerting if selected(item.meta))
-    with open_engine(app.config, app.workspace(), engine) as eng, progress_bar(progress) as bar:
-        task = bar.add_task("rules", total=total)
-        result = run(ruleset, eng, window, select=selected, on_rule=lambda meta: bar.advance(task))
-    problem = verdict(result, explicit=[str(p) for p in rule_paths], explicit_ids=rule_ids)
-    if result.ran:
-        emit(result, output, app)
-        warn_not_run(result.not_run)
-    if problem is not None:
-        raise problem
+    with progress_bar(progress) as bar:
+        task = bar.add_task("rules", total=None)
+        result = run_detection(app.session, since=parse_time(since, "--since"), until=parse_time(until, "--until"),
+                               rule_ids=rule_ids, tags=tags, level=level,
+                               extra_rules=rule_paths, engine=engine,
+                               on_start=lambda total: bar.update(task, total=total),
+                               on_rule=lambda meta: bar.advance(task))
+    emit(result, output, app.session.zone)
+    warn_not_run(result.not_run)
+    if result.incomplete is not None:
+        raise result.incomplete
 
 
 def warn_not_run(not_run: Sequence[NotRun]) -> None:
     """Every rule that did not run, on stderr (the JSON output lists them too): nothing silently missing."""
     if not not_run:
         return
+    kinds: dict[str, int] = {}
+    for n in not_run:
+        kinds[n.kind] = kinds.get(n.kind, 0) + 1
     console = err_console()
-    kinds = Counter(n.kind for n in not_run)
     console.print(f"[yellow]warning:[/] {len(not_run)} rules did not run ("
                   + ", ".join(f"{v} {k}" for k, v in sorted(kinds.items())) + "):", highlight=False)
     for n in not_run:
-        console.print(f"  {n}", markup=False, highlight=False)
+        console.print(f"  {safe(n)}", markup=False, highlight=False)
 
 
-def not_run_dict(n: NotRun) -> dict[str, Any]:
-    return {"kind": n.kind, "reason": n.reason, "path": n.location.path, "line": n.location.line,
-            "rule_id": n.meta.id if n.meta else None, "title": n.meta.title if n.meta else None}
+def emit(result: DetectionRun, output: str, zone: ZoneInfo, console: Console | None = None) -> None:
+    """Print a detection run: a table for people, the breachkit.detections/1 document, or one detection per line."""
+    from rich.table import Table
 
+    from breachkit.detect.document import DetectionItem, DetectionsDocument
 
-def emit(result: DetectionRun, output: str, app: AppContext) -> None:
     if output == "ndjson":
         for d in result.detections:
-            click.echo(json.dumps(detection_dict(d), ensure_ascii=False))
+            click.echo(DetectionItem.of(d).model_dump_json())
         return
     if output == "json":
-        click.echo(json.dumps({
-            "engine": result.engine,
-            "detections": [detection_dict(d) for d in result.detections],
-            "timings": [dataclasses.asdict(t) for t in result.timings],
-            "rules_run": result.ran,
-            "not_run": [not_run_dict(n) for n in result.not_run],
-        }, indent=2, ensure_ascii=False))
+        click.echo(DetectionsDocument.of(result).to_json())
         return
-    zone = app.config.display_zone
     missing = f"; {len(result.not_run)} did not run (see stderr)" if result.not_run else ""
     table = Table(title=f"{len(result.detections)} detections ({result.engine}) from {result.ran} rules{missing}",
                   title_justify="left")
@@ -109,9 +90,9 @@ def emit(result: DetectionRun, output: str, app: AppContext) -> None:
         table.add_column(col, justify="right" if col == "events" else "left")
     for d in sorted(result.detections, key=lambda d: (-LEVELS.index(d.level or "informational"), d.first_seen)):
         key = " ".join(f"{k}={v}" for k, v in d.key)
-        table.add_row(d.level or "", d.title, d.kind, key, str(d.count),
+        table.add_row(d.level or "", d.title, d.kind, safe(key), str(d.count),
                       f"{d.first_seen.astimezone(zone):%Y-%m-%d %H:%M:%S}", f"{d.last_seen.astimezone(zone):%H:%M:%S}")
-    console = out_console()
+    console = console or out_console()
     console.print(table)
     slow = sorted(result.timings, key=lambda t: -t.seconds)[:5]
     if slow:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -10,7 +9,7 @@ from typing import Any
 import click
 from rich.table import Table
 
-from breachkit.cli.common import AppContext, echo_json, err_console, out_console, output_option, pass_app
+from breachkit.cli.common import AppContext, echo_json, err_console, out_console, output_option, pass_app, safe
 from breachkit.detect.api import rule_paths as rule_dirs
 from breachkit.detect.api import ruleset_from_config
 from breachkit.detect.engines import ElasticsearchEngine, LocalEngine
@@ -22,7 +21,7 @@ from breachkit.detect.ruletest import (
     reference_engine_for,
     run_case,
 )
-from breachkit.errors import InputError, Location, Problem
+from breachkit.errors import InputError
 
 paths_argument = click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 
@@ -43,34 +42,24 @@ def rules() -> None:
 def list_cmd(app: AppContext, paths: tuple[Path, ...], output: str) -> None:
     """List the rules that would run (with their logsource and the datasets they run on), and those that
     do not, with the reason."""
-    ruleset = _load(app, paths)
-    items: list[Rule | Correlation] = [*ruleset.rules, *ruleset.correlations]
+    from breachkit.detect.rules_api import list_rules
 
-    def datasets(item: Rule | Correlation) -> list[str] | None:
-        found = ruleset.datasets_of(item)
-        return None if found is None else list(found)
-
+    listing = list_rules(app.session, paths)
     if output == "json":
-        echo_json({
-            "rules": [{**dataclasses.asdict(i.meta), "kind": "event" if isinstance(i, Rule) else i.type,
-                       "generates": i.generate, "datasets": datasets(i)} for i in items],
-            "skipped": [{**dataclasses.asdict(s.meta), "reason": s.reason} for s in ruleset.skipped],
-            "problems": [str(p) for p in ruleset.problems],
-        })
+        echo_json(listing.to_json())
         return
-    table = Table(title=f"{len(items)} rules ({len(ruleset.correlations)} correlations), "
+    ruleset = listing.ruleset
+    table = Table(title=f"{len(listing.entries)} rules ({len(ruleset.correlations)} correlations), "
                   f"{len(ruleset.skipped)} skipped, {len(ruleset.problems)} broken", title_justify="left")
     for col in ("level", "kind", "title", "logsource", "datasets", "tags", "id"):
         table.add_column(col)
-    for item in items:
-        generated = "" if item.generate else " (for correlations)"
-        kind = ("event" if isinstance(item, Rule) else item.type) + generated
-        found = datasets(item)
-        table.add_row(item.meta.level or "", kind, item.meta.title, item.meta.logsource or "",
-                      "all" if found is None else ", ".join(found) or "none", " ".join(item.meta.tags), item.meta.id)
+    for e in listing.entries:
+        meta = e.item.meta
+        table.add_row(meta.level or "", e.kind + ("" if e.item.generate else " (for correlations)"), safe(meta.title),
+                      safe(meta.logsource or ""), e.datasets_text, safe(" ".join(meta.tags)), safe(meta.id))
     out_console().print(table)
-    for n in ruleset.not_run:
-        out_console().print(str(n), markup=False, highlight=False)
+    for n in listing.not_run:
+        out_console().print(safe(n), markup=False, highlight=False)
 
 
 @rules.command()
@@ -79,36 +68,24 @@ def list_cmd(app: AppContext, paths: tuple[Path, ...], output: str) -> None:
 def check(app: AppContext, paths: tuple[Path, ...]) -> None:
     """Validate every rule; list every problem with its file and line, and every rule that cannot run with the
     reason. Exit 1 if any rule is broken, if a rule given as PATHS cannot run, or if no rule can run."""
-    ruleset = _load(app, paths)
-    console = out_console()
+    from breachkit.detect.rules_api import check_rules
+
+    result = check_rules(app.session, paths)
+    ruleset, console = result.ruleset, out_console()
     for rule in ruleset.rules:
         for warning in rule.warnings:
-            console.print(f"warning: {rule.meta.path}: {rule.meta.title}: {warning}", markup=False, highlight=False)
+            console.print(safe(f"warning: {rule.meta.path}: {rule.meta.title}: {warning}"), markup=False,
+                          highlight=False)
     for skipped in ruleset.skipped:
-        console.print(f"skipped: {skipped.meta.path}: {skipped.meta.title}: {skipped.reason}", markup=False,
+        console.print(safe(f"skipped: {skipped.meta.path}: {skipped.meta.title}: {skipped.reason}"), markup=False,
                       highlight=False)
     for finding in ruleset.lint:
-        console.print(f"lint: {finding}", markup=False, highlight=False)
-    total = len(ruleset.rules) + len(ruleset.correlations)
-    summary = (f"{total} rules ok, {len(ruleset.skipped)} cannot run here (skipped), {len(ruleset.problems)} "
-               f"problems, in {len(ruleset.files)} files")
-    if ruleset.problems:
-        raise InputError(f"{len(ruleset.problems)} problems in {len(ruleset.files)} rule files ({summary})",
-                         problems=list(ruleset.problems), hint="fix the rules listed above")
-    if not ruleset.alerting:
-        raise InputError(f"no rule can run ({summary})",
-                         problems=[Problem(f"skipped: {s.meta.title}: {s.reason}", Location(s.meta.path))
-                                   for s in ruleset.skipped],
-                         hint="map the logsources in [detect.logsources] or fix the reasons listed above")
-    if paths and ruleset.skipped:
-        raise InputError(f"{len(ruleset.skipped)} of the rules given cannot run ({summary})",
-                         problems=[Problem(f"skipped: {s.meta.title}: {s.reason}", Location(s.meta.path))
-                                   for s in ruleset.skipped],
-                         hint="map their logsources in [detect.logsources] (breachkit rules list shows the mapping)")
-    if ruleset.skipped:
-        err_console().print(f"[yellow]warning:[/] {len(ruleset.skipped)} rules cannot run here (listed above)",
-                            highlight=False)
-    console.print(summary, highlight=False)
+        console.print(safe(f"lint: {finding}"), markup=False, highlight=False)
+    if result.problem is not None:
+        raise result.problem
+    if result.warning:
+        err_console().print(f"[yellow]warning:[/] {result.warning}", highlight=False)
+    console.print(result.summary, highlight=False)
 
 
 @rules.command()

@@ -1,25 +1,28 @@
-"""The detection stage's entry points for callers (CLI, scheduled scans): rules and engines from config."""
+"""The detection stage's entry points: rules and engines from the config, and the detection use case."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+import dataclasses
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
 from pathlib import Path
 
+from breachkit import resources
 from breachkit.config import Config
-from breachkit.detect.engines import ElasticsearchEngine, Engine, LocalEngine
+from breachkit.detect.engines import ElasticsearchEngine, Engine, LocalEngine, TimeWindow
 from breachkit.detect.logsources import LogsourceMap
-from breachkit.detect.rules import RuleSet, load_rules
+from breachkit.detect.rules import RuleMeta, RuleSet, load_rules
+from breachkit.detect.run import DetectionRun
 from breachkit.logs.local import LocalStore
 from breachkit.logs.stores import open_event_store
+from breachkit.session import Session
+from breachkit.times import parse_time
 from breachkit.workspace import Workspace
-
-# The rule pack shipped with breachkit (in a checkout or an editable install: <repo>/rules).
-BUNDLED_RULES = Path(__file__).resolve().parents[2] / "rules"
 
 
 def rule_paths(config: Config, extra: Sequence[Path] = ()) -> list[Path]:
-    paths = [BUNDLED_RULES] if config.detect.bundled and BUNDLED_RULES.is_dir() else []
+    paths = [resources.bundled("rules")] if config.detect.bundled else []
     return [*paths, *(config.resolve(p) for p in config.detect.rules), *extra]
 
 
@@ -42,3 +45,42 @@ def open_engine(config: Config, workspace: Workspace, engine: str | None = None)
             yield LocalEngine(store)
         else:
             yield ElasticsearchEngine(store.client, store.index)
+
+
+LEVELS = ("informational", "low", "medium", "high", "critical")
+
+
+def level_at_least(level: str | None, minimum: str | None) -> bool:
+    return minimum is None or LEVELS.index(level or "informational") >= LEVELS.index(minimum)
+
+
+def run_detection(session: Session, *, since: datetime | str | None = None, until: datetime | str | None = None,
+                  rule_ids: Sequence[str] = (), tags: Sequence[str] = (), level: str | None = None,
+                  extra_rules: Sequence[Path] = (), engine: str | None = None,
+                  on_start: Callable[[int], None] | None = None,
+                  on_rule: Callable[[RuleMeta], None] | None = None) -> DetectionRun:
+    """Run the configured rules (plus `extra_rules`), selected by id, tag and minimum level, over the events in
+    [since, until) on an engine (default ingest.default_engine). Times without an offset are UTC.
+
+    Nothing is dropped silently: the result lists every selected rule that did not run (`not_run`: skipped
+    here, broken, or rejected by the engine) and the others still run. When none could run, this raises
+    (InputError, or UsageError when no rule matches the selection): no detections must never look like "all
+    quiet". When some did not run that had to — broken, rejected, or given explicitly (`extra_rules`,
+    `rule_ids`) — the result carries the PartialFailure (`incomplete`, exit 4) to raise after showing it."""
+    from breachkit.detect.run import run, verdict
+
+    window = TimeWindow(parse_time(since, "since"), parse_time(until, "until"))
+    ruleset = ruleset_from_config(session.config, extra_rules)
+
+    def selected(meta: RuleMeta) -> bool:
+        return ((not rule_ids or meta.id in rule_ids) and (not tags or bool(set(tags) & set(meta.tags)))
+                and level_at_least(meta.level, level))
+
+    if on_start is not None:
+        on_start(sum(1 for item in ruleset.alerting if selected(item.meta)))
+    with open_engine(session.config, session.workspace, engine) as eng:
+        result = run(ruleset, eng, window, select=selected, on_rule=on_rule)
+    problem = verdict(result, explicit=[str(p) for p in extra_rules], explicit_ids=rule_ids)
+    if problem is not None and result.ran == 0:
+        raise problem
+    return dataclasses.replace(result, incomplete=problem)

@@ -2,7 +2,7 @@
 
 What did not run is part of the result (`DetectionRun.not_run`): the rule set's skipped and broken rules
 (those the selection covers) and any rule whose query the engine rejected while running (`failed`) — the
-others still run. `verdict` turns that into the outcome the CLI and the scheduled scan report.
+others still run. `verdict` turns that into the outcome the use cases (detect, scan) report.
 """
 
 from __future__ import annotations
@@ -63,6 +63,9 @@ class DetectionRun:
     detections: tuple[Detection, ...]
     timings: tuple[RuleTiming, ...] = field(default=())
     not_run: tuple[NotRun, ...] = ()  # skipped, broken and failed rules (of the selection), with reasons
+    # Set by the use case (`detect.api.run_detection`, `scan.run_scan`): the error to raise after the
+    # detections were shown, when some rules that had to run did not (`verdict`); None: complete.
+    incomplete: BreachkitError | None = field(default=None, compare=False)
 
     @property
     def ran(self) -> int:

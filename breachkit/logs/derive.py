@@ -7,11 +7,14 @@ Two derivations, each stored only where it differs from the logged value (so mos
   `\\\\` is `\\`, `\\t` a tab, `\\u00e9` is é — keys, numbers and punctuation as written. For a CSV record
   it is the record's cells joined by the delimiter (quoting removed). Other formats log their text
   unescaped already: the raw line is the text. Keyword conditions read `log.decoded` where it is set and
-  `log.original` elsewhere (`breachkit.detect.ir.expand_derived`).
+  `log.original` elsewhere (`breachkit.detect.ir.expand_derived`). Control characters it decodes to (`\\b`,
+  `\\u001b`) are stored escaped as `\\xHH`, as in every other stored value (`logs.finish`).
 * **Once-decoded URLs** (`url.original_decoded`, `url.path_decoded`, `url.query_decoded`): the logged
   value with its `%XX` escapes decoded once, as UTF-8 text. Escapes whose bytes are not UTF-8 (an overlong
-  `%c0%ae`, a legacy `%E8%F1` from a Cyrillic code page) stay as they were logged, so the decoded form only
-  ever holds text (the ingest shows raw undecodable bytes as `\\xHH`; those are never produced here). `+`
+  `%c0%ae`, a legacy `%E8%F1` from a Cyrillic code page), and those of control characters that the ingest
+  never stores raw (`%00`, `%1b`; tab, newline and carriage return are decoded), stay as they were logged,
+  so the decoded form only ever holds text and never a `\\xHH` that was not in the line (the ingest shows
+  raw undecodable bytes and control characters as `\\xHH`: `schema.escape_text`). `+`
   is left alone and `%u0041`-style IIS escapes are not decoded. A condition on a URL field matches when
   the logged OR the once-decoded form matches, so `%3CscRipt%3E` is found by a rule written `<script>`,
   and a rule written for the encoded form still finds it. Double encoding (`%253C`) is decoded once only:
@@ -29,9 +32,12 @@ import re
 from collections.abc import MutableMapping
 from typing import Any, Final
 
+from breachkit.logs.schema import escape_text, needs_escape
+
 KEYWORD_TEXT: Final = "log.decoded"
 URL_FIELDS: Final = {"url.original": "url.original_decoded", "url.path": "url.path_decoded",
                      "url.query": "url.query_decoded"}
+DERIVED_FIELDS: Final = frozenset({KEYWORD_TEXT, *URL_FIELDS.values()})
 
 # A JSON string literal. In a line that parsed as JSON, scanning left to right with this finds exactly the
 # string tokens: outside strings JSON has no quote characters.
@@ -39,11 +45,12 @@ _JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 
 
 def _utf8_safe(text: str) -> str:
-    """Lone surrogates (from `\\ud800` in JSON) cannot be stored as UTF-8: keep them as their escape."""
+    """Lone surrogates (undecodable bytes of the line, `\\ud800` in JSON) cannot be stored as UTF-8: written
+    as the ingest writes them everywhere (`schema.escape_text`: `\\xHH`, `\\udXXX`)."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+        return escape_text(text)[0]
     return text
 
 
@@ -79,20 +86,34 @@ _ESCAPES = re.compile(r"(?:%[0-9A-Fa-f]{2})+")
 
 
 def _decode_escapes(match: re.Match[str]) -> str:
-    """A run of %XX escapes as UTF-8 text; bytes that are not UTF-8 keep their escapes as logged."""
+    """A run of %XX escapes as UTF-8 text; bytes that are not UTF-8, and control characters the ingest stores
+    escaped (`schema.needs_escape`: NUL, ESC, … — not tab, newline, carriage return), keep their escapes as
+    logged."""
     logged = match.group(0)
     data = bytes(int(logged[i + 1:i + 3], 16) for i in range(0, len(logged), 3))
     out: list[str] = []
     start = 0
     while start < len(data):
         try:
-            out.append(data[start:].decode("utf-8"))
-            break
+            end = bad = len(data)
+            text = data[start:].decode("utf-8")
         except UnicodeDecodeError as exc:
             bad, end = start + exc.start, start + exc.end
-            out.append(data[start:bad].decode("utf-8"))
-            out.append(logged[3 * bad:3 * end])
-            start = end
+            text = data[start:bad].decode("utf-8")
+        out.append(text if not needs_escape(text) else _controls_as_logged(text, logged, start))
+        out.append(logged[3 * bad:3 * end])
+        start = end
+    return "".join(out)
+
+
+def _controls_as_logged(text: str, logged: str, start: int) -> str:
+    """`text` (decoded from the escapes of `logged` from byte `start` on) with its control characters put
+    back as the escapes they were logged as."""
+    out, pos = [], start
+    for ch in text:
+        width = len(ch.encode("utf-8"))
+        out.append(logged[3 * pos:3 * (pos + width)] if needs_escape(ch) else ch)
+        pos += width
     return "".join(out)
 
 

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from breachkit.config import Config
 from breachkit.errors import UsageError
 from breachkit.logs.local import LocalStore
+from breachkit.logs.names import ENGINES, Engine
 from breachkit.workspace import Workspace
+
+__all__ = ["ENGINES", "Engine", "open_event_store"]
 
 if TYPE_CHECKING:
     from breachkit.logs.elasticsearch import ElasticsearchStore
 
-Engine = Literal["local", "elasticsearch"]
-ENGINES: tuple[Engine, ...] = ("local", "elasticsearch")
 
 
 @contextlib.contextmanager

@@ -1,7 +1,8 @@
 """The scheduled scan remembers its rule set (which rules ran, which did not and why), so it alerts once when a
 rule stops running.
 
-Revision ID: 0003
+Revision ID: 0005
+Chained after 0003 (users) until 0004 (disclosures, another branch) lands on main: then down_revision = "0004".
 """
 
 from __future__ import annotations
@@ -9,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003"
-down_revision = "0002"
+revision = "0005"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
