@@ -222,12 +222,24 @@ class SmtpConfig(_Model):
     verify_certs: bool = True
     username: str | None = None  # password from BREACHKIT_SMTP_PASSWORD or password_file
     password_file: Path | None = None
-    sender: str = "privacy@example.org"
+    # The From address of every email breachkit sends: required to send (no default, so nothing ever goes out
+    # from an example address). Use an address of the controller's own domain (`notices.controller_domain`).
+    sender: str | None = None
     sender_name: str = ""
     timeout: float = Field(30.0, gt=0)
     rate_per_second: float = Field(10.0, gt=0)  # messages per second at most
     max_attempts: int = Field(5, ge=1, le=50)  # for temporary (4xx) failures
     backoff_seconds: float = Field(2.0, ge=0)  # first retry delay, doubled each attempt
+
+    def require_sender(self) -> str:
+        """The configured sender address; a ConfigError naming the key when there is none."""
+        sender = (self.sender or "").strip()
+        if not sender or "@" not in sender:
+            raise ConfigError("no sender address configured: breachkit does not send email without one",
+                              field="notices.smtp.sender",
+                              hint="set notices.smtp.sender in breachkit.toml (an address of your own domain, e.g. "
+                                   "privacy@<your domain>), or BREACHKIT_NOTICES__SMTP__SENDER")
+        return sender
 
 
 class NoticesConfig(_Model):
@@ -241,7 +253,32 @@ class NoticesConfig(_Model):
     dpo_phone: str = ""
     reporter_name: str = ""
     reporter_email: str = ""
+    # The controller's email domain: a sender address outside it is warned about (an email from a stranger's
+    # domain looks like the phishing a breach notice warns of). Default: the domain of `dpo_email`.
+    controller_domain: str | None = None
+    # Four eyes: `notices send` refuses when the person sending approved the notices themselves.
+    require_second_person: bool = False
     smtp: SmtpConfig = Field(default_factory=SmtpConfig)
+
+    @property
+    def domain(self) -> tuple[str | None, str]:
+        """The controller's domain and where it comes from (for messages)."""
+        if self.controller_domain:
+            return self.controller_domain.strip().lower().lstrip("@"), "notices.controller_domain"
+        _, at, domain = self.dpo_email.rpartition("@")
+        return (domain.strip().lower() or None) if at else None, "the domain of notices.dpo_email"
+
+    def sender_warnings(self) -> list[str]:
+        """A sender outside the controller's domain (or its subdomains) is suspicious to the people it reaches."""
+        sender = (self.smtp.sender or "").strip().lower()
+        domain, source = self.domain
+        if not sender or domain is None:
+            return []
+        sender_domain = sender.rpartition("@")[2]
+        if sender_domain == domain or sender_domain.endswith("." + domain):
+            return []
+        return [f"the sender {sender} is not in the controller's domain {domain} ({source}): people may take the "
+                "notice for phishing; send from an address of your own domain"]
 
 
 class IncidentsConfig(_Model):
@@ -251,6 +288,11 @@ class IncidentsConfig(_Model):
     default_regimes: list[str] = Field(default_factory=lambda: ["gdpr-33", "gdpr-34"])
     # Reminders (breachkit remind): hours before a due time; "overdue" is always sent once.
     remind_before_hours: list[float] = Field(default_factory=lambda: [24.0, 6.0])
+    # A task due within this many hours is shown as "due soon".
+    due_soon_hours: float = Field(12.0, ge=0)
+    # Times (aware_at, occurred_at, detected_at…) may lie this far in the future (clock skew between machines);
+    # later ones are refused: the legal clock cannot start in the future.
+    max_future_skew_minutes: float = Field(5.0, ge=0, le=24 * 60)
 
 
 class ScanConfig(_Model):

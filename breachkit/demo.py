@@ -4,7 +4,8 @@
 It writes the seeded sample dataset (the same bytes as the repository's samples/), a config and a
 workspace into one folder, ingests the three logs into the embedded store, runs the bundled rules, opens
 an incident for the customer-record enumeration they find, builds its subject list from the logs and the
-sample user directory, and renders (never sends) the emails and the authority report into `review/`.
+sample user directory, renders (never sends) the emails and the authority report into `review/`, has the DPO approve
+the report and files the approved copy (`review/filed/report.pdf`, kept with the filing).
 """
 
 from __future__ import annotations
@@ -46,7 +47,8 @@ def run_demo(directory: Path, *, now: datetime | None = None) -> DemoResult:
                          ('# devices = "devices.csv"', 'devices = "samples/devices.csv"'),
                          ('timezone = "UTC"', 'timezone = "Europe/Berlin"'),
                          ('controller_name = "Example Energy GmbH"', 'controller_name = "HeimWatt Energie GmbH"'),
-                         ('dpo_email = "dpo@example.org"', 'dpo_email = "datenschutz@heimwatt.example"')):
+                         ('dpo_email = "dpo@example.org"', 'dpo_email = "datenschutz@heimwatt.example"'),
+                         ('# sender = "privacy@your-domain.example"', 'sender = "datenschutz@heimwatt.example"')):
             text = text.replace(old, new, 1)
         config_path.write_text(text, encoding="utf-8")
     config = load_config(config_path, environ={})
@@ -79,6 +81,7 @@ def _incident(config: Config, workspace: Workspace, directory: Path, found: list
     library's use cases, as a Python user would."""
     from breachkit.incidents import api as incidents
     from breachkit.notices import api as notices
+    from breachkit.notices.approvals import approve_notices
     from breachkit.scan import _linked
     from breachkit.session import Session
     from breachkit.subjects.api import build_subjects
@@ -105,6 +108,11 @@ def _incident(config: Config, workspace: Workspace, directory: Path, found: list
         notices.render_subject_notices(session, incident_id, review / "subjects", overwrite=True)
         notices.render_authority_reports(session, incident_id, review / "authority", formats=("md", "html", "json"),
                                          overwrite=True)
+        # four eyes on the report, then the approved PDF is what is filed (and kept with the filing)
+        approved = approve_notices(session.as_actor("dpo@heimwatt.example"), incident_id, version=1,
+                                   kind="authority", formats=("pdf",), out=review / "filed", overwrite=True,
+                                   reason="demo: facts, numbers and contact point checked against the incident")
         incidents.file_report(session, incident_id, regime="gdpr-33", stage="authority", reference="DEMO-LDA-0001",
-                              recipient="the lead supervisory authority", note="demo: initial report filed")
+                              recipient="the lead supervisory authority", note="demo: initial report filed",
+                              document=Path(approved.files[0]))
     return incident_id, outcome.counts.people, review

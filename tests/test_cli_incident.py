@@ -121,6 +121,7 @@ def test_remind_sends_each_reminder_once(run, tmp_path, monkeypatch):
         monkeypatch.setenv("BREACHKIT_NOTICES__SMTP__HOST", server.host)
         monkeypatch.setenv("BREACHKIT_NOTICES__SMTP__PORT", str(server.port))
         monkeypatch.setenv("BREACHKIT_NOTICES__SMTP__SECURITY", "none")
+        monkeypatch.setenv("BREACHKIT_NOTICES__SMTP__SENDER", "privacy@heimwatt.example")
         run("incident", "open", "--title", "t", "--aware-at", hours_ago(67), "--justification", "j",
             "--playbook", "gdpr-personal-data-breach", "--commander", "ic@heimwatt.example")
         first = json.loads(run("remind", "-o", "json").output)
@@ -144,6 +145,7 @@ def test_remind_keeps_unsent_reminders_for_the_next_run(run, monkeypatch):
     monkeypatch.setenv("BREACHKIT_NOTICES__SMTP__HOST", server.host)
     monkeypatch.setenv("BREACHKIT_NOTICES__SMTP__PORT", str(server.port))
     monkeypatch.setenv("BREACHKIT_NOTICES__SMTP__SECURITY", "none")
+    monkeypatch.setenv("BREACHKIT_NOTICES__SMTP__SENDER", "privacy@heimwatt.example")
     run("incident", "open", "--title", "t", "--aware-at", hours_ago(71), "--justification", "j",
         "--commander", "ic@heimwatt.example")
     server.recorder.script.reject = {"ic@heimwatt.example"}

@@ -46,12 +46,16 @@ def incident() -> None:
 @click.option("--detections", "detections_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Link the detections in this file (breachkit detect -o json|ndjson).")
 @click.option("--set", "assignments", multiple=True, help="Any other field: field=value (repeatable).")
+@click.option("--allow-order", is_flag=True,
+              help="Accept moments out of order (occurred ≤ detected ≤ aware); needs --reason (recorded).")
+@click.option("--reason", default="", help="Why moments out of order are right (with --allow-order).")
 @output_option()
 @pass_app
 def open_cmd(app: AppContext, title: str, aware_at: str, justification: str, occurred_at: str | None,
              detected_at: str | None, description: str, playbook: str | None, regimes: tuple[str, ...],
-             commander: str | None, detections_file: Path | None, assignments: tuple[str, ...], output: str) -> None:
-    """Open an incident; its clocks start at --aware-at."""
+             commander: str | None, detections_file: Path | None, assignments: tuple[str, ...], allow_order: bool,
+             reason: str, output: str) -> None:
+    """Open an incident; its clocks start at --aware-at (never in the future)."""
     from breachkit.incidents.api import open_incident, read_detections
     from breachkit.incidents.documents import DeadlineItem
 
@@ -62,7 +66,7 @@ def open_cmd(app: AppContext, title: str, aware_at: str, justification: str, occ
                            detected_at=parse_time(detected_at, "--detected-at", zone), description=description,
                            playbook=playbook, regimes=regimes, commander=commander, detections=found,
                            detections_source=f"from {detections_file}" if detections_file else "",
-                           fields=parse_assignments(assignments))
+                           fields=parse_assignments(assignments), allow_order=_order_reason(allow_order, reason))
     if output == "json":
         echo_json({"id": opened.incident.id, "tasks": len(opened.tasks), "detections": opened.detections})
         return
@@ -70,6 +74,14 @@ def open_cmd(app: AppContext, title: str, aware_at: str, justification: str, occ
                         f"tasks · {opened.detections} detections")
     rows = [DeadlineItem.of(opened.incident, d) for d in opened.deadlines]
     out_console().print(deadline_table(rows, app.session.zone, "deadlines"))
+
+
+def _order_reason(allow_order: bool, reason: str) -> str | None:
+    from breachkit.errors import UsageError
+
+    if allow_order and not reason.strip():
+        raise UsageError("--allow-order needs --reason: why these moments are right (it is recorded)")
+    return reason if allow_order else None
 
 
 @incident.command("list")
@@ -125,13 +137,15 @@ def show_cmd(app: AppContext, incident_id: str, timeline: bool, output: str) -> 
         facts.add_row(f"[bold]{name}[/]", safe(value))
     parts: list[Any] = [facts, deadline_table(doc.deadlines, zone, "deadlines")]
     if doc.tasks:
-        parts.append(task_table([Task.model_validate(t) for t in doc.tasks], zone, doc.at))
+        parts.append(task_table([Task.model_validate({k: v for k, v in t.items() if k in Task.model_fields})
+                                 for t in doc.tasks], zone, doc.at, app.session.due_soon))
     for d in (Decision.model_validate(x) for x in doc.decisions):
         parts.append(safe(f"decision {d.kind.value}: {'yes' if d.decision else 'no'} — {d.reasons} "
                           f"({d.decided_by}, {local(d.decided_at, zone)})"))
     for f in (Filing.model_validate(x) for x in doc.filings):
+        kept = f"document {f.document_name} sha256 {f.content_sha256}" if f.content_sha256 else "no document kept"
         parts.append(safe(f"filed {f.regime}.{f.stage} ({f.kind.value}) {local(f.filed_at, zone)} "
-                          f"ref {f.reference or '—'}"))
+                          f"ref {f.reference or '—'} · {kept}"))
     if timeline:
         table = Table(title="timeline", title_justify="left")
         for col in ("#", f"when ({zone.key})", "who", "what", "why", "changes"):
@@ -150,17 +164,20 @@ def show_cmd(app: AppContext, incident_id: str, timeline: bool, output: str) -> 
 @click.option("--reference", help="The authority's case number (follow-up reports cite it).")
 @click.option("--reason", required=True, help="Why (recorded in the timeline).")
 @click.option("--if-version", type=int, help="Only if the incident is still at this version (for scripts).")
+@click.option("--allow-order", is_flag=True, help="Accept moments out of order; --reason says why (recorded).")
 @pass_app
 def update_cmd(app: AppContext, incident_id: str, assignments: tuple[str, ...], reference: str | None, reason: str,
-               if_version: int | None) -> None:
-    """Change incident fields; a concurrent change by someone else is a conflict (exit 5), never lost."""
+               if_version: int | None, allow_order: bool) -> None:
+    """Change incident fields; a concurrent change by someone else is a conflict (exit 5), never lost. Moments in
+    the future are refused, moments out of order too unless --allow-order. A closed incident refuses changes."""
     from breachkit.errors import UsageError
     from breachkit.incidents.api import update_incident
 
     if not assignments and reference is None:
         raise UsageError("nothing to change: give --set field=value or --reference")
     changes = parse_assignments(assignments) | ({"authority_reference": reference} if reference is not None else {})
-    new = update_incident(app.session, incident_id, changes, reason=reason, if_version=if_version)
+    new = update_incident(app.session, incident_id, changes, reason=reason, if_version=if_version,
+                          allow_order=allow_order)
     out_console().print(f"{new.id} is at version {new.version}")
 
 
@@ -210,18 +227,29 @@ def link_cmd(app: AppContext, incident_id: str, detections_file: Path, reason: s
 @click.option("--at", "filed_at", help="When it was filed (default: now).")
 @click.option("--reference", help="The authority's case number (needed for follow-ups).")
 @click.option("--recipient", default="", help="The authority or channel.")
+@click.option("--document", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The document filed (any format): kept in the store with its SHA-256 for the disclosure record.")
 @click.option("--note", default="")
 @pass_app
 def file_cmd(app: AppContext, incident_id: str, regime: str, stage: str, kind: str, filed_at: str | None,
-             reference: str | None, recipient: str, note: str) -> None:
-    """Record a report filed with an authority (stops that stage's clock)."""
+             reference: str | None, recipient: str, document: Path | None, note: str) -> None:
+    """Record a report filed with an authority, or a public communication (--kind public_communication), which
+    stops that stage's clock; --document keeps the exact document filed."""
+    from breachkit.cli.common import err_console
     from breachkit.incidents.api import file_report
 
     filed = parse_time(filed_at, "--at", app.session.zone)
     filing = file_report(app.session, incident_id, regime=regime, stage=stage, kind=kind, filed_at=filed,
-                         reference=reference, recipient=recipient, note=note)
+                         reference=reference, recipient=recipient, note=note, document=document)
     when = local(filing.filed_at, app.session.zone)
-    out_console().print(f"{filing.incident_id}: {regime}.{stage} {kind} filed {when}")
+    out_console().print(f"{filing.incident_id}: {regime}.{stage} {kind} filed {when}"
+                        + (f" · document sha256 {filing.content_sha256}" if filing.content_sha256 else ""))
+    if filing.content_sha256 is None:
+        err_console().print("[yellow]warning:[/] no document kept: the disclosure record will say what was filed "
+                            "cannot be shown (give --document)")
+    elif filing.approval_id is None and kind != "public_communication":
+        err_console().print("[yellow]warning:[/] the document is not an approved authority report "
+                            "(breachkit notices approve --kind authority)")
 
 
 @incident.command("clock")
@@ -272,6 +300,17 @@ def close_cmd(app: AppContext, incident_id: str, reason: str) -> None:
     from breachkit.incidents.api import close_incident
 
     out_console().print(f"{close_incident(app.session, incident_id, reason=reason).id} is closed")
+
+
+@incident.command("reopen")
+@click.argument("incident_id")
+@click.option("--reason", required=True, help="Why it is reopened (recorded).")
+@pass_app
+def reopen_cmd(app: AppContext, incident_id: str, reason: str) -> None:
+    """Reopen a closed incident (back to investigating): the only way to change a closed case."""
+    from breachkit.incidents.api import reopen_incident
+
+    out_console().print(f"{reopen_incident(app.session, incident_id, reason=reason).id} is reopened")
 
 
 def _register_subgroups() -> None:

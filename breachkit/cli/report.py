@@ -12,7 +12,7 @@ from breachkit.cli.common import AppContext, out_console, pass_app
 
 @click.group("report")
 def report() -> None:
-    """Documents: the breach register, the timeline picture, the authority report."""
+    """Documents: the breach register, the timeline picture, the authority report, the disclosure record."""
 
 
 def _stdout(data: bytes) -> None:
@@ -71,3 +71,12 @@ def authority_cmd(app: AppContext, incident_id: str, fmt: str, out: Path | None,
         _stdout(result.data)
     else:
         out_console().print(f"{normalize_id(incident_id)} authority report → {out}")
+
+
+def _register_subcommands() -> None:
+    from breachkit.cli.disclosures import disclosures_cmd
+
+    report.add_command(disclosures_cmd)
+
+
+_register_subcommands()

@@ -16,7 +16,8 @@ if TYPE_CHECKING:
     from breachkit.incidents.model import Task
 
 STATUS_STYLE = {"running": "cyan", "overdue": "bold red", "met": "green", "late": "yellow", "open": "dim",
-                "done": "green"}
+                "not_required": "green"}
+TASK_STYLE = {"overdue": "bold red", "due_soon": "yellow", "done": "green", "skipped": "dim"}
 
 
 def deadline_table(rows: Sequence[DeadlineItem], zone: ZoneInfo, title: str) -> Table:
@@ -29,8 +30,8 @@ def deadline_table(rows: Sequence[DeadlineItem], zone: ZoneInfo, title: str) -> 
     for col in (("incident",) if several else ()) + ("regime", "stage", f"due ({zone.key})", "time", "status"):
         table.add_column(col)
     for d in rows:
-        if d.filed_at is not None:
-            left = f"filed {local(d.filed_at, zone)}"
+        if d.met_at is not None:
+            left = f"{d.status.replace('_', ' ')} {local(d.met_at, zone)}: {safe(d.detail)}"
         elif d.remaining_seconds is not None:
             left = format_remaining(timedelta(seconds=d.remaining_seconds))
         else:
@@ -41,14 +42,22 @@ def deadline_table(rows: Sequence[DeadlineItem], zone: ZoneInfo, title: str) -> 
     return table
 
 
-def task_table(tasks: Sequence[Task], zone: ZoneInfo, now: datetime) -> Table:
+def task_table(tasks: Sequence[Task], zone: ZoneInfo, now: datetime, soon: timedelta) -> Table:
+    """Tasks by due time, each saying in words where it stands ("overdue by 2 d 3 h", "due in 5 h")."""
     from rich.table import Table
+
+    from breachkit.incidents.progress import by_due_time, task_timing
 
     table = Table(title="tasks", title_justify="left")
     for col in ("task", "title", "role", "assignee", f"due ({zone.key})", "state", "checklist"):
         table.add_column(col)
-    for t in tasks:
-        late = t.state.value == "open" and t.due_at is not None and t.due_at < now
-        table.add_row(t.key, safe(t.title), t.role, safe(t.assignee or ""), local(t.due_at, zone), t.state.value,
-                      f"{len(t.checked)}/{len(t.checklist)}", style="bold red" if late else None)
+    for t in by_due_time(tasks):
+        timing = task_timing(t, now, soon)
+        state = timing.text
+        if t.completed_at is not None:
+            state += f" {local(t.completed_at, zone)}"
+        if t.done_by_action:
+            state += f" ({t.done_by_action})"
+        table.add_row(t.key, safe(t.title), t.role, safe(t.assignee or ""), local(t.due_at, zone), safe(state),
+                      f"{len(t.checked)}/{len(t.checklist)}", style=TASK_STYLE.get(timing.state.value))
     return table

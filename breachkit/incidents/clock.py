@@ -6,6 +6,10 @@ three days". Working days are counted on the regime's calendar in its zone: the 
 is not counted; the deadline is the end of the N-th working day (its last instant, i.e. the next local
 midnight), weekends and public holidays skipped. Months add calendar months to the local time in UTC
 (the 31st becomes the month's last day).
+
+What was done comes in as facts (`breachkit.incidents.facts.Facts`): a stage met by a filing, by the delivery of
+every approved notice or by a public communication stops its clock at that moment (met, or late when after the
+deadline); a recorded decision not to notify makes it not required. The time shown as elapsed stops there too.
 """
 
 from __future__ import annotations
@@ -19,17 +23,18 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from breachkit.errors import UsageError
+from breachkit.incidents.facts import Facts, Fulfilment, stage_fulfilment, stage_waiver
 from breachkit.incidents.model import Filing
 from breachkit.incidents.regimes import Due, Regime
 
 
 class Status(enum.Enum):
-    RUNNING = "running"  # due in the future, not filed
-    OVERDUE = "overdue"  # past due, not filed: the report must give reasons for the delay
-    MET = "met"  # filed on time
-    LATE = "late"  # filed after the deadline: the report must give reasons for the delay
-    OPEN = "open"  # no fixed deadline ("without undue delay"), not filed
-    DONE = "done"  # no fixed deadline, filed
+    RUNNING = "running"  # due in the future, not met
+    OVERDUE = "overdue"  # past due, not met: the report must give reasons for the delay
+    MET = "met"  # met on time (or, without a fixed deadline, met)
+    LATE = "late"  # met after the deadline: the report must give reasons for the delay
+    OPEN = "open"  # no fixed deadline ("without undue delay"), not met yet
+    NOT_REQUIRED = "not_required"  # a recorded decision (with reasons) says it is not required
 
 
 @dataclass(frozen=True)
@@ -38,11 +43,14 @@ class Deadline:
     stage: str
     title: str
     due_at: datetime | None  # UTC; None: no fixed deadline
-    provisional: bool  # counted from an earlier stage's due time because that stage is not filed yet
-    filed_at: datetime | None
+    provisional: bool  # counted from an earlier stage's due time because that stage is not met yet
+    filed_at: datetime | None  # when it was filed (met by a filing)
     status: Status
-    remaining: timedelta | None  # until due_at (negative when overdue); None without a deadline
-    elapsed: timedelta  # since the clock started
+    remaining: timedelta | None  # until due_at from now, or from when it was met (negative: overdue or late)
+    elapsed: timedelta  # since the clock started, until now or until the stage was met or found not required
+    met_at: datetime | None = None  # when it was met or found not required, however
+    met_by: str | None = None  # filing | notices_delivered | public_communication | decision
+    detail: str = ""  # what met it, in words
 
     @property
     def needs_delay_reasons(self) -> bool:
@@ -98,32 +106,53 @@ def due_from(base: datetime, due: Due) -> datetime | None:
 
 
 def deadlines(regime: Regime, aware_at: datetime, now: datetime,
-              filed: Mapping[str, datetime] | None = None) -> list[Deadline]:
-    """Every stage of `regime`: due time, status and time left at `now`. `filed` maps stage id → when filed."""
+              filed: Mapping[str, datetime] | None = None, *, facts: Facts | None = None) -> list[Deadline]:
+    """Every stage of `regime`: due time, status and time left at `now`. `filed` maps stage id → when filed;
+    `facts` (filings, deliveries, decisions) meet or waive stages as the regime says."""
     start = _require_aware("aware_at", aware_at)
     now = _require_aware("now", now)
-    done = {k: _require_aware(f"filed[{k}]", v) for k, v in (filed or {}).items()}
+    met: dict[str, Fulfilment] = {k: Fulfilment(_require_aware(f"filed[{k}]", v), "filing", "filed")
+                                  for k, v in (filed or {}).items()}
+    waived: dict[str, Fulfilment] = {}
+    for stage in regime.stages:
+        found = stage_fulfilment(regime.id, stage, facts) if facts is not None else None
+        if found is not None and (stage.id not in met or found.at < met[stage.id].at):
+            met[stage.id] = found
+        waiver = stage_waiver(stage, facts) if facts is not None else None
+        if waiver is not None and stage.id not in met:
+            waived[stage.id] = waiver
     due_at: dict[str, datetime | None] = {}
     out: list[Deadline] = []
     for stage in regime.stages:
         provisional = False
         base: datetime | None = start
         if stage.due.after is not None:
-            if stage.due.after in done:
-                base = done[stage.due.after]
+            if stage.due.after in met:
+                base = met[stage.due.after].at
             else:
                 base, provisional = due_at.get(stage.due.after), True
+            if stage.due.after in waived and stage.id not in met:
+                earlier = waived[stage.due.after]
+                waived[stage.id] = Fulfilment(earlier.at, earlier.action,
+                                              f"not required: {stage.due.after} is not required", earlier.by)
         due = due_from(base, stage.due) if base is not None and stage.due.fixed else None
         due_at[stage.id] = due
-        filed_at = done.get(stage.id)
-        if due is None:
-            status = Status.DONE if filed_at else Status.OPEN
-        elif filed_at is not None:
-            status = Status.MET if filed_at <= due else Status.LATE
+        done, waiver = met.get(stage.id), waived.get(stage.id)
+        stopped = done.at if done else waiver.at if waiver else None
+        if done is not None:
+            status = Status.MET if due is None or done.at <= due else Status.LATE
+        elif waiver is not None:
+            status = Status.NOT_REQUIRED
+        elif due is None:
+            status = Status.OPEN
         else:
             status = Status.OVERDUE if now > due else Status.RUNNING
-        out.append(Deadline(regime.id, stage.id, stage.title, due, provisional, filed_at, status,
-                            None if due is None else due - now, now - start))
+        remaining = None if due is None or (waiver is not None and done is None) else due - (stopped or now)
+        how = done or waiver
+        out.append(Deadline(regime.id, stage.id, stage.title, due, provisional,
+                            done.at if done is not None and done.action == "filing" else None, status, remaining,
+                            max((stopped or now) - start, timedelta(0)), met_at=stopped,
+                            met_by=how.action if how else None, detail=how.detail if how else ""))
     return out
 
 
@@ -137,15 +166,18 @@ def filed_stages(filings: Sequence[Filing], regime_id: str) -> dict[str, datetim
 
 
 def incident_deadlines(regime_ids: Sequence[str], regimes: Mapping[str, Regime], aware_at: datetime,
-                       filings: Sequence[Filing], now: datetime) -> list[Deadline]:
-    """Every deadline of every regime an incident runs under, at `now`."""
+                       facts: Facts | Sequence[Filing], now: datetime) -> list[Deadline]:
+    """Every deadline of every regime an incident runs under, at `now`, given what was done (`facts`; a list of
+    filings alone is read as the facts)."""
+    if not isinstance(facts, Facts):
+        facts = Facts(filings=tuple(facts))
     out: list[Deadline] = []
     for regime_id in regime_ids:
         regime = regimes.get(regime_id)
         if regime is None:
             raise UsageError(f"unknown regime {regime_id!r} (known: {', '.join(sorted(regimes))})",
                              hint="custom regimes come from incidents.regimes in breachkit.toml")
-        out.extend(deadlines(regime, aware_at, now, filed_stages(filings, regime_id)))
+        out.extend(deadlines(regime, aware_at, now, facts=facts))
     return out
 
 
@@ -161,3 +193,15 @@ def format_remaining(remaining: timedelta) -> str:
     """"2d 03:04:05 left" / "overdue by 1d 00:00:07"."""
     text = format_duration(remaining)
     return f"{text} left" if remaining >= timedelta(0) else f"overdue by {text}"
+
+
+def in_words(value: timedelta) -> str:
+    """A span for people, to the minute, the sign dropped: "2 d 3 h", "5 h 10 min", "45 min", "less than a minute"."""
+    minutes = int(abs(value).total_seconds() // 60)
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h" if hours else f"{days} d"
+    if hours:
+        return f"{hours} h {mins} min" if mins else f"{hours} h"
+    return f"{mins} min" if mins else "less than a minute"

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Literal
 
 from breachkit.errors import UsageError
-from breachkit.incidents.api import deadlines_of, normalize_id
+from breachkit.incidents.api import incident_state
 from breachkit.session import Session
 from breachkit.workspace import write_private_bytes
 
@@ -55,10 +55,10 @@ def export_timeline(session: Session, incident_id: str, out: Path) -> Export:
     if out.suffix.lower() not in (".png", ".svg"):
         raise UsageError(f"unsupported picture format {out.suffix!r}", path=out, hint="name the file .png or .svg")
     store, now, regimes = session.store, session.now(), session.regimes
-    incident = store.get(normalize_id(incident_id))
-    figure = plot_timeline(incident, deadlines=deadlines_of(store, incident, regimes, now),
-                           tasks=store.tasks(incident.id), filings=store.filings(incident.id), now=now,
-                           zone=session.zone, regime_names={k: r.name for k, r in regimes.items()})
+    state = incident_state(session, incident_id)
+    incident = state.incident
+    figure = plot_timeline(incident, deadlines=state.deadlines, tasks=state.tasks, filings=list(state.facts.filings),
+                           now=now, zone=session.zone, regime_names={k: r.name for k, r in regimes.items()})
     save_timeline(figure, out)
     data = out.read_bytes()
     digest = hashlib.sha256(data).hexdigest()

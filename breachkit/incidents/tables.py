@@ -162,3 +162,34 @@ scan_seen = Table(
     Column("last_seen", UTC_TIME, nullable=False),
     Column("reported_at", UTC_TIME, nullable=False),
 )
+
+approvals = Table(
+    # Four eyes: who approved which rendered set, and the hash of every message (or report format) in it.
+    # Append-only (the database refuses UPDATE and DELETE): a new approval is a new row.
+    "approvals", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("incident_id", String(32), ForeignKey("incidents.id"), nullable=False, index=True),
+    Column("kind", String(16), nullable=False),  # subject | authority
+    Column("version", Integer, nullable=False),
+    Column("approved_at", UTC_TIME, nullable=False),  # also the Date header of the approved messages
+    Column("approved_by", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("messages", Integer, nullable=False),
+    Column("sha256", String(64), nullable=False),  # of the manifest
+    Column("summary", JSON, nullable=False),  # per locale, rejected rows, report type and formats…
+    Column("manifest", LargeBinary, nullable=False),  # gzip of "<key>\t<sha256>\n" lines, sorted by key
+)
+
+filed_documents = Table(
+    # The exact bytes of what was filed with an authority (or published), kept with the filing record.
+    # Append-only.
+    "filed_documents", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("incident_id", String(32), ForeignKey("incidents.id"), nullable=False, index=True),
+    Column("record_id", Integer, ForeignKey("records.id"), nullable=False, unique=True),
+    Column("name", Text, nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("content", LargeBinary, nullable=False),
+    Column("stored_at", UTC_TIME, nullable=False),
+)

@@ -12,9 +12,9 @@ from typing import Literal
 from breachkit.document import Document
 from breachkit.errors import PartialFailure, Problem, UsageError
 from breachkit.incidents.api import normalize_id
+from breachkit.notices.approvals import SendPlanDocument, latest_approval, send_plan
 from breachkit.notices.compose import (
     authority_report_context,
-    chunks,
     load_recipients,
     notice_context,
     outgoing,
@@ -22,7 +22,7 @@ from breachkit.notices.compose import (
     write_eml,
 )
 from breachkit.notices.context import ReportType
-from breachkit.notices.outbox import Row, State
+from breachkit.notices.outbox import Row, State, approval_mismatch
 from breachkit.notices.render import AUTHORITY_FORMATS, AuthorityFormat, RenderSummary, render_all, render_authority
 from breachkit.notices.render import write_authority as write_authority_files
 from breachkit.notices.templates import environment_from_config
@@ -100,8 +100,8 @@ def authority_report(session: Session, incident_id: str, fmt: AuthorityFormat = 
 class SendResult:
     incident: str
     queued: int = 0  # new in the outbox
-    already: int = 0  # queued before with the same content
-    changed: list[str] = field(default_factory=list)  # queued before with different content: not queued again
+    already: int = 0  # queued before (an earlier run): not queued again
+    changed: list[str] = field(default_factory=list)  # kept for callers of older versions: always empty now
     rejected: list[Problem] = field(default_factory=list)  # recipient rows left out
     dry_run: list[Path] = field(default_factory=list)  # .eml files written instead of queuing
     sent: int = 0
@@ -111,6 +111,9 @@ class SendResult:
     interrupted: list[str] = field(default_factory=list)  # left `sending` by an earlier run: now unknown
     counts: dict[str, int] = field(default_factory=dict)  # outbox totals by state after the run
     delivered: bool = False  # delivery ran (not --queue-only, not a dry run)
+    plan: SendPlanDocument | None = None  # what was confirmed
+    cancelled: bool = False  # the confirmation said no: nothing was queued or sent
+    warnings: list[str] = field(default_factory=list)
 
     def failure(self) -> PartialFailure | None:
         """The messages not delivered for sure, as the error the caller should raise (None: all fine)."""
@@ -126,31 +129,56 @@ class SendResult:
 
 def send_notices(session: Session, incident_id: str, *, recipients: Path | None = None, version: int = 1,
                  dry_run_to: Path | None = None, queue_only: bool = False,
+                 confirm: Callable[[SendPlanDocument], bool] | None = None,
                  on_start: Callable[[int], None] | None = None,
                  on_message: Callable[[Row, State], None] | None = None) -> SendResult:
-    """Queue every person's email in the outbox (batches of 500, one transaction each; a message already queued
-    is left alone) and deliver it over SMTP, exactly once or visibly `unknown`. Needs a recorded decision to tell
-    the people (its reasons are each disclosure's reason). `dry_run_to` writes .eml files instead."""
+    """Send an approved version of the subject notices: every message rendered again and checked against the hash
+    its approval recorded, the whole set queued in one transaction (or, if one message differs, none: a
+    ConflictError names how many and why), then delivered over SMTP, exactly once or visibly `unknown`.
+
+    Needs a recorded decision to tell the people (its reasons are each disclosure's reason), an approval of the
+    version (`approve_notices`), a configured sender and — with `notices.require_second_person` — a sender other
+    than the approver. `confirm` is shown the plan (counts per locale, approver) and may say no; None means the
+    caller has confirmed. A version queued by an earlier run is delivered without rendering it again.
+    `dry_run_to` writes the .eml files instead (no approval needed)."""
     from breachkit.notices.delivery import DeliveryOptions, deliver, transport_from_config
 
     store, config, now = session.store, session.config, session.now()
     env = environment_from_config(config)
     incident = store.get(normalize_id(incident_id))
     reason = require_subject_decision(store, incident)
-    people = load_recipients(store, incident, env, recipients)
-    messages = outgoing(incident, people, notice_context(store, config, incident), env, config, version=version,
-                        reason=reason, now=now)
-    result = SendResult(incident.id, rejected=list(people.rejected))
     if dry_run_to is not None:
+        approval = store.approvals.latest(incident.id, "subject", version)
+        people = load_recipients(store, incident, env, recipients)
+        messages = outgoing(incident, people, notice_context(store, config, incident), env, config,
+                            version=version, reason=reason, now=approval.approved_at if approval else now)
+        result = SendResult(incident.id, rejected=list(people.rejected))
         result.dry_run = write_eml(messages, dry_run_to)
         store.audit("render", str(dry_run_to), actor=session.actor, at=now, incident_id=incident.id,
                     reason="dry run (.eml)", detail={"messages": len(result.dry_run)})
         return result
+    plan = send_plan(session, incident.id, version=version)
+    result = SendResult(incident.id, plan=plan, warnings=list(plan.warnings))
+    if confirm is not None and not confirm(plan):
+        result.cancelled = True
+        return result
+    approval = latest_approval(session, incident, version)
+    approved = store.approvals.hashes(approval.id)
     outbox = store.outbox
-    for batch in chunks(messages):
-        queued = outbox.enqueue(batch, actor=session.actor, now=now)
-        result.queued, result.already = result.queued + queued.added, result.already + queued.already
-        result.changed += queued.changed
+    queued = outbox.version_hashes(incident.id, "subject", version)
+    if queued:  # an earlier run queued it: the outbox must hold exactly the approved bytes
+        if queued != approved:
+            raise approval_mismatch(incident.id, version, [r for r in queued if r in approved and
+                                                           queued[r] != approved[r]],
+                                    [r for r in queued if r not in approved], [r for r in approved if r not in queued])
+        result.already = len(queued)
+    else:
+        people = load_recipients(store, incident, env, recipients)
+        result.rejected = list(people.rejected)
+        messages = outgoing(incident, people, notice_context(store, config, incident), env, config, version=version,
+                            reason=reason, now=approval.approved_at)
+        result.queued = outbox.enqueue_approved(incident.id, "subject", version, messages, approved,
+                                                actor=session.actor, now=now)
     if not queue_only:
         if on_start is not None:
             on_start(outbox.counts(incident.id, "subject")[State.QUEUED.value])

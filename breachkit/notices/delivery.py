@@ -116,7 +116,7 @@ class SmtpTransport:
         if not cfg.verify_certs:
             context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
         tls: dict[str, object] = {"context": context} if cfg.security == "ssl" else {}
-        login = cfg.username or cfg.sender
+        login = cfg.username or cfg.sender or "breachkit"  # a name for yagmail; no login without a username
         try:
             client = yagmail.SMTP(
                 # a one-entry dict keeps yagmail from appending "@gmail.com" to a login without "@"
@@ -206,7 +206,7 @@ class DeliveryOptions:
 
     @classmethod
     def from_config(cls, config: SmtpConfig) -> DeliveryOptions:
-        return cls(config.sender, config.rate_per_second, config.max_attempts, config.backoff_seconds)
+        return cls(config.require_sender(), config.rate_per_second, config.max_attempts, config.backoff_seconds)
 
 
 def deliver(outbox: Outbox, incident_id: str, kind: str, transport: Transport, options: DeliveryOptions, *,
@@ -275,9 +275,10 @@ def send_plain(transport: Transport, smtp: SmtpConfig, *, to: str, subject: str,
                date: datetime) -> str:
     """A plain-text operational email (a reminder, a scan alert) from the configured sender; the transport's
     Temporary/Permanent/UncertainFailure propagate for the caller to decide."""
-    message = compose(sender=smtp.sender, sender_name=smtp.sender_name or "breachkit", to_address=to, to_name="",
+    sender = smtp.require_sender()
+    message = compose(sender=sender, sender_name=smtp.sender_name or "breachkit", to_address=to, to_name="",
                       subject=subject, text=text, html=None, message_id=message_id, date=date)
-    return transport.send(smtp.sender, to, message)
+    return transport.send(sender, to, message)
 
 
 def transport_from_config(config: Config) -> SmtpTransport:

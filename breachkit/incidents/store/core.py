@@ -5,6 +5,10 @@ caller read (optimistic locking: a stale version raises ConflictError and writes
 the change and (4) appends a timeline entry saying who, when, what and why. The timeline and the audit
 log are append-only: the database refuses UPDATE and DELETE on them (triggers from the migration).
 
+A closed incident refuses every change (`load(..., change=…)` says which) except notes, the documentation of
+what happened to messages already sent (`notices resolve --action sent|cancel`) and reopening it
+(`reopen`, with a reason): a closed case is a record, changed only in the open.
+
 SQLite transactions start with BEGIN IMMEDIATE (one writer at a time, waiting up to `busy_timeout`),
 so two processes never both read a version and both write; PostgreSQL gets the same from
 ``SELECT … FOR UPDATE`` on the incident row plus the version check in the UPDATE itself.
@@ -40,6 +44,7 @@ from breachkit.incidents.model import (
     TimelineEntry,
     format_id,
 )
+from breachkit.incidents.store.approvals import Approvals
 from breachkit.incidents.store.engine import create_store_engine, migrate
 from breachkit.incidents.store.outbox import Outbox
 from breachkit.incidents.store.reminders import Reminders
@@ -66,6 +71,7 @@ class IncidentStore:
         # The other tables' repositories: every write to the store goes through this package, and each one
         # that changes an incident appends its timeline entry (and audit row) in the same transaction.
         self.outbox = Outbox(self)
+        self.approvals = Approvals(self)
         self.subject_lists = SubjectLists(self)
         self.reminders = Reminders(self)
         self.scans = ScanState(self)
@@ -148,14 +154,20 @@ class IncidentStore:
             problems = validation_problems(exc, where)
             raise InputError(f"invalid {where} ({len(problems)} problems)", problems=problems) from None
 
-    def load(self, conn: Connection, incident_id: str, *, lock: bool = False) -> Incident:
+    def load(self, conn: Connection, incident_id: str, *, lock: bool = False, change: str | None = None) -> Incident:
+        """The incident (locked for the transaction with `lock`). `change` names a change about to be made: a
+        closed incident refuses it."""
         query = select(t.incidents.c.data).where(t.incidents.c.id == incident_id)
         if lock and conn.dialect.name == "postgresql":
             query = query.with_for_update()
         row = conn.execute(query).first()
         if row is None:
             raise NotFoundError(f"no incident {incident_id}", hint="`breachkit incident list` shows the incidents")
-        return Incident.model_validate(row[0])
+        incident = Incident.model_validate(row[0])
+        if change is not None and incident.status is Status.CLOSED:
+            raise UsageError(f"{incident_id} is closed: {change} is refused (a closed case only takes notes)",
+                             hint=f"reopen it first: breachkit incident reopen {incident_id} --reason …")
+        return incident
 
     def get(self, incident_id: str) -> Incident:
         with self.transaction() as conn:
@@ -170,13 +182,15 @@ class IncidentStore:
 
     def update(self, incident_id: str, changes: Mapping[str, Any], *, expected_version: int, actor: str,
                now: datetime, reason: str = "", action: str = "updated", allow: frozenset[str] = EDITABLE_FIELDS,
-               ) -> Incident:
-        """Apply `changes` if the incident is still at `expected_version`; record the change in the timeline."""
+               annotations: Mapping[str, Any] | None = None) -> Incident:
+        """Apply `changes` if the incident is still at `expected_version`; record the change in the timeline
+        (with `annotations`, e.g. an order check overridden and why)."""
         unknown = sorted(set(changes) - allow)
         if unknown:
             raise UsageError(f"these incident fields cannot be changed here: {', '.join(unknown)}")
         with self.transaction() as conn:
-            current = self.load(conn, incident_id, lock=True)
+            current = self.load(conn, incident_id, lock=True,
+                                change=None if action == "reopened" else "changing it")
             if current.version != expected_version:
                 raise ConflictError(
                     f"{incident_id} was changed by someone else (now version {current.version}, "
@@ -189,12 +203,20 @@ class IncidentStore:
             if not diff:
                 return current
             updated = self._save(conn, candidate, {}, now)
-            self.append_entry(conn, incident_id, now, actor, action, reason, diff)
+            self.append_entry(conn, incident_id, now, actor, action, reason, {**diff, **(annotations or {})})
             return updated
 
     def set_status(self, incident_id: str, status: Status, *, expected_version: int, actor: str, now: datetime,
-                   reason: str) -> Incident:
+                   reason: str, reopen: bool = False) -> Incident:
+        """Move along the lifecycle. A closed incident moves only when reopened (`reopen`, with a reason)."""
         current = self.get(incident_id)
+        if current.status is Status.CLOSED and not reopen:
+            raise UsageError(f"{incident_id} is closed: it changes only when reopened",
+                             hint=f"breachkit incident reopen {incident_id} --reason …")
+        if reopen and current.status is not Status.CLOSED:
+            raise UsageError(f"{incident_id} is {current.status.value}, not closed: there is nothing to reopen")
+        if reopen and not reason.strip():
+            raise UsageError("reopening needs a reason", field="reason")
         if status != current.status and status not in TRANSITIONS[current.status]:
             allowed = ", ".join(sorted(s.value for s in TRANSITIONS[current.status]))
             raise UsageError(f"{incident_id} is {current.status.value}: it can move to {allowed}, not {status.value}")
@@ -203,7 +225,8 @@ class IncidentStore:
                              "recorded (Art. 33(5): document every breach, notified or not)",
                              hint=f"breachkit incident decide {incident_id} --authority yes|no --reason …")
         return self.update(incident_id, {"status": status.value}, expected_version=expected_version, actor=actor,
-                           now=now, reason=reason, action="status", allow=frozenset({"status"}))
+                           now=now, reason=reason, action="reopened" if reopen else "status",
+                           allow=frozenset({"status"}))
 
     def note(self, incident_id: str, text_: str, *, actor: str, now: datetime) -> TimelineEntry:
         with self.transaction() as conn:
@@ -237,7 +260,7 @@ class IncidentStore:
                         now: datetime, reason: str = "") -> int:
         """Attach detections (once each) and widen the incident's scope to their actors and window."""
         with self.transaction() as conn:
-            incident = self.load(conn, incident_id, lock=True)
+            incident = self.load(conn, incident_id, lock=True, change="linking detections")
             return self._link(conn, incident, found, actor=actor, now=now, reason=reason)[1]
 
     def _link(self, conn: Connection, incident: Incident, found: Sequence[LinkedDetection], *, actor: str,
@@ -288,7 +311,7 @@ class IncidentStore:
         if set(changes) - allowed:
             raise UsageError(f"task fields that can change: {', '.join(sorted(allowed))}")
         with self.transaction() as conn:
-            self.load(conn, incident_id, lock=True)
+            self.load(conn, incident_id, lock=True, change="changing its tasks")
             row = conn.execute(select(t.tasks.c.data, t.tasks.c.version)
                                .where(t.tasks.c.incident_id == incident_id, t.tasks.c.key == key)).first()
             if row is None:
@@ -316,19 +339,32 @@ class IncidentStore:
     # --- records: assessments, decisions, filings --------------------------------------------------
 
     def add_record(self, record: Assessment | Decision | Filing, *, actor: str, now: datetime,
-                   reason: str = "", audit: Mapping[str, Any] | None = None) -> None:
+                   reason: str = "", audit: Mapping[str, Any] | None = None,
+                   document: tuple[str, bytes] | None = None) -> int:
         """Store an assessment, decision or filing with its timeline entry; `audit` (the keyword arguments of
-        `audit()`) records what left breachkit with it, in the same transaction."""
+        `audit()`) records what left breachkit with it, and `document` (name, bytes) the exact document filed,
+        in the same transaction. Returns the record's id."""
         kind = next(k for k, m in _RECORD_MODELS.items() if isinstance(record, m))
         with self.transaction() as conn:
-            incident = self.load(conn, record.incident_id, lock=True)
+            incident = self.load(conn, record.incident_id, lock=True, change=f"recording a new {kind}")
             data = record.model_dump(mode="json")
-            conn.execute(insert(t.records).values(incident_id=record.incident_id, kind=kind, at=now, data=data))
+            inserted = conn.execute(insert(t.records).values(incident_id=record.incident_id, kind=kind, at=now,
+                                                             data=data)).inserted_primary_key
+            assert inserted is not None
+            record_id = int(inserted[0])
+            if document is not None:
+                name, content = document
+                conn.execute(insert(t.filed_documents).values(
+                    incident_id=record.incident_id, record_id=record_id, name=name, size=len(content),
+                    sha256=hashlib.sha256(content).hexdigest(), content=content, stored_at=now))
             if isinstance(record, Assessment) and incident.severity != record.severity:
                 self._save(conn, incident, {"severity": record.severity}, now)
             self.append_entry(conn, record.incident_id, now, actor, kind, reason, data)
             if audit is not None:
-                self.audit(**audit, actor=actor, at=now, incident_id=record.incident_id, conn=conn)
+                detail = {**dict(audit.get("detail") or {}), "record_id": record_id}
+                self.audit(**{**audit, "detail": detail}, actor=actor, at=now, incident_id=record.incident_id,
+                           conn=conn)
+        return record_id
 
     def _records(self, incident_id: str, kind: str) -> list[dict[str, Any]]:
         with self.transaction() as conn:
@@ -345,6 +381,22 @@ class IncidentStore:
     def filings(self, incident_id: str) -> list[Filing]:
         return [Filing.model_validate(r) for r in self._records(incident_id, "filing")]
 
+    def filing_records(self, incident_id: str | None = None) -> list[tuple[int, Filing]]:
+        """Filings with their record ids (of one incident, or of all), in the order recorded."""
+        query = select(t.records.c.id, t.records.c.data).where(t.records.c.kind == "filing").order_by(t.records.c.id)
+        if incident_id is not None:
+            query = query.where(t.records.c.incident_id == incident_id)
+        with self.transaction() as conn:
+            return [(int(r.id), Filing.model_validate(r.data)) for r in conn.execute(query)]
+
+    def filed_document(self, record_id: int) -> tuple[str, bytes, str] | None:
+        """The document kept with a filing record: (file name, exact bytes, SHA-256 recorded when filed)."""
+        with self.transaction() as conn:
+            row = conn.execute(select(t.filed_documents.c.name, t.filed_documents.c.content,
+                                      t.filed_documents.c.sha256)
+                               .where(t.filed_documents.c.record_id == record_id)).first()
+        return None if row is None else (row.name, bytes(row.content), row.sha256)
+
     # --- audit ---------------------------------------------------------------------------------------
 
     def audit(self, action: str, target: str, *, actor: str, at: datetime, reason: str = "",
@@ -359,10 +411,21 @@ class IncidentStore:
         with self.transaction() as own:
             own.execute(insert(t.audit), values)
 
-    def audit_log(self, incident_id: str | None = None) -> list[dict[str, Any]]:
+    def audit_row(self, row_id: int) -> dict[str, Any] | None:
+        with self.transaction() as conn:
+            row = conn.execute(select(t.audit).where(t.audit.c.id == row_id)).mappings().first()
+        return None if row is None else dict(row) | {"at": as_utc(row["at"])}
+
+    def audit_log(self, incident_id: str | None = None, *, since: datetime | None = None,
+                  until: datetime | None = None) -> list[dict[str, Any]]:
+        """Audit rows in the order written, of one incident (or all), within [since, until)."""
         query = select(t.audit).order_by(t.audit.c.id)
         if incident_id is not None:
             query = query.where(t.audit.c.incident_id == incident_id)
+        if since is not None:
+            query = query.where(t.audit.c.at >= since)
+        if until is not None:
+            query = query.where(t.audit.c.at < until)
         with self.transaction() as conn:
             return [dict(r) | {"at": as_utc(r["at"])} for r in conn.execute(query).mappings()]
 

@@ -21,15 +21,15 @@ import enum
 import fcntl
 import hashlib
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, func, insert, or_, select, text, update
+from sqlalchemy import bindparam, case, func, insert, or_, select, text, update
 
-from breachkit.errors import UsageError
+from breachkit.errors import ConflictError, Problem, UsageError
 from breachkit.incidents import tables as t
 from breachkit.incidents.store.values import as_utc
 
@@ -59,6 +59,7 @@ class Outgoing:
     message_id: str
     reason: str  # why it is sent (the disclosure record's "reason")
     content_sha256: str  # of the content (address, subject, bodies): the same notice re-rendered has the same
+    locale: str = ""  # the template locale it was rendered in (counts for the confirmation)
 
     @property
     def sha256(self) -> str:
@@ -122,7 +123,7 @@ class Outbox:
         incident_id = messages[0].incident_id
         added, already, changed = 0, 0, []
         with self.store.transaction() as conn:
-            self.store.load(conn, incident_id, lock=True)
+            self.store.load(conn, incident_id, lock=True, change="queuing notices")
             existing = {(r.recipient, r.kind, r.version): r.content_sha256 for r in conn.execute(
                 select(t.outbox.c.recipient, t.outbox.c.kind, t.outbox.c.version, t.outbox.c.content_sha256)
                 .where(t.outbox.c.incident_id == incident_id))}
@@ -148,6 +149,70 @@ class Outbox:
                 self.store.append_entry(conn, incident_id, now, actor, "queued", messages[0].reason,
                                    {"kind": messages[0].kind, "messages": added})
         return Queued(added, already, changed)
+
+    def enqueue_approved(self, incident_id: str, kind: str, version: int, messages: Iterable[Outgoing],
+                         approved: Mapping[str, str], *, actor: str, now: datetime, batch: int = 500) -> int:
+        """Queue a whole approved version in ONE transaction, each message checked against the SHA-256 its
+        approval recorded (`approved`: recipient → hash of the exact bytes). Any message that differs, is not
+        approved, or is missing refuses the whole set (ConflictError naming how many and why): nothing is queued.
+        The version must not be in the outbox yet (see `version_hashes`)."""
+        changed: list[str] = []
+        unapproved: list[str] = []
+        seen: set[str] = set()
+        added = 0
+        with self.store.transaction() as conn:
+            self.store.load(conn, incident_id, lock=True, change="queuing notices")
+            if conn.execute(select(func.count()).select_from(t.outbox).where(
+                    t.outbox.c.incident_id == incident_id, t.outbox.c.kind == kind,
+                    t.outbox.c.version == version)).scalar_one():
+                raise ConflictError(f"{incident_id}: version {version} is already in the outbox")
+            rows: list[dict[str, Any]] = []
+            reason = ""
+            for m in messages:
+                seen.add(m.recipient)
+                expected = approved.get(m.recipient)
+                if expected is None:
+                    unapproved.append(m.recipient)
+                elif expected != m.sha256:
+                    changed.append(m.recipient)
+                if changed or unapproved:
+                    continue  # refused anyway: only count the rest
+                reason = m.reason
+                rows.append({"incident_id": m.incident_id, "recipient": m.recipient, "kind": m.kind,
+                             "version": m.version, "address": m.address, "state": State.QUEUED.value,
+                             "attempts": 0, "next_attempt_at": None, "last_error": "", "message_id": m.message_id,
+                             "sha256": m.sha256, "content_sha256": m.content_sha256, "message": m.message,
+                             "reason": m.reason, "queued_at": now, "updated_at": now, "sent_at": None})
+                if len(rows) == batch:
+                    conn.execute(insert(t.outbox), rows)
+                    added += len(rows)
+                    rows = []
+            missing = sorted(set(approved) - seen)
+            if changed or unapproved or missing:
+                raise approval_mismatch(incident_id, version, changed, unapproved, missing)
+            if rows:
+                conn.execute(insert(t.outbox), rows)
+                added += len(rows)
+            if added:
+                self.store.append_entry(conn, incident_id, now, actor, "queued", reason,
+                                        {"kind": kind, "version": version, "messages": added})
+        return added
+
+    def version_hashes(self, incident_id: str, kind: str, version: int) -> dict[str, str]:
+        """recipient → SHA-256 of the bytes queued for a version (empty: nothing queued yet)."""
+        with self.store.transaction() as conn:
+            return {r.recipient: r.sha256 for r in conn.execute(
+                select(t.outbox.c.recipient, t.outbox.c.sha256).where(
+                    t.outbox.c.incident_id == incident_id, t.outbox.c.kind == kind, t.outbox.c.version == version))}
+
+    def version_counts(self, incident_id: str, kind: str) -> dict[int, tuple[int, int, datetime | None]]:
+        """version → (messages, of them sent, when the last was sent)."""
+        sent = func.sum(case((t.outbox.c.state == State.SENT.value, 1), else_=0))
+        query = (select(t.outbox.c.version, func.count(), sent, func.max(t.outbox.c.sent_at))
+                 .where(t.outbox.c.incident_id == incident_id, t.outbox.c.kind == kind)
+                 .group_by(t.outbox.c.version))
+        with self.store.transaction() as conn:
+            return {int(v): (int(n), int(k or 0), as_utc(last)) for v, n, k, last in conn.execute(query)}
 
     def orphans_to_unknown(self, incident_id: str, *, actor: str, now: datetime) -> list[Row]:
         """Rows left in `sending` by a process that died: the server may or may not have them. Call only
@@ -227,7 +292,8 @@ class Outbox:
         if recipients is not None and not recipients:
             return 0
         with self.store.transaction() as conn:
-            self.store.load(conn, incident_id, lock=True)
+            # on a closed incident, what happened to messages already sent may still be documented (sent, cancel)
+            self.store.load(conn, incident_id, lock=True, change="resending notices" if action == "resend" else None)
             query = select(t.outbox).where(t.outbox.c.incident_id == incident_id, t.outbox.c.kind == kind,
                                            t.outbox.c.state.in_([s.value for s in states]))
             if recipients is not None:
@@ -245,9 +311,11 @@ class Outbox:
                                {"kind": kind, "recipients": [r.recipient for r in rows]})
             if action == "sent":
                 for r in rows:
-                    self.store.audit("send", r.address, actor=actor, at=now, reason=reason,
+                    self.store.audit("send", r.address, actor=actor, at=now, reason=f"{r.reason} (confirmed: {reason})",
                                      incident_id=incident_id, sha256=r.sha256, conn=conn,
-                                     detail={"kind": kind, "recipient": r.recipient, "confirmed_by": actor})
+                                     detail={"kind": kind, "recipient": r.recipient, "version": r.version,
+                                             "message_id": r.message_id, "confirmed_by": actor,
+                                             "reply": "not seen: confirmed by a person"})
         return len(rows)
 
     def counts(self, incident_id: str, kind: str | None = None) -> dict[str, int]:
@@ -257,6 +325,14 @@ class Outbox:
         with self.store.transaction() as conn:
             found: dict[str, int] = {str(k): int(v) for k, v in conn.execute(query.group_by(t.outbox.c.state))}
         return {s.value: int(found.get(s.value, 0)) for s in State}
+
+    def message(self, incident_id: str, recipient: str, kind: str, version: int) -> Row | None:
+        """One message (with its exact bytes), by its unique key."""
+        with self.store.transaction() as conn:
+            row = conn.execute(select(t.outbox).where(
+                t.outbox.c.incident_id == incident_id, t.outbox.c.recipient == recipient, t.outbox.c.kind == kind,
+                t.outbox.c.version == version)).first()
+        return None if row is None else _row(row)
 
     def rows(self, incident_id: str, *, states: Sequence[State] = (), kind: str | None = None) -> list[Row]:
         query = select(t.outbox).where(t.outbox.c.incident_id == incident_id).order_by(t.outbox.c.id)
@@ -298,6 +374,25 @@ def send_lock(store: IncidentStore, incident_id: str) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
+
+
+def approval_mismatch(incident_id: str, version: int, changed: Sequence[str], unapproved: Sequence[str],
+                      missing: Sequence[str]) -> ConflictError:
+    """The refusal of a set that is not exactly the approved one (recipients by subject id, never by address)."""
+    parts = []
+    if changed:
+        parts.append(f"{len(changed)} messages differ from the approved bytes (the incident's facts, the templates, "
+                     "the recipients' data or the configuration changed after the approval)")
+    if unapproved:
+        parts.append(f"{len(unapproved)} recipients were not in the approved set")
+    if missing:
+        parts.append(f"{len(missing)} approved recipients are no longer in the recipient list")
+    shown = [Problem(f"changed: {r}") for r in changed[:20]] + [Problem(f"not approved: {r}") for r in unapproved[:20]]
+    shown += [Problem(f"missing: {r}") for r in missing[:20]]
+    return ConflictError(f"{incident_id}: version {version} is not sent: " + "; ".join(parts) + ". Nothing was queued",
+                         problems=shown,
+                         hint=f"review the change (`breachkit notices render`), then approve it as a new version: "
+                              f"breachkit notices approve {incident_id} --version {version + 1} --reason …")
 
 
 def retry_delay(attempt: int, backoff_seconds: float) -> timedelta:

@@ -1,0 +1,72 @@
+"""The disclosure record: approvals (four eyes: the hash of every approved message) and the documents filed with
+authorities (their exact bytes). Both append-only.
+
+Revision ID: 0003
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0003"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+
+T = sa.DateTime(timezone=True)
+
+
+def upgrade() -> None:
+    op.create_table(
+        "approvals",
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("incident_id", sa.String(32), sa.ForeignKey("incidents.id"), nullable=False),
+        sa.Column("kind", sa.String(16), nullable=False),
+        sa.Column("version", sa.Integer, nullable=False),
+        sa.Column("approved_at", T, nullable=False),
+        sa.Column("approved_by", sa.Text, nullable=False),
+        sa.Column("reason", sa.Text, nullable=False),
+        sa.Column("messages", sa.Integer, nullable=False),
+        sa.Column("sha256", sa.String(64), nullable=False),
+        sa.Column("summary", sa.JSON, nullable=False),
+        sa.Column("manifest", sa.LargeBinary, nullable=False),
+    )
+    op.create_index("ix_approvals_incident_id", "approvals", ["incident_id"])
+    op.create_table(
+        "filed_documents",
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("incident_id", sa.String(32), sa.ForeignKey("incidents.id"), nullable=False),
+        sa.Column("record_id", sa.Integer, sa.ForeignKey("records.id"), nullable=False),
+        sa.Column("name", sa.Text, nullable=False),
+        sa.Column("size", sa.Integer, nullable=False),
+        sa.Column("sha256", sa.String(64), nullable=False),
+        sa.Column("content", sa.LargeBinary, nullable=False),
+        sa.Column("stored_at", T, nullable=False),
+        sa.UniqueConstraint("record_id", name="uq_filed_documents_record_id"),
+    )
+    op.create_index("ix_filed_documents_incident_id", "filed_documents", ["incident_id"])
+    for table in ("approvals", "filed_documents"):
+        _append_only(table)
+
+
+def _append_only(table: str) -> None:
+    """The database itself refuses UPDATE and DELETE on these records."""
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(f"""CREATE FUNCTION {table}_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN RAISE EXCEPTION '{table} is append-only'; END $$""")
+        op.execute(f"""CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table}
+            FOR EACH ROW EXECUTE FUNCTION {table}_append_only()""")
+    else:
+        for event in ("UPDATE", "DELETE"):
+            op.execute(f"""CREATE TRIGGER {table}_no_{event.lower()} BEFORE {event} ON {table}
+                BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END""")
+
+
+def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        for table in ("approvals", "filed_documents"):
+            op.execute(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")
+            op.execute(f"DROP FUNCTION IF EXISTS {table}_append_only()")
+    op.drop_table("filed_documents")
+    op.drop_table("approvals")
