@@ -139,7 +139,7 @@ def test_the_stages_follow_the_flow():
 
 
 STORE_TABLES = ("incidents", "timeline", "tasks", "records", "detections", "audit", "outbox", "subject_builds",
-                "approvals", "filed_documents",
+                "approvals", "filed_documents", "outbox_messages",
                 "reminders", "scan_state", "scan_seen")
 _DML = re.compile(r"\b(INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+\"?(" + "|".join(STORE_TABLES) + r")\b", re.I)
 

@@ -128,12 +128,20 @@ outbox = Table(
     Column("message_id", Text, nullable=False),
     Column("sha256", String(64), nullable=False),  # of the exact bytes sent (the disclosure record)
     Column("content_sha256", String(64), nullable=False),  # of what was said (tells a changed re-render)
-    Column("message", LargeBinary, nullable=False),  # the exact RFC 5322 bytes handed to the server
     Column("reason", Text, nullable=False),
     Column("queued_at", UTC_TIME, nullable=False),
     Column("updated_at", UTC_TIME, nullable=False),
     Column("sent_at", UTC_TIME),
     UniqueConstraint("incident_id", "recipient", "kind", "version", name="uq_outbox_message"),
+)
+
+outbox_messages = Table(
+    # The exact RFC 5322 bytes of each outbox message, written once when queued. Kept apart from the outbox row,
+    # whose state changes twice per message: rewriting ~10 kB of message with every change was most of the
+    # store's write volume while sending.
+    "outbox_messages", metadata,
+    Column("outbox_id", Integer, ForeignKey("outbox.id"), primary_key=True),
+    Column("message", LargeBinary, nullable=False),
 )
 
 reminders = Table(

@@ -24,7 +24,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, Text, bindparam, func, insert, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
 
@@ -51,6 +51,17 @@ from breachkit.incidents.store.reminders import Reminders
 from breachkit.incidents.store.scans import ScanState
 from breachkit.incidents.store.subjects import SubjectLists
 from breachkit.incidents.store.values import as_utc, jsonable, validation_problems
+
+# The next timeline line in one statement (its seq: one more than the incident's last), built once.
+_INCIDENT = bindparam("b_incident", type_=t.timeline.c.incident_id.type)
+_APPEND = (insert(t.timeline)
+           .values(incident_id=_INCIDENT,
+                   seq=select(func.coalesce(func.max(t.timeline.c.seq), 0) + 1)
+                   .where(t.timeline.c.incident_id == _INCIDENT).scalar_subquery(),
+                   at=bindparam("b_at", type_=t.timeline.c.at.type), actor=bindparam("b_actor", type_=Text()),
+                   action=bindparam("b_action", type_=Text()), reason=bindparam("b_reason", type_=Text()),
+                   changes=bindparam("b_changes", type_=t.timeline.c.changes.type))
+           .returning(t.timeline.c.seq))
 
 _RECORD_MODELS: dict[str, type[Assessment] | type[Decision] | type[Filing]] = {
     "assessment": Assessment, "decision": Decision, "filing": Filing}
@@ -238,13 +249,11 @@ class IncidentStore:
     def append_entry(self, conn: Connection, incident_id: str, at: datetime, actor: str, action: str, reason: str,
                 changes: Mapping[str, Any]) -> TimelineEntry:
         """Append a timeline entry; the caller holds the incident row (lock) so `seq` cannot collide."""
-        seq = (conn.execute(select(func.max(t.timeline.c.seq)).where(t.timeline.c.incident_id == incident_id))
-               .scalar() or 0) + 1
-        entry = TimelineEntry(incident_id=incident_id, seq=seq, at=at, actor=actor, action=action, reason=reason,
-                              changes=jsonable(dict(changes)))
-        conn.execute(insert(t.timeline), {"incident_id": incident_id, "seq": seq, "at": entry.at, "actor": actor,
-                                          "action": action, "reason": reason, "changes": entry.changes})
-        return entry
+        values = jsonable(dict(changes))
+        seq = conn.execute(_APPEND, {"b_incident": incident_id, "b_at": at, "b_actor": actor, "b_action": action,
+                                     "b_reason": reason, "b_changes": values}).scalar_one()
+        return TimelineEntry(incident_id=incident_id, seq=seq, at=at, actor=actor, action=action, reason=reason,
+                             changes=values)
 
     def timeline(self, incident_id: str) -> list[TimelineEntry]:
         with self.transaction() as conn:

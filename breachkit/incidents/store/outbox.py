@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, case, func, insert, or_, select, text, update
+from sqlalchemy import Connection, bindparam, case, func, insert, or_, select, text, update
 
 from breachkit.errors import ConflictError, Problem, UsageError
 from breachkit.incidents import tables as t
@@ -92,22 +92,41 @@ class Queued:
     changed: list[str]  # recipients queued before with different content (need a new --version)
 
 
-def _row(data: Any) -> Row:
+def _insert(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Insert outbox rows (each with its "message" bytes, stored in outbox_messages)."""
+    if not rows:
+        return
+    messages = [r.pop("message") for r in rows]
+    ids = conn.execute(insert(t.outbox).returning(t.outbox.c.id, sort_by_parameter_order=True), rows).scalars().all()
+    conn.execute(insert(t.outbox_messages), [{"outbox_id": i, "message": m} for i, m in zip(ids, messages,
+                                                                                          strict=True)])
+
+
+def _row(data: Any, message: bytes | None = None) -> Row:
     return Row(id=data.id, incident_id=data.incident_id, recipient=data.recipient, kind=data.kind,
                version=data.version, address=data.address, state=State(data.state), attempts=data.attempts,
                next_attempt_at=as_utc(data.next_attempt_at), last_error=data.last_error, message_id=data.message_id,
-               sha256=data.sha256, message=bytes(data.message), reason=data.reason, sent_at=as_utc(data.sent_at))
+               sha256=data.sha256, message=bytes(data.message if message is None else message), reason=data.reason,
+               sent_at=as_utc(data.sent_at))
 
+
+# Outbox rows with their message bytes (kept in their own table, written once).
+_ROWS = select(t.outbox, t.outbox_messages.c.message).join(t.outbox_messages,
+                                                           t.outbox_messages.c.outbox_id == t.outbox.c.id)
+_MESSAGE = select(t.outbox_messages.c.message).where(t.outbox_messages.c.outbox_id == bindparam("b_id"))
 
 # The statements of the per-message hot path, built once (bound parameters; SQLAlchemy caches their SQL).
-_NEXT_DUE = (select(t.outbox)
-             .where(t.outbox.c.incident_id == bindparam("incident_id"), t.outbox.c.kind == bindparam("kind"),
+_NOW = bindparam("now", type_=t.outbox.c.updated_at.type)
+_NEXT_DUE = (select(t.outbox.c.id)
+             .where(t.outbox.c.incident_id == bindparam("b_incident"), t.outbox.c.kind == bindparam("b_kind"),
                     t.outbox.c.state == State.QUEUED.value,
-                    or_(t.outbox.c.next_attempt_at.is_(None), t.outbox.c.next_attempt_at <= bindparam("now")))
+                    or_(t.outbox.c.next_attempt_at.is_(None), t.outbox.c.next_attempt_at <= _NOW))
              .order_by(t.outbox.c.id).limit(1))
+# Claim the next due message in one statement: moved to `sending`, its attempt counted, the row returned.
 _CLAIM = (update(t.outbox)
-          .where(t.outbox.c.id == bindparam("row_id"), t.outbox.c.state == State.QUEUED.value)
-          .values(state=State.SENDING.value, attempts=bindparam("new_attempts"), updated_at=bindparam("now")))
+          .where(t.outbox.c.id == _NEXT_DUE.scalar_subquery(), t.outbox.c.state == State.QUEUED.value)
+          .values(state=State.SENDING.value, attempts=t.outbox.c.attempts + 1, updated_at=_NOW)
+          .returning(*t.outbox.c))
 _SENT = (update(t.outbox).where(t.outbox.c.id == bindparam("row_id"))
          .values(state=State.SENT.value, sent_at=bindparam("now"), updated_at=bindparam("now"), last_error=""))
 
@@ -145,7 +164,7 @@ class Outbox:
                              "updated_at": now, "sent_at": None})
                 added += 1
             if rows:
-                conn.execute(insert(t.outbox), rows)
+                _insert(conn, rows)
                 self.store.append_entry(conn, incident_id, now, actor, "queued", messages[0].reason,
                                    {"kind": messages[0].kind, "messages": added})
         return Queued(added, already, changed)
@@ -184,15 +203,15 @@ class Outbox:
                              "sha256": m.sha256, "content_sha256": m.content_sha256, "message": m.message,
                              "reason": m.reason, "queued_at": now, "updated_at": now, "sent_at": None})
                 if len(rows) == batch:
-                    conn.execute(insert(t.outbox), rows)
                     added += len(rows)
+                    _insert(conn, rows)
                     rows = []
             missing = sorted(set(approved) - seen)
             if changed or unapproved or missing:
                 raise approval_mismatch(incident_id, version, changed, unapproved, missing)
             if rows:
-                conn.execute(insert(t.outbox), rows)
                 added += len(rows)
+                _insert(conn, rows)
             if added:
                 self.store.append_entry(conn, incident_id, now, actor, "queued", reason,
                                         {"kind": kind, "version": version, "messages": added})
@@ -218,7 +237,7 @@ class Outbox:
         """Rows left in `sending` by a process that died: the server may or may not have them. Call only
         while holding the send lock (so no live sender owns them)."""
         with self.store.transaction() as conn:
-            found = [_row(r) for r in conn.execute(select(t.outbox).where(
+            found = [_row(r) for r in conn.execute(_ROWS.where(
                 t.outbox.c.incident_id == incident_id, t.outbox.c.state == State.SENDING.value))]
             if found:
                 conn.execute(update(t.outbox).where(t.outbox.c.id.in_([r.id for r in found])).values(
@@ -229,16 +248,18 @@ class Outbox:
         return found
 
     def claim(self, incident_id: str, kind: str, now: datetime) -> Row | None:
-        """The next queued message that is due, moved to `sending` (committed before any byte is sent)."""
+        """The next queued message that is due, moved to `sending` with this attempt counted (committed before any
+        byte is sent)."""
         with self.store.transaction() as conn:
-            candidate = conn.execute(_NEXT_DUE, {"incident_id": incident_id, "kind": kind, "now": now}).first()
-            if candidate is None:
-                return None
-            result = conn.execute(_CLAIM, {"row_id": candidate.id, "new_attempts": candidate.attempts + 1,
-                                           "now": now})
-            if result.rowcount != 1:
-                return None
-            return _row(candidate)
+            return self._claim(conn, incident_id, kind, now)
+
+    @staticmethod
+    def _claim(conn: Connection, incident_id: str, kind: str, now: datetime) -> Row | None:
+        claimed = conn.execute(_CLAIM, {"b_incident": incident_id, "b_kind": kind, "now": now}).first()
+        if claimed is None:
+            return None
+        message = conn.execute(_MESSAGE, {"b_id": claimed.id}).scalar_one()
+        return _row(claimed, message)
 
     def next_due(self, incident_id: str, kind: str) -> datetime | None:
         """When the earliest waiting retry is due (None: nothing is waiting)."""
@@ -251,14 +272,29 @@ class Outbox:
     def mark_sent(self, row: Row, *, actor: str, now: datetime, reply: str) -> None:
         """Sent: the disclosure record (timeline + audit: content hash, time, reason, recipient)."""
         with self.store.transaction() as conn:
-            conn.execute(_SENT, {"row_id": row.id, "now": now})
-            self.store.append_entry(conn, row.incident_id, now, actor, "disclosure", row.reason,
-                                    {"kind": row.kind, "recipient": row.recipient, "version": row.version,
-                                     "sha256": row.sha256, "message_id": row.message_id})
-            self.store.audit("send", row.address, actor=actor, at=now, reason=row.reason,
-                             incident_id=row.incident_id, sha256=row.sha256, conn=conn,
-                             detail={"kind": row.kind, "recipient": row.recipient, "version": row.version,
-                                     "message_id": row.message_id, "reply": reply})
+            self._sent(conn, row, actor=actor, now=now, reply=reply)
+
+    def mark_sent_and_claim(self, row: Row, *, actor: str, now: datetime, reply: str) -> Row | None:
+        """`mark_sent` for this message and `claim` of the next one, in ONE transaction (half the commits).
+
+        The guarantees hold, crash by crash: before the commit, this message is still `sending` (it becomes
+        `unknown`, as the server may have it — it does) and the next one still `queued` (it was never handed to the
+        server: the next run sends it); after the commit and before the next message's DATA, that one is `sending`
+        and becomes `unknown` although the server never saw it — the same window `claim` alone always had. Nothing
+        is sent twice or lost silently."""
+        with self.store.transaction() as conn:
+            self._sent(conn, row, actor=actor, now=now, reply=reply)
+            return self._claim(conn, row.incident_id, row.kind, now)
+
+    def _sent(self, conn: Connection, row: Row, *, actor: str, now: datetime, reply: str) -> None:
+        conn.execute(_SENT, {"row_id": row.id, "now": now})
+        self.store.append_entry(conn, row.incident_id, now, actor, "disclosure", row.reason,
+                                {"kind": row.kind, "recipient": row.recipient, "version": row.version,
+                                 "sha256": row.sha256, "message_id": row.message_id})
+        self.store.audit("send", row.address, actor=actor, at=now, reason=row.reason,
+                         incident_id=row.incident_id, sha256=row.sha256, conn=conn,
+                         detail={"kind": row.kind, "recipient": row.recipient, "version": row.version,
+                                 "message_id": row.message_id, "reply": reply})
 
     def mark_retry(self, row: Row, *, error: str, at: datetime, now: datetime, count_attempt: bool = True) -> None:
         extra: dict[str, Any] = {"next_attempt_at": at}
@@ -294,8 +330,8 @@ class Outbox:
         with self.store.transaction() as conn:
             # on a closed incident, what happened to messages already sent may still be documented (sent, cancel)
             self.store.load(conn, incident_id, lock=True, change="resending notices" if action == "resend" else None)
-            query = select(t.outbox).where(t.outbox.c.incident_id == incident_id, t.outbox.c.kind == kind,
-                                           t.outbox.c.state.in_([s.value for s in states]))
+            query = _ROWS.where(t.outbox.c.incident_id == incident_id, t.outbox.c.kind == kind,
+                                t.outbox.c.state.in_([s.value for s in states]))
             if recipients is not None:
                 query = query.where(t.outbox.c.recipient.in_(list(recipients)))
             rows = [_row(r) for r in conn.execute(query)]
@@ -329,13 +365,13 @@ class Outbox:
     def message(self, incident_id: str, recipient: str, kind: str, version: int) -> Row | None:
         """One message (with its exact bytes), by its unique key."""
         with self.store.transaction() as conn:
-            row = conn.execute(select(t.outbox).where(
+            row = conn.execute(_ROWS.where(
                 t.outbox.c.incident_id == incident_id, t.outbox.c.recipient == recipient, t.outbox.c.kind == kind,
                 t.outbox.c.version == version)).first()
         return None if row is None else _row(row)
 
     def rows(self, incident_id: str, *, states: Sequence[State] = (), kind: str | None = None) -> list[Row]:
-        query = select(t.outbox).where(t.outbox.c.incident_id == incident_id).order_by(t.outbox.c.id)
+        query = _ROWS.where(t.outbox.c.incident_id == incident_id).order_by(t.outbox.c.id)
         if states:
             query = query.where(t.outbox.c.state.in_([s.value for s in states]))
         if kind is not None:

@@ -1,5 +1,6 @@
 """The disclosure record: approvals (four eyes: the hash of every approved message) and the documents filed with
-authorities (their exact bytes). Both append-only.
+authorities (their exact bytes), both append-only; and the outbox's message bytes move into their own table
+(`outbox_messages`, written once), so that a message's state changes no longer rewrite its bytes.
 
 Revision ID: 0003
 """
@@ -48,6 +49,20 @@ def upgrade() -> None:
     op.create_index("ix_filed_documents_incident_id", "filed_documents", ["incident_id"])
     for table in ("approvals", "filed_documents"):
         _append_only(table)
+    # The bytes go aside first (a table nothing refers to), then the column goes: on SQLite the outbox table is
+    # copied and the old one dropped, which a foreign key pointing at it would refuse.
+    op.create_table("outbox_messages_moving", sa.Column("outbox_id", sa.Integer, primary_key=True),
+                    sa.Column("message", sa.LargeBinary, nullable=False))
+    op.execute("INSERT INTO outbox_messages_moving (outbox_id, message) SELECT id, message FROM outbox")
+    with op.batch_alter_table("outbox") as batch:
+        batch.drop_column("message")
+    op.create_table(
+        "outbox_messages",
+        sa.Column("outbox_id", sa.Integer, sa.ForeignKey("outbox.id"), primary_key=True),
+        sa.Column("message", sa.LargeBinary, nullable=False),
+    )
+    op.execute("INSERT INTO outbox_messages (outbox_id, message) SELECT outbox_id, message FROM outbox_messages_moving")
+    op.drop_table("outbox_messages_moving")
 
 
 def _append_only(table: str) -> None:
@@ -64,6 +79,11 @@ def _append_only(table: str) -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("outbox") as batch:
+        batch.add_column(sa.Column("message", sa.LargeBinary, nullable=False, server_default=sa.text("X''")
+                                   if op.get_bind().dialect.name == "sqlite" else sa.text("''::bytea")))
+    op.execute("UPDATE outbox SET message = (SELECT message FROM outbox_messages WHERE outbox_id = outbox.id)")
+    op.drop_table("outbox_messages")
     if op.get_bind().dialect.name == "postgresql":
         for table in ("approvals", "filed_documents"):
             op.execute(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")
