@@ -146,10 +146,13 @@ def open_incident(session: Session, *, title: str, aware_at: datetime | str, jus
     if values["aware_at"] is None:
         raise UsageError("aware_at is required: it starts every clock", field="aware_at")
     now, store = session.now(), session.store
+    values = {k: v for k, v in values.items() if v is not None}
+    override = check_moments(session, _draft(values, now), allow_order)
     tasks = tasks_for(book, "BK-0000-0000", values["aware_at"]) if book else []
-    opened = store.open_incident({k: v for k, v in values.items() if v is not None}, actor=session.actor, now=now,
-                                 tasks=tasks, reason="opened", detections=detections,
-                                 detections_reason=detections_source or "linked when opened")
+    opened = store.open_incident(values, actor=session.actor, now=now, tasks=tasks,
+                                 reason="opened" + (f"; moments out of order accepted: {allow_order}" if override
+                                                    else ""),
+                                 detections=detections, detections_reason=detections_source or "linked when opened")
     return Opened(opened, store.tasks(opened.id), len(store.detections(opened.id)) if detections else 0,
                   deadlines_of(store, opened, known, now))
 

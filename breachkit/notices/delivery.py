@@ -94,17 +94,22 @@ def _fold(name: str, tokens: list[str]) -> str:
     return CRLF.join(lines) + CRLF
 
 
+def _plain(value: str) -> bool:
+    """Text that can go into a header as it is: ASCII, and nothing a reader would decode as an encoded word."""
+    return value.isascii() and "=?" not in value
+
+
 def _header(name: str, value: str) -> str:
-    """One header field: ASCII text folded at its spaces, anything else as RFC 2047 encoded words (adjacent encoded
+    """One header field: plain text folded at its spaces, anything else as RFC 2047 encoded words (adjacent encoded
     words are joined again by readers, RFC 2047 §6.2, so folding between them adds nothing)."""
-    return _fold(name, value.split(" ") if value.isascii() else encoded_words(value))
+    return _fold(name, value.split(" ") if _plain(value) else encoded_words(value))
 
 
 def _address(name: str, address: str) -> list[str]:
-    """"Name <address>" as header tokens: a non-ASCII name as encoded words, an ASCII one quoted when needed."""
+    """"Name <address>" as header tokens: a plain name quoted when needed (`formataddr`), others as encoded words."""
     if not name:
         return [address]
-    if name.isascii():
+    if _plain(name):
         return formataddr((name, address)).split(" ")
     return [*encoded_words(name), f"<{address}>"]
 

@@ -79,11 +79,17 @@ def _append_only(table: str) -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("outbox") as batch:
-        batch.add_column(sa.Column("message", sa.LargeBinary, nullable=False, server_default=sa.text("X''")
-                                   if op.get_bind().dialect.name == "sqlite" else sa.text("''::bytea")))
-    op.execute("UPDATE outbox SET message = (SELECT message FROM outbox_messages WHERE outbox_id = outbox.id)")
+    sqlite = op.get_bind().dialect.name == "sqlite"
+    op.create_table("outbox_messages_moving", sa.Column("outbox_id", sa.Integer, primary_key=True),
+                    sa.Column("message", sa.LargeBinary, nullable=False))
+    op.execute("INSERT INTO outbox_messages_moving (outbox_id, message) SELECT outbox_id, message FROM outbox_messages")
     op.drop_table("outbox_messages")
+    with op.batch_alter_table("outbox") as batch:
+        batch.add_column(sa.Column("message", sa.LargeBinary, nullable=False,
+                                   server_default=sa.text("X''" if sqlite else "''::bytea")))
+    op.execute("UPDATE outbox SET message = (SELECT message FROM outbox_messages_moving "
+               "WHERE outbox_messages_moving.outbox_id = outbox.id)")
+    op.drop_table("outbox_messages_moving")
     if op.get_bind().dialect.name == "postgresql":
         for table in ("approvals", "filed_documents"):
             op.execute(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")
