@@ -197,7 +197,7 @@ def test_four_eyes_when_configured(tmp_path, smtp):
         iid = incidents.open_incident(session, title="t", aware_at=AWARE, justification="j").incident.id
         decisions_api.decide(session, iid, subjects=True, reason="high risk")
         approve_notices(session, iid, version=1, recipients=tmp_path / "subjects.csv", reason="checked")
-        with pytest.raises(UsageError, match="four eyes: dpo@heimwatt.example approved version 1"):
+        with pytest.raises(UsageError, match=r"four eyes: dpo@heimwatt\.example approved version 1"):
             send_notices(session, iid, recipients=tmp_path / "subjects.csv")
         other = session.as_actor("comms@heimwatt.example")
         assert send_notices(other, iid, recipients=tmp_path / "subjects.csv").sent == 3
@@ -283,7 +283,7 @@ def test_a_decision_not_to_notify_closes_art_33_as_not_required_on_clock_registe
 
 def test_moments_in_the_future_or_out_of_order_are_refused_unless_the_order_is_explained(world):
     session, iid, clock, _ = world
-    with pytest.raises(UsageError, match="aware_at .* is in the future"):
+    with pytest.raises(UsageError, match=r"aware_at .* is in the future"):
         incidents.open_incident(session, title="t", aware_at=datetime(2027, 1, 1, tzinfo=UTC), justification="j")
     with pytest.raises(UsageError, match="in the future"):
         incidents.update_incident(session, iid, {"aware_at": "2030-01-01T00:00:00Z"}, reason="typo")
@@ -293,14 +293,14 @@ def test_moments_in_the_future_or_out_of_order_are_refused_unless_the_order_is_e
     # within the allowed clock skew (5 minutes by default)
     incidents.update_incident(session, iid, {"detected_at": (clock.now + timedelta(minutes=3)).isoformat()},
                               reason="the SIEM's clock runs ahead", allow_order=True)
-    with pytest.raises(UsageError, match="occurred_at .* is after aware_at"):
+    with pytest.raises(UsageError, match=r"occurred_at .* is after aware_at"):
         incidents.open_incident(session, title="t", aware_at=AWARE, occurred_at=AWARE + timedelta(hours=1),
                                 justification="j")
     opened = incidents.open_incident(session, title="t", aware_at=AWARE, occurred_at=AWARE + timedelta(hours=1),
                                      justification="j", allow_order="the logs' clock was an hour fast")
     assert "moments out of order accepted: the logs' clock was an hour fast" in \
         session.store.timeline(opened.incident.id)[0].reason
-    with pytest.raises(UsageError, match="detected_at .* is after aware_at"):
+    with pytest.raises(UsageError, match=r"detected_at .* is after aware_at"):
         incidents.update_incident(session, iid, {"detected_at": (AWARE + timedelta(hours=3)).isoformat()},
                                   reason="late")
     updated = incidents.update_incident(session, iid, {"detected_at": (AWARE + timedelta(hours=3)).isoformat()},

@@ -173,7 +173,7 @@ def test_task_timing_in_words_and_order_by_due_time():
 def test_the_bundled_gdpr_playbook_names_the_actions_that_complete_its_tasks():
     book = find_playbook("gdpr-personal-data-breach", known_regimes=REGIMES)
     tasks = {t.key: t for t in tasks_for(book, IID, AWARE)}
-    assert [a.describe() for a in tasks["authority-report-submit"].done_when][0] == "filing gdpr-33.authority"
+    assert tasks["authority-report-submit"].done_when[0].describe() == "filing gdpr-33.authority"
     assert any(a.action == "notices_delivered" for a in tasks["subject-communication-send"].done_when)
     nis2 = {t.key: t for t in tasks_for(find_playbook("nis2-significant-incident", known_regimes=REGIMES), IID, AWARE)}
     assert nis2["early-warning"].done_when[0].describe() == "filing nis2.early_warning"
