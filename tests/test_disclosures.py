@@ -356,6 +356,8 @@ def test_resolving_messages_on_a_closed_incident_documents_them_but_does_not_res
     incidents.close_incident(session, iid, reason="done")
     with pytest.raises(UsageError, match="closed"):
         resolve_notices(session, iid, action="resend", reason="r")
+    with pytest.raises(UsageError, match="closed"):
+        send_notices(session, iid, recipients=tmp / "subjects.csv")
     assert resolve_notices(session, iid, action="sent", reason="in the server log") == 1
     confirmed = [d for d in disclosure_record(session, iid).document.disclosures if d.recipient_id == "u1"]
     assert len(confirmed) == 1 and "confirmed it was delivered" in confirmed[0].flags[0]

@@ -156,15 +156,6 @@ def deadlines(regime: Regime, aware_at: datetime, now: datetime,
     return out
 
 
-def filed_stages(filings: Sequence[Filing], regime_id: str) -> dict[str, datetime]:
-    """Stage id → when it was first filed (follow-ups to a filed stage do not move its clock)."""
-    filed: dict[str, datetime] = {}
-    for filing in filings:
-        if filing.regime == regime_id and (filing.stage not in filed or filing.filed_at < filed[filing.stage]):
-            filed[filing.stage] = filing.filed_at
-    return filed
-
-
 def incident_deadlines(regime_ids: Sequence[str], regimes: Mapping[str, Regime], aware_at: datetime,
                        facts: Facts | Sequence[Filing], now: datetime) -> list[Deadline]:
     """Every deadline of every regime an incident runs under, at `now`, given what was done (`facts`; a list of

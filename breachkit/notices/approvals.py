@@ -32,7 +32,7 @@ from pydantic import Field
 from breachkit.document import Document
 from breachkit.errors import UsageError
 from breachkit.incidents.api import normalize_id
-from breachkit.incidents.model import Approval, Incident
+from breachkit.incidents.model import Approval, Incident, Status
 from breachkit.notices.compose import (
     authority_report_context,
     load_recipients,
@@ -182,6 +182,9 @@ def send_plan(session: Session, incident_id: str, *, version: int = 1) -> SendPl
     the approver sending it when `notices.require_second_person` is set."""
     store, config = session.store, session.config
     incident = store.get(normalize_id(incident_id))
+    if incident.status is Status.CLOSED:
+        raise UsageError(f"{incident.id} is closed: sending notices is refused (a closed case only takes notes)",
+                         hint=f"reopen it first: breachkit incident reopen {incident.id} --reason …")
     sender = config.notices.smtp.require_sender()
     approval = latest_approval(session, incident, version)
     if config.notices.require_second_person and approval.approved_by.strip().lower() == session.actor.strip().lower():

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import insert, select
 
 from breachkit.incidents import tables as t
 from breachkit.incidents.model import Approval
@@ -81,8 +81,3 @@ class Approvals:
             if sha256 in self.hashes(approval.id).values():
                 return approval
         return None
-
-    def count(self, incident_id: str) -> int:
-        with self.store.transaction() as conn:
-            return int(conn.execute(select(func.count()).select_from(t.approvals)
-                                    .where(t.approvals.c.incident_id == incident_id)).scalar_one())
