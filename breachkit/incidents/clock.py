@@ -134,7 +134,7 @@ def deadlines(regime: Regime, aware_at: datetime, now: datetime,
             if stage.due.after in waived and stage.id not in met:
                 earlier = waived[stage.due.after]
                 waived[stage.id] = Fulfilment(earlier.at, earlier.action,
-                                              f"not required: {stage.due.after} is not required", earlier.by)
+                                              f"{stage.due.after} is not required", earlier.by)
         due = due_from(base, stage.due) if base is not None and stage.due.fixed else None
         due_at[stage.id] = due
         done, waiver = met.get(stage.id), waived.get(stage.id)

@@ -85,5 +85,5 @@ def stage_waiver(stage: Stage, facts: Facts) -> Fulfilment | None:
     decision = latest_decision(facts.decisions, stage.not_required_by)
     if decision is None or decision.decision:
         return None
-    return Fulfilment(decision.decided_at, "decision", f"not required: decided not to notify ({decision.reasons})",
+    return Fulfilment(decision.decided_at, "decision", f"decided not to notify: {decision.reasons}",
                       decision.decided_by)

@@ -72,7 +72,7 @@ def effective_tasks(tasks: Sequence[Task], facts: Facts, deadlines: Sequence[Dea
                      if a.action is ActionKind.NOT_REQUIRED and (a.regime, a.stage) in waived), None)
         if skip is not None:
             out.append(task.model_copy(update={"state": TaskState.SKIPPED, "completed_at": skip.met_at,
-                                               "done_by_action": f"{skip.regime}.{skip.stage} {skip.detail}"}))
+                                               "done_by_action": f"{skip.regime}.{skip.stage} not required: {skip.detail}"}))
             continue
         out.append(task)
     return out

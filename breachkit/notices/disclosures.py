@@ -172,7 +172,7 @@ def _item(row: Mapping[str, Any], lookup: _Lookup) -> DisclosureItem:
         else:
             base["flags"].append("no document kept (filed before documents were kept)")
     else:
-        what = detail.get("what") or action
+        what = detail.get("what") or ("review copy" if action == "render" else action)
         fmt = f" ({detail['format']})" if detail.get("format") else ""
         base |= {"what": f"{what}{fmt}", "channel": "screen" if action == "view" else "file"}
         if base["sha256"]:
