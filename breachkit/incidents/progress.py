@@ -71,8 +71,9 @@ def effective_tasks(tasks: Sequence[Task], facts: Facts, deadlines: Sequence[Dea
         skip = next((waived[(a.regime or "", a.stage or "")] for a in task.done_when
                      if a.action is ActionKind.NOT_REQUIRED and (a.regime, a.stage) in waived), None)
         if skip is not None:
+            why = f"{skip.regime}.{skip.stage} not required: {skip.detail}"
             out.append(task.model_copy(update={"state": TaskState.SKIPPED, "completed_at": skip.met_at,
-                                               "done_by_action": f"{skip.regime}.{skip.stage} not required: {skip.detail}"}))
+                                               "done_by_action": why}))
             continue
         out.append(task)
     return out
