@@ -4,12 +4,19 @@
 It writes the seeded sample dataset (the same bytes as the repository's samples/), a config and a
 workspace into one folder, ingests the three logs into the embedded store, runs the bundled rules, opens
 an incident for the customer-record enumeration they find, builds its subject list from the logs and the
-sample user directory, renders (never sends) the emails and the authority report into `review/`, has the DPO approve
-the report and files the approved copy (`review/filed/report.pdf`, kept with the filing).
+sample user directory, and renders (never sends) the emails and the authority report into `review/`.
+
+The incident is a case file a DPO could file: the installer account whose API token was abused is declared
+compromised (its holder gets the compromise notice; its requests are not records), the categories declared are
+those the logs show, the decision facts are recorded, the people in Switzerland bring in the revFADP, the lead
+authority, measures and consequences are written and the DPO contact is complete — so the pre-filing check
+passes, and only then does the DPO approve the report (four eyes) and the approved copy is filed
+(`review/filed/report.pdf`, kept with the filing, through the use case that runs the check again).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -33,8 +40,12 @@ class DemoResult:
     detections: DetectionRun
     rules: int
     incident_id: str | None = None
-    people: int = 0
+    people: int = 0  # whose data was exposed
+    compromised: int = 0  # accounts used by someone else (counted apart)
     review: Path | None = None
+    check_passed: bool | None = None
+    config_path: Path | None = None  # the demo folder's breachkit.toml
+    opened_by: str = ENUMERATION_RULE  # the rule whose detections the incident was opened for
 
 
 def run_demo(directory: Path, *, now: datetime | None = None) -> DemoResult:
@@ -47,7 +58,13 @@ def run_demo(directory: Path, *, now: datetime | None = None) -> DemoResult:
                          ('# devices = "devices.csv"', 'devices = "samples/devices.csv"'),
                          ('timezone = "UTC"', 'timezone = "Europe/Berlin"'),
                          ('controller_name = "Example Energy GmbH"', 'controller_name = "HeimWatt Energie GmbH"'),
+                         ('dpo_name = "Data Protection Officer"', 'dpo_name = "Dr. Miriam Vogt"'),
                          ('dpo_email = "dpo@example.org"', 'dpo_email = "datenschutz@heimwatt.example"'),
+                         ('# dpo_phone = "+49 …"', 'dpo_phone = "+49 711 555 0190"'),
+                         ('# dpo_address = "Street 1, 12345 City, Country"',
+                          'dpo_address = "Datenschutz, Königstraße 10, 70173 Stuttgart, Germany"'),
+                         ('# controller_address = "Street 1, 12345 City, Country"',
+                          'controller_address = "Königstraße 10, 70173 Stuttgart, Germany"'),
                          ('# sender = "privacy@your-domain.example"', 'sender = "datenschutz@heimwatt.example"')):
             text = text.replace(old, new, 1)
         config_path.write_text(text, encoding="utf-8")
@@ -69,17 +86,20 @@ def run_demo(directory: Path, *, now: datetime | None = None) -> DemoResult:
     ingested = IngestSummary("local", tuple(f for s in summaries for f in s.files))
     rules = len(ruleset.rules) + len(ruleset.correlations)
     found = [d for d in detections.detections if d.rule_id == ENUMERATION_RULE]
+    result = DemoResult(directory, ingested, detections, rules, config_path=config_path)
     if not found:
-        return DemoResult(directory, ingested, detections, rules)
-    incident_id, people, review = _incident(config, workspace, directory, found, now)
-    return DemoResult(directory, ingested, detections, rules, incident_id, people, review)
+        return result
+    return _incident(config, directory, found, now, result)
 
 
-def _incident(config: Config, workspace: Workspace, directory: Path, found: list[Detection],
-              now: datetime) -> tuple[str, int, Path]:
-    """Open the incident, build its subject list, render the notices and the report for review — through the
-    library's use cases, as a Python user would."""
+def _incident(config: Config, directory: Path, found: list[Detection], now: datetime,
+              result: DemoResult) -> DemoResult:
+    """Open the incident, build its subject list, record what the responders established, decide, render the
+    notices and the report for review, check the case file and file it — through the library's use cases, as a
+    Python user would."""
     from breachkit.incidents import api as incidents
+    from breachkit.incidents.check_api import check_case
+    from breachkit.incidents.decisions_api import decide
     from breachkit.notices import api as notices
     from breachkit.notices.approvals import approve_notices
     from breachkit.scan import _linked
@@ -89,30 +109,58 @@ def _incident(config: Config, workspace: Workspace, directory: Path, found: list
     aware_at = max(d.last_seen for d in found) + timedelta(hours=2)
     day_after = aware_at + timedelta(hours=20)  # the demo's incident work happens on the day after awareness
     review = directory / "review"
+    # the accounts whose token made the requests: the installer says it did not (declared compromised)
+    tokens = sorted({v for d in found for k, v in d.key if k == "user.id"})
     with Session(config, actor="demo@heimwatt.example", clock=lambda: day_after) as session:
         opened = incidents.open_incident(
             session, title="Customer records enumerated through the public API",
-            description="An installer account read the records of many customers it does not serve, one "
-                        "customer id after the other, through the public API.",
+            description="The API token of an installer account was used from a hosting address to read the energy "
+                        "consumption of customers it does not serve, one customer id after the other, through the "
+                        "public API (missing object-level authorisation).",
             aware_at=aware_at, detected_at=min(d.last_seen for d in found),
             occurred_at=min(d.first_seen for d in found),
             justification="The security team confirmed from the API logs that the responses contained "
                           "other customers' records.",
             playbook="gdpr-personal-data-breach", commander="ic@heimwatt.example",
+            regimes=["gdpr-33", "gdpr-34", "ch-fadp"],  # 22 of the customers live in Switzerland
             detections=[_linked(d) for d in found], detections_source="demo",
             fields={"impact": {"confidentiality": True}, "malicious": True,
-                    "cause": "abuse of an installer API token",
-                    "data_categories": ["identity", "contact", "usage", "device_identifiers"]})
+                    "cause": "abuse of a stolen installer API token; the API did not check that the installer "
+                             "serves the customer (broken object-level authorisation)",
+                    "occurred_until": max(d.last_seen for d in found), "compromised_accounts": tokens,
+                    "data_categories": ["usage"],
+                    "lead_authority": "LfDI Baden-Württemberg",
+                    "systems": ["public API (app-api)"],
+                    "consequences": "The customers' energy consumption reveals their daily routine — when they "
+                                    "are at home or away — which could be used for burglary or targeted "
+                                    "phishing.",
+                    "measures_taken": "The installer's API token was revoked on the morning after; object-level "
+                                      "authorisation now checks that an installer serves the customer.",
+                    "measures_proposed": "Rate limits per token on customer endpoints; alerts on enumeration "
+                                         "patterns; a review of all installer tokens.",
+                    "facts": {"confidentiality_reach": "wide", "exfiltration": "confirmed", "encryption": "none",
+                              "already_public": "no"}})
         incident_id = opened.incident.id
         outcome = build_subjects(session, incident_id, engine="local")
+        found_people = outcome.record.summary["found_subject_categories"]
+        incidents.update_incident(session, incident_id, {"subject_categories": found_people},
+                                  reason=f"confirmed from subject list v{outcome.record.version}")
+        incidents.set_status(session, incident_id, "contained", reason="token revoked, authorisation fixed")
+        decide(session, incident_id, authority=True, subjects=True,
+               reason=f"Consumption data of {outcome.counts.people} customers in an attacker's hands: their "
+                      "routines at home can be read from it, a high risk (Art. 34(1)).")
         notices.render_subject_notices(session, incident_id, review / "subjects", overwrite=True)
         notices.render_authority_reports(session, incident_id, review / "authority", formats=("md", "html", "json"),
                                          overwrite=True)
-        # four eyes on the report, then the approved PDF is what is filed (and kept with the filing)
-        approved = approve_notices(session.as_actor("dpo@heimwatt.example"), incident_id, version=1,
-                                   kind="authority", formats=("pdf",), out=review / "filed", overwrite=True,
-                                   reason="demo: facts, numbers and contact point checked against the incident")
-        incidents.file_report(session, incident_id, regime="gdpr-33", stage="authority", reference="DEMO-LDA-0001",
-                              recipient="the lead supervisory authority", note="demo: initial report filed",
-                              document=Path(approved.files[0]))
-    return incident_id, outcome.counts.people, review
+        checked = check_case(session, incident_id)
+        if checked.passed:  # file_report runs the same check and would refuse otherwise
+            # four eyes on the report, then the approved PDF is what is filed (and kept with the filing)
+            approved = approve_notices(session.as_actor("dpo@heimwatt.example"), incident_id, version=1,
+                                       kind="authority", formats=("pdf",), out=review / "filed", overwrite=True,
+                                       reason="demo: facts, numbers and contact point checked against the incident")
+            incidents.file_report(session, incident_id, regime="gdpr-33", stage="authority",
+                                  reference="DEMO-LDA-0001", recipient="LfDI Baden-Württemberg",
+                                  note="demo: initial report filed", document=Path(approved.files[0]))
+    return dataclasses.replace(result, incident_id=incident_id, people=outcome.counts.people,
+                               compromised=outcome.counts.compromised_accounts, review=review,
+                               check_passed=checked.passed)

@@ -9,8 +9,27 @@ CLI's epilog, the README and docs/cli.md are generated from (a test keeps them c
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
+
+# What a terminal interprets (C0 and C1 controls, DEL) and what cannot be printed as UTF-8 (lone surrogates,
+# e.g. undecodable bytes of a file name). Tab and newline are kept only where a text is several lines.
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_UNPRINTABLE_BUT_LINES = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def _escaped(m: re.Match[str]) -> str:
+    code = ord(m.group())
+    if 0xDC80 <= code <= 0xDCFF:
+        return f"\\x{code - 0xDC00:02x}"  # an undecodable byte (surrogateescape)
+    return f"\\u{code:04x}" if code > 0xFF else f"\\x{code:02x}"
+
+
+def printable(text: str, *, lines: bool = False) -> str:
+    """`text` safe to show on a terminal: control characters written as `\\xHH` (`\\x1b`, not ESC).
+    `lines`: keep newlines and tabs (a message of several lines)."""
+    return (_UNPRINTABLE_BUT_LINES if lines else _UNPRINTABLE).sub(_escaped, text)
 
 
 @dataclass(frozen=True)
@@ -24,11 +43,12 @@ class Location:
     def __str__(self) -> str:
         parts: list[str] = []
         if self.path is not None:
-            parts.append(self.path if self.line is None else f"{self.path}:{self.line}")
+            path = printable(self.path)  # file names come from the user and may hold anything
+            parts.append(path if self.line is None else f"{path}:{self.line}")
         elif self.line is not None:
             parts.append(f"line {self.line}")
         if self.field is not None:
-            parts.append(self.field)
+            parts.append(printable(self.field))
         return ": ".join(parts)
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from breachkit.detect.document import DetectionsDocument
 from breachkit.document import Document
-from breachkit.incidents.documents import ClockDocument, DecisionDocument, IncidentDocument
+from breachkit.incidents.documents import CheckDocument, ClockDocument, DecisionDocument, IncidentDocument
 from breachkit.notices.api import NoticeStatusDocument
 from breachkit.notices.approvals import ApprovalDocument, SendPlanDocument
 from breachkit.notices.disclosures import DisclosuresDocument
@@ -17,8 +17,8 @@ from breachkit.scan import ScanDocument
 from breachkit.subjects.document import SubjectsDocument
 
 DOCUMENTS: tuple[type[Document], ...] = (DetectionsDocument, IncidentDocument, ClockDocument, DecisionDocument,
-                                         SubjectsDocument, NoticeStatusDocument, ScanDocument, ApprovalDocument,
-                                         SendPlanDocument, DisclosuresDocument)
+                                         SubjectsDocument, NoticeStatusDocument, ScanDocument, CheckDocument,
+                                         ApprovalDocument, SendPlanDocument, DisclosuresDocument)
 
 
 def schema_files() -> dict[str, str]:

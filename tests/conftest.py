@@ -1,6 +1,6 @@
 import pytest
 
-pytest_plugins = ["tests.services.fixtures"]
+pytest_plugins = ["tests.services.fixtures", "tests.faults"]
 
 
 @pytest.fixture(scope="module")

@@ -68,10 +68,15 @@ def test_open_with_a_playbook_and_detections_then_work_the_incident(run, tmp_pat
     gdpr = next(c for c in clock if c["regime"] == "gdpr-33")
     assert gdpr["status"] == "overdue" and gdpr["needs_delay_reasons"] and gdpr["remaining_seconds"] < 0
     watch = run("incident", "clock", "--watch", "--count", "2", "--interval", "0.01")
-    assert "clock at" in watch.output and "overdue" in watch.output
+    assert "clock at" in watch.output and "OVERDUE by" in watch.output  # in words, not only in red
+    # the pre-filing check refuses the filing (late without reasons, blanks the form asks for): overridden, recorded
+    refused = run("incident", "file", iid, "--regime", "gdpr-33", "--stage", "authority", "--reference",
+                  "LDA-BY-4711", "--recipient", "BayLDA", code=1)
+    assert "delay_reasons" in refused.output and "notices.dpo_phone" in refused.output
     run("incident", "file", iid, "--regime", "gdpr-33", "--stage", "authority", "--reference", "LDA-BY-4711",
-        "--recipient", "BayLDA")
-    run("incident", "file", iid, "--regime", "gdpr-33", "--stage", "authority", "--kind", "follow_up")
+        "--recipient", "BayLDA", "--override-check", "--reason", "filed by phone with the LDA; the form follows")
+    run("incident", "file", iid, "--regime", "gdpr-33", "--stage", "authority", "--kind", "follow_up",
+        "--override-check", "--reason", "follow-up by phone")
     clock = json.loads(run("incident", "clock", iid, "-o", "json").output)["deadlines"]
     assert next(c for c in clock if c["regime"] == "gdpr-33")["status"] == "late"
     run("incident", "note", iid, "called the LDA hotline")
@@ -79,6 +84,7 @@ def test_open_with_a_playbook_and_detections_then_work_the_incident(run, tmp_pat
     timeline = json.loads(run("incident", "show", iid, "-o", "json").output)["timeline"]
     actions = [e["action"] for e in timeline]
     assert actions[0] == "opened" and actions[-1] == "status" and "note" in actions and "filing" in actions
+    assert actions.index("override") < actions.index("filing")
     assert {e["actor"] for e in timeline} == {"ic@heimwatt.example"}
 
 
@@ -178,14 +184,16 @@ def test_times_documents_reopening_and_the_record_through_the_commands(run, tmp_
     assert "in the future" in run("incident", "update", iid, "--set", f"aware_at={future}", "--reason", "r",
                                   code=2).output
     listed = run("incident", "task", "list", iid).output
-    assert re.search(r"overdue by 4 h", listed) and re.search(r"due soon: in 6 h 5\d min", listed)
+    assert re.search(r"OVERDUE by 4 h \d\d min", listed) and re.search(r"due in 6 h 5\d min", listed)
     assert "due in 1 d 6 h" in listed
     assert listed.index("triage") < listed.index("contain") < listed.index("lessons-learned")
     (tmp_path / "report.pdf").write_bytes(b"%PDF-1.4 the report as submitted")
     out = run("incident", "file", iid, "--regime", "gdpr-33", "--stage", "authority", "--recipient", "BayLDA",
-              "--reference", "LDA-1", "--document", "report.pdf")
+              "--reference", "LDA-1", "--document", "report.pdf",
+              "--override-check", "--reason", "contact details follow in the next filing")
     assert "document sha256" in out.output and "not an approved authority report" in out.output
-    bare = run("incident", "file", iid, "--regime", "gdpr-33", "--stage", "authority", "--kind", "follow_up")
+    bare = run("incident", "file", iid, "--regime", "gdpr-33", "--stage", "authority", "--kind", "follow_up",
+               "--override-check", "--reason", "contact details follow")
     assert "no document kept" in bare.output
     run("incident", "decide", iid, "--authority", "yes", "--subjects", "no", "--reason", "risk, not high")
     run("incident", "close", iid, "--reason", "done")

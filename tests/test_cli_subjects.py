@@ -53,20 +53,27 @@ def test_build_show_export_and_rebuild(run, tmp_path):
         *_scope(attack))
     iid = "BK-2026-0001"
     built = json.loads(run("subjects", "build", iid, "-o", "json").output)
-    people = set(attack["affected_user_ids"]) | set(attack["user_ids"])  # the 200s, and the installer's own
-    assert built["people"] == len(people) and built["version"] == 1
-    # the customers' consumption was exposed; the installer's account only with its address (the actor)
-    assert built["by_category"]["usage"]["people"] == len(attack["affected_user_ids"])
-    assert built["by_category"]["online_identifiers"]["people"] == len(attack["user_ids"])
+    # the people whose records were read (the 200s); the installer's token, used from the attacker's address,
+    # is a compromised account counted apart — its own requests are not records, its address nobody's data
+    people = set(attack["affected_user_ids"]) | set(attack["user_ids"])
+    assert built["people"] == len(attack["affected_user_ids"]) and built["version"] == 1
+    assert built["records"] == attack["counts"]["found_200"]
+    assert (built["compromised_accounts"], built["actors"], built["recipients"]) == (1, 0, len(people))
+    assert built["by_category"] == {"usage": {"people": 215, "records": 215}}
+    assert built["accounts"] == [{"subject_id": "u101459", "accounts": ["u101459"], "requests": 261,
+                                  "used_by_actor": 216, "basis": "used_from_actor_means"}]
     incident = json.loads(run("incident", "show", iid, "-o", "json").output)["incident"]
-    assert incident["approx_subjects"] == len(people) and "DE" in incident["countries"]
-    assert "customers" in incident["subject_categories"]
+    assert incident["approx_subjects"] == len(attack["affected_user_ids"]) and "DE" in incident["countries"]
+    assert incident["subject_categories"] == []  # declared by people; the build keeps what it found apart
     # export: 0600, formula-safe CSV, recorded in the audit log
     run("subjects", "export", iid, "--out", "subjects.csv", "--reason", "review by the DPO")
     path = tmp_path / "subjects.csv"
     assert path.stat().st_mode & 0o777 == 0o600
     rows = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"))))
     assert {r["subject_id"] for r in rows} == people
+    installer = next(r for r in rows if r["subject_id"] == "u101459")
+    assert (installer["roles"], installer["categories"], installer["records"], installer["requests"]) == (
+        "compromised_account", "", "0", "261")
     assert all(not r["phone"] or r["phone"].startswith("'+") for r in rows)
     run("subjects", "export", iid, "--out", "subjects.parquet", "--reason", "notices")
     assert set(pd.read_parquet(tmp_path / "subjects.parquet")["subject_id"]) == people

@@ -51,7 +51,10 @@ def make_session(tmp_path: Path, smtp, clock: Clock, extra: str = "", sender: st
     sender_line = f'sender = "{sender}"\n' if sender else ""
     (tmp_path / "breachkit.toml").write_text(
         '[workspace]\ntimezone = "Europe/Berlin"\n'
-        '[notices]\ndpo_email = "dpo@heimwatt.example"\ncontroller_name = "HeimWatt"\n' + extra +
+        '[notices]\ndpo_email = "dpo@heimwatt.example"\ncontroller_name = "HeimWatt"\n'
+        # a complete contact point: the pre-filing check refuses sending and filing without it
+        'dpo_phone = "+49 711 555 0190"\ndpo_address = "Datenschutz, Königstraße 10, 70173 Stuttgart"\n'
+        'controller_address = "Königstraße 10, 70173 Stuttgart"\n' + extra +
         f'[notices.smtp]\nhost = "{smtp.host}"\nport = {smtp.port}\nsecurity = "none"\n{sender_line}'
         'rate_per_second = 100000.0\n', encoding="utf-8")
     (tmp_path / "subjects.csv").write_text(TABLE, encoding="utf-8")
@@ -219,6 +222,9 @@ def test_the_sender_is_required_and_a_foreign_domain_is_warned_about(tmp_path, s
         assert send_plan(session, iid).warnings == doc.warnings
 
 
+OVERRIDE = "the fixture's case file has no contact details; filed as a team would, with the gap recorded"
+
+
 def test_filed_documents_are_kept_linked_to_their_approval_and_a_filing_without_one_is_flagged(world):
     session, iid, clock, tmp = world
     approved = approve_notices(session, iid, version=1, kind="authority", formats=("pdf", "md"),
@@ -229,14 +235,17 @@ def test_filed_documents_are_kept_linked_to_their_approval_and_a_filing_without_
     assert hashlib.sha256(pdf.read_bytes()).hexdigest() == approved.formats["report.pdf"]
     clock.now += timedelta(hours=1)
     filing = incidents.file_report(session, iid, regime="gdpr-33", stage="authority", recipient="LDA Bayern",
-                                   reference="LDA-1", document=pdf)
+                                   reference="LDA-1", document=pdf,
+                                   override_reason=OVERRIDE)
     assert filing.approval_id == approved.approval_id and filing.document_name == "report.pdf"
     clock.now += timedelta(hours=1)
-    bare = incidents.file_report(session, iid, regime="gdpr-33", stage="authority", kind="follow_up")
+    bare = incidents.file_report(session, iid, regime="gdpr-33", stage="authority", kind="follow_up",
+                                 override_reason=OVERRIDE)
     assert bare.content_sha256 is None and bare.reference == "LDA-1"
     clock.now += timedelta(hours=1)
     incidents.file_report(session, iid, regime="gdpr-34", stage="subjects", kind="public_communication",
-                          recipient="www.heimwatt.example/security", document=("notice.html", b"<p>notice</p>"))
+                          recipient="www.heimwatt.example/security", document=("notice.html", b"<p>notice</p>"),
+                          override_reason=OVERRIDE)
     with pytest.raises(UsageError, match="not met by a public communication"):
         incidents.file_report(session, iid, regime="gdpr-33", stage="authority", kind="public_communication")
     with pytest.raises(UsageError, match="in the future"):
@@ -392,6 +401,8 @@ def test_killed_while_sending_resumes_without_rendering_again_and_art_34_waits_f
         f"p{i:04d},person{i}@example.org,Person {i},{('de', 'en', 'fr')[i % 3]},DE,contact\n" for i in range(400))
     (tmp / "many.csv").write_text(many, encoding="utf-8")
     decisions_api.decide(session, iid, subjects=True, reason="high risk")
+    # the child runs on the real clock, long after the fixture's 72 hours: the check asks for the delay's reasons
+    incidents.update_incident(session, iid, {"delay_reasons": "the fixture's breach is months old"}, reason="late")
     approve_notices(session, iid, version=1, recipients=tmp / "many.csv", reason="checked")
     smtp.recorder.script.delay = 0.01
     child = subprocess.Popen([sys.executable, "-c", CHILD, str(tmp / "breachkit.toml"), iid, str(tmp / "many.csv")],

@@ -55,7 +55,11 @@ def test_use_cases_open_update_decide_and_file(session):
     assert [d["kind"] for d in doc.recorded] == ["notify_authority", "notify_subjects"]
     with pytest.raises(UsageError):
         decisions_api.decide(session, iid, authority=True)  # no reason
-    filing = incidents.file_report(session, iid, regime="gdpr-33", stage="authority", reference="LDA-1")
+    with pytest.raises(InputError) as refused:  # the pre-filing check: a stub case file is not fit to file
+        incidents.file_report(session, iid, regime="gdpr-33", stage="authority", reference="LDA-1")
+    assert {"notices.dpo_phone", "notices.dpo_address"} <= {p.location.field for p in refused.value.problems}
+    filing = incidents.file_report(session, iid, regime="gdpr-33", stage="authority", reference="LDA-1",
+                                   override_reason="filed by phone; details follow")
     assert filing.filed_by == "dpo@example.org"
     clock = incidents.clock(session, iid)
     assert next(d for d in clock.deadlines if d.regime == "gdpr-33").status == "met"
@@ -63,7 +67,10 @@ def test_use_cases_open_update_decide_and_file(session):
     actors = {e["actor"] for e in shown.timeline}
     assert actors == {"dpo@example.org", "ic@example.org"}
     audit = session.store.audit_log(iid)
-    assert [a["action"] for a in audit] == ["filing"]  # recorded with the filing, in its transaction
+    assert [a["action"] for a in audit] == ["override", "filing"]  # each recorded in its transaction
+    assert audit[0]["reason"] == "filed by phone; details follow" and "contact_blank" in audit[0]["detail"]["errors"]
+    override = next(e for e in shown.timeline if e["action"] == "override")
+    assert override["changes"]["action"] == "filing gdpr-33.authority"
     with pytest.raises(NotFoundError):
         incidents.show_incident(session, "BK-2026-0099")
 
@@ -85,10 +92,12 @@ def test_the_demo_flow_runs_through_the_library_alone(tmp_path):
     from breachkit.subjects.api import show_subjects
 
     result = run_demo(tmp_path / "demo")
-    assert result.incident_id == "BK-2026-0001" and result.people == 216
+    # 215 customers whose records were read; the installer's token counted apart (it is on the list, to be told)
+    assert result.incident_id == "BK-2026-0001" and (result.people, result.compromised) == (215, 1)
+    assert result.check_passed
     with Session.open(tmp_path / "demo" / "breachkit.toml", environ={}) as session:
         shown = incidents.show_incident(session, result.incident_id)
-        assert shown.incident["approx_subjects"] == 216 and len(shown.tasks) == 16
+        assert shown.incident["approx_subjects"] == 215 and len(shown.tasks) == 16
         assert sum(notice_status(session, result.incident_id).counts.values()) == 0
         assert show_subjects(session, result.incident_id).record.rows == 216  # type: ignore[union-attr]
     assert (result.review / "subjects" / "summary.json").exists()  # type: ignore[operator]
@@ -148,12 +157,15 @@ def _documents(session: Session) -> dict[str, object]:
     detections = DetectionsDocument.create(engine="local", since=seen, until=NOW, detections=[item])
     opened = _open(session, detections=[incidents.linked(item)])
     iid = opened.incident.id
-    decision = decisions_api.decide(session, iid, facts={"confidentiality": "wide"})
+    incidents.update_incident(session, iid, {"impact.confidentiality": True, "malicious": True, "approx_subjects": 40,
+                                             "data_categories": ["identity", "contact"]}, reason="triage")
+    decision = decisions_api.decide(session, iid, facts={"confidentiality_reach": "wide", "encryption": "none"})
+    from breachkit.incidents.check_api import check_case
     from breachkit.notices.api import notice_status
 
     return {"detections": detections, "incident": incidents.show_incident(session, iid),
             "clock": incidents.clock(session, iid), "decision": decision,
-            "notices": notice_status(session, iid)}
+            "notices": notice_status(session, iid), "check": check_case(session, iid)}
 
 
 def test_result_documents_match_their_golden_files_and_schemas(session):

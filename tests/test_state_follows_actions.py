@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from breachkit.errors import InputError
-from breachkit.incidents.clock import Status, deadlines, in_words, incident_deadlines
-from breachkit.incidents.facts import Delivery, Facts
+from breachkit.incidents.actions import Actions, Delivery
+from breachkit.incidents.clock import Status, deadlines, duration_words, incident_deadlines
 from breachkit.incidents.model import (
     Approval,
     Decision,
@@ -24,8 +24,9 @@ from breachkit.incidents.model import (
 )
 from breachkit.incidents.moments import future_problems, order_problems
 from breachkit.incidents.playbooks import find_playbook, parse_playbook, tasks_for
-from breachkit.incidents.progress import Timing, by_due_time, effective_tasks, task_timing
+from breachkit.incidents.progress import by_due_time, effective_tasks
 from breachkit.incidents.regimes import builtin_regimes
+from breachkit.incidents.timing import Timing, task_timing
 
 REGIMES = builtin_regimes()
 AWARE = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
@@ -41,25 +42,26 @@ def filing(regime: str, stage: str, at: datetime, kind: FilingKind = FilingKind.
                   recipient="LDA", reference="LDA-1")
 
 
-def stages(facts: Facts, now: datetime, regimes: tuple[str, ...] = ("gdpr-33", "gdpr-34")) -> dict[str, object]:
-    return {f"{d.regime}.{d.stage}": d for d in incident_deadlines(regimes, REGIMES, AWARE, facts, now)}
+def stages(actions: Actions, now: datetime, regimes: tuple[str, ...] = ("gdpr-33", "gdpr-34")) -> dict[str, object]:
+    return {f"{d.regime}.{d.stage}": d for d in incident_deadlines(regimes, REGIMES, AWARE, actions, now)}
 
 
 def test_delivering_every_approved_notice_meets_art_34_at_that_moment_and_the_clock_stops():
     sent = AWARE + timedelta(hours=50)
     now = AWARE + timedelta(days=248)
-    d = stages(Facts(deliveries=[Delivery("subject", 1, 216, sent, "dpo")]), now)["gdpr-34.subjects"]
+    d = stages(Actions(deliveries=[Delivery("subject", 1, 216, sent, "dpo")]), now)["gdpr-34.subjects"]
     assert d.status is Status.MET and d.met_at == sent and d.met_by == "notices_delivered"  # type: ignore[attr-defined]
     assert "216 approved notices" in d.detail  # type: ignore[attr-defined]
     assert d.elapsed == timedelta(hours=50)  # type: ignore[attr-defined]  # not 248 days: it stopped when met
-    open_ = stages(Facts(), now)["gdpr-34.subjects"]
+    open_ = stages(Actions(), now)["gdpr-34.subjects"]
     assert open_.status is Status.OPEN and open_.elapsed == timedelta(days=248)  # type: ignore[attr-defined]
 
 
 def test_a_public_communication_meets_art_34_and_a_filing_meets_art_33_on_time_or_late():
-    facts = Facts(filings=[filing("gdpr-34", "subjects", AWARE + timedelta(hours=5), FilingKind.PUBLIC_COMMUNICATION),
-                           filing("gdpr-33", "authority", AWARE + timedelta(hours=80))])
-    found = stages(facts, AWARE + timedelta(days=10))
+    actions = Actions(filings=[filing("gdpr-34", "subjects", AWARE + timedelta(hours=5),
+                                      FilingKind.PUBLIC_COMMUNICATION),
+                               filing("gdpr-33", "authority", AWARE + timedelta(hours=80))])
+    found = stages(actions, AWARE + timedelta(days=10))
     assert found["gdpr-34.subjects"].met_by == "public_communication"  # type: ignore[attr-defined]
     late = found["gdpr-33.authority"]
     assert late.status is Status.LATE and late.needs_delay_reasons  # type: ignore[attr-defined]
@@ -69,16 +71,16 @@ def test_a_public_communication_meets_art_34_and_a_filing_meets_art_33_on_time_o
 def test_a_decision_not_to_notify_makes_the_stage_not_required_until_a_later_yes():
     no = decision(DecisionKind.NOTIFY_AUTHORITY, False, AWARE + timedelta(hours=20), "encrypted, key safe")
     now = AWARE + timedelta(days=30)
-    waived = stages(Facts(decisions=[no]), now)["gdpr-33.authority"]
+    waived = stages(Actions(decisions=[no]), now)["gdpr-33.authority"]
     assert waived.status is Status.NOT_REQUIRED and not waived.needs_delay_reasons  # type: ignore[attr-defined]
     assert waived.met_at == no.decided_at and "encrypted, key safe" in waived.detail  # type: ignore[attr-defined]
     assert waived.remaining is None  # type: ignore[attr-defined]
     yes = decision(DecisionKind.NOTIFY_AUTHORITY, True, AWARE + timedelta(hours=30))
-    assert stages(Facts(decisions=[no, yes]), now)["gdpr-33.authority"].status is Status.OVERDUE  # type: ignore[attr-defined]
+    assert stages(Actions(decisions=[no, yes]), now)["gdpr-33.authority"].status is Status.OVERDUE  # type: ignore[attr-defined]
     # what was done wins over a decision not to do it
-    filed = Facts(decisions=[no], filings=[filing("gdpr-33", "authority", AWARE + timedelta(hours=10))])
+    filed = Actions(decisions=[no], filings=[filing("gdpr-33", "authority", AWARE + timedelta(hours=10))])
     assert stages(filed, now)["gdpr-33.authority"].status is Status.MET  # type: ignore[attr-defined]
-    subjects_no = Facts(decisions=[decision(DecisionKind.NOTIFY_SUBJECTS, False, AWARE + timedelta(hours=3))])
+    subjects_no = Actions(decisions=[decision(DecisionKind.NOTIFY_SUBJECTS, False, AWARE + timedelta(hours=3))])
     assert stages(subjects_no, now)["gdpr-34.subjects"].status is Status.NOT_REQUIRED  # type: ignore[attr-defined]
 
 
@@ -93,7 +95,7 @@ def test_a_stage_counted_from_a_waived_stage_is_not_required_either(tmp_path):
                     encoding="utf-8")
     regime = load_regimes([path])["x"]
     no = decision(DecisionKind.NOTIFY_AUTHORITY, False, AWARE + timedelta(hours=2))
-    found = {d.stage: d for d in deadlines(regime, AWARE, AWARE + timedelta(days=60), facts=Facts(decisions=[no]))}
+    found = {d.stage: d for d in deadlines(regime, AWARE, AWARE + timedelta(days=60), actions=Actions(decisions=[no]))}
     assert found["first"].status is Status.NOT_REQUIRED and found["final"].status is Status.NOT_REQUIRED
     assert "first is not required" in found["final"].detail
 
@@ -130,14 +132,14 @@ def test_tasks_are_completed_by_the_actions_they_name_and_skipped_when_not_requi
     tasks = [submit, send, decide, review, follow, manual]
     now = AWARE + timedelta(days=3)
 
-    def run(facts: Facts) -> dict[str, Task]:
-        found = incident_deadlines(("gdpr-33", "gdpr-34"), REGIMES, AWARE, facts, now)
-        return {t.key: t for t in effective_tasks(tasks, facts, found)}
+    def run(actions: Actions) -> dict[str, Task]:
+        found = incident_deadlines(("gdpr-33", "gdpr-34"), REGIMES, AWARE, actions, now)
+        return {t.key: t for t in effective_tasks(tasks, actions, found)}
 
-    nothing = run(Facts())
+    nothing = run(Actions())
     assert {t.state for t in nothing.values() if t.key != "manual"} == {TaskState.OPEN}
     filed_at, sent_at = AWARE + timedelta(hours=60), AWARE + timedelta(hours=70)
-    done = run(Facts(filings=[filing("gdpr-33", "authority", filed_at)],
+    done = run(Actions(filings=[filing("gdpr-33", "authority", filed_at)],
                      deliveries=[Delivery("subject", 1, 3, sent_at, "dpo")],
                      decisions=[decision(DecisionKind.NOTIFY_AUTHORITY, True, AWARE + timedelta(hours=30))],
                      approvals=[Approval(id=1, incident_id=IID, kind="authority", version=1, approved_at=filed_at,
@@ -149,7 +151,7 @@ def test_tasks_are_completed_by_the_actions_they_name_and_skipped_when_not_requi
     assert done["decide"].state is TaskState.OPEN  # only one of the two decisions is recorded
     assert done["follow-up"].state is TaskState.OPEN  # an initial filing is not the follow-up
     assert done["manual"].state is TaskState.SKIPPED and done["manual"].done_by_action is None  # by hand: kept
-    waived = run(Facts(decisions=[decision(DecisionKind.NOTIFY_AUTHORITY, False, AWARE + timedelta(hours=20)),
+    waived = run(Actions(decisions=[decision(DecisionKind.NOTIFY_AUTHORITY, False, AWARE + timedelta(hours=20)),
                                   decision(DecisionKind.NOTIFY_SUBJECTS, False, AWARE + timedelta(hours=21))]))
     assert waived["submit"].state is TaskState.SKIPPED and waived["send"].state is TaskState.SKIPPED
     assert waived["decide"].state is TaskState.DONE and waived["decide"].completed_at == AWARE + timedelta(hours=21)
@@ -160,14 +162,14 @@ def test_task_timing_in_words_and_order_by_due_time():
     now = AWARE + timedelta(hours=10)
     soon = timedelta(hours=12)
     overdue, due_soon, later, undated = (_task("a", 8), _task("b", 15), _task("c", 72), _task("d", None))
-    assert task_timing(overdue, now, soon).text == "overdue by 2 h"
+    assert task_timing(overdue, now, soon).text == "OVERDUE by 2 h 00 min"
     assert task_timing(due_soon, now, soon).state is Timing.DUE_SOON
-    assert task_timing(due_soon, now, soon).text == "due soon: in 5 h"
+    assert task_timing(due_soon, now, soon).text == "due soon: in 5 h 00 min"
     assert task_timing(later, now, soon).text == "due in 2 d 14 h"
     assert task_timing(undated, now, soon).state is Timing.NO_DEADLINE
     assert task_timing(_task("e", 1, state=TaskState.DONE), now, soon).state is Timing.DONE
     assert [t.key for t in by_due_time([undated, later, overdue, due_soon])] == ["a", "b", "c", "d"]
-    assert in_words(timedelta(minutes=90)) == "1 h 30 min" and in_words(timedelta(seconds=20)) == "less than a minute"
+    assert duration_words(timedelta(minutes=90)) == "1 h 30 min" and duration_words(timedelta(seconds=20)) == "20 s"
 
 
 def test_the_bundled_gdpr_playbook_names_the_actions_that_complete_its_tasks():

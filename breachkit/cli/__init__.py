@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from breachkit.cli.common import AppContext, err_console
-from breachkit.errors import BreachkitError, exit_code_lines
+from breachkit.errors import BreachkitError, exit_code_lines, printable
 
 EPILOG = "\b\nExit codes:\n" + "\n".join(f"  {line}" for line in exit_code_lines())
 
@@ -28,6 +28,8 @@ COMMANDS = {
     "notices": "notices:notices",
     "report": "report:report",
     "remind": "remind:remind_cmd",
+    "serve": "web:serve_cmd",
+    "users": "web:users",
 }
 
 
@@ -59,14 +61,12 @@ class BreachkitGroup(click.Group):
 
 
 def report_error(exc: BreachkitError) -> None:
-    from breachkit.cli.common import safe
-
     console = err_console()
     console.print("[bold red]error:[/] ", end="")
-    console.print(safe(exc), markup=False, highlight=False)
+    console.print(printable(str(exc), lines=True), markup=False, highlight=False)
     if exc.hint:
         console.print("[yellow]hint:[/] ", end="")
-        console.print(safe(exc.hint), markup=False, highlight=False)
+        console.print(printable(exc.hint, lines=True), markup=False, highlight=False)
 
 
 @click.group(cls=BreachkitGroup, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})

@@ -90,8 +90,9 @@ def _yes_no(value: str | None) -> bool | None:
 @click.command("decide")
 @click.argument("incident_id")
 @click.option("--fact", "facts", multiple=True,
-              help="A fact the incident does not record: encryption=key_safe, backup_available=true, "
-                   "confidentiality=limited, trusted_recipient=true, mitigated=true… (repeatable).")
+              help="A one-off decision fact for this run, e.g. exfiltration=ruled_out (repeatable; kept with a "
+                   "decision recorded in the same run). Facts of the case belong on the incident: "
+                   "`incident update --set facts.<name>=<value>`; `incident facts` lists them.")
 @click.option("--authority", type=click.Choice(["yes", "no"]), help="Record the decision on notifying the authority.")
 @click.option("--subjects", type=click.Choice(["yes", "no"]), help="Record the decision on telling the people.")
 @click.option("--reason", help="Why (required when recording a decision; Art. 33(5)).")

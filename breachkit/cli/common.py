@@ -5,7 +5,6 @@ them, so `breachkit --help` and quick commands start fast."""
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,13 +25,12 @@ if TYPE_CHECKING:
 __all__ = ["AppContext", "echo_json", "err_console", "local", "out_console", "output_option", "parse_time",
            "pass_app", "progress_bar", "safe"]
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
 def safe(text: object) -> str:
     """Text from users or logs as it may be shown on a terminal: control characters (escape sequences that
-    could rewrite the screen) shown as \\xHH, never sent raw."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text))
+    could rewrite the screen) shown as \\xHH, never sent raw; newlines and tabs kept."""
+    from breachkit.errors import printable
+
+    return printable(str(text), lines=True)
 
 
 def err_console() -> Console:
@@ -120,3 +118,17 @@ def parse_assignment(item: str, option: str = "--set") -> tuple[str, Any]:
 
 def parse_assignments(items: tuple[str, ...] | list[str], option: str = "--set") -> dict[str, Any]:
     return dict(parse_assignment(item, option) for item in items)
+
+
+def override_reason(override_check: bool, reason: str | None) -> str | None:
+    """`--override-check --reason TEXT` as the use cases take it (None: no override)."""
+    from breachkit.errors import UsageError
+
+    if not override_check:
+        if reason:
+            raise UsageError("--reason explains an override: give --override-check with it", field="reason")
+        return None
+    if not (reason or "").strip():
+        raise UsageError("--override-check needs --reason: why go ahead despite the errors (it is recorded)",
+                         field="reason")
+    return reason

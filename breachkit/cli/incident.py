@@ -1,4 +1,5 @@
-"""`breachkit incident …`: open, list, show, update, note, status, close, link detections, file, clock."""
+"""`breachkit incident …`: open, list, show, update, facts, note, link detections, clock (status, file, close and
+reopen are in `cli.lifecycle`, tasks in `cli.tasks`, assess and decide in `cli.assess`)."""
 
 from __future__ import annotations
 
@@ -21,10 +22,9 @@ from breachkit.cli.common import (
     safe,
 )
 from breachkit.cli.views import deadline_table, task_table
-from breachkit.incidents.model import FilingKind, Status
+from breachkit.incidents.model import Status
 
 STATUSES = [s.value for s in Status]
-FILING_KINDS = [k.value for k in FilingKind]
 
 
 @click.group("incident")
@@ -73,7 +73,7 @@ def open_cmd(app: AppContext, title: str, aware_at: str, justification: str, occ
     out_console().print(f"opened [bold]{opened.incident.id}[/]: {safe(opened.incident.title)} · {len(opened.tasks)} "
                         f"tasks · {opened.detections} detections")
     rows = [DeadlineItem.of(opened.incident, d) for d in opened.deadlines]
-    out_console().print(deadline_table(rows, app.session.zone, "deadlines"))
+    out_console().print(deadline_table(rows, app.session.zone, "deadlines", app.session.due_soon))
 
 
 def _order_reason(allow_order: bool, reason: str) -> str | None:
@@ -132,10 +132,17 @@ def show_cmd(app: AppContext, incident_id: str, timeline: bool, output: str) -> 
                         ("severity", inc.severity.value if inc.severity else "not assessed"),
                         ("occurred", local(inc.occurred_at, zone)), ("detected", local(inc.detected_at, zone)),
                         ("aware", f"{local(inc.aware_at, zone)} — {inc.aware_justification}"),
-                        ("regimes", ", ".join(inc.regimes)), ("data", ", ".join(inc.data_categories)),
+                        ("regimes", ", ".join(inc.regimes)),
+                        ("data (declared)", ", ".join(inc.data_categories) or "none"),
+                        ("people (declared)", ", ".join(inc.subject_categories) or "none"),
+                        ("compromised accounts", ", ".join(inc.compromised_accounts) or "none declared"),
+                        ("actor accounts", ", ".join(inc.actor_accounts) or "none declared"),
                         ("version", str(inc.version))):
         facts.add_row(f"[bold]{name}[/]", safe(value))
-    parts: list[Any] = [facts, deadline_table(doc.deadlines, zone, "deadlines")]
+    for name, value in inc.facts.model_dump(mode="json").items():
+        if value not in ("", None) or name in ("unintended_recipients", "restore_hours"):
+            facts.add_row(f"[bold]facts.{name}[/]", safe("unknown" if value is None else str(value)))
+    parts: list[Any] = [facts, deadline_table(doc.deadlines, zone, "deadlines", app.session.due_soon)]
     if doc.tasks:
         parts.append(task_table([Task.model_validate({k: v for k, v in t.items() if k in Task.model_fields})
                                  for t in doc.tasks], zone, doc.at, app.session.due_soon))
@@ -181,6 +188,26 @@ def update_cmd(app: AppContext, incident_id: str, assignments: tuple[str, ...], 
     out_console().print(f"{new.id} is at version {new.version}")
 
 
+@incident.command("facts")
+@output_option()
+def facts_cmd(output: str) -> None:
+    """The decision facts an incident records (set with `incident update --set facts.<name>=<value>`)."""
+    from rich.table import Table
+
+    from breachkit.incidents.facts import describe_facts
+
+    rows = describe_facts()
+    if output == "json":
+        echo_json(rows)
+        return
+    table = Table(title="decision facts (incident update --set facts.<name>=<value>)", title_justify="left")
+    for col in ("fact", "values", "meaning"):
+        table.add_column(col)
+    for row in rows:
+        table.add_row(row["name"], ", ".join(row["values"]), row["help"])
+    out_console().print(table)
+
+
 @incident.command("note")
 @click.argument("incident_id")
 @click.argument("text")
@@ -190,19 +217,6 @@ def note_cmd(app: AppContext, incident_id: str, text: str) -> None:
     from breachkit.incidents.api import add_note
 
     out_console().print(f"timeline #{add_note(app.session, incident_id, text).seq}")
-
-
-@incident.command("status")
-@click.argument("incident_id")
-@click.argument("status", type=click.Choice(STATUSES))
-@click.option("--reason", required=True)
-@pass_app
-def status_cmd(app: AppContext, incident_id: str, status: str, reason: str) -> None:
-    """Move the incident along its lifecycle (closing needs the authority decision on record)."""
-    from breachkit.incidents.api import set_status
-
-    new = set_status(app.session, incident_id, status, reason=reason)
-    out_console().print(f"{new.id} is {new.status.value}")
 
 
 @incident.command("link")
@@ -217,39 +231,6 @@ def link_cmd(app: AppContext, incident_id: str, detections_file: Path, reason: s
     result = link_detections(app.session, incident_id, read_detections(detections_file),
                              reason=reason or f"from {detections_file.name}")
     out_console().print(f"{result.added} new detections linked ({result.already} already there)")
-
-
-@incident.command("file")
-@click.argument("incident_id")
-@click.option("--regime", required=True, help="e.g. gdpr-33")
-@click.option("--stage", required=True, help="e.g. authority")
-@click.option("--kind", type=click.Choice(FILING_KINDS), default="initial", show_default=True)
-@click.option("--at", "filed_at", help="When it was filed (default: now).")
-@click.option("--reference", help="The authority's case number (needed for follow-ups).")
-@click.option("--recipient", default="", help="The authority or channel.")
-@click.option("--document", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="The document filed (any format): kept in the store with its SHA-256 for the disclosure record.")
-@click.option("--note", default="")
-@pass_app
-def file_cmd(app: AppContext, incident_id: str, regime: str, stage: str, kind: str, filed_at: str | None,
-             reference: str | None, recipient: str, document: Path | None, note: str) -> None:
-    """Record a report filed with an authority, or a public communication (--kind public_communication), which
-    stops that stage's clock; --document keeps the exact document filed."""
-    from breachkit.cli.common import err_console
-    from breachkit.incidents.api import file_report
-
-    filed = parse_time(filed_at, "--at", app.session.zone)
-    filing = file_report(app.session, incident_id, regime=regime, stage=stage, kind=kind, filed_at=filed,
-                         reference=reference, recipient=recipient, note=note, document=document)
-    when = local(filing.filed_at, app.session.zone)
-    out_console().print(f"{filing.incident_id}: {regime}.{stage} {kind} filed {when}"
-                        + (f" · document sha256 {filing.content_sha256}" if filing.content_sha256 else ""))
-    if filing.content_sha256 is None:
-        err_console().print("[yellow]warning:[/] no document kept: the disclosure record will say what was filed "
-                            "cannot be shown (give --document)")
-    elif filing.approval_id is None and kind != "public_communication":
-        err_console().print("[yellow]warning:[/] the document is not an approved authority report "
-                            "(breachkit notices approve --kind authority)")
 
 
 @incident.command("clock")
@@ -271,7 +252,7 @@ def clock_cmd(app: AppContext, incident_id: str | None, watch: bool, interval: f
 
     def table(suffix: str = "") -> Any:
         doc = clock(session, incident_id)
-        return deadline_table(doc.deadlines, zone, f"clock at {local(doc.at, zone)}{suffix}")
+        return deadline_table(doc.deadlines, zone, f"clock at {local(doc.at, zone)}{suffix}", session.due_soon)
 
     if not watch:
         out_console().print(table())
@@ -291,35 +272,13 @@ def clock_cmd(app: AppContext, incident_id: str | None, watch: bool, interval: f
                 break
 
 
-@incident.command("close")
-@click.argument("incident_id")
-@click.option("--reason", required=True, help="Why it can be closed (recorded).")
-@pass_app
-def close_cmd(app: AppContext, incident_id: str, reason: str) -> None:
-    """Close the incident (needs the decision on notifying the authority on record, Art. 33(5))."""
-    from breachkit.incidents.api import close_incident
-
-    out_console().print(f"{close_incident(app.session, incident_id, reason=reason).id} is closed")
-
-
-@incident.command("reopen")
-@click.argument("incident_id")
-@click.option("--reason", required=True, help="Why it is reopened (recorded).")
-@pass_app
-def reopen_cmd(app: AppContext, incident_id: str, reason: str) -> None:
-    """Reopen a closed incident (back to investigating): the only way to change a closed case."""
-    from breachkit.incidents.api import reopen_incident
-
-    out_console().print(f"{reopen_incident(app.session, incident_id, reason=reason).id} is reopened")
-
-
 def _register_subgroups() -> None:
     from breachkit.cli.assess import assess_cmd, decide_cmd
+    from breachkit.cli.lifecycle import close_cmd, file_cmd, reopen_cmd, status_cmd
     from breachkit.cli.tasks import task
 
-    incident.add_command(task)
-    incident.add_command(assess_cmd)
-    incident.add_command(decide_cmd)
+    for command in (task, assess_cmd, decide_cmd, status_cmd, file_cmd, close_cmd, reopen_cmd):
+        incident.add_command(command)
 
 
 _register_subgroups()

@@ -8,6 +8,8 @@ import click
 from rich.table import Table
 
 from breachkit.cli.common import AppContext, echo_json, out_console, output_option, pass_app
+from breachkit.cli.ingest import say
+from breachkit.logs.ingest import forget_source
 from breachkit.logs.stores import ENGINES, open_event_store
 
 
@@ -37,3 +39,26 @@ def stats(app: AppContext, engine: str | None, output: str) -> None:
         if st.present:
             table.add_row(name, f"{st.present:,}", f"{st.distinct:,}")
     out_console().print(table)
+
+
+@logs.command("forget")
+@click.argument("source")
+@click.option("-e", "--engine", type=click.Choice(ENGINES), default=None,
+              help="Event store (default: ingest.default_engine).")
+@click.option("--reason", default=None, help="Why (recorded in <workspace>/ingest-log.jsonl).")
+@output_option()
+@pass_app
+def forget(app: AppContext, source: str, engine: str | None, reason: str | None, output: str) -> None:
+    """Remove every event of SOURCE (its log.file.path: the file name it was ingested from).
+
+    To correct a source, prefer `breachkit ingest --replace FILE`, which never leaves it without events.
+    The removal is recorded in <workspace>/ingest-log.jsonl. A SOURCE with no events is an error (exit 2)
+    that lists the stored sources.
+    """
+    workspace = app.workspace()
+    with open_event_store(app.config, workspace, engine) as store:
+        result = forget_source(store, source, workspace, reason=reason)
+    if output == "json":
+        echo_json(dataclasses.asdict(result))
+        return
+    say(out_console(), f"removed {result.removed:,} events of source {result.source} from {result.engine}")

@@ -65,7 +65,8 @@ def render_cmd(app: AppContext, incident_id: str, kind: str, out: Path, recipien
         return
     summary = render_subject_notices(app.session, incident_id, out, recipients=recipients, overwrite=overwrite)
     console = out_console()
-    console.print(f"{summary.rendered} emails rendered into {out} · per locale {summary.per_locale} · "
+    console.print(f"{summary.rendered} emails rendered into {out} · per kind {summary.per_kind} · "
+                  f"{summary.skipped} actor accounts not written to · per locale {summary.per_locale} · "
                   f"per country {summary.per_country}")
     if summary.rejected:
         console.print(_problems_table(summary.rejected, f"{len({p.location.line for p in summary.rejected})} "
@@ -97,7 +98,7 @@ def approve_cmd(app: AppContext, incident_id: str, version: int, kind: str, reas
     if output == "json":
         echo_json(doc)
         return
-    what = (f"{doc.messages} messages · per locale {doc.per_locale}" if kind == "subject"
+    what = (f"{doc.messages} messages · per kind {doc.per_kind} · per locale {doc.per_locale}" if kind == "subject"
             else f"formats {', '.join(doc.formats)}")
     out_console().print(f"{doc.incident} {kind} version {doc.version} approved by {_safe(doc.approved_by)} "
                         f"(approval {doc.approval_id}, manifest sha256 {doc.sha256}): {what}")
@@ -115,14 +116,18 @@ def _confirmation(yes: bool) -> Callable[[SendPlanDocument], bool] | None:
 
     if yes:
         return None
-    if not sys.stdin.isatty():
-        raise UsageError("notices send asks for confirmation, and there is no terminal to ask on",
-                         hint="check the plan, then run it again with --yes")
+    interactive = sys.stdin.isatty()
 
     def ask(plan: SendPlanDocument) -> bool:
+        # refused only when asked, i.e. after the pre-filing check and the approval were checked: those errors
+        # come first, as they need fixing before any confirmation could help
+        if not interactive:
+            raise UsageError("notices send asks for confirmation, and there is no terminal to ask on",
+                             hint="check the plan, then run it again with --yes")
         console = err_console()
         console.print(f"About to send {plan.incident} subject notices version {plan.version} from {_safe(plan.sender)}:"
-                      f" {plan.to_send} of {plan.messages} messages to go · per locale {plan.per_locale} · approved "
+                      f" {plan.to_send} of {plan.messages} messages to go · per kind {plan.per_kind} · per locale "
+                      f"{plan.per_locale} · approved "
                       f"by {_safe(plan.approved_by)} at {plan.approved_at.isoformat()} ({_safe(plan.approval_reason)})")
         for warning in plan.warnings:
             console.print(f"[yellow]warning:[/] {_safe(warning)}")
@@ -145,11 +150,16 @@ def _confirmation(yes: bool) -> Callable[[SendPlanDocument], bool] | None:
 @click.option("--queue-only", is_flag=True, help="Queue the messages, send later (another run).")
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation (required without a terminal).")
 @click.option("--progress/--no-progress", default=True)
+@click.option("--override-check", is_flag=True, help="Send despite errors of the pre-filing check (needs --reason).")
+@click.option("--reason", help="Why the check's errors are overridden (recorded in the timeline and audit log).")
 @pass_app
 def send_cmd(app: AppContext, incident_id: str, kind: str, recipients: Path | None, version: int, dry_run: bool,
-             out: Path | None, queue_only: bool, yes: bool, progress: bool) -> None:
-    """Send an approved version: every message checked against its approved bytes, then delivered over SMTP
-    exactly once (or visibly `unknown`). Asks for confirmation (counts per locale) unless --yes."""
+             out: Path | None, queue_only: bool, yes: bool, progress: bool, override_check: bool,
+             reason: str | None) -> None:
+    """Send an approved version: the pre-filing check runs first (not for --dry-run), then every message is
+    checked against its approved bytes and delivered over SMTP exactly once (or visibly `unknown`). Asks for
+    confirmation (counts per locale and kind) unless --yes."""
+    from breachkit.cli.common import override_reason
     from breachkit.notices.api import send_notices
     from breachkit.notices.outbox import State
 
@@ -161,7 +171,8 @@ def send_cmd(app: AppContext, incident_id: str, kind: str, recipients: Path | No
         result = send_notices(app.session, incident_id, recipients=recipients, version=version,
                               dry_run_to=out if dry_run else None, queue_only=queue_only, confirm=confirm,
                               on_start=lambda total: bar.update(task, total=total),
-                              on_message=lambda row, state: bar.advance(task) if state != State.QUEUED else None)
+                              on_message=lambda row, state: bar.advance(task) if state != State.QUEUED else None,
+                              override_reason=override_reason(override_check, reason))
     for warning in result.warnings:
         err_console().print(f"[yellow]warning:[/] {_safe(warning)}")
     if result.rejected:

@@ -7,7 +7,7 @@ from typing import Literal, cast
 
 import click
 
-from breachkit.cli.common import AppContext, out_console, pass_app
+from breachkit.cli.common import AppContext, out_console, output_option, pass_app
 
 
 @click.group("report")
@@ -39,13 +39,15 @@ def register_cmd(app: AppContext, fmt: str, out: Path | None, reason: str) -> No
 @click.argument("incident_id")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="A .png or .svg file (written 0600).")
+@click.option("--window", type=click.Choice(["legal", "all"]), default="legal", show_default=True,
+              help="Time axis: awareness to the last deadline (as on the board), or everything up to now.")
 @pass_app
-def timeline_cmd(app: AppContext, incident_id: str, out: Path) -> None:
+def timeline_cmd(app: AppContext, incident_id: str, out: Path, window: str) -> None:
     """A picture of occurred/detected/aware, tasks, filings and every deadline."""
     from breachkit.incidents.api import normalize_id
     from breachkit.incidents.reports_api import export_timeline
 
-    export_timeline(app.session, incident_id, out)
+    export_timeline(app.session, incident_id, out, window=cast(Literal["legal", "all"], window))
     out_console().print(f"{normalize_id(incident_id)} timeline → {out}")
 
 
@@ -57,20 +59,61 @@ def timeline_cmd(app: AppContext, incident_id: str, out: Path) -> None:
 @click.option("--report-type", type=click.Choice(["initial", "follow_up", "final"]), default="initial",
               show_default=True)
 @click.option("--reference", help="The authority's reference of the first report (follow-ups).")
+@click.option("--override-check", is_flag=True, help="Write it although the pre-filing check finds errors "
+                                                      "(needs --reason).")
+@click.option("--reason", help="Why the check's errors are overridden (recorded in the timeline and audit log).")
 @pass_app
 def authority_cmd(app: AppContext, incident_id: str, fmt: str, out: Path | None, report_type: str,
-                  reference: str | None) -> None:
-    """The report to the supervisory authority (Art. 33(3)), in the EDPB template's structure."""
+                  reference: str | None, override_check: bool, reason: str | None) -> None:
+    """The report to the supervisory authority (Art. 33(3)), in the EDPB template's structure; the pre-filing
+    check runs first (`report check` shows it on its own)."""
+    from breachkit.cli.common import override_reason
     from breachkit.incidents.api import normalize_id
     from breachkit.notices.api import authority_report
 
     result = authority_report(app.session, incident_id, cast(Literal["md", "html", "json", "pdf"], fmt), out,
                               report_type=cast(Literal["initial", "follow_up", "final"], report_type),
-                              reference=reference)
+                              reference=reference, override_reason=override_reason(override_check, reason))
     if out is None:
         _stdout(result.data)
     else:
         out_console().print(f"{normalize_id(incident_id)} authority report → {out}")
+
+
+@report.command("check")
+@click.argument("incident_id")
+@click.option("--report-type", type=click.Choice(["initial", "follow_up", "final"]), default="initial",
+              show_default=True, help="Blanks are \"to follow\" (warnings) only in an initial report (Art. 33(4)).")
+@click.option("--reference", help="The authority's reference of the first report (follow-ups).")
+@output_option()
+@pass_app
+def check_cmd(app: AppContext, incident_id: str, report_type: str, reference: str | None, output: str) -> None:
+    """The pre-filing check: contradictions, blanks the authority form asks for, categories and numbers that do not
+    agree, countries whose law has its own duty — each with the field to fix. Errors (exit 1) block `report
+    authority`, `incident file` and `notices send` unless overridden with --override-check --reason."""
+    from rich.table import Table
+
+    from breachkit.cli.common import echo_json, safe
+    from breachkit.errors import InputError
+    from breachkit.incidents.check_api import check_case
+
+    doc = check_case(app.session, incident_id, report_type=report_type, reference=reference)
+    if output == "json":
+        echo_json(doc)
+    else:
+        table = Table(title=f"{doc.incident}: pre-filing check ({doc.report_type} report, subject list "
+                            f"{'v' + str(doc.subject_list) if doc.subject_list else 'none'})", title_justify="left")
+        for col in ("", "field", "finding", "to fix"):
+            table.add_column(col)
+        for f in doc.findings:
+            table.add_row(f.severity, safe(f.field), safe(f.message), safe(f.hint),
+                          style="red" if f.severity == "error" else "yellow")
+        out_console().print(table)
+        out_console().print(f"{doc.errors} errors, {doc.warnings} warnings: "
+                            + ("ready to file" if doc.passed else "not ready (errors block filing and sending)"))
+    if not doc.passed:
+        raise InputError(f"{doc.errors} error{'s' if doc.errors != 1 else ''} block filing and sending",
+                         path=doc.incident, hint="fix the fields listed, or override with --override-check --reason")
 
 
 def _register_subcommands() -> None:

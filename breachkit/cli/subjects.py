@@ -45,11 +45,15 @@ def _counts_table(counts: dict[str, dict[str, int]], title: str) -> Table:
 @click.argument("incident_id")
 @click.option("-e", "--engine", type=click.Choice(ENGINES),
               help="Where the events are (default: ingest.default_engine).")
+@click.option("--compromised", "compromised", multiple=True, metavar="ID",
+              help="Declare this account compromised (used by someone else): recorded on the incident (repeatable).")
 @click.option("--progress/--no-progress", default=True)
 @output_option()
 @pass_app
-def build_cmd(app: AppContext, incident_id: str, engine: str | None, progress: bool, output: str) -> None:
-    """Build a new version of the incident's subject list (the previous ones are kept)."""
+def build_cmd(app: AppContext, incident_id: str, engine: str | None, compromised: tuple[str, ...], progress: bool,
+              output: str) -> None:
+    """Build a new version of the incident's subject list (the previous ones are kept): each person with their
+    role — data subject (whose data was exposed), compromised account (used by someone else), actor."""
     from breachkit.subjects.api import build_subjects
     from breachkit.subjects.document import SubjectsDocument
     from breachkit.subjects.store import without_ids
@@ -60,7 +64,7 @@ def build_cmd(app: AppContext, incident_id: str, engine: str | None, progress: b
         def advance(phase: str, done: int, total: int | None) -> None:
             bar.update(task, description=phase, completed=done, total=total)
 
-        outcome = build_subjects(app.session, incident_id, engine=engine, progress=advance)
+        outcome = build_subjects(app.session, incident_id, engine=engine, compromised=compromised, progress=advance)
     counts = outcome.counts.to_dict()
     if output == "json":
         echo_json(SubjectsDocument.of(outcome))
@@ -68,13 +72,21 @@ def build_cmd(app: AppContext, incident_id: str, engine: str | None, progress: b
     console = out_console()
     changed = without_ids(outcome.changes)
     console.print(f"[bold]{outcome.record.incident_id} subject list v{outcome.record.version}[/]: "
-                  f"{outcome.counts.people} people, ~{outcome.counts.records} records, from {outcome.identifiers} "
-                  f"identifiers ({outcome.record.engine}) · changes {changed}")
+                  f"{outcome.counts.people} people whose data was exposed, ~{outcome.counts.records} records · "
+                  f"{outcome.counts.compromised_accounts} accounts compromised "
+                  f"({outcome.counts.compromised_requests} requests made with them) · {outcome.counts.actors} "
+                  f"actor accounts · from {outcome.identifiers} identifiers ({outcome.record.engine}) · "
+                  f"changes {changed}")
     console.print(_counts_table(counts["by_category"], "per data category"))
     console.print(_counts_table(counts["by_country"], "per country"))
     if outcome.counts.minors:
         console.print(f"[bold red]{outcome.counts.minors} minors among the people affected[/] "
                       f"(subject ids: {safe(', '.join(outcome.counts.minor_ids[:20]))})")
+    if outcome.roles is not None and outcome.roles.undetermined:
+        err_console().print(f"[yellow]accounts that acted but are neither declared compromised nor the actor's own: "
+                            f"{safe(', '.join(outcome.roles.undetermined))}[/] (listed as actors, not told; "
+                            f"declare with `subjects build --compromised ID` or `incident update --set "
+                            f"actor_accounts=[…]`)")
     if len(outcome.unmatched):
         err_console().print(f"[yellow]{len(outcome.unmatched)} identifiers have no person in the directory[/] "
                             "(see `subjects show --unmatched`)")
@@ -106,7 +118,7 @@ def show_cmd(app: AppContext, incident_id: str, version: int | None, people: boo
                    if view.people is not None else None})
         return
     table = Table(title=f"{view.incident_id}: subject list versions", title_justify="left")
-    for col in ("version", f"built ({zone.key})", "by", "engine", "people", "changes"):
+    for col in ("version", f"built ({zone.key})", "by", "engine", "rows", "changes"):
         table.add_column(col)
     for b in view.versions:
         changed = without_ids(b["summary"].get("changes", {}))
@@ -115,8 +127,14 @@ def show_cmd(app: AppContext, incident_id: str, version: int | None, people: boo
     out_console().print(table)
     if view.record is not None:
         counts = view.record.summary.get("counts", {})
-        out_console().print(f"v{view.record.version}: people per country {counts.get('people_per_country')}, "
-                            f"per category {counts.get('people_per_category')}, minors {counts.get('minors')}")
+        out_console().print(f"v{view.record.version}: {counts.get('people')} people whose data was exposed, "
+                            f"{counts.get('compromised_accounts', 0)} accounts compromised, "
+                            f"{counts.get('actors', 0)} actor accounts · people per country "
+                            f"{counts.get('people_per_country')}, per category {counts.get('people_per_category')}, "
+                            f"minors {counts.get('minors')}")
+        for account in view.record.summary.get("accounts", []):
+            out_console().print(safe(f"  account {account['subject_id']}: {account['requests']} requests, "
+                                     f"{account['used_by_actor']} from the actor's means — {account['basis']}"))
         if view.people is not None:
             out_console().print(safe(view.people.to_string(max_rows=200)), markup=False, highlight=False)
 

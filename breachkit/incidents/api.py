@@ -18,10 +18,20 @@ from typing import Any
 
 from breachkit.detect.document import DetectionItem, DetectionsDocument
 from breachkit.errors import ConflictError, InputError, Location, Problem, UsageError
+from breachkit.incidents.actions import Actions, Delivery
 from breachkit.incidents.clock import Deadline, incident_deadlines
 from breachkit.incidents.documents import ClockDocument, IncidentDocument
-from breachkit.incidents.facts import Delivery, Facts
-from breachkit.incidents.model import Filing, FilingKind, Incident, LinkedDetection, Status, Task, TimelineEntry
+from breachkit.incidents.model import (
+    Approval,
+    Decision,
+    Filing,
+    FilingKind,
+    Incident,
+    LinkedDetection,
+    Status,
+    Task,
+    TimelineEntry,
+)
 from breachkit.incidents.moments import future_problems, order_problems
 from breachkit.incidents.progress import by_due_time, effective_tasks
 from breachkit.incidents.regimes import Regime
@@ -38,42 +48,68 @@ def normalize_id(incident_id: str) -> str:
     return incident_id.strip().upper()
 
 
-def incident_facts(store: IncidentStore, incident: Incident) -> Facts:
-    """What was done on the incident, for the clock and the task list: filings, decisions, approvals, and every
-    approved version of the subject notices whose messages were all delivered."""
-    approvals = store.approvals.list(incident.id)
+def _actions(incident: Incident, filings: Sequence[Filing], decisions: Sequence[Decision],
+             approvals: Sequence[Approval], counts: Mapping[int, tuple[int, int, datetime | None]]) -> Actions:
+    """What was done: every approved version of the subject notices whose messages were all delivered counts as a
+    delivery (at the time of the last one)."""
     deliveries = []
-    for version, (total, sent, last) in sorted(store.outbox.version_counts(incident.id, "subject").items()):
+    for version, (total, sent, last) in sorted(counts.items()):
         approval = next((a for a in reversed(approvals) if a.kind == "subject" and a.version == version), None)
         if approval is not None and last is not None and sent == total == approval.messages:
             deliveries.append(Delivery("subject", version, total, last, approval.approved_by))
-    return Facts(filings=store.filings(incident.id), decisions=store.decisions(incident.id),
-                 deliveries=deliveries, approvals=approvals)
+    return Actions(filings=filings, decisions=decisions, deliveries=deliveries, approvals=approvals)
+
+
+def incident_actions(store: IncidentStore, incident: Incident) -> Actions:
+    """What was done on the incident, for the clock and the task list: filings, decisions, approvals, and every
+    approved version of the subject notices whose messages were all delivered."""
+    return _actions(incident, store.filings(incident.id), store.decisions(incident.id),
+                    store.approvals.list(incident.id), store.outbox.version_counts(incident.id, "subject"))
 
 
 def deadlines_of(store: IncidentStore, incident: Incident, regimes: Mapping[str, Regime],
-                 now: datetime, facts: Facts | None = None) -> list[Deadline]:
-    facts = facts if facts is not None else incident_facts(store, incident)
-    return incident_deadlines(incident.regimes, regimes, incident.aware_at, facts, now)
+                 now: datetime, actions: Actions | None = None) -> list[Deadline]:
+    actions = actions if actions is not None else incident_actions(store, incident)
+    return incident_deadlines(incident.regimes, regimes, incident.aware_at, actions, now)
 
 
 @dataclass(frozen=True)
 class IncidentState:
-    """What an incident stands at, at one moment: its facts, its deadlines, and its tasks as the actions left them."""
+    """What an incident stands at, at one moment: what was done, its deadlines as those actions left them (met,
+    late, not required…), and its tasks likewise (done by an action, or skipped when their stage is not
+    required), by due time. The CLI, the board's pages and the reports all read it."""
 
     incident: Incident
-    facts: Facts
+    actions: Actions
     deadlines: list[Deadline]
     tasks: list[Task]  # by due time
 
 
+def _state(incident: Incident, actions: Actions, tasks: Sequence[Task], regimes: Mapping[str, Regime],
+           now: datetime) -> IncidentState:
+    deadlines = incident_deadlines(incident.regimes, regimes, incident.aware_at, actions, now)
+    return IncidentState(incident, actions, deadlines, by_due_time(effective_tasks(tasks, actions, deadlines)))
+
+
 def incident_state(session: Session, incident_id: str) -> IncidentState:
-    store, now = session.store, session.now()
+    """One incident's state at the session's now."""
+    store = session.store
     incident = store.get(normalize_id(incident_id))
-    facts = incident_facts(store, incident)
-    deadlines = deadlines_of(store, incident, session.regimes, now, facts)
-    return IncidentState(incident, facts, deadlines, by_due_time(effective_tasks(store.tasks(incident.id), facts,
-                                                                                deadlines)))
+    return _state(incident, incident_actions(store, incident), store.tasks(incident.id), session.regimes,
+                  session.now())
+
+
+def incident_states(session: Session, incidents: Sequence[Incident], *, open_tasks_only: bool = False
+                    ) -> list[IncidentState]:
+    """`incident_state` of many incidents, read in a few statements (the board over every open incident).
+    `open_tasks_only`: only the tasks still open in the store (those finished by hand need no reading)."""
+    store, now, regimes = session.store, session.now(), session.regimes
+    ids = [i.id for i in incidents]
+    filings, decisions = store.filings_of(ids), store.decisions_of(ids)
+    approvals, counts = store.approvals.list_of(ids), store.outbox.version_counts_of(ids, "subject")
+    tasks = store.tasks_of(ids, open_only=open_tasks_only)
+    return [_state(i, _actions(i, filings[i.id], decisions[i.id], approvals[i.id], counts[i.id]), tasks[i.id],
+                   regimes, now) for i in incidents]
 
 
 # --- reading --------------------------------------------------------------------------------------------
@@ -92,7 +128,7 @@ def show_incident(session: Session, incident_id: str, *, timeline: bool = True) 
     store, now = session.store, session.now()
     state = incident_state(session, incident_id)
     incident = state.incident
-    return IncidentDocument.of(incident, state.deadlines, state.tasks, state.facts.decisions, state.facts.filings,
+    return IncidentDocument.of(incident, state.deadlines, state.tasks, state.actions.decisions, state.actions.filings,
                                store.timeline(incident.id) if timeline else [], now, soon=session.due_soon)
 
 
@@ -130,11 +166,17 @@ def open_incident(session: Session, *, title: str, aware_at: datetime | str, jus
 
     config, zone = session.config, session.zone
     values: dict[str, Any] = apply_changes({}, fields or {})
-    values |= {"title": title, "description": description, "aware_justification": justification,
-               "aware_at": parse_time(aware_at, "aware_at", zone),
-               "occurred_at": parse_time(occurred_at, "occurred_at", zone),
-               "detected_at": parse_time(detected_at, "detected_at", zone),
-               "regimes": list(regimes) or list(config.incidents.default_regimes), "commander": commander}
+    # the named arguments win over `fields`, but only when given (`fields` may carry a description or regimes)
+    given = {"description": description or None, "occurred_at": parse_time(occurred_at, "occurred_at", zone),
+             "detected_at": parse_time(detected_at, "detected_at", zone), "regimes": list(regimes) or None,
+             "commander": commander}
+    values |= {k: v for k, v in given.items() if v is not None}
+    values |= {"title": title, "aware_justification": justification,
+               "aware_at": parse_time(aware_at, "aware_at", zone)}
+    values.setdefault("regimes", list(config.incidents.default_regimes))
+    for name in ("occurred_at", "occurred_until", "detected_at", "processor_notified_at"):
+        if isinstance(values.get(name), str):
+            values[name] = parse_time(values[name], name, zone)
     known = session.regimes
     unknown = [r for r in values["regimes"] if r not in known]
     if unknown:
@@ -158,7 +200,10 @@ def open_incident(session: Session, *, title: str, aware_at: datetime | str, jus
 
 
 def apply_changes(current: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
-    """`{"impact.confidentiality": True}` changes one key of a nested value and keeps the rest."""
+    """`{"impact.confidentiality": True}` changes one key of a nested value and keeps the rest. Decision facts
+    (`facts.<name>`, or `facts` as a mapping) are checked by name and value (`facts.parse_fact_changes`), and an
+    impossible combination is refused with the field to fix."""
+    changes = _checked_facts(current, changes)
     out: dict[str, Any] = {}
     for name, value in changes.items():
         head, _, rest = name.strip().partition(".")
@@ -170,6 +215,35 @@ def apply_changes(current: Mapping[str, Any], changes: Mapping[str, Any]) -> dic
         else:
             out[head] = value
     return out
+
+
+def _checked_facts(current: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+    from breachkit.incidents.facts import CaseFacts, merged_facts
+
+    given: dict[str, Any] = {}
+    rest: dict[str, Any] = {}
+    for name, value in changes.items():
+        head, _, sub = name.strip().partition(".")
+        if head != "facts":
+            rest[name] = value
+        elif sub:
+            given[sub] = value
+        elif isinstance(value, Mapping):
+            given.update(value)
+        else:
+            raise UsageError("facts is a mapping of fact names to values (or set one: facts.<name>=<value>)",
+                             field="facts", hint="`breachkit incident facts` lists them")
+    if not given:
+        return rest
+    base = CaseFacts.model_validate(current.get("facts") or {})
+    merged = merged_facts(base, given)
+    confidentiality = rest.get("impact.confidentiality", (rest.get("impact") or current.get("impact") or {}).get(
+        "confidentiality", False))
+    if merged.recipient_deletion.value in ("confirmed", "requested") and not confidentiality:
+        raise UsageError(f"deletion {merged.recipient_deletion.value} needs a recipient, but no disclosure is "
+                         "recorded (impact.confidentiality is false)", field="facts.recipient_deletion",
+                         hint="set impact.confidentiality=true and facts.confidentiality_reach in the same update")
+    return rest | {"facts": merged.model_dump(mode="json")}
 
 
 def update_incident(session: Session, incident_id: str, changes: Mapping[str, Any], *, reason: str,
@@ -282,14 +356,18 @@ def link_detections(session: Session, incident_id: str, detections: Sequence[Lin
 def file_report(session: Session, incident_id: str, *, regime: str, stage: str,
                 kind: FilingKind | str = FilingKind.INITIAL, filed_at: datetime | str | None = None,
                 reference: str | None = None, recipient: str = "", note: str = "",
-                document: Path | tuple[str, bytes] | None = None) -> Filing:
+                document: Path | tuple[str, bytes] | None = None, override_reason: str | None = None) -> Filing:
     """Record a report filed with an authority, or a public communication (kind `public_communication`, for a
     stage the regime lets one meet, e.g. gdpr-34.subjects under Art. 34(3)(c)), which stops that stage's clock —
     with the exact document filed (`document`: a file, or a name and its bytes; kept in the store with its
     SHA-256) and its audit row, in one transaction. A filing without a document is allowed and flagged in the
     disclosure record. A document that is an approved authority report is linked to its approval. A follow-up
-    cites the authority's reference (given, from an earlier filing, or the incident's)."""
-    from breachkit.incidents.facts import latest_decision
+    cites the authority's reference (given, from an earlier filing, or the incident's).
+
+    The pre-filing check runs once everything given is read and valid: its errors refuse the filing unless
+    `override_reason` is given (recorded). A public communication is checked as the initial disclosure."""
+    from breachkit.incidents.actions import latest_decision
+    from breachkit.incidents.check_api import enforce_check
 
     regimes = session.regimes
     if regime not in regimes or stage not in [s.id for s in regimes[regime].stages]:
@@ -317,6 +395,9 @@ def file_report(session: Session, incident_id: str, *, regime: str, stage: str,
                          field="reference", hint="give --reference, or record it on the initial filing")
     content = _read_document(document)
     digest = hashlib.sha256(content[1]).hexdigest() if content else None
+    enforce_check(session, incident.id, action=f"filing {regime}.{stage}",
+                  report_type="initial" if kind is FilingKind.PUBLIC_COMMUNICATION else kind.value,
+                  reference=reference, override_reason=override_reason)
     approval = store.approvals.find_hash(incident.id, "authority", digest) if digest else None
     filing = Filing(incident_id=incident.id, regime=regime, stage=stage, kind=kind, filed_at=when,
                     reference=reference, recipient=recipient, filed_by=session.actor, note=note,

@@ -7,7 +7,7 @@ is not counted; the deadline is the end of the N-th working day (its last instan
 midnight), weekends and public holidays skipped. Months add calendar months to the local time in UTC
 (the 31st becomes the month's last day).
 
-What was done comes in as facts (`breachkit.incidents.facts.Facts`): a stage met by a filing, by the delivery of
+What was done comes in as actions (`breachkit.incidents.actions.Actions`): a stage met by a filing, by the delivery of
 every approved notice or by a public communication stops its clock at that moment (met, or late when after the
 deadline); a recorded decision not to notify makes it not required. The time shown as elapsed stops there too.
 """
@@ -16,14 +16,15 @@ from __future__ import annotations
 
 import calendar
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from breachkit.errors import UsageError
-from breachkit.incidents.facts import Facts, Fulfilment, stage_fulfilment, stage_waiver
+from breachkit.incidents.actions import Actions, Fulfilment, stage_fulfilment, stage_waiver
 from breachkit.incidents.model import Filing
 from breachkit.incidents.regimes import Due, Regime
 
@@ -106,19 +107,19 @@ def due_from(base: datetime, due: Due) -> datetime | None:
 
 
 def deadlines(regime: Regime, aware_at: datetime, now: datetime,
-              filed: Mapping[str, datetime] | None = None, *, facts: Facts | None = None) -> list[Deadline]:
+              filed: Mapping[str, datetime] | None = None, *, actions: Actions | None = None) -> list[Deadline]:
     """Every stage of `regime`: due time, status and time left at `now`. `filed` maps stage id → when filed;
-    `facts` (filings, deliveries, decisions) meet or waive stages as the regime says."""
+    `actions` (filings, deliveries, decisions) meet or waive stages as the regime says."""
     start = _require_aware("aware_at", aware_at)
     now = _require_aware("now", now)
     met: dict[str, Fulfilment] = {k: Fulfilment(_require_aware(f"filed[{k}]", v), "filing", "filed")
                                   for k, v in (filed or {}).items()}
     waived: dict[str, Fulfilment] = {}
     for stage in regime.stages:
-        found = stage_fulfilment(regime.id, stage, facts) if facts is not None else None
+        found = stage_fulfilment(regime.id, stage, actions) if actions is not None else None
         if found is not None and (stage.id not in met or found.at < met[stage.id].at):
             met[stage.id] = found
-        waiver = stage_waiver(stage, facts) if facts is not None else None
+        waiver = stage_waiver(stage, actions) if actions is not None else None
         if waiver is not None and stage.id not in met:
             waived[stage.id] = waiver
     due_at: dict[str, datetime | None] = {}
@@ -157,42 +158,63 @@ def deadlines(regime: Regime, aware_at: datetime, now: datetime,
 
 
 def incident_deadlines(regime_ids: Sequence[str], regimes: Mapping[str, Regime], aware_at: datetime,
-                       facts: Facts | Sequence[Filing], now: datetime) -> list[Deadline]:
-    """Every deadline of every regime an incident runs under, at `now`, given what was done (`facts`; a list of
-    filings alone is read as the facts)."""
-    if not isinstance(facts, Facts):
-        facts = Facts(filings=tuple(facts))
+                       actions: Actions | Sequence[Filing], now: datetime) -> list[Deadline]:
+    """Every deadline of every regime an incident runs under, at `now`, given what was done (`actions`; a list of
+    filings alone is read as the actions)."""
+    if not isinstance(actions, Actions):
+        actions = Actions(filings=tuple(actions))
     out: list[Deadline] = []
     for regime_id in regime_ids:
         regime = regimes.get(regime_id)
         if regime is None:
             raise UsageError(f"unknown regime {regime_id!r} (known: {', '.join(sorted(regimes))})",
                              hint="custom regimes come from incidents.regimes in breachkit.toml")
-        out.extend(deadlines(regime, aware_at, now, facts=facts))
+        out.extend(deadlines(regime, aware_at, now, actions=actions))
     return out
 
 
-def format_duration(value: timedelta) -> str:
-    """"2d 03:04:05" (the sign dropped) — exact elapsed time, never wall-clock arithmetic."""
+class HasDue(Protocol):
+    @property
+    def due_at(self) -> datetime | None: ...
+
+    @property
+    def provisional(self) -> bool: ...
+
+
+def legal_window(aware_at: datetime, deadlines: Iterable[HasDue], now: datetime) -> tuple[datetime, datetime]:
+    """The span a timeline shows by default: from awareness (the clocks start) to the last deadline, so the 72 hours
+    stay the width of the picture however old the incident is. Deadlines counted from a stage not filed yet
+    (provisional: an estimate that moves when that stage is filed, e.g. NIS2's final report a month after the
+    notification) only count when there is no other; they are shown at the window's edge instead. Without any fixed
+    deadline: awareness to now (at least an hour)."""
+    start = _require_aware("aware_at", aware_at)
+    items = [d for d in deadlines if d.due_at is not None]
+    firm = [d.due_at for d in items if not d.provisional and d.due_at is not None]
+    due = firm or [d.due_at for d in items if d.due_at is not None]
+    end = max(due) if due else _require_aware("now", now)
+    return start, max(end, start + timedelta(hours=1))
+
+
+def duration_words(value: timedelta) -> str:
+    """"2 d 3 h", "3 h 05 min", "12 min", "40 s" (the sign dropped): how long, for people, two units at most. The
+    one way a span is said — by the CLI, the board, the timeline picture and the reminders."""
     seconds = int(abs(value).total_seconds())
     days, rest = divmod(seconds, 86400)
-    text = f"{rest // 3600:02d}:{rest % 3600 // 60:02d}:{rest % 60:02d}"
-    return f"{days}d {text}" if days else text
-
-
-def format_remaining(remaining: timedelta) -> str:
-    """"2d 03:04:05 left" / "overdue by 1d 00:00:07"."""
-    text = format_duration(remaining)
-    return f"{text} left" if remaining >= timedelta(0) else f"overdue by {text}"
-
-
-def in_words(value: timedelta) -> str:
-    """A span for people, to the minute, the sign dropped: "2 d 3 h", "5 h 10 min", "45 min", "less than a minute"."""
-    minutes = int(abs(value).total_seconds() // 60)
-    days, rest = divmod(minutes, 24 * 60)
-    hours, mins = divmod(rest, 60)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
     if days:
         return f"{days} d {hours} h" if hours else f"{days} d"
     if hours:
-        return f"{hours} h {mins} min" if mins else f"{hours} h"
-    return f"{mins} min" if mins else "less than a minute"
+        return f"{hours} h {minutes:02d} min"
+    return f"{minutes} min" if minutes else f"{secs} s"
+
+
+def due_words(remaining: timedelta, soon: timedelta | None = None, *, countdown: bool = False) -> str:
+    """The one way a due time is said: "OVERDUE by 2 d 1 h"; "due in 3 h 05 min" ("due soon: in 3 h 05 min"
+    within `soon`); a legal deadline's `countdown`: "3 h 05 min left" ("… left (due soon)")."""
+    if remaining < timedelta(0):
+        return f"OVERDUE by {duration_words(remaining)}"
+    near = soon is not None and remaining <= soon
+    if countdown:
+        return f"{duration_words(remaining)} left" + (" (due soon)" if near else "")
+    return f"due soon: in {duration_words(remaining)}" if near else f"due in {duration_words(remaining)}"

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from breachkit.document import Document
 from breachkit.incidents.clock import Deadline
 from breachkit.incidents.model import Decision, Filing, Incident, Task, TimelineEntry
-from breachkit.incidents.progress import task_timing
+from breachkit.incidents.timing import task_timing
 
 
 class _Item(BaseModel):
@@ -99,12 +99,58 @@ class SuggestionItem(_Item):
     alternative: str | None = None
 
 
+class CategoriesItem(_Item):
+    declared: list[str]  # on the incident (what the responders believe)
+    found: list[str] | None  # in the latest subject list (None: no list yet)
+    used: list[str]  # the union the suggestion argues from
+    found_in: int | None = None  # the subject list version
+
+
+class AssumptionItem(_Item):
+    fact: str  # the field to set, e.g. facts.exfiltration
+    text: str  # what was assumed for it
+
+
+class MissingItem(_Item):
+    fact: str
+    changes: list[str]  # the known values that would change the suggestion, and how
+
+
 class DecisionDocument(Document):
     SCHEMA = "breachkit.decision/1"
 
     incident: str
     at: datetime
-    facts: dict[str, Any]  # what the suggestion was computed from
+    facts: dict[str, Any]  # the resolved facts the suggestion was computed from (decide.BreachFacts)
     authority: SuggestionItem
     subjects: SuggestionItem
     recorded: list[dict[str, Any]] = Field(default_factory=list)  # decisions recorded by this call
+    case_facts: dict[str, Any] = Field(default_factory=dict)  # the incident's decision facts as used
+    overrides: dict[str, Any] = Field(default_factory=dict)  # one-off --fact values of this call
+    categories: CategoriesItem | None = None
+    assumptions: list[AssumptionItem] = Field(default_factory=list)  # every unknown fact and what was assumed
+    missing: list[MissingItem] = Field(default_factory=list)  # what known values would change the suggestion
+    notes: list[str] = Field(default_factory=list)  # facts stated that do not change the grade
+
+
+class FindingItem(_Item):
+    severity: str  # error | warning
+    code: str
+    field: str  # the field to fix
+    message: str
+    hint: str = ""
+
+
+class CheckDocument(Document):
+    """`breachkit.check/1`: the pre-filing check of one incident — errors block filing and sending."""
+
+    SCHEMA = "breachkit.check/1"
+
+    incident: str
+    at: datetime
+    report_type: str  # initial | follow_up | final
+    subject_list: int | None  # the subject list version checked against (None: none yet)
+    passed: bool  # no errors
+    errors: int
+    warnings: int
+    findings: list[FindingItem]

@@ -1,5 +1,6 @@
 """The task list as it stands: tasks completed by what was done (a playbook task names the actions that complete
-it, `completed_by`), and when each is due, in words. Pure: the facts, the deadlines and `now` are given.
+it, `completed_by`), ordered by due time. Pure: the actions, the deadlines and `now` are given. How a task or a stage
+stands in words is `breachkit.incidents.timing`.
 
 A task completed by an action is shown done at the time of the action, by whoever did it, with the action named
 (`done_by_action`); the stored task is not changed, so the task list always follows the record of what was done
@@ -10,13 +11,11 @@ hand keeps that state.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from breachkit.incidents.clock import Deadline, Status, in_words
-from breachkit.incidents.facts import Facts, Fulfilment, delivery_fulfilment, filing_fulfilment
+from breachkit.incidents.actions import Actions, Fulfilment, delivery_fulfilment, filing_fulfilment
+from breachkit.incidents.clock import Deadline, Status
 from breachkit.incidents.model import ActionKind, FilingKind, Task, TaskAction, TaskState
 
 
@@ -24,22 +23,22 @@ def _first(found: Sequence[Fulfilment]) -> Fulfilment | None:
     return min(found, key=lambda f: f.at) if found else None
 
 
-def happened(action: TaskAction, facts: Facts) -> Fulfilment | None:
+def happened(action: TaskAction, actions: Actions) -> Fulfilment | None:
     """When `action` first happened, or None (a `not_required` action is not an action: None)."""
     kinds = set(action.kind)
     match action.action:
         case ActionKind.FILING | ActionKind.PUBLIC_COMMUNICATION:
             public = action.action is ActionKind.PUBLIC_COMMUNICATION
-            return _first([filing_fulfilment(f) for f in facts.filings
+            return _first([filing_fulfilment(f) for f in actions.filings
                            if (action.regime is None or (f.regime, f.stage) == (action.regime, action.stage))
                            and (f.kind is FilingKind.PUBLIC_COMMUNICATION) == public
                            and (public or not kinds or f.kind.value in kinds)])
         case ActionKind.NOTICES_DELIVERED:
-            return _first([delivery_fulfilment(d) for d in facts.deliveries if d.kind == "subject"])
+            return _first([delivery_fulfilment(d) for d in actions.deliveries if d.kind == "subject"])
         case ActionKind.DECISION:
             firsts = []
             for kind in sorted(kinds):
-                made = [d for d in facts.decisions if d.kind.value == kind]
+                made = [d for d in actions.decisions if d.kind.value == kind]
                 if not made:
                     return None
                 first = min(made, key=lambda d: d.decided_at)
@@ -50,11 +49,11 @@ def happened(action: TaskAction, facts: Facts) -> Fulfilment | None:
         case ActionKind.APPROVAL:
             return _first([Fulfilment(a.approved_at, "approval", f"{a.kind} version {a.version} approved",
                                       a.approved_by)
-                           for a in facts.approvals if not kinds or a.kind in kinds])
+                           for a in actions.approvals if not kinds or a.kind in kinds])
     return None
 
 
-def effective_tasks(tasks: Sequence[Task], facts: Facts, deadlines: Sequence[Deadline]) -> list[Task]:
+def effective_tasks(tasks: Sequence[Task], actions: Actions, deadlines: Sequence[Deadline]) -> list[Task]:
     """The tasks with those that actions completed (or made not apply) shown as such."""
     waived = {(d.regime, d.stage): d for d in deadlines if d.status is Status.NOT_REQUIRED}
     out: list[Task] = []
@@ -62,7 +61,7 @@ def effective_tasks(tasks: Sequence[Task], facts: Facts, deadlines: Sequence[Dea
         if task.state is not TaskState.OPEN or not task.done_when:
             out.append(task)
             continue
-        done = _first([f for a in task.done_when if (f := happened(a, facts)) is not None])
+        done = _first([f for a in task.done_when if (f := happened(a, actions)) is not None])
         if done is not None:
             out.append(task.model_copy(update={"state": TaskState.DONE, "completed_at": done.at,
                                                "completed_by": done.by or None,
@@ -77,38 +76,6 @@ def effective_tasks(tasks: Sequence[Task], facts: Facts, deadlines: Sequence[Dea
             continue
         out.append(task)
     return out
-
-
-class Timing(enum.StrEnum):
-    DONE = "done"
-    SKIPPED = "skipped"
-    OVERDUE = "overdue"
-    DUE_SOON = "due_soon"  # due within the configured threshold (incidents.due_soon_hours)
-    OPEN = "open"  # due later
-    NO_DEADLINE = "no_deadline"
-
-
-@dataclass(frozen=True)
-class TaskTiming:
-    state: Timing
-    text: str  # "overdue by 2 d 3 h", "due in 5 h 10 min (soon)", "done", "no fixed due time"
-    remaining: timedelta | None  # until due (negative: overdue); None when finished or without a due time
-
-
-def task_timing(task: Task, now: datetime, soon: timedelta) -> TaskTiming:
-    """Where a task stands at `now`, in words (never by colour alone)."""
-    if task.state is TaskState.DONE:
-        return TaskTiming(Timing.DONE, "done", None)
-    if task.state is TaskState.SKIPPED:
-        return TaskTiming(Timing.SKIPPED, "skipped", None)
-    if task.due_at is None:
-        return TaskTiming(Timing.NO_DEADLINE, "no fixed due time", None)
-    remaining = task.due_at - now
-    if remaining < timedelta(0):
-        return TaskTiming(Timing.OVERDUE, f"overdue by {in_words(remaining)}", remaining)
-    if remaining <= soon:
-        return TaskTiming(Timing.DUE_SOON, f"due soon: in {in_words(remaining)}", remaining)
-    return TaskTiming(Timing.OPEN, f"due in {in_words(remaining)}", remaining)
 
 
 def by_due_time(tasks: Sequence[Task]) -> list[Task]:

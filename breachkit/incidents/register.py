@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from breachkit.incidents.api import deadlines_of, incident_facts
+from breachkit.incidents.api import deadlines_of, incident_actions
 from breachkit.incidents.clock import Deadline, Status
 from breachkit.incidents.model import DecisionKind, Incident
 from breachkit.incidents.regimes import Regime
@@ -42,12 +42,12 @@ def stage_text(d: Deadline) -> str:
 
 def register_row(store: IncidentStore, incident: Incident, regimes: Mapping[str, Regime], now: datetime
                  ) -> dict[str, Any]:
-    facts = incident_facts(store, incident)
-    decisions, filings = facts.decisions, facts.filings
+    actions = incident_actions(store, incident)
+    decisions, filings = actions.decisions, actions.filings
     assessments = store.assessments(incident.id)
     latest = {d.kind: d for d in decisions}  # the last decision of each kind counts
     authority, subjects = latest.get(DecisionKind.NOTIFY_AUTHORITY), latest.get(DecisionKind.NOTIFY_SUBJECTS)
-    deadlines = deadlines_of(store, incident, regimes, now, facts)
+    deadlines = deadlines_of(store, incident, regimes, now, actions)
     late = [f"{d.regime}.{d.stage} ({d.status.value})" for d in deadlines if d.status in (Status.LATE, Status.OVERDUE)]
     return {
         "id": incident.id, "title": incident.title, "status": incident.status.value,

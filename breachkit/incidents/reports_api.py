@@ -7,7 +7,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, get_args
 
 from breachkit.errors import UsageError
 from breachkit.incidents.api import incident_state
@@ -15,6 +15,8 @@ from breachkit.session import Session
 from breachkit.workspace import write_private_bytes
 
 RegisterFormat = Literal["csv", "json"]
+TimelineWindow = Literal["legal", "all"]
+WINDOWS: tuple[str, ...] = get_args(TimelineWindow)
 
 
 @dataclass(frozen=True)
@@ -32,36 +34,52 @@ def deliver(data: bytes, path: Path | None) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def register_rows(session: Session) -> list[dict[str, Any]]:
+    """The breach register as rows (one per incident, oldest first), for a screen; `export_register` writes it."""
+    from breachkit.incidents.register import register
+
+    return register(session.store, session.regimes, session.now())
+
+
 def export_register(session: Session, fmt: RegisterFormat = "csv", out: Path | None = None, *,
-                    reason: str = "breach register (Art. 33(5))") -> Export:
-    """Every incident, notified or not: facts, effects, remedial action, decisions and reasons."""
-    from breachkit.incidents.register import COLUMNS, register
+                    reason: str = "breach register (Art. 33(5))", target: str | None = None) -> Export:
+    """Every incident, notified or not: facts, effects, remedial action, decisions and reasons. `target` names
+    where the data went when it is not a file (default "stdout"), for the audit log."""
+    from breachkit.incidents.register import COLUMNS
     from breachkit.safecsv import csv_text
 
     store, now = session.store, session.now()
-    rows = register(store, session.regimes, now)
+    rows = register_rows(session)
     data = (csv_text(rows, COLUMNS) if fmt == "csv"
             else json.dumps(rows, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
     digest = deliver(data, out)
-    store.audit("export", str(out) if out else "stdout", actor=session.actor, at=now, reason=reason, sha256=digest,
+    store.audit("export", str(out) if out else (target or "stdout"), actor=session.actor, at=now, reason=reason,
+                sha256=digest,
                 detail={"what": "register", "format": fmt, "incidents": len(rows)})
     return Export(data, out, digest, len(rows))
 
 
-def export_timeline(session: Session, incident_id: str, out: Path) -> Export:
-    """A picture (.png or .svg, 0600) of occurred/detected/aware, tasks, filings and every deadline."""
+def export_timeline(session: Session, incident_id: str, out: Path, *, window: TimelineWindow = "legal") -> Export:
+    """A picture (.png or .svg, 0600) of occurred/detected/aware, tasks, filings and every deadline. The time axis
+    is the legal window (awareness to the last deadline, as on the board: `clock.legal_window`) or `all`
+    (everything, now included)."""
+    from breachkit.incidents.clock import legal_window
     from breachkit.incidents.timeline_plot import plot_timeline, save_timeline
 
     if out.suffix.lower() not in (".png", ".svg"):
         raise UsageError(f"unsupported picture format {out.suffix!r}", path=out, hint="name the file .png or .svg")
     store, now, regimes = session.store, session.now(), session.regimes
+    if window not in WINDOWS:
+        raise UsageError(f"unknown timeline window {window!r} (known: {', '.join(WINDOWS)})", field="window")
     state = incident_state(session, incident_id)
     incident = state.incident
-    figure = plot_timeline(incident, deadlines=state.deadlines, tasks=state.tasks, filings=list(state.facts.filings),
-                           now=now, zone=session.zone, regime_names={k: r.name for k, r in regimes.items()})
+    span = legal_window(incident.aware_at, state.deadlines, now) if window == "legal" else None
+    figure = plot_timeline(incident, deadlines=state.deadlines, tasks=state.tasks, filings=list(state.actions.filings),
+                           now=now, zone=session.zone, regime_names={k: r.name for k, r in regimes.items()},
+                           soon=session.due_soon, window=span)
     save_timeline(figure, out)
     data = out.read_bytes()
     digest = hashlib.sha256(data).hexdigest()
     store.audit("export", str(out), actor=session.actor, at=now, incident_id=incident.id, reason="timeline picture",
-                sha256=digest, detail={"what": "timeline"})
+                sha256=digest, detail={"what": "timeline", "window": window})
     return Export(data, out, digest, 1)

@@ -1,7 +1,17 @@
 """Elasticsearch as an event store. The only module that imports the Elasticsearch client.
 
-Works with the server's core features only (no ES|QL, EQL, painless or x-pack data streams), so it runs
-on any 8.x/9.x cluster, including Elastic's bare integ-test distribution used by the tests.
+Works with the server's core features only (no ES|QL, EQL, painless or x-pack data streams, no
+delete-by-query — that lives in the reindex module), so it runs on any 8.x/9.x cluster, including
+Elastic's bare integ-test distribution used by the tests.
+
+Replacing a source (`ingest --replace`) cannot be one transaction here. The order that never leaves the
+source without events: (1) bulk-*index* the new events (an event of the same line has the same id, so
+each document is overwritten atomically — old reading or new, never none; new lines are created);
+(2) refresh; (3) page through the source's ids (`search_after` on event.id) and bulk-delete those that
+are not in the new set (lines no longer in the input). The two id sets are compared in a temporary
+DuckDB file in the spool folder, so memory stays bounded. A crash during (1) leaves a mix of old and new
+readings of the lines, during (3) some stale events of removed lines: never a line without its event;
+running the replace again completes it. If the store rejects any new document, (3) is skipped.
 """
 
 from __future__ import annotations
@@ -13,6 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.ipc as ipc
@@ -38,14 +49,7 @@ _MAPPING_TYPES: dict[FieldType, dict[str, Any]] = {
 
 def index_mappings() -> dict[str, Any]:
     """The index mappings for the event schema (nested objects from the dotted names)."""
-    root: dict[str, Any] = {}
-    for f in FIELDS:
-        node = root
-        parts = f.name.split(".")
-        for part in parts[:-1]:
-            node = node.setdefault(part, {"properties": {}})["properties"]
-        node[parts[-1]] = dict(_MAPPING_TYPES[f.type])
-    return {"dynamic": "strict", "properties": root}
+    return {"dynamic": "strict", "properties": _nested({f.name: dict(_MAPPING_TYPES[f.type]) for f in FIELDS})}
 
 
 def connect(config: ElasticsearchConfig) -> Elasticsearch:
@@ -117,15 +121,74 @@ class ElasticsearchStore:
                 priority=200,
                 template={"settings": {"index": {"number_of_shards": 1, "refresh_interval": "5s"}},
                           "mappings": index_mappings()},
-                meta={"managed_by": "breachkit", "schema": 1},
+                meta={"managed_by": "breachkit", "schema": 2},
             )
             if not self.client.indices.exists(index=self.index):
                 with contextlib.suppress(ApiError):  # created concurrently: fine
                     self.client.indices.create(index=self.index)
+            self._add_missing_fields()
 
-    def begin(self, source: str) -> _EsLoader:
+    def _add_missing_fields(self) -> None:
+        """An index created by an older breachkit lacks the fields added since (log.flags): add them
+        (adding a field is allowed on a live index; existing fields are left as they are)."""
+        mappings = self.client.indices.get_mapping(index=self.index)
+        for body in mappings.values():
+            have = _mapped_fields(body.get("mappings", {}).get("properties", {}))
+            missing = {f.name: dict(_MAPPING_TYPES[f.type]) for f in FIELDS if f.name not in have}
+            if missing:
+                self.client.indices.put_mapping(index=self.index, properties=_nested(missing))
+
+    def begin(self, source: str, *, replace: bool = False) -> _EsLoader:
         self.ensure_index()
-        return _EsLoader(self, source)
+        return _EsLoader(self, source, replace)
+
+    def _source_ids(self, source: str, page: int = 5_000) -> Iterator[list[str]]:
+        """The ids of the source's events, a page at a time (search_after on event.id: no scroll state)."""
+        after: list[Any] | None = None
+        while True:
+            kwargs: dict[str, Any] = {"search_after": after} if after is not None else {}
+            resp = self.client.search(index=self.index, size=page, source=False, track_total_hits=False,
+                                      query={"term": {"log.file.path": source}}, sort=[{"event.id": "asc"}],
+                                      **kwargs)
+            hits = resp["hits"]["hits"]
+            if not hits:
+                return
+            yield [h["_id"] for h in hits]
+            after = hits[-1]["sort"]
+
+    def _delete(self, ids: list[str]) -> int:
+        actions = ({"_op_type": "delete", "_index": self.index, "_id": i} for i in ids)
+        deleted = 0
+        for ok, item in helpers.streaming_bulk(self.client, actions, chunk_size=self.config.bulk_chunk_size,
+                                               raise_on_error=False):
+            info = item.get("delete", item)
+            if ok or info.get("status") == 404:  # 404: already gone
+                deleted += 1 if ok else 0
+            else:
+                raise ServiceError(f"Elasticsearch refused to delete event {info.get('_id')}: "
+                                   f"{info.get('error')}")
+        return deleted
+
+    def forget(self, source: str) -> int:
+        """Remove every event of `source`; returns how many. Pages of ids, each bulk-deleted (no
+        delete-by-query on a core-only cluster); deleting is idempotent, so an interrupted forget is
+        completed by running it again."""
+        with service_errors(self.config):
+            if not self.client.indices.exists(index=self.index):
+                return 0
+            removed = 0
+            for ids in self._source_ids(source):
+                removed += self._delete(ids)
+            self.refresh()
+        return removed
+
+    def sources(self, limit: int = 20) -> list[tuple[str, int]]:
+        with service_errors(self.config):
+            if not self.client.indices.exists(index=self.index):
+                return []
+            resp = self.client.search(index=self.index, size=0, aggs={"s": {"terms": {
+                "field": "log.file.path", "size": limit, "order": {"_key": "asc"}}}})
+        return [(b["key"], int(b["doc_count"])) for b in resp["aggregations"]["s"]["buckets"]]
 
     def refresh(self) -> None:
         with service_errors(self.config):
@@ -163,6 +226,27 @@ class ElasticsearchStore:
                 return total
 
 
+def _mapped_fields(properties: dict[str, Any], prefix: str = "") -> set[str]:
+    found: set[str] = set()
+    for name, spec in properties.items():
+        if "properties" in spec:
+            found |= _mapped_fields(spec["properties"], f"{prefix}{name}.")
+        else:
+            found.add(prefix + name)
+    return found
+
+
+def _nested(flat: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    root: dict[str, Any] = {}
+    for name, spec in flat.items():
+        node = root
+        parts = name.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {"properties": {}})["properties"]
+        node[parts[-1]] = spec
+    return root
+
+
 def _documents(batch: pa.RecordBatch) -> list[dict[str, Any]]:
     ts = batch.column("@timestamp").cast(pa.timestamp("ms", tz="UTC"))
     columns = {name: batch.column(name) for name in batch.schema.names}
@@ -173,11 +257,13 @@ def _documents(batch: pa.RecordBatch) -> list[dict[str, Any]]:
 
 class _EsLoader:
     """Spools one input's batches to a 0600 Arrow file, then bulk-creates them (`op_type: create`):
-    ids already in the index answer 409 and are counted as already present."""
+    ids already in the index answer 409 and are counted as already present. With `replace`, bulk-indexes
+    them (overwriting) and then deletes the source's other events (the order: the module docstring)."""
 
-    def __init__(self, store: ElasticsearchStore, source: str) -> None:
+    def __init__(self, store: ElasticsearchStore, source: str, replace: bool = False) -> None:
         self.store = store
         self.source = source
+        self.replace = replace
         fd, name = tempfile.mkstemp(dir=store.spool_dir, suffix=".arrow")  # 0600: the spool holds raw lines
         os.close(fd)
         self.path = Path(name)
@@ -194,17 +280,21 @@ class _EsLoader:
             self._writer.close()
             self._sink.close()
 
+    def _batches(self) -> Iterator[pa.RecordBatch]:
+        with pa.OSFile(str(self.path), "rb") as source:
+            yield from ipc.open_stream(source)
+
     def _actions(self) -> Iterator[dict[str, Any]]:
         index = self.store.index
-        with pa.OSFile(str(self.path), "rb") as source:
-            for batch in ipc.open_stream(source):
-                for doc in _documents(batch):
-                    yield {"_op_type": "create", "_index": index, "_id": doc["event.id"], "_source": doc}
+        op = "index" if self.replace else "create"
+        for batch in self._batches():
+            for doc in _documents(batch):
+                yield {"_op_type": op, "_index": index, "_id": doc["event.id"], "_source": doc}
 
     def commit(self, progress: ProgressCallback | None = None) -> LoadResult:
         self._close_spool()
         cfg = self.store.config
-        added = present = done = rejected = 0
+        added = present = replaced = done = rejected = removed = 0
         errors: list[Problem] = []
         try:
             with service_errors(cfg):
@@ -213,9 +303,11 @@ class _EsLoader:
                     chunk_size=cfg.bulk_chunk_size, raise_on_error=False, raise_on_exception=True,
                 )
                 for ok, item in results:
-                    info = item.get("create", item)
+                    info = item.get("index" if self.replace else "create", item)
                     done += 1
-                    if ok:
+                    if ok and info.get("result") == "updated":
+                        replaced += 1
+                    elif ok:
                         added += 1
                     elif info.get("status") == 409:
                         present += 1
@@ -229,11 +321,44 @@ class _EsLoader:
                     if progress is not None and done % 2000 == 0:
                         progress("load", done, self.staged)
                 self.store.refresh()
+                if self.replace and not rejected:
+                    removed = self._remove_others()
         finally:
             self.path.unlink(missing_ok=True)
         if progress is not None:
             progress("load", done, self.staged)
-        return LoadResult(added=added, already_present=present, rejected=rejected, errors=errors)
+        return LoadResult(added=added, already_present=present, rejected=rejected, errors=errors,
+                          replaced=replaced, removed=removed)
+
+    def _remove_others(self) -> int:
+        """Delete the source's events whose ids are not among the new ones (compared out of memory)."""
+        fd, name = tempfile.mkstemp(dir=self.store.spool_dir, suffix=".duckdb")
+        os.close(fd)
+        Path(name).unlink()  # DuckDB creates the file itself; the folder is the workspace's (0700)
+        con = duckdb.connect(name)
+        try:
+            con.execute("SET temp_directory = ?", [str(self.store.spool_dir)])
+            con.execute("CREATE TABLE new_ids (id VARCHAR)")
+            con.execute("CREATE TABLE stored_ids (id VARCHAR)")
+            for batch in self._batches():
+                con.register("incoming", pa.table({"id": batch.column("event.id")}))
+                con.execute("INSERT INTO new_ids SELECT id FROM incoming")
+                con.unregister("incoming")
+            for ids in self.store._source_ids(self.source):
+                con.register("incoming", pa.table({"id": pa.array(ids, pa.string())}))
+                con.execute("INSERT INTO stored_ids SELECT id FROM incoming")
+                con.unregister("incoming")
+            stale = con.execute("SELECT id FROM stored_ids ANTI JOIN new_ids USING (id) ORDER BY id")
+            removed = 0
+            while rows := stale.fetchmany(self.store.config.bulk_chunk_size):
+                removed += self.store._delete([r[0] for r in rows])
+            if removed:
+                self.store.refresh()
+            return removed
+        finally:
+            con.close()
+            for leftover in Path(name).parent.glob(Path(name).name + "*"):
+                leftover.unlink(missing_ok=True)
 
     def abort(self) -> None:
         self._close_spool()

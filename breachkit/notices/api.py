@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
@@ -74,15 +75,20 @@ class Report:
 
 
 def authority_report(session: Session, incident_id: str, fmt: AuthorityFormat = "md", out: Path | None = None, *,
-                     report_type: ReportType = "initial", reference: str | None = None) -> Report:
+                     report_type: ReportType = "initial", reference: str | None = None,
+                     override_reason: str | None = None) -> Report:
     """The report to the supervisory authority (Art. 33(3)) in one format: written to `out` (0600) or returned
-    for stdout. Refuses (with the field to fix) a late report without reasons for the delay. Audited."""
+    for stdout. The pre-filing check runs first: its errors (a late report without reasons for the delay, a
+    contradiction, a blank the form asks for…) refuse it unless `override_reason` is given (recorded). Audited."""
+    from breachkit.incidents.check_api import enforce_check
     from breachkit.incidents.reports_api import deliver
 
     if fmt == "pdf" and out is None:
         raise UsageError("a PDF needs an output file", field="out")
     store, config, now = session.store, session.config, session.now()
     incident = store.get(normalize_id(incident_id))
+    enforce_check(session, incident.id, action="the authority report", report_type=report_type, reference=reference,
+                  override_reason=override_reason)
     ctx = authority_report_context(store, config, incident, now, report_type=report_type,
                                    earlier_reference=reference)
     content = render_authority(ctx, environment_from_config(config), fmt)
@@ -131,16 +137,22 @@ def send_notices(session: Session, incident_id: str, *, recipients: Path | None 
                  dry_run_to: Path | None = None, queue_only: bool = False,
                  confirm: Callable[[SendPlanDocument], bool] | None = None,
                  on_start: Callable[[int], None] | None = None,
-                 on_message: Callable[[Row, State], None] | None = None) -> SendResult:
-    """Send an approved version of the subject notices: every message rendered again and checked against the hash
-    its approval recorded, the whole set queued in one transaction (or, if one message differs, none: a
-    ConflictError names how many and why), then delivered over SMTP, exactly once or visibly `unknown`.
+                 on_message: Callable[[Row, State], None] | None = None,
+                 override_reason: str | None = None) -> SendResult:
+    """Send an approved version of the subject notices (every kind: breach, compromise, both): every message
+    rendered again and checked against the hash its approval recorded, the whole set queued in one transaction
+    (or, if one message differs, none: a ConflictError names how many and why), then delivered over SMTP, exactly
+    once or visibly `unknown`.
 
-    Needs a recorded decision to tell the people (its reasons are each disclosure's reason), an approval of the
-    version (`approve_notices`), a configured sender and — with `notices.require_second_person` — a sender other
-    than the approver. `confirm` is shown the plan (counts per locale, approver) and may say no; None means the
+    The pre-filing check runs first: its errors stop the sending unless `override_reason` is given (the override
+    is recorded once the sending goes ahead, i.e. after the confirmation). Then it needs a recorded decision to
+    tell the people (its reasons are each disclosure's reason), an approval of the version (`approve_notices`), a
+    configured sender and — with `notices.require_second_person` — a sender other than the approver. `confirm` is
+    shown the plan (counts per locale and kind, approver, the check's outcome) and may say no; None means the
     caller has confirmed. A version queued by an earlier run is delivered without rendering it again.
-    `dry_run_to` writes the .eml files instead (no approval needed)."""
+    `dry_run_to` writes the .eml files instead (no approval needed; a dry run only reviews, so it is not
+    checked)."""
+    from breachkit.incidents.check_api import enforce_check, record_check_override
     from breachkit.notices.delivery import DeliveryOptions, deliver, transport_from_config
 
     store, config, now = session.store, session.config, session.now()
@@ -157,11 +169,19 @@ def send_notices(session: Session, incident_id: str, *, recipients: Path | None 
         store.audit("render", str(dry_run_to), actor=session.actor, at=now, incident_id=incident.id,
                     reason="dry run (.eml)", detail={"messages": len(result.dry_run)})
         return result
+    checked = enforce_check(session, incident.id, action="sending the notices", override_reason=override_reason,
+                            record=False)
     plan = send_plan(session, incident.id, version=version)
+    if not checked.passed:
+        plan = plan.model_copy(update={"warnings": [*plan.warnings, (
+            f"the pre-filing check found {checked.errors} error{'s' if checked.errors != 1 else ''}: going ahead "
+            f"on the override given ({override_reason}), recorded when the sending starts")]})
     result = SendResult(incident.id, plan=plan, warnings=list(plan.warnings))
     if confirm is not None and not confirm(plan):
         result.cancelled = True
         return result
+    if not checked.passed:
+        record_check_override(session, checked, "sending the notices", override_reason or "")
     approval = latest_approval(session, incident, version)
     approved = store.approvals.hashes(approval.id)
     outbox = store.outbox
@@ -209,6 +229,11 @@ def notice_status(session: Session, incident_id: str) -> NoticeStatusDocument:
         incident=incident.id, counts=store.outbox.counts(incident.id),
         problems=[{"recipient": r.recipient, "kind": r.kind, "state": r.state.value, "attempts": r.attempts,
                    "error": r.last_error} for r in trouble])
+
+
+def delivery_times(session: Session, incident_id: str) -> list[datetime]:
+    """When each subject notice of the incident was delivered, oldest first (the board's timeline picture)."""
+    return session.store.outbox.sent_times(normalize_id(incident_id), "subject")
 
 
 def resolve_notices(session: Session, incident_id: str, *, action: Literal["resend", "sent", "cancel"],

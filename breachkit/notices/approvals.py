@@ -65,7 +65,9 @@ class ApprovalDocument(Document):
     messages: int  # messages (subject) or formats (authority)
     sha256: str  # of the manifest: "<key>\t<sha256>" per item, sorted
     per_locale: dict[str, int] = Field(default_factory=dict)
+    per_kind: dict[str, int] = Field(default_factory=dict)  # breach | compromise | breach_and_compromise
     rejected: int = 0  # recipient rows left out (not approved, not sent)
+    skipped: int = 0  # rows nobody writes to (the actor's own accounts)
     formats: dict[str, str] = Field(default_factory=dict)  # authority: report.<fmt> → SHA-256
     files: list[str] = Field(default_factory=list)  # approved copies written (authority)
     warnings: list[str] = Field(default_factory=list)
@@ -77,7 +79,9 @@ class ApprovalDocument(Document):
                           approval_id=approval.id, approved_by=approval.approved_by, approved_at=approval.approved_at,
                           reason=approval.reason, messages=approval.messages, sha256=approval.sha256,
                           per_locale=dict(approval.summary.get("per_locale", {})),
-                          rejected=int(approval.summary.get("rejected", 0)), formats=dict(formats or {}),
+                          per_kind=dict(approval.summary.get("per_kind", {})),
+                          rejected=int(approval.summary.get("rejected", 0)),
+                          skipped=int(approval.summary.get("skipped", 0)), formats=dict(formats or {}),
                           files=[str(p) for p in files], warnings=list(warnings))
 
 
@@ -110,15 +114,19 @@ def approve_notices(session: Session, incident_id: str, *, version: int, reason:
     people = load_recipients(store, incident, env, recipients)
     hashes: dict[str, str] = {}
     per_locale: Counter[str] = Counter()
+    per_kind: Counter[str] = Counter()
     for message in outgoing(incident, people, notice_context(store, config, incident), env, config, version=version,
                             reason=decision, now=now):
         hashes[message.recipient] = message.sha256
         per_locale[message.locale] += 1
+        per_kind[message.notice_kind] += 1
     if not hashes:
         raise UsageError(f"{incident.id}: there is no one to write to (no valid recipient)")
     rejected = len({p.location.line for p in people.rejected})
     approval = store.approvals.add(incident.id, kind="subject", version=version, hashes=hashes,
-                                   summary={"per_locale": dict(sorted(per_locale.items())), "rejected": rejected,
+                                   summary={"per_locale": dict(sorted(per_locale.items())),
+                                            "per_kind": dict(sorted(per_kind.items())), "rejected": rejected,
+                                            "skipped": len(people.skipped),
                                             "recipients": str(recipients) if recipients else "subject list",
                                             "decision": decision},
                                    actor=session.actor, now=now, reason=reason)
@@ -162,6 +170,7 @@ class SendPlanDocument(Document):
     messages: int
     per_locale: dict[str, int]
     sender: str
+    per_kind: dict[str, int] = Field(default_factory=dict)  # breach | compromise | breach_and_compromise
     outbox: dict[str, int]  # this version's messages already in the outbox, by state
     to_send: int  # not yet sent (queued now, or waiting from an earlier run)
     warnings: list[str] = Field(default_factory=list)
@@ -202,4 +211,5 @@ def send_plan(session: Session, incident_id: str, *, version: int = 1) -> SendPl
         incident=incident.id, kind="subject", version=version, approval_id=approval.id,
         approved_by=approval.approved_by, approved_at=approval.approved_at, approval_reason=approval.reason,
         messages=approval.messages, per_locale=dict(approval.summary.get("per_locale", {})), sender=sender,
+        per_kind=dict(approval.summary.get("per_kind", {})),
         outbox=dict(sorted(states.items())), to_send=approval.messages - done, warnings=warnings)

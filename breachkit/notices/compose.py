@@ -14,7 +14,7 @@ import pandas as pd
 from breachkit.config import Config
 from breachkit.errors import UsageError
 from breachkit.incidents.api import deadlines_of
-from breachkit.incidents.model import DecisionKind, Incident
+from breachkit.incidents.model import DATA_CATEGORIES, DecisionKind, Incident
 from breachkit.incidents.regimes import load_regimes
 from breachkit.incidents.store import IncidentStore
 from breachkit.notices.context import (
@@ -51,10 +51,16 @@ def subject_numbers(store: IncidentStore, incident: Incident) -> SubjectNumbers 
     build = store.subject_lists.get(incident.id)
     if build is not None:
         counts = build.summary.get("counts", {})
+        found = build.summary.get("found_categories")
+        if found is None:  # a list built before found categories were kept
+            found = [c for c in counts.get("people_per_category", {}) if c in DATA_CATEGORIES]
         return SubjectNumbers(people=int(counts.get("people", build.rows)), records=int(counts.get("records", 0)),
                               exact=True, per_country=dict(counts.get("people_per_country", {})),
                               per_category=dict(counts.get("people_per_category", {})),
-                              minors=int(counts.get("minors", 0)))
+                              minors=int(counts.get("minors", 0)),
+                              compromised_accounts=counts.get("compromised_accounts"),
+                              compromised_requests=counts.get("compromised_requests"), found_in=build.version,
+                              found_categories=tuple(sorted(found)))
     if incident.approx_subjects is None:
         return None
     return SubjectNumbers(people=incident.approx_subjects, records=incident.approx_records or 0, exact=False)
@@ -71,7 +77,7 @@ def authority_report_context(store: IncidentStore, config: Config, incident: Inc
         numbers=subject_numbers(store, incident), filings=store.filings(incident.id),
         decisions=store.decisions(incident.id), assessment=assessments[-1] if assessments else None,
         report_type=report_type, earlier_reference=earlier_reference or incident.authority_reference,
-        zone=config.workspace.timezone)
+        zone=config.workspace.timezone, regimes=load_regimes([config.resolve(p) for p in config.incidents.regimes]))
 
 
 def notice_context(store: IncidentStore, config: Config, incident: Incident) -> IncidentNoticeContext:
@@ -109,7 +115,7 @@ def outgoing(incident: Incident, recipients: Iterable[Recipient], incident_ctx: 
                        subject=email.subject_line, text=email.text, html=email.html, message_id=mid, date=now)
         content = hashlib.sha256(f"{recipient.email}\0{email.sha256}".encode()).hexdigest()
         yield Outgoing(incident.id, recipient.subject_id, "subject", version, recipient.email, body, mid, reason,
-                       content, email.locale)
+                       content, email.locale, recipient.notice_kind)
 
 
 def write_eml(messages: Iterable[Outgoing], folder: Path) -> list[Path]:

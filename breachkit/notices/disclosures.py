@@ -92,6 +92,8 @@ class DisclosuresDocument(Document):
     disclosures: list[DisclosureItem]
 
 
+# The audit actions that are disclosures (or views of personal data); the others (user changes, overrides of the
+# pre-filing check) are in the audit log and the timeline, not in this record.
 _KINDS = {"send": "notice", "filing": "authority_filing", "export": "export", "render": "render", "view": "list_view"}
 
 
@@ -187,7 +189,7 @@ def build_record(store: IncidentStore, incident_id: str | None, *, since: dateti
                  now: datetime, actor: str) -> DisclosuresDocument:
     """The record of one incident (or all), disclosures at or after `since` and before `until`, in time order."""
     lookup = _Lookup(store)
-    items = [_item(r, lookup) for r in store.audit_log(incident_id)]
+    items = [_item(r, lookup) for r in store.audit_log(incident_id) if r["action"] in _KINDS]
     items = [i for i in items if (since is None or i.at >= since) and (until is None or i.at < until)]
     items.sort(key=lambda i: (i.at, int(i.id[1:])))
     return DisclosuresDocument.create(at=now, incident=incident_id, since=since, until=until, produced_by=actor,

@@ -110,6 +110,7 @@ class _StringsFile(BaseModel):
     consequences: dict[str, str] = {}
     advice: dict[str, list[str]] = {}
     general_advice: list[str] = []
+    compromise_advice: list[str] = []
 
     @field_validator("data_categories", "consequences", "advice")
     @classmethod
@@ -179,10 +180,12 @@ class NoticeEnvironment:
                 merged = _StringsFile(data_categories={**merged.data_categories, **layer.data_categories},
                                       consequences={**merged.consequences, **layer.consequences},
                                       advice={**merged.advice, **layer.advice},
-                                      general_advice=layer.general_advice or merged.general_advice)
+                                      general_advice=layer.general_advice or merged.general_advice,
+                                      compromise_advice=layer.compromise_advice or merged.compromise_advice)
             self._strings[locale] = LocaleStrings(
                 locale=locale, data_categories=merged.data_categories, consequences=merged.consequences,
-                advice={k: tuple(v) for k, v in merged.advice.items()}, general_advice=tuple(merged.general_advice))
+                advice={k: tuple(v) for k, v in merged.advice.items()}, general_advice=tuple(merged.general_advice),
+                compromise_advice=tuple(merged.compromise_advice))
         return self._strings[locale]
 
     def render(self, name: str, variables: Mapping[str, Any]) -> str:

@@ -4,9 +4,10 @@ refuses to change or delete one; a new approval is a new row, and the latest one
 
 from __future__ import annotations
 
+import builtins
 import gzip
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -60,8 +61,20 @@ class Approvals:
         query = select(*_COLUMNS).where(t.approvals.c.incident_id == incident_id).order_by(t.approvals.c.id)
         if kind is not None:
             query = query.where(t.approvals.c.kind == kind)
-        with self.store.transaction() as conn:
+        with self.store.read() as conn:
             return [_approval(r) for r in conn.execute(query)]
+
+    def list_of(self, incident_ids: Sequence[str]) -> dict[str, builtins.list[Approval]]:
+        """The approvals of several incidents in one read (the board), each oldest first."""
+        out: dict[str, builtins.list[Approval]] = {i: [] for i in incident_ids}
+        ids = list(out)
+        with self.store.read() as conn:
+            for start in range(0, len(ids), 500):
+                query = (select(*_COLUMNS).where(t.approvals.c.incident_id.in_(ids[start:start + 500]))
+                         .order_by(t.approvals.c.id))
+                for row in conn.execute(query):
+                    out[row.incident_id].append(_approval(row))
+        return out
 
     def latest(self, incident_id: str, kind: str, version: int) -> Approval | None:
         """The approval that counts for a version: the latest one."""
@@ -70,7 +83,7 @@ class Approvals:
 
     def hashes(self, approval_id: int) -> dict[str, str]:
         """key → SHA-256 of each approved message (or format)."""
-        with self.store.transaction() as conn:
+        with self.store.read() as conn:
             data = conn.execute(select(t.approvals.c.manifest).where(t.approvals.c.id == approval_id)).scalar_one()
         lines = gzip.decompress(bytes(data)).decode("utf-8").splitlines()
         return {key: value for key, _, value in (line.partition("\t") for line in lines if line)}

@@ -45,11 +45,12 @@ from breachkit.incidents.model import (
     format_id,
 )
 from breachkit.incidents.store.approvals import Approvals
-from breachkit.incidents.store.engine import create_store_engine, migrate
+from breachkit.incidents.store.engine import READ_ONLY, create_store_engine, migrate
 from breachkit.incidents.store.outbox import Outbox
 from breachkit.incidents.store.reminders import Reminders
 from breachkit.incidents.store.scans import ScanState
 from breachkit.incidents.store.subjects import SubjectLists
+from breachkit.incidents.store.users import Users
 from breachkit.incidents.store.values import as_utc, jsonable, validation_problems
 
 # The next timeline line in one statement (its seq: one more than the incident's last), built once.
@@ -62,6 +63,13 @@ _APPEND = (insert(t.timeline)
                    action=bindparam("b_action", type_=Text()), reason=bindparam("b_reason", type_=Text()),
                    changes=bindparam("b_changes", type_=t.timeline.c.changes.type))
            .returning(t.timeline.c.seq))
+
+
+def _chunks(values: list[str], size: int = 500) -> Iterator[list[str]]:
+    """Bound parameter lists stay well under SQLite's limit."""
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
+
 
 _RECORD_MODELS: dict[str, type[Assessment] | type[Decision] | type[Filing]] = {
     "assessment": Assessment, "decision": Decision, "filing": Filing}
@@ -86,6 +94,7 @@ class IncidentStore:
         self.subject_lists = SubjectLists(self)
         self.reminders = Reminders(self)
         self.scans = ScanState(self)
+        self.users = Users(self)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -101,6 +110,18 @@ class IncidentStore:
         try:
             with self.engine.begin() as conn:
                 yield conn
+        except OperationalError as exc:
+            raise ServiceError(f"incident store {self.display_url}: {exc.orig}") from None
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A transaction that only reads: on SQLite a deferred one on the WAL snapshot, so readers (the board's
+        pages, dozens at once) neither wait for nor block the one writer."""
+        try:
+            with self.engine.connect() as conn:
+                conn = conn.execution_options(**{READ_ONLY: True})
+                with conn.begin():
+                    yield conn
         except OperationalError as exc:
             raise ServiceError(f"incident store {self.display_url}: {exc.orig}") from None
 
@@ -133,7 +154,8 @@ class IncidentStore:
                     task = task.model_copy(update={"incident_id": incident.id})
                     conn.execute(insert(t.tasks).values(
                         incident_id=incident.id, key=task.key, position=position, state=task.state.value,
-                        due_at=task.due_at, version=1, data=jsonable(task.model_dump(mode="json"))))
+                        due_at=task.due_at, version=1, data=jsonable(task.model_dump(mode="json",
+                                                                                      exclude={"version"}))))
                 if detections:
                     incident = self._link(conn, incident, detections, actor=actor, now=now,
                                           reason=detections_reason)[0]
@@ -181,14 +203,14 @@ class IncidentStore:
         return incident
 
     def get(self, incident_id: str) -> Incident:
-        with self.transaction() as conn:
+        with self.read() as conn:
             return self.load(conn, incident_id)
 
     def list_incidents(self, *, status: Sequence[Status] = ()) -> list[Incident]:
         query = select(t.incidents.c.data).order_by(t.incidents.c.year, t.incidents.c.number)
         if status:
             query = query.where(t.incidents.c.status.in_([s.value for s in status]))
-        with self.transaction() as conn:
+        with self.read() as conn:
             return [Incident.model_validate(r[0]) for r in conn.execute(query)]
 
     def update(self, incident_id: str, changes: Mapping[str, Any], *, expected_version: int, actor: str,
@@ -239,10 +261,35 @@ class IncidentStore:
                            now=now, reason=reason, action="reopened" if reopen else "status",
                            allow=frozenset({"status"}))
 
+    def record_override(self, incident_id: str, action: str, errors: Sequence[Mapping[str, Any]], *, reason: str,
+                        actor: str, now: datetime) -> TimelineEntry:
+        """Record that someone went ahead with `action` (a filing, a report, sending notices) although the
+        pre-filing check found `errors`: a timeline entry and an audit row, in one transaction."""
+        if not reason.strip():
+            raise UsageError("overriding the pre-filing check needs a reason (it is recorded)", field="reason")
+        with self.transaction() as conn:
+            self.load(conn, incident_id, lock=True)
+            entry = self.append_entry(conn, incident_id, now, actor, "override", reason,
+                                      {"action": action, "errors": list(errors)})
+            self.audit("override", action, actor=actor, at=now, incident_id=incident_id, reason=reason,
+                       detail={"errors": [e.get("code") for e in errors]}, conn=conn)
+            return entry
+
     def note(self, incident_id: str, text_: str, *, actor: str, now: datetime) -> TimelineEntry:
         with self.transaction() as conn:
             self.load(conn, incident_id, lock=True)
             return self.append_entry(conn, incident_id, now, actor, "note", text_, {})
+
+    def change_marker(self, incident_id: str | None = None) -> str:
+        """A cheap value that changes whenever the store (or one incident) changes: every change appends a timeline
+        entry (append-only, so the count only grows) and every export or view an audit row. For live views."""
+        timeline = select(func.count()).select_from(t.timeline)
+        audit = select(func.count()).select_from(t.audit)
+        if incident_id is not None:
+            timeline = timeline.where(t.timeline.c.incident_id == incident_id)
+            audit = audit.where(t.audit.c.incident_id == incident_id)
+        with self.read() as conn:
+            return f"{conn.execute(timeline).scalar() or 0}.{conn.execute(audit).scalar() or 0}"
 
     # --- timeline ----------------------------------------------------------------------------------
 
@@ -256,7 +303,7 @@ class IncidentStore:
                              changes=values)
 
     def timeline(self, incident_id: str) -> list[TimelineEntry]:
-        with self.transaction() as conn:
+        with self.read() as conn:
             self.load(conn, incident_id)
             rows = conn.execute(select(t.timeline).where(t.timeline.c.incident_id == incident_id)
                                 .order_by(t.timeline.c.seq)).mappings()
@@ -299,7 +346,7 @@ class IncidentStore:
         return updated, len(fresh)
 
     def detections(self, incident_id: str) -> list[LinkedDetection]:
-        with self.transaction() as conn:
+        with self.read() as conn:
             rows = conn.execute(select(t.detections.c.data).where(t.detections.c.incident_id == incident_id)
                                 .order_by(t.detections.c.linked_at, t.detections.c.fingerprint)).scalars()
             return [LinkedDetection.model_validate(r) for r in rows]
@@ -307,15 +354,32 @@ class IncidentStore:
     # --- tasks -------------------------------------------------------------------------------------
 
     def tasks(self, incident_id: str) -> list[Task]:
-        with self.transaction() as conn:
+        """The incident's tasks in playbook order, each with the version its row is at (optimistic locking)."""
+        with self.read() as conn:
             self.load(conn, incident_id)
-            rows = conn.execute(select(t.tasks.c.data).where(t.tasks.c.incident_id == incident_id)
-                                .order_by(t.tasks.c.position)).scalars()
-            return [Task.model_validate(r) for r in rows]
+            rows = conn.execute(select(t.tasks.c.data, t.tasks.c.version).where(t.tasks.c.incident_id == incident_id)
+                                .order_by(t.tasks.c.position))
+            return [Task.model_validate({**data, "version": version}) for data, version in rows]
+
+    def tasks_of(self, incident_ids: Sequence[str], *, open_only: bool = False) -> dict[str, list[Task]]:
+        """The tasks of several incidents in one read (the board), each in playbook order; `open_only`: those still
+        open in the store (what was done may yet complete some of them)."""
+        out: dict[str, list[Task]] = {i: [] for i in incident_ids}
+        with self.read() as conn:
+            for chunk in _chunks(list(out)):
+                query = (select(t.tasks.c.incident_id, t.tasks.c.data, t.tasks.c.version)
+                         .where(t.tasks.c.incident_id.in_(chunk))
+                         .order_by(t.tasks.c.incident_id, t.tasks.c.position))
+                if open_only:
+                    query = query.where(t.tasks.c.state == TaskState.OPEN.value)
+                for incident_id, data, version in conn.execute(query):
+                    out[incident_id].append(Task.model_validate({**data, "version": version}))
+        return out
 
     def update_task(self, incident_id: str, key: str, changes: Mapping[str, Any], *, actor: str, now: datetime,
-                    reason: str = "") -> Task:
-        """Assign, check items, complete or reopen a task; recorded in the incident's timeline."""
+                    reason: str = "", expected_version: int | None = None) -> Task:
+        """Assign, check items, complete or reopen a task; recorded in the incident's timeline. With
+        `expected_version`, only if the task is still at that version (else ConflictError, nothing written)."""
         allowed = {"assignee", "state", "checked", "note"}
         if set(changes) - allowed:
             raise UsageError(f"task fields that can change: {', '.join(sorted(allowed))}")
@@ -326,7 +390,12 @@ class IncidentStore:
             if row is None:
                 raise NotFoundError(f"{incident_id} has no task {key!r}",
                                     hint=f"`breachkit incident task list {incident_id}` shows them")
-            task = Task.model_validate(row[0])
+            if expected_version is not None and row[1] != expected_version:
+                raise ConflictError(
+                    f"task {key!r} of {incident_id} was changed by someone else (now version {row[1]}, you read "
+                    f"version {expected_version}); nothing was written",
+                    hint=f"see `breachkit incident task list {incident_id}` and apply your change again")
+            task = Task.model_validate({**row[0], "version": row[1]})
             data = task.model_dump(mode="json") | jsonable(dict(changes))
             if "state" in changes:
                 done = changes["state"] in (TaskState.DONE.value, TaskState.SKIPPED.value)
@@ -335,8 +404,9 @@ class IncidentStore:
             if bad:
                 raise UsageError(f"task {key!r} has checklist items 1–{len(task.checklist)}, not "
                                  f"{', '.join(str(i + 1) for i in bad)}")
-            new = Task.model_validate(data)
-            before, after = task.model_dump(mode="json"), new.model_dump(mode="json")
+            new = Task.model_validate(data | {"version": row[1] + 1})
+            before, after = task.model_dump(mode="json", exclude={"version"}), new.model_dump(mode="json",
+                                                                                            exclude={"version"})
             diff = {f"task.{key}.{k}": [before[k], after[k]] for k in after if after[k] != before[k]}
             if not diff:
                 return task
@@ -376,7 +446,7 @@ class IncidentStore:
         return record_id
 
     def _records(self, incident_id: str, kind: str) -> list[dict[str, Any]]:
-        with self.transaction() as conn:
+        with self.read() as conn:
             return list(conn.execute(select(t.records.c.data).where(t.records.c.incident_id == incident_id,
                                                                      t.records.c.kind == kind)
                                      .order_by(t.records.c.id)).scalars())
@@ -395,16 +465,37 @@ class IncidentStore:
         query = select(t.records.c.id, t.records.c.data).where(t.records.c.kind == "filing").order_by(t.records.c.id)
         if incident_id is not None:
             query = query.where(t.records.c.incident_id == incident_id)
-        with self.transaction() as conn:
+        with self.read() as conn:
             return [(int(r.id), Filing.model_validate(r.data)) for r in conn.execute(query)]
 
     def filed_document(self, record_id: int) -> tuple[str, bytes, str] | None:
         """The document kept with a filing record: (file name, exact bytes, SHA-256 recorded when filed)."""
-        with self.transaction() as conn:
+        with self.read() as conn:
             row = conn.execute(select(t.filed_documents.c.name, t.filed_documents.c.content,
                                       t.filed_documents.c.sha256)
                                .where(t.filed_documents.c.record_id == record_id)).first()
         return None if row is None else (row.name, bytes(row.content), row.sha256)
+
+    def filings_of(self, incident_ids: Sequence[str]) -> dict[str, list[Filing]]:
+        """The filings of several incidents in one read (the board)."""
+        return {i: [Filing.model_validate(d) for d in rows]
+                for i, rows in self._records_of(incident_ids, "filing").items()}
+
+    def decisions_of(self, incident_ids: Sequence[str]) -> dict[str, list[Decision]]:
+        """The decisions of several incidents in one read (the board)."""
+        return {i: [Decision.model_validate(d) for d in rows]
+                for i, rows in self._records_of(incident_ids, "decision").items()}
+
+    def _records_of(self, incident_ids: Sequence[str], kind: str) -> dict[str, list[dict[str, Any]]]:
+        out: dict[str, list[dict[str, Any]]] = {i: [] for i in incident_ids}
+        with self.read() as conn:
+            for chunk in _chunks(list(out)):
+                rows = conn.execute(select(t.records.c.incident_id, t.records.c.data)
+                                    .where(t.records.c.kind == kind, t.records.c.incident_id.in_(chunk))
+                                    .order_by(t.records.c.id))
+                for incident_id, data in rows:
+                    out[incident_id].append(data)
+        return out
 
     # --- audit ---------------------------------------------------------------------------------------
 
@@ -435,7 +526,7 @@ class IncidentStore:
             query = query.where(t.audit.c.at >= since)
         if until is not None:
             query = query.where(t.audit.c.at < until)
-        with self.transaction() as conn:
+        with self.read() as conn:
             return [dict(r) | {"at": as_utc(r["at"])} for r in conn.execute(query).mappings()]
 
 

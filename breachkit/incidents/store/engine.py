@@ -14,7 +14,9 @@ from sqlalchemy.engine import make_url
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 # The newest migration. `migrate` compares the database's revision with it before importing Alembic (which
 # costs a third of a second), so opening a current store stays cheap; a test keeps it equal to Alembic's head.
-HEAD_REVISION = "0003"
+HEAD_REVISION = "0004"
+
+READ_ONLY = "breachkit_read_only"  # execution option: a transaction that only reads
 
 _migrated: set[str] = set()
 _migrate_lock = threading.Lock()
@@ -52,7 +54,9 @@ def create_store_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(connection: Connection) -> None:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            # Writers take the write lock up front; reads (`IncidentStore.read`) run on a WAL snapshot beside them.
+            read_only = connection.get_execution_options().get(READ_ONLY, False)
+            connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
         return engine
     return create_engine(parsed, pool_pre_ping=True)

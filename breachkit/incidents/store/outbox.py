@@ -60,6 +60,7 @@ class Outgoing:
     reason: str  # why it is sent (the disclosure record's "reason")
     content_sha256: str  # of the content (address, subject, bodies): the same notice re-rendered has the same
     locale: str = ""  # the template locale it was rendered in (counts for the confirmation)
+    notice_kind: str = ""  # breach | compromise | breach_and_compromise (counts for the confirmation)
 
     @property
     def sha256(self) -> str:
@@ -226,12 +227,23 @@ class Outbox:
 
     def version_counts(self, incident_id: str, kind: str) -> dict[int, tuple[int, int, datetime | None]]:
         """version → (messages, of them sent, when the last was sent)."""
+        return self.version_counts_of([incident_id], kind)[incident_id]
+
+    def version_counts_of(self, incident_ids: Sequence[str], kind: str
+                          ) -> dict[str, dict[int, tuple[int, int, datetime | None]]]:
+        """`version_counts` of several incidents in one read (the board)."""
+        out: dict[str, dict[int, tuple[int, int, datetime | None]]] = {i: {} for i in incident_ids}
+        ids = list(out)
         sent = func.sum(case((t.outbox.c.state == State.SENT.value, 1), else_=0))
-        query = (select(t.outbox.c.version, func.count(), sent, func.max(t.outbox.c.sent_at))
-                 .where(t.outbox.c.incident_id == incident_id, t.outbox.c.kind == kind)
-                 .group_by(t.outbox.c.version))
-        with self.store.transaction() as conn:
-            return {int(v): (int(n), int(k or 0), as_utc(last)) for v, n, k, last in conn.execute(query)}
+        with self.store.read() as conn:
+            for start in range(0, len(ids), 500):
+                query = (select(t.outbox.c.incident_id, t.outbox.c.version, func.count(), sent,
+                                func.max(t.outbox.c.sent_at))
+                         .where(t.outbox.c.incident_id.in_(ids[start:start + 500]), t.outbox.c.kind == kind)
+                         .group_by(t.outbox.c.incident_id, t.outbox.c.version))
+                for iid, v, n, k, last in conn.execute(query):
+                    out[iid][int(v)] = (int(n), int(k or 0), as_utc(last))
+        return out
 
     def orphans_to_unknown(self, incident_id: str, *, actor: str, now: datetime) -> list[Row]:
         """Rows left in `sending` by a process that died: the server may or may not have them. Call only
@@ -358,7 +370,7 @@ class Outbox:
         query = select(t.outbox.c.state, func.count()).where(t.outbox.c.incident_id == incident_id)
         if kind is not None:
             query = query.where(t.outbox.c.kind == kind)
-        with self.store.transaction() as conn:
+        with self.store.read() as conn:
             found: dict[str, int] = {str(k): int(v) for k, v in conn.execute(query.group_by(t.outbox.c.state))}
         return {s.value: int(found.get(s.value, 0)) for s in State}
 
@@ -370,13 +382,30 @@ class Outbox:
                 t.outbox.c.version == version)).first()
         return None if row is None else _row(row)
 
+    def sent_times(self, incident_id: str, kind: str = "subject") -> list[datetime]:
+        """When each message of the incident that was delivered was sent, oldest first (no bytes read)."""
+        query = (select(t.outbox.c.sent_at).where(t.outbox.c.incident_id == incident_id, t.outbox.c.kind == kind,
+                                                  t.outbox.c.state == State.SENT.value,
+                                                  t.outbox.c.sent_at.is_not(None))
+                 .order_by(t.outbox.c.sent_at))
+        with self.store.read() as conn:
+            return [at for at in (as_utc(v) for v in conn.execute(query).scalars()) if at is not None]
+
+    def recipients(self, incident_id: str, kind: str = "subject") -> int:
+        """How many distinct people the outbox holds messages for (cancelled ones aside)."""
+        query = (select(func.count(t.outbox.c.recipient.distinct()))
+                 .where(t.outbox.c.incident_id == incident_id, t.outbox.c.kind == kind,
+                        t.outbox.c.state != State.CANCELLED.value))
+        with self.store.transaction() as conn:
+            return int(conn.execute(query).scalar() or 0)
+
     def rows(self, incident_id: str, *, states: Sequence[State] = (), kind: str | None = None) -> list[Row]:
         query = _ROWS.where(t.outbox.c.incident_id == incident_id).order_by(t.outbox.c.id)
         if states:
             query = query.where(t.outbox.c.state.in_([s.value for s in states]))
         if kind is not None:
             query = query.where(t.outbox.c.kind == kind)
-        with self.store.transaction() as conn:
+        with self.store.read() as conn:
             return [_row(r) for r in conn.execute(query)]
 
 

@@ -71,14 +71,14 @@ class SubjectLists:
         query = select(t.subject_builds).where(t.subject_builds.c.incident_id == incident_id)
         query = (query.where(t.subject_builds.c.version == version) if version is not None
                  else query.order_by(t.subject_builds.c.version.desc()).limit(1))
-        with self.store.transaction() as conn:
+        with self.store.read() as conn:
             row = conn.execute(query).first()
         return None if row is None else _record(row)
 
     def versions(self, incident_id: str) -> list[dict[str, Any]]:
         """Versions without their tables."""
         columns = [c for c in t.subject_builds.c if c.name != "table_parquet"]
-        with self.store.transaction() as conn:
+        with self.store.read() as conn:
             rows = conn.execute(select(*columns).where(t.subject_builds.c.incident_id == incident_id)
                                 .order_by(t.subject_builds.c.version)).mappings()
             return [dict(r) | {"built_at": as_utc(r["built_at"])} for r in rows]

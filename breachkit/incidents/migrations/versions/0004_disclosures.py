@@ -2,7 +2,8 @@
 authorities (their exact bytes), both append-only; and the outbox's message bytes move into their own table
 (`outbox_messages`, written once), so that a message's state changes no longer rewrite its bytes.
 
-Revision ID: 0003
+Revision ID: 0004
+Revises: 0003 (users)
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003"
-down_revision = "0002"
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
