@@ -2,7 +2,7 @@
 rule stops running.
 
 Revision ID: 0005
-Chained after 0003 (users) until 0004 (disclosures, another branch) lands on main: then down_revision = "0004".
+Revision ID follows 0004 (disclosures).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0005"
-down_revision = "0003"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
