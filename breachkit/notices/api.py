@@ -164,8 +164,9 @@ def send_notices(session: Session, incident_id: str, *, recipients: Path | None 
         people = load_recipients(store, incident, env, recipients)
         messages = outgoing(incident, people, notice_context(store, config, incident), env, config,
                             version=version, reason=reason, now=approval.approved_at if approval else now)
-        result = SendResult(incident.id, rejected=list(people.rejected))
+        result = SendResult(incident.id)
         result.dry_run = write_eml(messages, dry_run_to)
+        result.rejected = list(people.rejected)  # known once the recipients have been read
         store.audit("render", str(dry_run_to), actor=session.actor, at=now, incident_id=incident.id,
                     reason="dry run (.eml)", detail={"messages": len(result.dry_run)})
         return result
@@ -194,11 +195,11 @@ def send_notices(session: Session, incident_id: str, *, recipients: Path | None 
         result.already = len(queued)
     else:
         people = load_recipients(store, incident, env, recipients)
-        result.rejected = list(people.rejected)
         messages = outgoing(incident, people, notice_context(store, config, incident), env, config, version=version,
                             reason=reason, now=approval.approved_at)
         result.queued = outbox.enqueue_approved(incident.id, "subject", version, messages, approved,
                                                 actor=session.actor, now=now)
+        result.rejected = list(people.rejected)  # known once the recipients have been read
     if not queue_only:
         if on_start is not None:
             on_start(outbox.counts(incident.id, "subject")[State.QUEUED.value])

@@ -199,12 +199,11 @@ def send_plan(session: Session, incident_id: str, *, version: int = 1) -> SendPl
     if config.notices.require_second_person and approval.approved_by.strip().lower() == session.actor.strip().lower():
         raise UsageError(f"four eyes: {session.actor} approved version {version} and may not send it too "
                          "(notices.require_second_person)", hint="another person sends it, or approves it again")
-    rows = [r for r in store.outbox.rows(incident.id, kind="subject") if r.version == version]
-    states = Counter(r.state.value for r in rows)
-    done = states[State.SENT.value] + states[State.CANCELLED.value]
+    states = store.outbox.version_states(incident.id, "subject", version)  # counts only: no message bytes read
+    done = states.get(State.SENT.value, 0) + states.get(State.CANCELLED.value, 0)
     warnings = config.notices.sender_warnings()
     age = session.now() - approval.approved_at
-    if age > STALE_DATE and not rows:
+    if age > STALE_DATE and not states:
         warnings.append(f"approved {age.days} d ago: every message's Date header will say "
                         f"{approval.approved_at.isoformat()} (approve again to refresh it)")
     return SendPlanDocument.create(

@@ -4,12 +4,9 @@ list), the authority report's context, and rendered emails turned into outbox me
 from __future__ import annotations
 
 import hashlib
-import io
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
-
-import pandas as pd
 
 from breachkit.config import Config
 from breachkit.errors import UsageError
@@ -27,23 +24,24 @@ from breachkit.notices.context import (
 )
 from breachkit.notices.delivery import compose
 from breachkit.notices.outbox import Outgoing
-from breachkit.notices.recipients import Recipient, Recipients, read_recipients, recipients_from_frame
+from breachkit.notices.recipient_stream import RecipientSource, recipients_from_parquet
+from breachkit.notices.recipients import Recipient, read_recipients
 from breachkit.notices.render import render_subject
 from breachkit.notices.templates import NoticeEnvironment
 
 
 def load_recipients(store: IncidentStore, incident: Incident, env: NoticeEnvironment,
-                    path: Path | None = None) -> Recipients:
-    """The people to write to: a subject table file, else the incident's latest subject list."""
+                    path: Path | None = None) -> RecipientSource:
+    """The people to write to: a subject table file, else the incident's latest subject list (streamed: read and
+    validated batch by batch as it is iterated; its problems are known after a pass)."""
     if path is not None:
         return read_recipients(path, locales=env.locales, default_locale=env.default_locale)
     build = store.subject_lists.get(incident.id)
     if build is None:
         raise UsageError(f"{incident.id} has no subject list yet",
                          hint=f"breachkit subjects build {incident.id}, or give --recipients FILE")
-    frame = pd.read_parquet(io.BytesIO(build.table_parquet))
-    return recipients_from_frame(frame, source=f"{incident.id} subjects v{build.version}", locales=env.locales,
-                                 default_locale=env.default_locale)
+    return recipients_from_parquet(build.table_parquet, source=f"{incident.id} subjects v{build.version}",
+                                   locales=env.locales, default_locale=env.default_locale)
 
 
 def subject_numbers(store: IncidentStore, incident: Incident) -> SubjectNumbers | None:

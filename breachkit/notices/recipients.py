@@ -339,13 +339,26 @@ def validate_records(records: Iterable[tuple[int, Mapping[str, Any]]], *, source
     """Validate (row number, record) pairs of the subject table; pure except for the address syntax check. Rows
     whose roles name neither a data subject nor a compromised account (the actor's own accounts) are skipped, not
     rejected; a table without roles is read as data subjects only."""
-    accepted: list[Recipient] = []
-    rejected: list[Problem] = []
-    notes: list[Problem] = []
-    skipped: list[Problem] = []
-    first_id: dict[str, int] = {}
-    first_email: dict[str, int] = {}
-    for row, record in records:
+    check = RowValidator(source, locales, default_locale)
+    accepted = tuple(r for r in (check(row, record) for row, record in records) if r is not None)
+    return Recipients(source, accepted, check.rejected, check.notes, check.skipped)
+
+
+class RowValidator:
+    """`validate_records` one row at a time: what it keeps between rows is the duplicate check's keys (each
+    accepted subject_id and normalised address) and the problems found."""
+
+    def __init__(self, source: str, locales: Collection[str] | None, default_locale: str) -> None:
+        self.source, self.locales, self.default_locale = source, locales, default_locale
+        self.rejected: list[Problem] = []
+        self.notes: list[Problem] = []
+        self.skipped: list[Problem] = []
+        self.first_id: dict[str, int] = {}
+        self.first_email: dict[str, int] = {}
+
+    def __call__(self, row: int, record: Mapping[str, Any]) -> Recipient | None:
+        source, notes = self.source, self.notes
+
         def at(column: str, row: int = row) -> Location:
             return Location(source, row, column)
 
@@ -354,15 +367,16 @@ def validate_records(records: Iterable[tuple[int, Mapping[str, Any]]], *, source
         if unknown_roles:
             notes.append(Problem(f"unknown roles left out: {', '.join(unknown_roles)}", at(S.ROLES)))
         if not set(roles) & set(NOTIFIED_ROLES):
-            skipped.append(Problem("the actor's own account (neither a data subject nor compromised): not written to",
-                                   at(S.ROLES)))
-            continue
+            self.skipped.append(Problem("the actor's own account (neither a data subject nor compromised): not "
+                                        "written to", at(S.ROLES)))
+            return None
         errors: list[Problem] = []
         subject_id = _text(record.get(S.SUBJECT_ID))
         if not subject_id:
             errors.append(Problem("missing subject_id", at(S.SUBJECT_ID)))
-        elif subject_id in first_id:
-            errors.append(Problem(f"duplicate subject_id (first in row {first_id[subject_id]})", at(S.SUBJECT_ID)))
+        elif subject_id in self.first_id:
+            errors.append(Problem(f"duplicate subject_id (first in row {self.first_id[subject_id]})",
+                                  at(S.SUBJECT_ID)))
         raw_email, email = _text(record.get(S.EMAIL)), ""
         if not raw_email:
             errors.append(Problem("missing email address", at(S.EMAIL)))
@@ -373,24 +387,24 @@ def validate_records(records: Iterable[tuple[int, Mapping[str, Any]]], *, source
                 errors.append(Problem(f"not a valid email address: {exc}", at(S.EMAIL)))
             else:
                 key = email.casefold()
-                if key in first_email:
-                    errors.append(Problem(f"duplicate email address (same as row {first_email[key]})", at(S.EMAIL)))
+                if key in self.first_email:
+                    errors.append(Problem(f"duplicate email address (same as row {self.first_email[key]})",
+                                          at(S.EMAIL)))
         raw_locale = _text(record.get(S.LOCALE))
         locale = canonical_locale(raw_locale) if raw_locale else ""
         if locale is None:
             errors.append(Problem("not a BCP 47 language tag (e.g. de, de-AT, fr)", at(S.LOCALE)))
-        elif locales is not None:
-            choice = choose_locale(locale, locales, default_locale)
+        elif self.locales is not None:
+            choice = choose_locale(locale, self.locales, self.default_locale)
             if choice.fallback is not Fallback.EXACT:
                 notes.append(Problem(f"no {locale or 'locale'} template: {choice.describe()}", at(S.LOCALE)))
         if errors:
-            rejected.extend(errors)
-            continue
+            self.rejected.extend(errors)
+            return None
         assert locale is not None
-        first_id[subject_id] = row
-        first_email[email.casefold()] = row
-        accepted.append(_recipient(row, record, subject_id, email, locale, notes, at))
-    return Recipients(source, tuple(accepted), rejected, notes, skipped)
+        self.first_id[subject_id] = row
+        self.first_email[email.casefold()] = row
+        return _recipient(row, record, subject_id, email, locale, notes, at)
 
 
 def _recipient(row: int, record: Mapping[str, Any], subject_id: str, email: str, locale: str,

@@ -32,11 +32,11 @@ import pandas as pd
 from breachkit.errors import InputError, Location, Problem, UsageError
 from breachkit.notices.authority import authority_json, authority_pdf, missing_art33_items
 from breachkit.notices.context import AuthorityContext, IncidentNoticeContext, LocaleStrings, subject_context
+from breachkit.notices.recipient_stream import RecipientSource
 from breachkit.notices.recipients import (
     Fallback,
     LocaleChoice,
     Recipient,
-    Recipients,
     header_value,
     recipients_from_frame,
 )
@@ -161,7 +161,8 @@ class RenderSummary:
     fallbacks: dict[str, int]  # Fallback value → recipients
     rejected: list[Problem]
     notes: list[Problem]
-    messages: list[dict[str, Any]] = field(default_factory=list)  # key, row, subject_id, kind, locale, fallback, …
+    # key, row, subject_id, kind, locale, fallback, … (render_all writes them to summary.json and returns none)
+    messages: list[dict[str, Any]] = field(default_factory=list)
     per_kind: dict[str, int] = field(default_factory=dict)  # breach | compromise | breach_and_compromise → emails
     skipped: int = 0  # rows nobody writes to (the actor's own accounts)
 
@@ -181,41 +182,60 @@ def _sorted_counts(counter: Counter[str]) -> dict[str, int]:
     return dict(sorted(counter.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
-def render_all(incident: IncidentNoticeContext, recipients: Recipients | pd.DataFrame, out_dir: Path,
+def render_all(incident: IncidentNoticeContext, recipients: RecipientSource | pd.DataFrame, out_dir: Path,
                env: NoticeEnvironment, *, overwrite: bool = False) -> RenderSummary:
     """Render every accepted recipient's email into `out_dir` (see the module docstring) plus summary.json.
 
-    A DataFrame is validated first (`recipients_from_frame`); its rejected rows go into the summary."""
+    A DataFrame is validated first (`recipients_from_frame`); its rejected rows go into the summary. Each
+    message's entry goes to summary.json through a spool file as it is rendered: the returned summary has the
+    counts, not the list (`messages` is empty), so memory does not grow with the number of people."""
     if isinstance(recipients, pd.DataFrame):
         recipients = recipients_from_frame(recipients, locales=env.locales, default_locale=env.default_locale)
     per_locale: Counter[str] = Counter()
     per_kind: Counter[str] = Counter()
     per_country: Counter[str] = Counter()
     fallbacks: Counter[str] = Counter()
-    messages: list[dict[str, Any]] = []
+    rendered = 0
     with _staged(out_dir, overwrite) as stage:
         folder = stage / "messages"
         folder.mkdir(mode=PRIVATE_DIR)
-        for recipient in recipients:
-            email = render_subject(recipient, incident, env)
-            key = file_key(recipient.subject_id)
-            _write(folder / f"{key}.subject.txt", email.subject_line + "\n")
-            _write(folder / f"{key}.txt", email.text)
-            _write(folder / f"{key}.html", email.html)
-            per_locale[email.locale] += 1
-            per_kind[recipient.notice_kind] += 1
-            per_country[recipient.country] += 1
-            fallbacks[email.fallback.value] += 1
-            messages.append({"key": key, "row": recipient.row, "subject_id": recipient.subject_id,
-                             "kind": recipient.notice_kind,
-                             "locale": email.locale, "requested_locale": recipient.locale,
-                             "fallback": email.fallback.value, "country": recipient.country,
-                             "sha256": email.sha256})
-        summary = RenderSummary(out_dir, incident.id, len(messages), _sorted_counts(per_locale),
+        spool = stage / ".messages.jsonl"
+        with spool.open("w", encoding="utf-8") as entries:
+            for recipient in recipients:
+                email = render_subject(recipient, incident, env)
+                key = file_key(recipient.subject_id)
+                _write(folder / f"{key}.subject.txt", email.subject_line + "\n")
+                _write(folder / f"{key}.txt", email.text)
+                _write(folder / f"{key}.html", email.html)
+                per_locale[email.locale] += 1
+                per_kind[recipient.notice_kind] += 1
+                per_country[recipient.country] += 1
+                fallbacks[email.fallback.value] += 1
+                rendered += 1
+                entries.write(json.dumps({"key": key, "row": recipient.row, "subject_id": recipient.subject_id,
+                                          "kind": recipient.notice_kind, "locale": email.locale,
+                                          "requested_locale": recipient.locale, "fallback": email.fallback.value,
+                                          "country": recipient.country, "sha256": email.sha256},
+                                         ensure_ascii=False) + "\n")
+        summary = RenderSummary(out_dir, incident.id, rendered, _sorted_counts(per_locale),
                                 _sorted_counts(per_country), _sorted_counts(fallbacks), list(recipients.rejected),
-                                list(recipients.notes), messages, _sorted_counts(per_kind), len(recipients.skipped))
-        _write(stage / "summary.json", json.dumps(summary.to_dict(), ensure_ascii=False, indent=2) + "\n")
+                                list(recipients.notes), [], _sorted_counts(per_kind), len(recipients.skipped))
+        _write_summary(stage / "summary.json", summary, spool)
+        spool.unlink()
     return summary
+
+
+def _write_summary(path: Path, summary: RenderSummary, spool: Path) -> None:
+    """summary.json (0600) with the spooled message entries as its "messages" list, copied line by line."""
+    marker = "\u0000messages\u0000"
+    head, tail = json.dumps(summary.to_dict() | {"messages": marker}, ensure_ascii=False,
+                            indent=2).split(json.dumps(marker))
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
+    with os.fdopen(fd, "w", encoding="utf-8") as out, spool.open(encoding="utf-8") as entries:
+        out.write(head + "[")
+        for i, line in enumerate(entries):
+            out.write(("," if i else "") + "\n    " + line.rstrip("\n"))
+        out.write("\n  ]" + tail + "\n")
 
 
 def write_authority(ctx: AuthorityContext, env: NoticeEnvironment, out_dir: Path,

@@ -20,6 +20,7 @@ requests made with it) and through others' requests (as a target, through their 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
@@ -127,22 +128,26 @@ def build_subject_table(identifiers: pd.DataFrame, directory: pd.DataFrame,
     evidence[OWN_CATEGORIES], _ = _lists(codes[parents][own[parents]], flat.filter(pa.array(own[parents])), len(table))
     evidence[OTHER_CATEGORIES], _ = _lists(codes[parents][~own[parents]], flat.filter(pa.array(~own[parents])),
                                            len(table))
-    exposing = _column(rows, schema.ID_EXPOSING, _exposing_default(rows))
+    exposing = _column(rows, schema.ID_EXPOSING, lambda: _exposing_default(rows))
     evidence[OWN_RECORDS] = _per_person(exposing.where(own, 0), codes, len(table))
     evidence[OTHER_RECORDS] = _per_person(exposing.where(~own, 0), codes, len(table))
     evidence[REQUESTS] = _per_person(rows[schema.ID_EVENTS].where(own, 0), codes, len(table))
     evidence[USED_BY_ACTOR] = _per_person(_column(rows, schema.ID_USED_BY_ACTOR, 0).where(own, 0), codes, len(table))
-    evidence[SUCCEEDED] = _per_person(_column(rows, schema.ID_SUCCEEDED, _exposing_default(rows)).where(own, 0), codes,
-                                      len(table))
+    succeeded = _column(rows, schema.ID_SUCCEEDED, lambda: _exposing_default(rows))
+    evidence[SUCCEEDED] = _per_person(succeeded.where(own, 0), codes, len(table))
     evidence[ACCOUNTS], _ = _lists(codes[own], _arrow(rows[schema.ID_VALUE].astype("str").str.strip()[own]), len(table))
     return SubjectBuild(_conform(table, lists=False), unmatched, int((reached_through > 1).sum()),
                         evidence.reset_index(drop=True))
 
 
-def _column(rows: pd.DataFrame, name: str, default: pd.Series | int) -> pd.Series:
-    """An identifier column that frames built before it existed may lack (or hold NaN in): `default` fills it."""
-    fill = default if isinstance(default, pd.Series) else pd.Series(default, index=rows.index)
-    if name not in rows.columns:
+def _column(rows: pd.DataFrame, name: str, default: Callable[[], pd.Series] | int) -> pd.Series:
+    """An identifier column that frames built before it existed may lack (or hold NaN in): `default` fills it
+    (a function: computed only when some value is missing)."""
+    present = name in rows.columns
+    if present and not rows[name].isna().any():
+        return rows[name].astype("int64")
+    fill = default() if callable(default) else pd.Series(default, index=rows.index)
+    if not present:
         return fill.astype("int64")
     return rows[name].where(rows[name].notna(), fill).astype("int64")
 

@@ -225,6 +225,14 @@ class Outbox:
                 select(t.outbox.c.recipient, t.outbox.c.sha256).where(
                     t.outbox.c.incident_id == incident_id, t.outbox.c.kind == kind, t.outbox.c.version == version))}
 
+    def version_states(self, incident_id: str, kind: str, version: int) -> dict[str, int]:
+        """state → messages of one version in the outbox (only the states present; no message bytes read)."""
+        query = (select(t.outbox.c.state, func.count())
+                 .where(t.outbox.c.incident_id == incident_id, t.outbox.c.kind == kind, t.outbox.c.version == version)
+                 .group_by(t.outbox.c.state))
+        with self.store.read() as conn:
+            return {str(state): int(n) for state, n in conn.execute(query)}
+
     def version_counts(self, incident_id: str, kind: str) -> dict[int, tuple[int, int, datetime | None]]:
         """version → (messages, of them sent, when the last was sent)."""
         return self.version_counts_of([incident_id], kind)[incident_id]
