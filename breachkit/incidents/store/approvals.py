@@ -7,6 +7,7 @@ from __future__ import annotations
 import builtins
 import gzip
 import hashlib
+import io
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -85,8 +86,13 @@ class Approvals:
         """key → SHA-256 of each approved message (or format)."""
         with self.store.read() as conn:
             data = conn.execute(select(t.approvals.c.manifest).where(t.approvals.c.id == approval_id)).scalar_one()
-        lines = gzip.decompress(bytes(data)).decode("utf-8").splitlines()
-        return {key: value for key, _, value in (line.partition("\t") for line in lines if line)}
+        hashes: dict[str, str] = {}
+        with gzip.open(io.BytesIO(bytes(data)), "rt", encoding="utf-8", newline="\n") as lines:  # line by line
+            for line in lines:
+                key, _, value = line.rstrip("\n").partition("\t")
+                if key:
+                    hashes[key] = value
+        return hashes
 
     def find_hash(self, incident_id: str, kind: str, sha256: str) -> Approval | None:
         """The latest approval of `kind` one of whose items has this hash (a filed document that was approved)."""
