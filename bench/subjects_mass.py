@@ -392,9 +392,8 @@ def _session(tmp: Path, size: int, actor: str) -> Any:
     return Session(load_config(folder / "breachkit.toml", environ={}), actor=actor, clock=lambda: _now())
 
 
-def _incident(session: Any) -> str:
-    ids = [i.id for i in session.store.list()]
-    return str(ids[0])
+def _incident(tmp: Path, size: int) -> str:
+    return (tmp / f"notices-{size}" / "incident.txt").read_text(encoding="utf-8")
 
 
 def step_prepare(tmp: Path, args: argparse.Namespace, timed: Callable[..., Any]) -> dict[str, Any]:
@@ -417,6 +416,7 @@ def step_prepare(tmp: Path, args: argparse.Namespace, timed: Callable[..., Any])
         save_build(session.store, iid, table, {"counts": {"people": len(table)}}, engine="local",
                    actor=session.actor, now=session.now())
         decisions_api.decide(session, iid, subjects=True, reason="high risk: consumption data of each household")
+    (tmp / f"notices-{size}" / "incident.txt").write_text(iid, encoding="utf-8")
     return {"people": len(table)}
 
 
@@ -426,7 +426,7 @@ def step_render(tmp: Path, args: argparse.Namespace, timed: Callable[..., Any]) 
 
     with _session(tmp, args.size, "dpo@heimwatt.example") as session:
         store, config = session.store, session.config
-        incident = store.get(_incident(session))
+        incident = store.get(_incident(tmp, args.size))
 
         def render() -> int:
             env = environment_from_config(config)
@@ -447,7 +447,7 @@ def step_render_folder(tmp: Path, args: argparse.Namespace, timed: Callable[...,
 
     out = tmp / f"rendered-{args.size}"
     with _session(tmp, args.size, "dpo@heimwatt.example") as session:
-        summary = timed("render to folder", render_subject_notices, session, _incident(session), out)
+        summary = timed("render to folder", render_subject_notices, session, _incident(tmp, args.size), out)
     shutil.rmtree(out)
     return {"rendered": summary.rendered}
 
@@ -456,7 +456,8 @@ def step_approve(tmp: Path, args: argparse.Namespace, timed: Callable[..., Any])
     from breachkit.notices.approvals import approve_notices
 
     with _session(tmp, args.size, "dpo@heimwatt.example") as session:
-        doc = timed("approve", approve_notices, session, _incident(session), version=1, reason="read in every locale")
+        doc = timed("approve", approve_notices, session, _incident(tmp, args.size), version=1,
+                    reason="read in every locale")
     return {"messages": doc.messages}
 
 
@@ -464,7 +465,7 @@ def step_queue(tmp: Path, args: argparse.Namespace, timed: Callable[..., Any]) -
     from breachkit.notices.api import send_notices
 
     with _session(tmp, args.size, "ops@heimwatt.example") as session:
-        result = timed("queue", send_notices, session, _incident(session), queue_only=True,
+        result = timed("queue", send_notices, session, _incident(tmp, args.size), queue_only=True,
                        override_reason="benchmark: the generated case file is incomplete")
     return {"queued": result.queued, "counts": result.counts}
 
@@ -528,6 +529,8 @@ def main() -> None:
     parser.add_argument("--no-baseline", action="store_true")
     parser.add_argument("--render-folder", action="store_true")
     parser.add_argument("--keep-index", action="store_true")
+    parser.add_argument("--data", type=Path, help="a folder to keep the generated data in and reuse (default: a "
+                                                  "temporary folder, removed at the end)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--tmp", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--size", type=int, default=0, help=argparse.SUPPRESS)
@@ -537,12 +540,17 @@ def main() -> None:
         return
     common = ["--events", str(args.events), "--directory-rows", str(args.directory_rows), "--people",
               str(args.people)] + (["--keep-index"] if args.keep_index else [])
-    with tempfile.TemporaryDirectory(prefix="bk-bench-mass-") as name:
-        tmp = Path(name)
+    with contextlib.ExitStack() as stack:
+        if args.data is not None:  # kept and reused: the data only generated when missing
+            tmp = args.data
+            tmp.mkdir(parents=True, exist_ok=True)
+        else:
+            tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bk-bench-mass-")))
         print(f"load average at the start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (wall times on a "
               f"shared machine; CPU = this process's user + system time, all its threads)")
         print(f"data (streamed, seeded; parent process RSS {_mib(_rss()):.0f} MiB):")
-        show("generate", run_child("generate", tmp, common))
+        if not (tmp / "directory.csv").exists():
+            show("generate", run_child("generate", tmp, common))
         print("embedded (DuckDB), one child process per step:")
         each = {s: show(s, run_child(s, tmp, common)) for s in ("identifiers", "directory", "join")}
         ours = sum(each.values())
