@@ -332,6 +332,9 @@ class ScanConfig(_Model):
     # Re-scan this much before the checkpoint so a correlation burst across two runs is seen whole
     # (None: the longest correlation timespan of the rules).
     overlap_minutes: float | None = Field(default=None, ge=0)
+    # An alert an address refuses (or a server that fails) is tried again by each following run, this many times
+    # in all, then given up (said by that run); the checkpoint waits for every alert to be sent or given up.
+    alert_max_attempts: int = Field(10, ge=1)
 
 
 class WebConfig(_Model):
