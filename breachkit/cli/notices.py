@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from breachkit.errors import Problem
+    from breachkit.notices.coverage import LanguageReport
 
 REPORT_TYPES = click.Choice(["initial", "follow_up", "final"])
 
@@ -68,6 +69,16 @@ def render_cmd(app: AppContext, incident_id: str, kind: str, out: Path, recipien
     if summary.rejected:
         console.print(_problems_table(summary.rejected, f"{len({p.location.line for p in summary.rejected})} "
                                                         "rows rejected (not rendered)"))
+    _language_warnings(summary.languages, "summary.json lists every person (languages)")
+
+
+def _language_warnings(languages: LanguageReport | None, where: str) -> None:
+    """Who would read another language or miss the incident's own text — never silent."""
+    lines = languages.lines() if languages is not None else []
+    for line in lines:
+        err_console().print(f"[yellow]language: {_safe(line)}[/]")
+    if lines:
+        err_console().print(f"[yellow]language: {where}[/]")
 
 
 @notices.command("send")
@@ -84,10 +95,15 @@ def render_cmd(app: AppContext, incident_id: str, kind: str, out: Path, recipien
 @click.option("--queue-only", is_flag=True, help="Queue the messages, send later (another run).")
 @click.option("--progress/--no-progress", default=True)
 @click.option("--override-check", is_flag=True, help="Send despite errors of the pre-filing check (needs --reason).")
-@click.option("--reason", help="Why the check's errors are overridden (recorded in the timeline and audit log).")
+@click.option("--accept-fallback", is_flag=True,
+              help="Send although some people would read another language or miss the incident's own text in "
+                   "theirs (needs --reason; only these errors of the check).")
+@click.option("--reason", help="Why the check's errors are overridden or the fallback accepted (recorded in the "
+                               "timeline and audit log).")
 @pass_app
 def send_cmd(app: AppContext, incident_id: str, kind: str, recipients: Path | None, version: int, dry_run: bool,
-             out: Path | None, queue_only: bool, progress: bool, override_check: bool, reason: str | None) -> None:
+             out: Path | None, queue_only: bool, progress: bool, override_check: bool, accept_fallback: bool,
+             reason: str | None) -> None:
     """Queue every person's email in the outbox and deliver it over SMTP, exactly once (or visibly `unknown`);
     the pre-filing check runs first (not for --dry-run)."""
     from breachkit.cli.common import override_reason
@@ -96,13 +112,18 @@ def send_cmd(app: AppContext, incident_id: str, kind: str, recipients: Path | No
 
     if dry_run and out is None:
         raise click.UsageError("--dry-run needs --out DIR")
+    if accept_fallback and not (reason or "").strip():
+        raise click.UsageError("--accept-fallback needs --reason: why send in another language (it is recorded)")
+    given = override_reason(override_check or accept_fallback, reason)  # --reason goes with either flag
     with progress_bar(progress) as bar:
         task = bar.add_task("sending", total=None)
         result = send_notices(app.session, incident_id, recipients=recipients, version=version,
                               dry_run_to=out if dry_run else None, queue_only=queue_only,
                               on_start=lambda total: bar.update(task, total=total),
                               on_message=lambda row, state: bar.advance(task) if state != State.QUEUED else None,
-                              override_reason=override_reason(override_check, reason))
+                              override_reason=given if override_check else None,
+                              accept_fallback=given if accept_fallback else None)
+    _language_warnings(result.languages, "breachkit notices render … --kind subject lists every person")
     if result.rejected:
         err_console().print(_problems_table(result.rejected, "rows rejected (not sent)"))
     if dry_run:

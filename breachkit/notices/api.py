@@ -22,6 +22,7 @@ from breachkit.notices.compose import (
     write_eml,
 )
 from breachkit.notices.context import ReportType
+from breachkit.notices.coverage import LanguageReport, language_report
 from breachkit.notices.outbox import Row, State
 from breachkit.notices.render import AUTHORITY_FORMATS, AuthorityFormat, RenderSummary, render_all, render_authority
 from breachkit.notices.render import write_authority as write_authority_files
@@ -116,6 +117,7 @@ class SendResult:
     interrupted: list[str] = field(default_factory=list)  # left `sending` by an earlier run: now unknown
     counts: dict[str, int] = field(default_factory=dict)  # outbox totals by state after the run
     delivered: bool = False  # delivery ran (not --queue-only, not a dry run)
+    languages: LanguageReport | None = None  # who reads another language or misses the incident's own text
 
     def failure(self) -> PartialFailure | None:
         """The messages not delivered for sure, as the error the caller should raise (None: all fine)."""
@@ -133,12 +135,13 @@ def send_notices(session: Session, incident_id: str, *, recipients: Path | None 
                  dry_run_to: Path | None = None, queue_only: bool = False,
                  on_start: Callable[[int], None] | None = None,
                  on_message: Callable[[Row, State], None] | None = None,
-                 override_reason: str | None = None) -> SendResult:
+                 override_reason: str | None = None, accept_fallback: str | None = None) -> SendResult:
     """Queue every person's email in the outbox (batches of 500, one transaction each; a message already queued
     is left alone) and deliver it over SMTP, exactly once or visibly `unknown`. Needs a recorded decision to tell
     the people (its reasons are each disclosure's reason). `dry_run_to` writes .eml files instead. Before
-    queuing, the pre-filing check runs: its errors stop the sending unless `override_reason` is given
-    (recorded); a dry run only reviews, so it is not checked."""
+    queuing, the pre-filing check runs, with the languages the people would read (`notices.coverage`): its errors
+    stop the sending unless `override_reason` is given (recorded) — `accept_fallback` accepts the language errors
+    alone (recorded); a dry run only reviews, so it is not checked."""
     from breachkit.incidents.check_api import enforce_check
     from breachkit.notices.delivery import DeliveryOptions, deliver, transport_from_config
 
@@ -146,12 +149,14 @@ def send_notices(session: Session, incident_id: str, *, recipients: Path | None 
     env = environment_from_config(config)
     incident = store.get(normalize_id(incident_id))
     reason = require_subject_decision(store, incident)
-    if dry_run_to is None:
-        enforce_check(session, incident.id, action="sending the notices", override_reason=override_reason)
     people = load_recipients(store, incident, env, recipients)
-    messages = outgoing(incident, people, notice_context(store, config, incident), env, config, version=version,
-                        reason=reason, now=now)
-    result = SendResult(incident.id, rejected=list(people.rejected))
+    context = notice_context(store, config, incident)
+    languages = language_report(people, context, env)
+    if dry_run_to is None:
+        enforce_check(session, incident.id, action="sending the notices", override_reason=override_reason,
+                      languages=languages.for_check(), accept_fallback=accept_fallback)
+    messages = outgoing(incident, people, context, env, config, version=version, reason=reason, now=now)
+    result = SendResult(incident.id, rejected=list(people.rejected), languages=languages)
     if dry_run_to is not None:
         result.dry_run = write_eml(messages, dry_run_to)
         store.audit("render", str(dry_run_to), actor=session.actor, at=now, incident_id=incident.id,

@@ -12,8 +12,10 @@ given a wrong value) becomes an `InputError` naming the template file and line.
 
 Filters: ``localtime(zone, part="datetime"|"date"|"time")`` (a UTC datetime shown in `zone`, formatted for the
 template's ``locale``), ``duration`` (a timedelta in words), ``number`` (thousands separators), ``and_list``
-("a, b and c") and ``paragraphs`` (HTML: escaped text in ``<p>``, line breaks kept). Month names and words are
-built in for en, de and fr (babel is not a dependency); other locales get ISO-style dates.
+("a, b and c"), ``paragraphs`` (HTML: escaped text in ``<p>``, line breaks kept), ``plural("one", "other")``
+(Polish: ``plural("one", "few", "many")``) and ``with_article`` (Italian dates: "il 24 marzo", "l'8 marzo"). Month
+names and words are built in for en, de, fr, nl, it, es and pl (`breachkit.notices.formatting`; babel is not a
+dependency); other locales get ISO-style dates.
 """
 
 from __future__ import annotations
@@ -35,7 +37,15 @@ from breachkit.config import Config
 from breachkit.errors import ConfigError, InputError, Location, Problem
 from breachkit.incidents.model import DATA_CATEGORIES
 from breachkit.notices.context import LocaleStrings
-from breachkit.notices.formatting import and_list, format_datetime, format_duration, format_number, paragraphs
+from breachkit.notices.formatting import (
+    and_list,
+    format_datetime,
+    format_duration,
+    format_number,
+    paragraphs,
+    plural,
+    with_article,
+)
 from breachkit.notices.recipients import LocaleChoice, base_language, choose_locale
 
 if TYPE_CHECKING:
@@ -65,6 +75,18 @@ def _duration_filter(context: jinja2.runtime.Context, value: timedelta) -> str:
 @jinja2.pass_context
 def _number_filter(context: jinja2.runtime.Context, value: int | float) -> str:
     return format_number(value, _locale_of(context))
+
+
+@jinja2.pass_context
+def _plural_filter(context: jinja2.runtime.Context, value: int, *forms: str) -> str:
+    if not forms:
+        raise ValueError("plural needs the word's forms: plural(\"one\", \"other\") (Polish: one, few, many)")
+    return plural(value, forms, _locale_of(context))
+
+
+@jinja2.pass_context
+def _with_article_filter(context: jinja2.runtime.Context, value: str) -> str:
+    return with_article(value, _locale_of(context))
 
 
 @jinja2.pass_context
@@ -117,8 +139,10 @@ class NoticeEnvironment:
                                                 default_for_string=False, default=False),
             trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, auto_reload=False)
         self.jinja.filters.update(localtime=_localtime_filter, duration=_duration_filter, number=_number_filter,
-                                  and_list=_and_list_filter, paragraphs=paragraphs)
+                                  and_list=_and_list_filter, paragraphs=paragraphs, plural=_plural_filter,
+                                  with_article=_with_article_filter)
         self._strings: dict[str, LocaleStrings] = {}
+        self._choices: dict[str, LocaleChoice] = {}
 
     def template_names(self) -> list[str]:
         """Every template under subject/ and authority/ in the search path."""
@@ -138,7 +162,9 @@ class NoticeEnvironment:
         return next((root / name for root in self.search_path if (root / name).is_file()), None)
 
     def choose(self, requested: str) -> LocaleChoice:
-        return choose_locale(requested, self.locales, self.default_locale)
+        if requested not in self._choices:  # every message asks: remember the answers
+            self._choices[requested] = choose_locale(requested, self.locales, self.default_locale)
+        return self._choices[requested]
 
     def strings(self, locale: str) -> LocaleStrings:
         """The locale's strings.toml (first in the search path); missing entries come from its base language's
