@@ -61,7 +61,7 @@ BUNDLED_NOTICES = bundled("notices")
 
 GOLDEN = Path(__file__).parent / "golden" / "notices"
 UPDATE = os.environ.get("BREACHKIT_UPDATE_GOLDEN") == "1"
-LOCALES = ("en", "de", "fr")
+LOCALES = ("en", "de", "fr", "nl", "it", "es", "pl")
 ENV = NoticeEnvironment([BUNDLED_NOTICES])
 
 
