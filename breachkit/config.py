@@ -246,6 +246,11 @@ class NoticesConfig(_Model):
     dpo_address: str = ""  # postal address of the DPO or contact point (authority forms ask for it)
     reporter_name: str = ""
     reporter_email: str = ""
+    # The authority report's language: this one for every report, else the lead authority's language (the
+    # built-in table in breachkit.notices.authority_words, with `authority_languages` — authority name or its
+    # first word → language — over it), else English.
+    authority_locale: str | None = None
+    authority_languages: dict[str, str] = Field(default_factory=dict)
     smtp: SmtpConfig = Field(default_factory=SmtpConfig)
 
 

@@ -1,8 +1,9 @@
 """Notice templates, contexts and rendering (issue 5).
 
-Golden files: tests/golden/notices/<sample>/subject/<locale>/{email.subject.txt,email.txt,email.html} and
-tests/golden/notices/<sample>/authority/report.{md,html,json} — every template × locale × sample incident of
-tests/notices_fixtures.py. After a deliberate template change, regenerate them and review the diff:
+Golden files: tests/golden/notices/<sample>/subject/<locale>/{email.subject.txt,email.txt,email.html},
+tests/golden/notices/<sample>/authority/report.{md,html,json} (English) and
+tests/golden/notices/<sample>/authority/<locale>/report.{md,html,json} (German, French) — every template × locale ×
+sample incident of tests/notices_fixtures.py. After a deliberate template change, regenerate them and review the diff:
 
     BREACHKIT_UPDATE_GOLDEN=1 .venv/bin/pytest tests/test_notices_render.py -k golden
 """
@@ -24,11 +25,10 @@ from breachkit.incidents.model import Filing
 from breachkit.notices.authority import (
     authority_document,
     authority_json,
-    authority_pdf,
     content_gaps,
-    latin1,
     missing_art33_items,
 )
+from breachkit.notices.authority_pdf import authority_pdf
 from breachkit.notices.checks import check_templates
 from breachkit.notices.context import (
     Communication,
@@ -62,6 +62,7 @@ BUNDLED_NOTICES = bundled("notices")
 GOLDEN = Path(__file__).parent / "golden" / "notices"
 UPDATE = os.environ.get("BREACHKIT_UPDATE_GOLDEN") == "1"
 LOCALES = ("en", "de", "fr", "nl", "it", "es", "pl")
+AUTHORITY_LANGUAGES = ("en", "de", "fr")
 ENV = NoticeEnvironment([BUNDLED_NOTICES])
 
 
@@ -110,19 +111,27 @@ def test_golden_compromise_notices(kind, locale):
     assert not re.search(r"\b\d{1,3}(\.\d{1,3}){3}\b", email.text)  # no IP address
 
 
+def authority_golden(key: str, language: str, fmt: str) -> Path:
+    folder = GOLDEN / key / "authority"
+    return folder / f"report.{fmt}" if language == "en" else folder / language / f"report.{fmt}"
+
+
+@pytest.mark.parametrize("language", AUTHORITY_LANGUAGES)
 @pytest.mark.parametrize("fmt", ["md", "html", "json"])
 @pytest.mark.parametrize("key", SAMPLES)
-def test_golden_authority_reports(key, fmt):
-    ctx = SAMPLES[key].authority_context()
+def test_golden_authority_reports(key, fmt, language):
+    ctx = SAMPLES[key].authority_context(locale=language)
+    assert ctx.locale == language and ctx.report.language == language
     text = render_authority(ctx, ENV, fmt)
     assert isinstance(text, str)
-    golden(GOLDEN / key / "authority" / f"report.{fmt}", text)
+    golden(authority_golden(key, language, fmt), text)
     assert missing_art33_items(text, ctx, fmt) == []
 
 
 def test_golden_files_have_no_strays():
     expected = {GOLDEN / k / "subject" / loc / n for k in SAMPLES for loc in LOCALES for n in SUBJECT_TEMPLATES}
-    expected |= {GOLDEN / k / "authority" / f"report.{f}" for k in SAMPLES for f in ("md", "html", "json")}
+    expected |= {authority_golden(k, lang, f) for k in SAMPLES for f in ("md", "html", "json")
+                 for lang in AUTHORITY_LANGUAGES}
     expected |= {GOLDEN / "credential_stuffing" / kind / loc / n for kind in COMPROMISE_KINDS for loc in LOCALES
                  for n in SUBJECT_TEMPLATES}
     assert {p for p in GOLDEN.rglob("*") if p.is_file()} == expected
@@ -134,29 +143,31 @@ BLOCKS = [("art33_a_nature", "a"), ("art33_a_data", "a"), ("art33_a_subjects", "
           ("art33_c", "c"), ("art33_d", "d")]
 
 
+@pytest.mark.parametrize("language", AUTHORITY_LANGUAGES)
 @pytest.mark.parametrize("fmt", ["md", "html"])
-def test_authority_templates_mark_every_art33_item(fmt):
-    source = (BUNDLED_NOTICES / AUTHORITY_TEMPLATES[fmt]).read_text(encoding="utf-8")
+def test_authority_templates_mark_every_art33_item(fmt, language):
+    source = (BUNDLED_NOTICES / ENV.authority_template(fmt, language)).read_text(encoding="utf-8")
     assert sorted(re.findall(r"{%-?\s*block (art33_\w+)", source)) == sorted(b for b, _ in BLOCKS)
 
 
+@pytest.mark.parametrize("language", AUTHORITY_LANGUAGES)
 @pytest.mark.parametrize("block,item", BLOCKS)
 @pytest.mark.parametrize("fmt", ["md", "html"])
-def test_a_template_that_stops_rendering_an_art33_item_is_caught(tmp_path, fmt, block, item):
-    name = AUTHORITY_TEMPLATES[fmt]
+def test_a_template_that_stops_rendering_an_art33_item_is_caught(tmp_path, fmt, block, item, language):
+    name = ENV.authority_template(fmt, language)
     source = (BUNDLED_NOTICES / name).read_text(encoding="utf-8")
     blanked, count = re.subn(r"({%-?\s*block " + block + r"\s*-?%}).*?({%-?\s*endblock)", r"\1\2", source,
                              flags=re.S)
     assert count == 1
     env = override(tmp_path, {name: blanked})
     for sample in SAMPLES.values():
-        ctx = sample.authority_context()
+        ctx = sample.authority_context(locale=language)
         assert missing_art33_items(str(render_authority(ctx, env, fmt, check_art33=False)), ctx, fmt) == [item]
         with pytest.raises(InputError) as caught:
             render_authority(ctx, env, fmt)
         assert caught.value.location.path == str(tmp_path / name)
         assert [p.message for p in caught.value.problems] == [f"Art. 33(3)({item}) is not rendered"]
-    problems = check_templates(env, authority=[CREDENTIAL_STUFFING.authority_context()])
+    problems = check_templates(env, authority=[CREDENTIAL_STUFFING.authority_context(locale=language)])
     assert [(p.message, p.location.path) for p in problems] == [(f"Art. 33(3)({item}) is not rendered",
                                                                   str(tmp_path / name))]
 
@@ -235,12 +246,12 @@ def test_authority_context_fields_from_filings_decisions_and_numbers():
 
 def test_locale_fallback_is_reported():
     incident = CREDENTIAL_STUFFING.incident_context()
-    for requested, locale, fallback in [("de-AT", "de", Fallback.BASE), ("it", "en", Fallback.DEFAULT),
+    for requested, locale, fallback in [("de-AT", "de", Fallback.BASE), ("sv", "en", Fallback.DEFAULT),
                                         ("", "en", Fallback.DEFAULT), ("fr", "fr", Fallback.EXACT)]:
         email = render_subject(replace(CREDENTIAL_STUFFING.recipient, locale=requested), incident, ENV)
         assert (email.locale, email.fallback) == (locale, fallback)
     german_default = NoticeEnvironment([BUNDLED_NOTICES], default_locale="de")
-    email = render_subject(replace(CREDENTIAL_STUFFING.recipient, locale="it"), incident, german_default)
+    email = render_subject(replace(CREDENTIAL_STUFFING.recipient, locale="sv"), incident, german_default)
     assert (email.locale, email.fallback) == ("de", Fallback.DEFAULT) and email.text.startswith("Guten Tag")
 
 
@@ -249,7 +260,7 @@ def test_override_folder_comes_first_and_can_add_a_locale(tmp_path):
                               "subject/de-AT/email.subject.txt": "Servus {{ name }}\n",
                               "subject/de-AT/email.txt": "{{ categories | map(attribute='label') | and_list }}\n",
                               "subject/de-AT/email.html": "<p>{{ name }}</p>\n"})
-    assert env.locales == {"en", "de", "fr", "de-AT"}
+    assert env.locales == {"en", "de", "fr", "nl", "it", "es", "pl", "de-AT"}
     incident = CREDENTIAL_STUFFING.incident_context()
     email = render_subject(replace(CREDENTIAL_STUFFING.recipient, locale="en"), incident, env)
     assert email.subject_line == "Notice from Example Energy GmbH"
@@ -262,11 +273,12 @@ def test_override_folder_comes_first_and_can_add_a_locale(tmp_path):
 
 def test_incident_prose_goes_to_its_own_language_and_translations_to_theirs():
     recipient = CREDENTIAL_STUFFING.recipient
-    plain = CREDENTIAL_STUFFING.incident_context()
+    untranslated = CREDENTIAL_STUFFING.incident.model_copy(update={"translations": {}})
+    plain = incident_notice_context(untranslated, config=CONFIG, zone=ZONE)
     english = render_subject(replace(recipient, locale="en"), plain, ENV)
     assert "180,000 username/password pairs" in english.text and "rate limiting" in english.text
     assert "180,000" not in render_subject(recipient, plain, ENV).text
-    translated = incident_notice_context(CREDENTIAL_STUFFING.incident, config=CONFIG, zone=ZONE, narratives={
+    translated = incident_notice_context(untranslated, config=CONFIG, zone=ZONE, narratives={
         "de": Narrative(measures="Wir haben alle Sitzungen beendet.")})
     assert "Wir haben alle Sitzungen beendet." in render_subject(recipient, translated, ENV).text
 
@@ -295,7 +307,7 @@ def test_check_templates_collects_every_problem(tmp_path):
                            subjects=[(s.recipient, s.incident_context()) for s in SAMPLES.values()]) == []
     env = override(tmp_path, {"subject/de/email.txt": "{% for x in advice %}\n",
                               "subject/fr/email.html": "<p>{{ nom }}</p>\n",
-                              "subject/it/email.txt": "Ciao\n",
+                              "subject/sv/email.txt": "Hej\n",
                               "subject/fr/strings.toml": "[advice]\nbogus = ['x']\n",
                               "authority/extra.md": "{{ broken\n"})
     problems = check_templates(env, authority=[CREDENTIAL_STUFFING.authority_context()],
@@ -304,7 +316,7 @@ def test_check_templates_collects_every_problem(tmp_path):
     assert (str(tmp_path / "subject/de/email.txt"), 1) in where
     assert (str(tmp_path / "subject/fr/email.html"), 1) in where
     assert (str(tmp_path / "authority/extra.md"), 1) in where
-    assert ("subject/it", None) in where
+    assert ("subject/sv", None) in where
     assert any(p.location.path == str(tmp_path / "subject/fr/strings.toml") for p in problems)
 
 

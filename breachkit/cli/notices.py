@@ -47,20 +47,28 @@ def _problems_table(problems: list[Problem], title: str) -> Table:
 @click.option("--report-type", type=REPORT_TYPES, default="initial", show_default=True)
 @click.option("--reference", help="The authority's reference of the first report (follow-ups).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing review folder.")
+@click.option("--locale", help="The authority report's language (en, de, fr); default: the lead authority's.")
 @pass_app
 def render_cmd(app: AppContext, incident_id: str, kind: str, out: Path, recipients: Path | None,
-               formats: tuple[str, ...], report_type: str, reference: str | None, overwrite: bool) -> None:
+               formats: tuple[str, ...], report_type: str, reference: str | None, overwrite: bool,
+               locale: str | None) -> None:
     """Write what would be sent, for review: one file set per person plus a summary, or the authority report."""
-    from breachkit.notices.api import render_authority_reports, render_subject_notices
+    from breachkit.notices.api import authority_report_language, render_authority_reports, render_subject_notices
     from breachkit.notices.render import AUTHORITY_FORMATS, AuthorityFormat
 
     if kind == "authority":
         paths = render_authority_reports(
             app.session, incident_id, out, formats=cast(tuple[AuthorityFormat, ...], formats) or AUTHORITY_FORMATS,
             report_type=cast(Literal["initial", "follow_up", "final"], report_type), reference=reference,
-            overwrite=overwrite)
+            overwrite=overwrite, locale=locale)
+        language = authority_report_language(app.session, incident_id, locale)
         out_console().print("\n".join(str(p) for p in paths))
+        (err_console() if language.fallback else out_console()).print(
+            _safe(language.describe()), style="yellow" if language.fallback else None)
         return
+    if locale:
+        raise click.UsageError("--locale sets the authority report's language (--kind authority); each person's "
+                               "email is in their own language")
     summary = render_subject_notices(app.session, incident_id, out, recipients=recipients, overwrite=overwrite)
     console = out_console()
     console.print(f"{summary.rendered} emails rendered into {out} · per kind {summary.per_kind} · "

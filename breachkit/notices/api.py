@@ -26,6 +26,7 @@ from breachkit.notices.coverage import LanguageReport, language_report
 from breachkit.notices.outbox import Row, State
 from breachkit.notices.render import AUTHORITY_FORMATS, AuthorityFormat, RenderSummary, render_all, render_authority
 from breachkit.notices.render import write_authority as write_authority_files
+from breachkit.notices.report_language import ReportLanguage, report_language
 from breachkit.notices.templates import environment_from_config
 from breachkit.session import Session
 
@@ -54,17 +55,29 @@ def render_subject_notices(session: Session, incident_id: str, out: Path, *, rec
 def render_authority_reports(session: Session, incident_id: str, out: Path, *,
                              formats: Sequence[AuthorityFormat] = AUTHORITY_FORMATS,
                              report_type: ReportType = "initial", reference: str | None = None,
-                             overwrite: bool = False) -> list[Path]:
-    """The authority report in each format (report.<fmt>, 0600) in a new folder, all or nothing. Audited."""
+                             overwrite: bool = False, locale: str | None = None) -> list[Path]:
+    """The authority report in each format (report.<fmt>, 0600) in a new folder, all or nothing, in the
+    authority's language (`authority_report_language`; `locale` overrides it). Audited."""
     store, config, now = session.store, session.config, session.now()
     incident = store.get(normalize_id(incident_id))
+    env = environment_from_config(config)
+    language = report_language(incident, config.notices, env, locale)
     ctx = authority_report_context(store, config, incident, now, report_type=report_type,
-                                   earlier_reference=reference)
-    paths = write_authority_files(ctx, environment_from_config(config), out, formats, overwrite=overwrite)
+                                   earlier_reference=reference, locale=language.locale)
+    paths = write_authority_files(ctx, env, out, formats, overwrite=overwrite)
     digest = hashlib.sha256(b"".join(p.read_bytes() for p in paths)).hexdigest()
     store.audit("render", str(out), actor=session.actor, at=now, incident_id=incident.id, sha256=digest,
-                reason=f"authority report ({report_type}) for review", detail={"files": [p.name for p in paths]})
+                reason=f"authority report ({report_type}) for review",
+                detail={"files": [p.name for p in paths], "language": language.locale})
     return paths
+
+
+def authority_report_language(session: Session, incident_id: str, locale: str | None = None) -> ReportLanguage:
+    """The language the incident's authority report is written in, and why: `locale`, else
+    ``notices.authority_locale``, else the lead authority's language, else English (a language without report
+    templates falls back to English, and says so)."""
+    incident = session.store.get(normalize_id(incident_id))
+    return report_language(incident, session.config.notices, environment_from_config(session.config), locale)
 
 
 @dataclass(frozen=True)
@@ -72,14 +85,16 @@ class Report:
     data: bytes
     path: Path | None
     sha256: str
+    language: ReportLanguage | None = None
 
 
 def authority_report(session: Session, incident_id: str, fmt: AuthorityFormat = "md", out: Path | None = None, *,
                      report_type: ReportType = "initial", reference: str | None = None,
-                     override_reason: str | None = None) -> Report:
+                     override_reason: str | None = None, locale: str | None = None) -> Report:
     """The report to the supervisory authority (Art. 33(3)) in one format: written to `out` (0600) or returned
     for stdout. The pre-filing check runs first: its errors (a late report without reasons for the delay, a
-    contradiction, a blank the form asks for…) refuse it unless `override_reason` is given (recorded). Audited."""
+    contradiction, a blank the form asks for…) refuse it unless `override_reason` is given (recorded). In the
+    authority's language (`authority_report_language`; `locale` overrides it). Audited."""
     from breachkit.incidents.check_api import enforce_check
     from breachkit.incidents.reports_api import deliver
 
@@ -89,14 +104,17 @@ def authority_report(session: Session, incident_id: str, fmt: AuthorityFormat = 
     incident = store.get(normalize_id(incident_id))
     enforce_check(session, incident.id, action="the authority report", report_type=report_type, reference=reference,
                   override_reason=override_reason)
+    env = environment_from_config(config)
+    language = report_language(incident, config.notices, env, locale)
     ctx = authority_report_context(store, config, incident, now, report_type=report_type,
-                                   earlier_reference=reference)
-    content = render_authority(ctx, environment_from_config(config), fmt)
+                                   earlier_reference=reference, locale=language.locale)
+    content = render_authority(ctx, env, fmt)
     data = content if isinstance(content, bytes) else content.encode("utf-8")
     digest = deliver(data, out)
     store.audit("export", str(out) if out else "stdout", actor=session.actor, at=now, incident_id=incident.id,
-                sha256=digest, reason=f"authority report ({report_type})", detail={"format": fmt})
-    return Report(data, out, digest)
+                sha256=digest, reason=f"authority report ({report_type})",
+                detail={"format": fmt, "language": language.locale})
+    return Report(data, out, digest, language)
 
 
 # --- sending --------------------------------------------------------------------------------------------

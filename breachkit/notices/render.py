@@ -32,7 +32,8 @@ from typing import Any, Literal
 import pandas as pd
 
 from breachkit.errors import InputError, Location, Problem, UsageError
-from breachkit.notices.authority import authority_json, authority_pdf, missing_art33_items
+from breachkit.notices.authority import authority_json, missing_art33_items
+from breachkit.notices.authority_pdf import authority_pdf
 from breachkit.notices.context import AuthorityContext, IncidentNoticeContext, LocaleStrings, subject_context
 from breachkit.notices.coverage import LanguageReport, gap
 from breachkit.notices.recipients import (
@@ -99,7 +100,7 @@ def render_authority(ctx: AuthorityContext, env: NoticeEnvironment, fmt: Authori
         return authority_pdf(ctx)
     if fmt not in AUTHORITY_TEMPLATES:
         raise UsageError(f"unknown report format {fmt!r} (md, html, json, pdf)")
-    name = AUTHORITY_TEMPLATES[fmt]
+    name = env.authority_template(fmt, ctx.locale)
     text = env.render(name, _variables(ctx))
     missing = missing_art33_items(text, ctx, fmt) if check_art33 else []
     if missing:

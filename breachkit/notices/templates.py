@@ -36,6 +36,7 @@ from breachkit import resources
 from breachkit.config import Config
 from breachkit.errors import ConfigError, InputError, Location, Problem
 from breachkit.incidents.model import DATA_CATEGORIES
+from breachkit.locales import base_language
 from breachkit.notices.context import LocaleStrings
 from breachkit.notices.formatting import (
     and_list,
@@ -46,7 +47,7 @@ from breachkit.notices.formatting import (
     plural,
     with_article,
 )
-from breachkit.notices.recipients import LocaleChoice, base_language, choose_locale
+from breachkit.notices.recipients import LocaleChoice, choose_locale
 
 if TYPE_CHECKING:
     pass
@@ -156,6 +157,28 @@ class NoticeEnvironment:
                  for p in (root / "subject").iterdir() if p.is_dir()}
         return frozenset(loc for loc in found
                          if all(self.find(f"subject/{loc}/{name}") for name in SUBJECT_TEMPLATES))
+
+    @functools.cached_property
+    def authority_locales(self) -> frozenset[str]:
+        """Languages of the authority report: en (authority/report.md and .html) and every <locale> for which
+        authority/report.<locale>.md and .html both exist in the search path."""
+        found = {p.name.split(".")[1] for root in self.search_path if (root / "authority").is_dir()
+                 for p in (root / "authority").glob("report.*.*") if p.name.count(".") == 2}
+        return frozenset({"en"} | {loc for loc in found
+                                   if all(self.find(f"authority/report.{loc}.{fmt}") for fmt in ("md", "html"))})
+
+    def authority_template(self, fmt: TemplateFormat, locale: str) -> str:
+        """The authority template of `fmt` in `locale` (authority/report.<locale>.<fmt>; English: report.<fmt>)."""
+        return AUTHORITY_TEMPLATES[fmt] if locale == "en" else f"authority/report.{locale}.{fmt}"
+
+    def choose_authority(self, wanted: str) -> tuple[str, bool]:
+        """The report language for `wanted`: the tag itself, else its base language, else en; and whether that is
+        a fallback to another language."""
+        tag, base = wanted.strip(), base_language(wanted) or ""
+        for candidate in (tag, base):
+            if candidate in self.authority_locales:
+                return candidate, False
+        return "en", base not in ("", "en")
 
     def find(self, name: str) -> Path | None:
         """The file `name` resolves to (first in the search path), or None."""
