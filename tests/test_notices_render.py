@@ -10,6 +10,7 @@ sample incident of tests/notices_fixtures.py. After a deliberate template change
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -37,7 +38,14 @@ from breachkit.notices.context import (
     authority_context,
     incident_notice_context,
 )
-from breachkit.notices.formatting import and_list, format_datetime, format_duration, format_number
+from breachkit.notices.formatting import (
+    and_list,
+    format_datetime,
+    format_duration,
+    format_number,
+    plural,
+    with_article,
+)
 from breachkit.notices.recipients import Fallback
 from breachkit.notices.render import file_key, render_all, render_authority, render_subject, write_authority
 from breachkit.notices.templates import AUTHORITY_TEMPLATES, SUBJECT_TEMPLATES, NoticeEnvironment
@@ -363,7 +371,13 @@ def test_line_breaks_in_a_name_never_reach_the_subject_header(tmp_path):
     (datetime(2026, 12, 24, 18, 0, tzinfo=UTC), "Asia/Kolkata", "fr", "24 décembre 2026 à 23 h 30 (UTC+5:30)"),
     (datetime(2026, 12, 24, 18, 0, tzinfo=UTC), "America/Sao_Paulo", "en", "24 December 2026, 15:00 UTC-3"),
     (datetime(2026, 12, 24, 18, 0, tzinfo=UTC), "UTC", "de", "24. Dezember 2026, 18:00 Uhr (UTC)"),
-    (datetime(2026, 12, 24, 18, 0, tzinfo=UTC), "Europe/Rome", "it", "2026-12-24 19:00 (CET)"),
+    (datetime(2026, 12, 24, 18, 0, tzinfo=UTC), "Europe/Rome", "it", "24 dicembre 2026 alle ore 19:00 (CET)"),
+    (datetime(2026, 4, 1, 8, 5, tzinfo=UTC), "Europe/Rome", "it", "1° aprile 2026 alle ore 10:05 (CEST)"),
+    (datetime(2026, 3, 29, 1, 30, tzinfo=UTC), "Europe/Amsterdam", "nl", "29 maart 2026 om 03:30 uur (MEZT)"),
+    (datetime(2026, 1, 5, 0, 15, tzinfo=UTC), "Europe/Madrid", "es", "5 de enero de 2026 a la 01:15 (CET)"),
+    (datetime(2026, 1, 5, 13, 15, tzinfo=UTC), "Europe/Madrid", "es", "5 de enero de 2026 a las 14:15 (CET)"),
+    (datetime(2026, 9, 22, 10, 0, tzinfo=UTC), "Europe/Warsaw", "pl", "22 września 2026 r. o godz. 12:00 (CEST)"),
+    (datetime(2026, 12, 24, 18, 0, tzinfo=UTC), "Europe/Stockholm", "sv", "2026-12-24 19:00 (CET)"),
 ])
 def test_localtime(value, zone, locale, expected):
     assert format_datetime(value, zone, locale) == expected
@@ -381,27 +395,78 @@ def test_localtime_parts_and_bad_values():
         format_datetime(value, "Mars/Olympus")
 
 
+def test_italian_dates_take_their_article():
+    assert [with_article(format_datetime(datetime(2026, 3, day, 12, tzinfo=UTC), "UTC", "it", "date"), "it")
+            for day in (1, 8, 11, 18, 24)] == ["il 1° marzo 2026", "l'8 marzo 2026", "l'11 marzo 2026",
+                                               "il 18 marzo 2026", "il 24 marzo 2026"]
+    assert with_article("8 March 2026", "en") == "8 March 2026"
+
+
+@pytest.mark.parametrize("n,one_few_many", [(1, 0), (2, 1), (4, 1), (5, 2), (11, 2), (12, 2), (14, 2), (21, 2),
+                                            (22, 1), (24, 1), (25, 2), (102, 1), (112, 2), (0, 2)])
+def test_polish_takes_three_plural_forms(n, one_few_many):
+    forms = ("żądanie", "żądania", "żądań")
+    assert plural(n, forms, "pl") == forms[one_few_many]
+    assert format_duration(timedelta(days=n), "pl") == f"{n} {('dzień', 'dni', 'dni')[one_few_many]}" or n == 0
+
+
 def test_durations_numbers_and_lists():
     value = timedelta(days=4, hours=1, minutes=5)
-    assert [format_duration(value, loc) for loc in LOCALES] == ["4 days and 1 hour", "4 Tage und 1 Stunde",
-                                                                "4 jours et 1 heure"]
+    assert [format_duration(value, loc) for loc in LOCALES] == [
+        "4 days and 1 hour", "4 Tage und 1 Stunde", "4 jours et 1 heure", "4 dagen en 1 uur", "4 giorni e 1 ora",
+        "4 días y 1 hora", "4 dni i 1 godzina"]
+    assert [format_duration(timedelta(hours=5, minutes=22), loc) for loc in ("nl", "pl")] == [
+        "5 uur en 22 minuten", "5 godzin i 22 minuty"]
+    assert [format_duration(timedelta(hours=2, minutes=1), loc) for loc in ("fr", "es", "pl")] == [
+        "2 heures et 1 minute", "2 horas y 1 minuto", "2 godziny i 1 minuta"]
     assert format_duration(-timedelta(hours=2, minutes=1)) == "2 hours and 1 minute"
     assert format_duration(timedelta(seconds=30), "de") == "weniger als eine Minute"
     assert format_duration(timedelta(days=1)) == "1 day"
-    assert [format_number(1234567, loc) for loc in LOCALES] == ["1,234,567", "1.234.567", "1\u202f234\u202f567"]
-    assert [and_list(["a", "b", "c"], loc) for loc in LOCALES] == ["a, b and c", "a, b und c", "a, b et c"]
+    assert [format_number(1234567, loc) for loc in LOCALES] == [
+        "1,234,567", "1.234.567", "1\u202f234\u202f567", "1.234.567", "1.234.567", "1.234.567", "1\u00a0234\u00a0567"]
+    assert [format_number(1234, loc) for loc in LOCALES] == ["1,234", "1.234", "1\u202f234", "1.234", "1.234",
+                                                             "1234", "1234"]
+    assert [format_number(2.5, loc) for loc in ("en", "de", "pl")] == ["2.5", "2,5", "2,5"]
+    assert [and_list(["a", "b", "c"], loc) for loc in LOCALES] == ["a, b and c", "a, b und c", "a, b et c",
+                                                                   "a, b en c", "a, b e c", "a, b y c", "a, b i c"]
+    assert and_list(["Francia", "Italia"], "es") == "Francia e Italia"  # "y" before an i sound
     assert and_list(["a"]) == "a" and and_list([]) == ""
 
 
 # --- PDF and JSON --------------------------------------------------------------------------------------------
 
-def test_pdf_survives_text_outside_latin1_and_is_reproducible():
-    hostile = "🔥 漢字 مرحبا Łódź \x00\x1b\u202e " + "x" * 400 + " “quoted” – … €"
-    ctx = CREDENTIAL_STUFFING.authority_context(description=hostile, cause=hostile, title=hostile)
+def pdf_text(data: bytes) -> str:
+    from pypdf import PdfReader
+
+    return " ".join(" ".join(page.extract_text().split()) for page in PdfReader(io.BytesIO(data)).pages)
+
+
+@pytest.mark.parametrize("language", AUTHORITY_LANGUAGES)
+def test_pdf_prints_greek_polish_and_japanese_names_as_written(language):
+    names = {"dpo_name": "Ελένη Παπαδοπούλου", "controller_name": "Przedsiębiorstwo Łódzkie Żółć sp. z o.o.",
+             "reporter_name": "山田 太郎"}
+    ctx = CREDENTIAL_STUFFING.authority_context(locale=language, cause="Ключ API — “stolen” … 5 €")
+    ctx = replace(ctx, parties=replace(ctx.parties, dpo=replace(ctx.parties.dpo, name=names["dpo_name"]),
+                                       controller=replace(ctx.parties.controller, name=names["controller_name"]),
+                                       reporter=replace(ctx.parties.reporter, name=names["reporter_name"])))
     pdf = authority_pdf(ctx)
-    assert pdf.startswith(b"%PDF-") and pdf.rstrip().endswith(b"%%EOF")
-    assert pdf == authority_pdf(ctx)
-    assert latin1("Łódź – “x” … 5 €\tß\x07") == 'Lódz - "x" ... 5 EUR ß'
+    assert pdf.startswith(b"%PDF-") and pdf.rstrip().endswith(b"%%EOF") and pdf == authority_pdf(ctx)
+    text = pdf_text(pdf)
+    for name in (*names.values(), "Ключ API — “stolen” … 5 €"):
+        assert name in text, name
+    assert {"en": "1. Controller, reporter", "de": "1. Verantwortlicher, meldende Person",
+            "fr": "1. Responsable du traitement"}[language] in text
+    assert "12. " not in text and "11. " in text  # numbered as the md and html (no other regimes here)
+    assert b"IPAexGothic" in pdf and b"DejaVuSans" in pdf
+
+
+def test_pdf_embeds_the_cjk_font_only_when_needed_and_lists_what_no_font_has():
+    plain = authority_pdf(CREDENTIAL_STUFFING.authority_context())
+    assert b"IPAexGothic" not in plain
+    hostile = "\x00\x1b\u202e Linear B 𐀀 " + "x" * 300
+    ctx = CREDENTIAL_STUFFING.authority_context(description=hostile, title=hostile)
+    text = pdf_text(authority_pdf(ctx))
+    assert "Characters this PDF cannot show" in text and "U+10000" in text
     for sample in SAMPLES.values():
         assert render_authority(sample.authority_context(), ENV, "pdf")[:5] == b"%PDF-"
 
@@ -428,8 +493,8 @@ def test_render_all_writes_private_files_and_a_summary(tmp_path):
     out = tmp_path / "review"
     summary = render_all(CREDENTIAL_STUFFING.incident_context(), frame, out, ENV)
     assert summary.rendered == 11
-    assert summary.per_locale == {"en": 5, "de": 4, "fr": 2}
-    assert summary.fallbacks == {"exact": 6, "default": 3, "base": 2}
+    assert summary.per_locale == {"de": 4, "en": 3, "fr": 2, "it": 2}
+    assert summary.fallbacks == {"exact": 8, "base": 2, "default": 1}
     assert summary.per_country == {"AT": 2, "DE": 2, "FR": 2, "IE": 2, "IT": 2, "DK": 1}
     assert [(p.location.line, p.location.field) for p in summary.rejected] == [(12, "email")]
     files = sorted(p.name for p in (out / "messages").iterdir())
@@ -443,7 +508,7 @@ def test_render_all_writes_private_files_and_a_summary(tmp_path):
     assert data["per_kind"] == {"breach": 11} and data["skipped"] == 0
     assert data["messages"][3] == {"key": "u100003", "row": 4, "subject_id": "u100003", "kind": "breach",
                                    "locale": "de", "requested_locale": "de-AT", "fallback": "base", "country": "AT",
-                                   "sha256": data["messages"][3]["sha256"]}
+                                   "missing_text": [], "sha256": data["messages"][3]["sha256"]}
     assert (out / "messages" / "u100001.txt").read_text(encoding="utf-8").startswith("Bonjour Jean Martin,")
 
 

@@ -78,9 +78,10 @@ def authority_cmd(app: AppContext, incident_id: str, fmt: str, out: Path | None,
                               reference=reference, override_reason=override_reason(override_check, reason),
                               locale=locale)
     language = result.language
-    if language is not None:  # stdout carries the report itself: say the language on stderr then
-        console = err_console() if out is None or language.fallback else out_console()
-        console.print(safe(language.describe()), style="yellow" if language.fallback else None)
+    if language is not None and language.fallback:  # another language than the authority's: never silent
+        err_console().print(safe(language.describe()), style="yellow")
+    elif language is not None and out is not None:  # (on stdout the report itself is the output)
+        out_console().print(safe(language.describe()))
     if out is None:
         _stdout(result.data)
     else:

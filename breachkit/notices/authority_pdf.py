@@ -94,7 +94,7 @@ class _Report(FPDF):
     def heading(self, text: str) -> None:
         self.ln(3)
         self.set_font("body", "B", 12)
-        self.multi_cell(0, 7, _clean(text), new_x="LMARGIN", new_y="NEXT")
+        self.multi_cell(0, 7, _clean(text), align="L", new_x="LMARGIN", new_y="NEXT")
 
     def field(self, label: str, value: str) -> None:
         self.set_font("body", "B", 10)
@@ -126,7 +126,7 @@ def authority_pdf(ctx: AuthorityContext) -> bytes:
     pdf.set_lang(ctx.locale)
     pdf.add_page()
     pdf.set_font("body", "B", 15)
-    pdf.multi_cell(0, 8, _clean(title), new_x="LMARGIN", new_y="NEXT")
+    pdf.multi_cell(0, 8, _clean(title), align="L", new_x="LMARGIN", new_y="NEXT")
     for heading, rows in sections:
         pdf.heading(heading)
         for label, value in rows or [(w["information"], w["none"])]:
