@@ -48,7 +48,7 @@ from breachkit.notices.formatting import (
 )
 from breachkit.notices.recipients import Fallback
 from breachkit.notices.render import file_key, render_all, render_authority, render_subject, write_authority
-from breachkit.notices.templates import AUTHORITY_TEMPLATES, SUBJECT_TEMPLATES, NoticeEnvironment
+from breachkit.notices.templates import SUBJECT_TEMPLATES, NoticeEnvironment
 from breachkit.resources import bundled
 from breachkit.subjects import schema as S
 from tests.notices_fixtures import (
@@ -543,3 +543,28 @@ def test_write_authority_writes_every_format(tmp_path):
     assert [p.name for p in paths] == ["report.md", "report.html", "report.json", "report.pdf"]
     assert all(mode(p) == 0o600 for p in paths)
     assert "LfDI-BW-2026-0147" in paths[0].read_text(encoding="utf-8")
+
+
+def test_an_incident_stored_before_translations_still_loads_and_its_text_is_the_source_language():
+    stored = CREDENTIAL_STUFFING.incident.model_dump(mode="json")
+    del stored["translations"], stored["advice"]
+    incident = type(CREDENTIAL_STUFFING.incident).model_validate(stored)
+    assert incident.translations == {} and incident.text_in("en", "en").description == incident.description
+    assert incident.text_in("de", "en").description == ""
+    with pytest.raises(ValueError, match="not a language tag"):
+        type(incident).model_validate({**stored, "translations": {"x-klingon!": {"description": "x"}}})
+
+
+def test_a_compromised_account_holder_needs_no_consequences_text():
+    from breachkit.notices.coverage import gap
+
+    model = type(CREDENTIAL_STUFFING.incident)
+    german = {"de": {"description": "Beschreibung", "measures_taken": "Maßnahmen"}}
+    incident = incident_notice_context(model.model_validate({**CREDENTIAL_STUFFING.incident.model_dump(),
+                                                             "translations": german}), config=CONFIG, zone=ZONE)
+    holder = replace(compromised_recipient("compromise"), locale="de")
+    assert gap(holder, ENV.choose("de"), incident) is None
+    subject = replace(CREDENTIAL_STUFFING.recipient, locale="de")
+    assert gap(subject, ENV.choose("de"), incident).missing == ("consequences",)
+    swede = gap(replace(subject, locale="sv"), ENV.choose("sv"), incident)
+    assert swede.other_language and swede.locale == "en" and swede.missing == ()
