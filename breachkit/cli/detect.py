@@ -13,6 +13,8 @@ from breachkit.logs.names import ENGINES
 if TYPE_CHECKING:
     from zoneinfo import ZoneInfo
 
+    from rich.console import Console
+
     from breachkit.detect.run import DetectionRun
 
 LEVELS = ("informational", "low", "medium", "high", "critical")
@@ -47,7 +49,7 @@ def detect_cmd(app: AppContext, since: str | None, until: str | None, rule_ids: 
     emit(result, output, app.session.zone)
 
 
-def emit(result: DetectionRun, output: str, zone: ZoneInfo) -> None:
+def emit(result: DetectionRun, output: str, zone: ZoneInfo, console: Console | None = None) -> None:
     """Print a detection run: a table for people, the breachkit.detections/1 document, or one detection per line."""
     from rich.table import Table
 
@@ -67,7 +69,7 @@ def emit(result: DetectionRun, output: str, zone: ZoneInfo) -> None:
         key = " ".join(f"{k}={v}" for k, v in d.key)
         table.add_row(d.level or "", d.title, d.kind, safe(key), str(d.count),
                       f"{d.first_seen.astimezone(zone):%Y-%m-%d %H:%M:%S}", f"{d.last_seen.astimezone(zone):%H:%M:%S}")
-    console = out_console()
+    console = console or out_console()
     console.print(table)
     slow = sorted(result.timings, key=lambda t: -t.seconds)[:5]
     if slow:

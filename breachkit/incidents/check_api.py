@@ -51,11 +51,14 @@ def check_case(session: Session, incident_id: str, *, report_type: str = "initia
 
 def enforce_check(session: Session, incident_id: str, *, action: str, report_type: str = "initial",
                   reference: str | None = None, override_reason: str | None = None,
-                  languages: NoticeLanguages | None = None, accept_fallback: str | None = None) -> CheckDocument:
+                  languages: NoticeLanguages | None = None, accept_fallback: str | None = None,
+                  record: bool = True) -> CheckDocument:
     """Run the check before `action`. Errors raise CheckFailed (naming each field) unless `override_reason` is
-    given: then the override, with the errors and the reason, is recorded in the timeline and the audit log.
-    `accept_fallback` accepts only the language errors (people who would read another language, or miss the
-    incident's own text in theirs) — recorded the same way, as "<action>: language fallback accepted"."""
+    given: then the override, with the errors and the reason, is recorded in the timeline and the audit log — at
+    once, or (`record=False`) by the caller through `record_check_override` once it goes ahead (e.g. after a
+    confirmation that may still say no). `accept_fallback` accepts only the language errors (people who would read
+    another language, or miss the incident's own text in theirs) — recorded the same way, as "<action>: language
+    fallback accepted"."""
     doc = check_case(session, incident_id, report_type=report_type, reference=reference, languages=languages)
     if doc.passed:
         return doc
@@ -75,11 +78,24 @@ def enforce_check(session: Session, incident_id: str, *, action: str, report_typ
                   f"breachkit notices render {doc.incident} --kind subject lists every person" if language_only else
                   f"fix them (breachkit report check {doc.incident} lists every finding), or go ahead with "
                   "--override-check --reason \"why\" (recorded)"))
+    if blocking and not (override_reason or "").strip():
+        raise UsageError("overriding the pre-filing check needs a reason (it is recorded)", field="reason")
+    if record:
+        record_check_override(session, doc, action, override_reason or "", accept_fallback=accept_fallback)
+    return doc
+
+
+def record_check_override(session: Session, doc: CheckDocument, action: str, reason: str, *,
+                          accept_fallback: str | None = None) -> None:
+    """Record that `action` goes ahead although the check (`doc`) found errors: a timeline entry and an audit row
+    for the language errors accepted with `accept_fallback`, and one for the others overridden with `reason`."""
+    errors = [f for f in doc.findings if f.severity == "error"]
+    accepted = [f for f in errors if f.code in LANGUAGE_CODES] if accept_fallback is not None else []
+    blocking = [f for f in errors if f not in accepted]
     if accepted:
         session.store.record_override(doc.incident, f"{action}: language fallback accepted",
                                       [f.model_dump() for f in accepted], reason=accept_fallback or "",
                                       actor=session.actor, now=session.now())
     if blocking:
-        session.store.record_override(doc.incident, action, [f.model_dump() for f in blocking],
-                                      reason=override_reason or "", actor=session.actor, now=session.now())
-    return doc
+        session.store.record_override(doc.incident, action, [f.model_dump() for f in blocking], reason=reason,
+                                      actor=session.actor, now=session.now())

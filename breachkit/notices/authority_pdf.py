@@ -73,7 +73,23 @@ def _coverage(path: Path) -> frozenset[int]:
         font.close()
 
 
-def _clean(text: str) -> str:
+def add_unicode_fonts(pdf: FPDF, texts: Iterable[str]) -> set[int]:
+    """Register DejaVu Sans as the family "body" (regular and bold) on `pdf`, with the CJK font as a fallback
+    when `texts` need it; return the code points no font has (to be said in the document, never dropped
+    silently)."""
+    needed = {ord(c) for t in texts for c in clean(t) if not c.isspace()}
+    regular, bold, cjk = fonts()
+    missing = needed - _coverage(regular)
+    pdf.add_font("body", "", str(regular))
+    pdf.add_font("body", "B", str(bold))
+    if missing and cjk is not None and missing & _coverage(cjk):
+        pdf.add_font("cjk", "", str(cjk))
+        pdf.set_fallback_fonts(["cjk"], exact_match=False)
+        missing -= _coverage(cjk)
+    return missing
+
+
+def clean(text: str) -> str:
     """Control and format characters out (bidirectional overrides among them), tabs as spaces."""
     return "".join(" " if c == "\t" else c for c in text
                    if c == "\n" or unicodedata.category(c)[0] != "C")
@@ -94,13 +110,13 @@ class _Report(FPDF):
     def heading(self, text: str) -> None:
         self.ln(3)
         self.set_font("body", "B", 12)
-        self.multi_cell(0, 7, _clean(text), align="L", new_x="LMARGIN", new_y="NEXT")
+        self.multi_cell(0, 7, clean(text), align="L", new_x="LMARGIN", new_y="NEXT")
 
     def field(self, label: str, value: str) -> None:
         self.set_font("body", "B", 10)
-        self.write(5, _clean(label) + ": ")
+        self.write(5, clean(label) + ": ")
         self.set_font("body", size=10)
-        self.write(5, _clean(value) or "–")
+        self.write(5, clean(value) or "–")
         self.ln(6)
 
 
@@ -110,23 +126,15 @@ def authority_pdf(ctx: AuthorityContext) -> bytes:
     sections = _sections(ctx, w)
     title = f"{w['title']}: {ctx.report.title}"
     texts = [title, *(t for heading, rows in sections for t in (heading, *(x for row in rows for x in row)))]
-    needed = {ord(c) for t in texts for c in _clean(t) if not c.isspace()}
-    regular, bold, cjk = fonts()
-    missing = needed - _coverage(regular)
     pdf = _Report(f"{ctx.report.incident_id} – {w['footer']}", w["page"])
-    pdf.add_font("body", "", str(regular))
-    pdf.add_font("body", "B", str(bold))
-    if missing and cjk is not None and missing & _coverage(cjk):
-        pdf.add_font("cjk", "", str(cjk))
-        pdf.set_fallback_fonts(["cjk"], exact_match=False)
-        missing -= _coverage(cjk)
+    missing = add_unicode_fonts(pdf, texts)
     pdf.set_creation_date(ctx.report.generated_at)
-    pdf.set_title(_clean(f"{w['doc']} {ctx.report.incident_id}"))
-    pdf.set_author(_clean(ctx.parties.controller.name))
+    pdf.set_title(clean(f"{w['doc']} {ctx.report.incident_id}"))
+    pdf.set_author(clean(ctx.parties.controller.name))
     pdf.set_lang(ctx.locale)
     pdf.add_page()
     pdf.set_font("body", "B", 15)
-    pdf.multi_cell(0, 8, _clean(title), align="L", new_x="LMARGIN", new_y="NEXT")
+    pdf.multi_cell(0, 8, clean(title), align="L", new_x="LMARGIN", new_y="NEXT")
     for heading, rows in sections:
         pdf.heading(heading)
         for label, value in rows or [(w["information"], w["none"])]:
