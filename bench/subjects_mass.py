@@ -364,7 +364,12 @@ def step_es_identifiers(tmp: Path, args: argparse.Namespace, timed: Callable[...
     try:
         ids = timed("identifiers (elasticsearch)", affected_identifiers, es, _scope())
         local = pd.read_parquet(tmp / "identifiers.parquet")
-        same = ids.reset_index(drop=True).equals(local[list(ids.columns)].reset_index(drop=True))
+
+        def rows(frame: pd.DataFrame) -> list[tuple[Any, ...]]:  # lists as tuples (Parquet reads them as arrays)
+            return [tuple(tuple(v) if not isinstance(v, str) and hasattr(v, "__len__") else v for v in row)
+                    for row in frame[list(local.columns)].itertuples(index=False)]
+
+        same = rows(ids) == rows(local)
         return {"identifiers": len(ids), "searches": searches, "same_as_embedded": same}
     finally:
         if not args.keep_index:
