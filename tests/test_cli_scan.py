@@ -68,15 +68,48 @@ def test_detections_of_an_open_incidents_actors_are_linked_not_alerted(env):
     assert len(server.recorder.received) == 1
 
 
-def test_a_failed_alert_keeps_the_checkpoint_so_the_next_run_alerts_again(env):
+def _to(server, address: str) -> list:
+    return [m for m in server.recorder.received if address in m.recipients]
+
+
+def test_a_refused_address_is_retried_alone_and_the_checkpoint_waits_for_it(env, monkeypatch):
+    """Issue 11: alert delivery is per address — the refused one is recorded and retried by the next runs
+    without re-alerting the others, and the checkpoint moves once every alert is delivered."""
     invoke, server = env
-    server.recorder.script.reject = {"soc@heimwatt.example"}
-    out = invoke("scan", "--since", SINCE, code=3)
-    assert "could not be sent" in out.output
-    assert "never run" in invoke("scan", "--status").output
+    soc, oncall = "soc@heimwatt.example", "oncall@heimwatt.example"
+    monkeypatch.setenv("BREACHKIT_SCAN__ALERT_TO", json.dumps([soc, oncall]))
+    server.recorder.script.reject = {oncall}
+    first = invoke("scan", "--since", SINCE, "-o", "json", code=4)
+    doc = json.loads(first.stdout)
+    assert doc["alerts_sent"] == [soc] and doc["alerts_retrying"][0].startswith(oncall)
+    assert doc["checkpoint_moved"] is False and doc["new"]
+    assert "1 scan alert not delivered; 1 delivered" in first.output and oncall in first.output
+    assert len(_to(server, soc)) == 1 and not _to(server, oncall)
+    status = invoke("scan", "--status").output
+    assert "scanned until 2026-03-19" in status  # the window's start: not past what is still to be alerted
+    # the next run: the same detections are not new (no second alert to soc); oncall is tried again
+    second = json.loads(invoke("scan", "-o", "json", code=4).stdout)
+    assert second["new"] == [] and second["alerts_sent"] == [] and len(second["alerts_retrying"]) == 1
+    assert len(_to(server, soc)) == 1
     server.recorder.script.reject = set()
-    assert json.loads(invoke("scan", "--since", SINCE, "-o", "json").output)["new"]
-    assert len(server.recorder.received) == 1
+    third = json.loads(invoke("scan", "-o", "json").stdout)
+    assert third["alerts_sent"] == [oncall] and third["checkpoint_moved"] is True
+    assert len(_to(server, soc)) == 1 and len(_to(server, oncall)) == 1
+    assert _to(server, oncall)[0].message["Subject"] == _to(server, soc)[0].message["Subject"]
+    assert "scanned until 2026-03-19" not in invoke("scan", "--status").output
+
+
+def test_an_address_that_keeps_refusing_is_given_up_after_max_attempts(env, monkeypatch):
+    invoke, server = env
+    monkeypatch.setenv("BREACHKIT_SCAN__ALERT_MAX_ATTEMPTS", "2")
+    server.recorder.script.reject = {"soc@heimwatt.example"}
+    assert "the next scan tries again" in invoke("scan", "--since", SINCE, code=4).output
+    given_up = invoke("scan", "-o", "json", code=4)
+    doc = json.loads(given_up.stdout)
+    assert doc["alerts_given_up"] and doc["checkpoint_moved"] is True
+    assert "given up after 2 attempts" in given_up.output
+    third = json.loads(invoke("scan", "-o", "json").stdout)  # nothing pending: a clean run
+    assert third["alerts_retrying"] == third["alerts_given_up"] == [] and not server.recorder.received
 
 
 def test_dry_run_changes_nothing(env):
