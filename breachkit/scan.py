@@ -32,6 +32,7 @@ from breachkit.incidents.store import IncidentStore
 from breachkit.incidents.store.scans import AlertMessage
 from breachkit.session import Session
 from breachkit.times import parse_time
+from breachkit.workspace import Workspace
 
 LEVELS = ("informational", "low", "medium", "high", "critical")
 # Activity of the same rule and actor that resumes within this gap of what was last reported is the same
@@ -52,6 +53,7 @@ class ScanResult:
     rules: RuleSetChange | None = None  # rules that stopped running or broke since the last run (alert once)
     alerts: AlertDelivery | None = None  # what this run's delivery of the alert outbox did (None: dry run)
     checkpoint_moved: bool = False  # every alert sent or given up, and something ran: the window is done
+    late_from: datetime | None = None  # the window reached back to late data dated from here (None: none)
 
 
 @dataclass
@@ -87,6 +89,29 @@ def window_for(store: IncidentStore, engine: str, ruleset: RuleSet, now: datetim
     start = since if since is not None else (now - first_lookback if last is None else
                                              last[0] - overlap(ruleset, overlap_minutes))
     return TimeWindow(start, now)
+
+
+# Ingests committed this long before the last run still count as possibly unseen by it (another host's clock, a
+# search engine's refresh): late data may be looked at twice, never missed — what was alerted is not alerted again.
+LATE_MARGIN = timedelta(minutes=10)
+
+
+def late_events_since(workspace: Workspace, engine: str, last_run: datetime) -> datetime | None:
+    """The earliest @timestamp of events stored in `engine` through this workspace since `last_run` (minus
+    LATE_MARGIN), from the ingest log: late data the window must reach back to. None: nothing stored since."""
+    from breachkit.logs import audit
+
+    earliest: datetime | None = None
+    for entry in audit.read(workspace):
+        if entry.get("engine") != engine or entry.get("action") not in ("ingest", "replace"):
+            continue
+        if not entry.get("earliest") or not (entry.get("added") or entry.get("replaced")):
+            continue
+        committed = datetime.fromisoformat(entry.get("committed_at") or entry["time"])
+        if committed >= last_run - LATE_MARGIN:
+            first = datetime.fromisoformat(entry["earliest"])
+            earliest = first if earliest is None else min(earliest, first)
+    return earliest
 
 
 def _key(detection: Detection) -> str:
@@ -206,15 +231,23 @@ def run_scan(session: Session, *, engine: str | None = None, since: datetime | s
     engine_name = engine or config.ingest.default_engine
     min_level = level or config.scan.min_level
     ruleset = ruleset_from_config(config)
+    start = parse_time(since, "since")
     window = window_for(store, engine_name, ruleset, now,
                         first_lookback=timedelta(hours=config.scan.first_lookback_hours),
-                        overlap_minutes=config.scan.overlap_minutes,
-                        since=parse_time(since, "since"))
+                        overlap_minutes=config.scan.overlap_minutes, since=start)
+    last = store.scans.checkpoint(engine_name)
+    late = late_events_since(session.workspace, engine_name, last[1]) if last and start is None else None
+    if late is not None and window.since is not None and late < window.since:
+        # events stored since the last run but dated before its checkpoint: scanned now, whatever their date
+        window = TimeWindow(late - overlap(ruleset, config.scan.overlap_minutes), window.until)
+    else:
+        late = None
     if on_start is not None:
         on_start(sum(1 for item in ruleset.alerting if level_at_least(item.meta.level, min_level)))
     with open_engine(config, session.workspace, engine_name) as eng:
         result = scan(store, ruleset, eng, now=now, window=window, min_level=min_level,
                       actor=session.actor, dry_run=dry_run, on_rule=on_rule)
+    result.late_from = late
     assert result.run is not None
     problem = verdict(result.run)
     nothing_ran = isinstance(problem, InputError | UsageError)
@@ -302,6 +335,7 @@ class ScanDocument(Document):
     alerts_retrying: list[str] = Field(default_factory=list)  # refused or failed: the next run tries again
     alerts_given_up: list[str] = Field(default_factory=list)  # after scan.alert_max_attempts
     checkpoint_moved: bool | None = None  # None: dry run
+    late_from: datetime | None = None  # events stored since the last run but dated before it: scanned from here
 
     @classmethod
     def of(cls, result: ScanResult, *, dry_run: bool) -> ScanDocument:
@@ -318,4 +352,5 @@ class ScanDocument(Document):
                           if result.alerts is not None else [],
                           alerts_given_up=[f"{a}: {why}" for a, _, why in result.alerts.given_up]
                           if result.alerts is not None else [],
-                          checkpoint_moved=None if dry_run else result.checkpoint_moved)
+                          checkpoint_moved=None if dry_run else result.checkpoint_moved,
+                          late_from=result.late_from)
