@@ -141,6 +141,8 @@ class IngestConfig(_Model):
     batch_size: int = Field(20_000, ge=100, le=1_000_000)
     # Processes parsing access logs and JSON lines in parallel (1: parse in the main process).
     workers: int = Field(default_factory=lambda: min(4, os.cpu_count() or 1), ge=1, le=64)
+    # Access logs and JSON lines are parsed in bulk (logs/columnar: same events); false: line by line.
+    columnar: bool = True
     # Zone for log formats that carry no offset (syslog auth.log).
     assume_timezone: str = "UTC"
     actions: list[ActionRule] = Field(default_factory=_default_actions)

@@ -20,6 +20,7 @@ Exit codes of an `ingest` call (`IngestSummary.error()` and `ingest()` decide th
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import multiprocessing
 import time
@@ -44,7 +45,7 @@ from breachkit.errors import (
     Problem,
     UsageError,
 )
-from breachkit.logs import audit
+from breachkit.logs import audit, columnar
 from breachkit.logs.finish import BadLine, Finished, finish
 from breachkit.logs.inputs import OpenedInput, expand_inputs, open_input
 from breachkit.logs.parsers import FORMATS, SNIFF_LINES, Parser, Record, detect_format, make_parser
@@ -104,6 +105,7 @@ class FileSummary:
     removed: int = 0
     flagged: dict[str, int] = field(default_factory=dict)  # log.flags value → events carrying it
     notes: tuple[str, ...] = ()  # assumptions and corrections the reader must know (years, zones, …)
+    parser: str = "python"  # "columnar": read in bulk (logs/columnar), "python": line by line
 
 
 @dataclass(frozen=True)
@@ -261,7 +263,9 @@ def ingest_file(
     cfg = config.ingest
     source = options.stdin_name if path == STDIN else source_name(path)
     zone = options.timezone or cfg.assume_timezone
-    with open_input(path, workspace, stdin) as opened, LineReader(opened.path) as reader:
+    with contextlib.ExitStack() as stack:
+        opened = stack.enter_context(open_input(path, workspace, stdin))
+        reader = stack.enter_context(LineReader(opened.path))
         fmt: str | None = options.format
         if fmt == "auto":
             fmt = detect_format(path, reader.peek(SNIFF_LINES), cfg)
@@ -273,12 +277,19 @@ def ingest_file(
         parser = make_parser(fmt, cfg, year=plan.first_year if plan else None,
                              remote_user_field=options.remote_user_field, timezone=zone)
         context = _Context(source, options.dataset or parser.default_dataset, cfg.bad_sample_size)
+        # --- parse path: in bulk (logs/columnar) for access logs and JSON lines, else line by line ---
+        bulk = stack.enter_context(columnar.bulk_parse(opened.path, fmt, parser, cfg, workspace.tmp,
+                                                       options.remote_user_field))
+        read: LineReader | columnar.BulkParse = reader if bulk is None else bulk
+        chunks = (_chunks(reader, parser, fmt, cfg, context, options, opened.size) if bulk is None
+                  else bulk.chunks(context, _convert))
+        # --- end of the parse path ---
         loader = store.begin(source, replace=options.replace)
         bad: list[BadLine] = []
         flagged: dict[str, int] = {}
         bad_count = lines = events = 0
         try:
-            for chunk in _chunks(reader, parser, fmt, cfg, context, options, opened.size):
+            for chunk in chunks:
                 lines += chunk.lines
                 events += chunk.events
                 bad_count += chunk.bad_count
@@ -288,7 +299,7 @@ def ingest_file(
                 if chunk.batch is not None:
                     loader.add(chunk.batch)
                 if progress is not None:
-                    progress("read", reader.bytes_read if not reader.compressed else 0, opened.size)
+                    progress("read", read.bytes_read if not read.compressed else 0, opened.size)
             _check_quality(path, fmt, lines, events, bad_count, bad, cfg.max_bad_ratio)
             if options.replace and events == 0:
                 raise InputError("--replace with an input that yields no events would remove every event of "
@@ -301,12 +312,14 @@ def ingest_file(
     samples_file = _write_samples(workspace, source, now, bad) if bad else None
     notes = list(plan.notes if plan else ())
     notes += _redate_notes(result, options)
+    if bulk is not None:
+        notes.append(bulk.note())
     summary = FileSummary(
         path=path, source=source, format=fmt, lines=lines, events=events, bad_lines=bad_count,
         bad_samples=tuple(bad), samples_file=samples_file, added=result.added,
         already_present=result.already_present, seconds=time.perf_counter() - started,
-        bytes_read=reader.bytes_read, replaced=result.replaced, removed=result.removed, flagged=flagged,
-        notes=tuple(notes),
+        bytes_read=read.bytes_read, replaced=result.replaced, removed=result.removed, flagged=flagged,
+        notes=tuple(notes), parser="python" if bulk is None else "columnar",
     )
     _record(workspace, now, store.engine, summary, options, result)
     if result.rejected:
@@ -345,6 +358,7 @@ def _record(workspace: Workspace, now: datetime, engine: str, f: FileSummary, op
         "engine": engine, "source": f.source, "input": f.path, "format": f.format, "lines": f.lines,
         "events": f.events, "added": f.added, "already_present": f.already_present, "replaced": f.replaced,
         "removed": f.removed, "rejected": result.rejected, "bad_lines": f.bad_lines, "flagged": f.flagged,
+        "parser": f.parser,
         "options": {"year": options.year, "timezone": options.timezone, "dataset": options.dataset},
         "notes": list(f.notes), "reason": options.reason,
     })
