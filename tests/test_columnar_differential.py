@@ -87,7 +87,7 @@ def test_access_logs_read_alike(tmp_path: Path, fmt: str, seed: int) -> None:
     assert out.summary is not None and out.summary.events > 500
     assert out.summary.bad_lines > 0 and out.summary.flagged  # the hostile families were met
     note = out.summary.notes[-1]
-    assert note.startswith("read in bulk (columnar):") and "of 1," in note
+    assert note.startswith("read in bulk (columnar, in this process):") and "of 1," in note
 
 
 @pytest.mark.parametrize("seed", [4, 5, 6])
@@ -97,6 +97,16 @@ def test_json_lines_read_alike(tmp_path: Path, seed: int) -> None:
     path.write_bytes(join(json_lines(1500, seed), rng, bom=seed == 5))
     out = assert_same(tmp_path, "j", str(path), options=IngestOptions(format="jsonl"), max_bad_ratio=1.0)
     assert out.summary is not None and out.summary.events > 500 and out.summary.bad_lines > 0
+
+
+@pytest.mark.parametrize("fmt", ["combined", "jsonl"])
+def test_worker_processes_read_alike(tmp_path: Path, fmt: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(columnar, "PARALLEL_MIN_BYTES", 0)
+    lines = json_lines(1200, 8) if fmt == "jsonl" else access_lines(1200, 8)
+    path = tmp_path / "input.log"
+    path.write_bytes(join(lines, random.Random(8)))
+    out = assert_same(tmp_path, "w", str(path), options=IngestOptions(format=fmt), max_bad_ratio=1.0, workers=3)
+    assert out.summary is not None and "in 2 worker processes" in out.summary.notes[-1]
 
 
 @pytest.mark.parametrize("zone", ["UTC", "Europe/Berlin"])

@@ -279,7 +279,7 @@ def ingest_file(
         context = _Context(source, options.dataset or parser.default_dataset, cfg.bad_sample_size)
         # --- parse path: in bulk (logs/columnar) for access logs and JSON lines, else line by line ---
         bulk = stack.enter_context(columnar.bulk_parse(opened.path, fmt, parser, cfg, workspace.tmp,
-                                                       options.remote_user_field))
+                                                       options.remote_user_field, zone, opened.size))
         read: LineReader | columnar.BulkParse = reader if bulk is None else bulk
         chunks = (_chunks(reader, parser, fmt, cfg, context, options, opened.size) if bulk is None
                   else bulk.chunks(context, _convert))

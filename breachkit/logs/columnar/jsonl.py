@@ -80,12 +80,9 @@ class JsonColumns:
         that may be (not over-long, not unreadable)."""
         candidate = v.fill(pc.and_(short, pc.match_substring_regex(text, TOKENS)))
         values, read = self._read(raws, pc.indices_nonzero(candidate).to_pylist())
-        mask = [False] * len(raws)
-        for i in read:
-            mask[i] = True
-        fast = pa.array(mask, pa.bool_())
+        fast = v.mask(len(raws), read)
         rows = len(read)
-        ok = pa.array([True] * rows, pa.bool_())
+        ok = v.mask(rows, range(rows))
         for key in self.prefixes:  # {"source": {...}}: the mapper flattens it; Python reads those lines
             if values[key].null_count < rows:
                 ok = pc.and_(ok, pc.invert(v.fill(pc.starts_with(values[key], "{"))))
@@ -176,12 +173,12 @@ class JsonColumns:
                 return pc.or_kleene(absent, pc.invert(odd))
             return pc.or_kleene(absent, pc.or_kleene(pc.equal(text, ""), ip.is_valid()))
         columns[name] = self._time(key, text)
-        return pa.array([True] * len(text), pa.bool_())
+        return v.mask(len(text), range(len(text)))
 
     def _time(self, key: str, text: pa.Array) -> pa.Array:
         """Epoch microseconds (cut to the millisecond); null where Python must read the line."""
         micros = pa.nulls(len(text), pa.int64())
-        quick = pa.array([False] * len(text), pa.bool_())
+        quick = v.mask(len(text), [])
         if self.mapper.timestamp_format is None:
             iso = pc.extract_regex(text, _ISO)
             quick = v.fill(iso.is_valid())

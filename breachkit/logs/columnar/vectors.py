@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from hashlib import blake2b
 from typing import Any, Final
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -139,10 +140,34 @@ def epoch_micros(ts: datetime) -> int:
 def event_ids(source: str, numbers: Sequence[int], raws: Sequence[bytes]) -> pa.StringArray:
     """`schema.event_id(source, number, raw)` for UTF-8 lines, computed on their bytes: for text that is valid
     UTF-8, `raw.encode("utf-8", "surrogatepass")` is the line's bytes, and hashing the parts one after the
-    other is hashing them joined."""
-    prefix = source.encode("utf-8", "surrogatepass") + b"\0"
-    return pa.array([blake2b(b"%s%d\0%s" % (prefix, n, r), digest_size=12).hexdigest()
-                     for n, r in zip(numbers, raws, strict=True)], pa.string())
+    other is hashing them joined. The digests are written as hex in one go (an Arrow array built from the
+    text's buffer: converting a list of Python strings would cost more than the hashing)."""
+    base = blake2b(source.encode("utf-8", "surrogatepass") + b"\0", digest_size=12)
+    digests = []
+    for number, raw in zip(numbers, raws, strict=True):
+        h = base.copy()
+        h.update(b"%d\0" % number)
+        h.update(raw)
+        digests.append(h.digest())
+    return fixed_width_text(b"".join(digests).hex().encode("ascii"), 24)
+
+
+def fixed_width_text(data: bytes, width: int) -> pa.StringArray:
+    """ASCII `data` cut into strings of `width` characters, as an Arrow array (no per-value conversion)."""
+    count = len(data) // width
+    offsets = np.arange(0, width * (count + 1), width, dtype=np.int32)
+    return pa.Array.from_buffers(pa.string(), count, [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+
+
+def repeat(value: str, rows: int) -> pa.StringArray:
+    return pc.fill_null(pa.nulls(rows, pa.string()), value)
+
+
+def mask(size: int, positions: Sequence[int] | pa.Array) -> pa.BooleanArray:
+    """A boolean array of `size`, true at `positions`."""
+    out = np.zeros(size, dtype=bool)
+    out[np.asarray(positions, dtype=np.int64)] = True
+    return pa.array(out)
 
 
 def batch_of(columns: dict[str, pa.Array], rows: int) -> pa.RecordBatch:
