@@ -100,14 +100,15 @@ def _cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def step(kind: str, path: Path, fmt: str, target: Path) -> dict[str, Any]:
+def step(kind: str, path: Path, fmt: str, target: Path, *, keep: bool = False) -> dict[str, Any]:
+    """Run one step in a child process; `target` (its workspace) is emptied afterwards unless `keep`."""
     target.mkdir(parents=True, exist_ok=True)
     done = subprocess.run([sys.executable, __file__, "_step", kind, str(path), fmt, str(target)],
                           capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise SystemExit(f"step {kind} {fmt} failed:\n{done.stderr[-3000:]}")
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    for leftover in target.iterdir():  # the next run starts from an empty store
+    for leftover in [] if keep else target.iterdir():  # the next run starts from an empty store
         if leftover.is_file():
             leftover.unlink()
         else:

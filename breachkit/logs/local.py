@@ -29,6 +29,9 @@ from breachkit.logs.schema import ARROW_SCHEMA, FIELDS, FieldType
 
 SCHEMA_VERSION = 2  # 2: log.flags
 TABLE = "events"
+# DuckDB keeps the blocks it writes cached up to its memory limit (80% of RAM by default): while an input is
+# loaded, the limit is this, so that memory stays bounded whatever the input's size (joins spill to disk).
+LOAD_MEMORY_LIMIT = "512MB"
 SPOOL_SUFFIX = ".staging-"  # `.<store file>.staging-*`: an input being ingested, beside the store, until committed
 _SQL_TYPES = {FieldType.KEYWORD: "VARCHAR", FieldType.IP: "VARCHAR", FieldType.LONG: "BIGINT",
               FieldType.DATE: "TIMESTAMPTZ"}
@@ -238,6 +241,7 @@ class _LocalLoader:
         self._close_spool()
         # Only events of the same source can share an id (the id hashes the source name).
         same_source = f'SELECT "event.id", "@timestamp" FROM {TABLE} WHERE "log.file.path" = ?'
+        limit = _limit_memory(self.con)
         self.con.execute("BEGIN TRANSACTION")
         try:
             old = self._run(f'SELECT count(*) FROM {TABLE} WHERE "log.file.path" = ?')
@@ -264,6 +268,7 @@ class _LocalLoader:
             raise
         finally:
             self._path.unlink(missing_ok=True)
+            _restore_memory(self.con, limit)
         if progress is not None:
             progress("load", self.staged, self.staged)
         return result
@@ -294,6 +299,7 @@ class _StreamingLoader:
         self._added = 0
         empty = pa.RecordBatch.from_pylist([], schema=ARROW_SCHEMA)
         self._schema = with_derived_columns(empty).schema
+        self._limit = _limit_memory(con)
         self.con.execute("BEGIN TRANSACTION")
         self._thread = threading.Thread(target=self._insert, name="breachkit-insert", daemon=True)
         self._thread.start()
@@ -349,6 +355,7 @@ class _StreamingLoader:
         except BaseException:
             self.abort()
             raise
+        _restore_memory(self.con, self._limit)
         if progress is not None:
             progress("load", self.staged, self.staged)
         return LoadResult(added=self._added, already_present=self.staged - self._added, redated=0)
@@ -360,6 +367,19 @@ class _StreamingLoader:
             self._thread.join()
         with contextlib.suppress(duckdb.Error):
             self.con.execute("ROLLBACK")
+        _restore_memory(self.con, self._limit)
+
+
+def _limit_memory(con: duckdb.DuckDBPyConnection) -> str:
+    """Set LOAD_MEMORY_LIMIT on the store's connection; returns the limit before, for `_restore_memory`."""
+    before = str(con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0])
+    con.execute(f"SET memory_limit = '{LOAD_MEMORY_LIMIT}'")
+    return before
+
+
+def _restore_memory(con: duckdb.DuckDBPyConnection, before: str) -> None:
+    with contextlib.suppress(duckdb.Error):
+        con.execute(f"SET memory_limit = '{before.replace(chr(39), '')}'")
 
 
 @contextlib.contextmanager
