@@ -38,7 +38,9 @@ _REQUESTS = [
     "GET /api/export?customer=u555 HTTP/1.1", "PUT /users/%2e%2e/x HTTP/1.1", "GET /%E8%F1%1b HTTP/1.1",
     "GET /\\x22 HTTP/1.1", "OPTIONS * HTTP/1.1", "GET /a.verylongextensionname17 HTTP/1.1", "GET /dir.d/file HTTP/1.1",
     "GET /file. HTTP/1.1", "GET /ü/é.html HTTP/1.1", "CONNECT host:443 HTTP/1.1", "GET http://x.example/y.js HTTP/1.1",
-    "GET /sign-in HTTP/1.1", "POST /auth/login?user_id=u1 HTTP/1.1",
+    "GET /sign-in HTTP/1.1", "POST /auth/login?user_id=u1 HTTP/1.1", "GET /a%20b.html?q=%3Cscript%3E HTTP/1.1",
+    "GET /x?c=%1b%5b2J HTTP/1.1", "GET /%25%32%65 HTTP/1.1", "GET /%zz%4 HTTP/1.1", "GET /%C3%A9t%C3%A9 HTTP/1.1",
+    "GET /%c0%ae%c0%ae/etc HTTP/1.1", "GET /%7f%80 HTTP/1.1", "GET /%0a%0d%09 HTTP/1.1",
 ]
 _STATUS = ["200", "404", "-", "500", "301", "٢٠٠", "2000", "099"]
 _SIZES = ["512", "-", "0", "123456789012345678", "1234567890123456789", "0012", "9" * 30]
@@ -100,6 +102,7 @@ _JSON_VALUES: list[Callable[[random.Random], object]] = [
     lambda r: "[info] x", lambda r: "true", lambda r: "192.0.2.1", lambda r: "2001:DB8::1", lambda r: "e",
     lambda r: "Ünï", lambda r: "a\u00a0b", lambda r: "tab\tx", lambda r: "\x1bx", lambda r: 'q"uote',
     lambda r: "back\\slash", lambda r: "/a/b.PHP", lambda r: "\ud800", lambda r: 8.0,
+    lambda r: "/p%20q%3F.js", lambda r: "%1b%5b", lambda r: "%E8%F1", lambda r: "a%2", lambda r: "%C2%85",
 ]
 _TIMESTAMPS: list[object] = [
     "2026-03-02T00:00:00.639Z", "2026-03-02T00:00:00Z", "2026-03-02 01:00:00+01:00", "2026-03-02T00:00:00",
@@ -111,7 +114,8 @@ _TIMESTAMPS: list[object] = [
 ]
 _FIELDS = ["event.action", "event.outcome", "source.ip", "source.address", "user.id", "user.name",
            "http.response.status_code", "http.response.body.bytes", "url.original", "url.path", "url.query",
-           "url.extension", "user_agent.original", "event.dataset", "process.pid", "message", "device.id"]
+           "url.extension", "user_agent.original", "event.dataset", "process.pid", "message", "device.id",
+           "log.decoded", "url.original_decoded"]
 
 
 def _json_hostile(rng: random.Random) -> bytes:
@@ -156,7 +160,8 @@ _PLAIN_VARIETY: dict[str, list[object]] = {  # values the bulk path reads itself
     "source.ip": ["192.0.2.1", "2001:DB8::1", "::ffff:192.0.2.1", "portal.example", "", 7, "010.1.1.1"],
     "source.address": ["edge-1", ""],
     "http.response.status_code": [200, "404", "-", "", "007", 123456789012345678],
-    "url.path": ["/a/b.PHP", "/x", "", "/dir.d/"],
+    "url.path": ["/a/b.PHP", "/x", "", "/dir.d/", "/%41%42.c", "/%E8.x", "/%1b"],
+    "url.query": ["q=%20", "a=b", ""],
     "url.extension": ["given", ""],
     "event.dataset": ["custom", ""],
 }

@@ -13,7 +13,7 @@ from breachkit.errors import InputError, NotFoundError
 from breachkit.logs import audit
 from breachkit.logs.elasticsearch import _EsLoader, index_mappings
 from breachkit.logs.ingest import IngestOptions, forget_source, ingest_file
-from breachkit.logs.local import LocalStore
+from breachkit.logs.local import SCHEMA_VERSION, LocalStore
 from tests.storepair import pair
 from tests.test_ingest_local import access_lines
 
@@ -142,7 +142,7 @@ def test_stores_of_an_older_schema_gain_log_flags(pair, tmp_path) -> None:
     with LocalStore(old) as store:
         ingest_file(str(path), store, pair.config, pair.workspace)
         assert store.count() == 6
-        assert store.query("SELECT value FROM breachkit_meta WHERE key = 'schema_version'") == [("2",)]
+        assert store.query("SELECT value FROM breachkit_meta WHERE key = 'schema_version'") == [(str(SCHEMA_VERSION),)]
     # an Elasticsearch index created before log.flags existed (strict mapping without it)
     mappings = index_mappings()
     del mappings["properties"]["log"]["properties"]["flags"]

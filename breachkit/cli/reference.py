@@ -35,7 +35,10 @@ def exit_code_table() -> str:
 
 
 def cli_reference() -> str:
-    root = click.Context(cli, info_name="breachkit", terminal_width=100, max_content_width=100)
+    # the group's own context settings (-h as well as --help), as a real invocation applies them: click remembers a
+    # command's help option once it ran, so without them the text would depend on what ran before
+    root = click.Context(cli, info_name="breachkit", **{**cli.context_settings, "terminal_width": 100,
+                                                        "max_content_width": 100})
     parts = ["# breachkit command reference", "",
              "Generated from the commands by `python -m breachkit.cli.reference`; do not edit by hand.", "",
              "## Exit codes", "", exit_code_table()]

@@ -4,13 +4,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from breachkit.document import Document
 
 if TYPE_CHECKING:
+    from breachkit.detect.model import NotRun
     from breachkit.detect.run import Detection, DetectionRun
 
 
@@ -61,6 +62,25 @@ class RuleTimingItem(BaseModel):
     detections: int
 
 
+class NotRunItem(BaseModel):
+    """A rule that did not run, and why: `skipped` (cannot run here, e.g. its logsource maps to no data),
+    `broken` (the file or rule is invalid) or `failed` (the engine rejected its query)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["skipped", "broken", "failed"]
+    reason: str
+    path: str | None = None
+    line: int | None = None
+    rule_id: str | None = None  # None: the file did not parse far enough to tell which rule
+    title: str | None = None
+
+    @classmethod
+    def of(cls, n: NotRun) -> NotRunItem:
+        return cls(kind=n.kind, reason=n.reason, path=n.location.path, line=n.location.line,
+                   rule_id=n.meta.id if n.meta else None, title=n.meta.title if n.meta else None)
+
+
 class DetectionsDocument(Document):
     SCHEMA = "breachkit.detections/1"
 
@@ -69,10 +89,13 @@ class DetectionsDocument(Document):
     until: datetime | None = None
     detections: list[DetectionItem]
     timings: list[RuleTimingItem] = Field(default_factory=list)
+    rules_run: int | None = None  # rules and correlations that ran to the end (None: not recorded)
+    not_run: list[NotRunItem] = Field(default_factory=list)  # selected rules that did not run, with the reason
 
     @classmethod
     def of(cls, run: DetectionRun) -> DetectionsDocument:
         return cls.create(engine=run.engine, since=run.window.since, until=run.window.until,
                           detections=[DetectionItem.of(d) for d in run.detections],
                           timings=[RuleTimingItem(rule_id=t.rule_id, title=t.title, seconds=round(t.seconds, 4),
-                                                  detections=t.detections) for t in run.timings])
+                                                  detections=t.detections) for t in run.timings],
+                          rules_run=run.ran, not_run=[NotRunItem.of(n) for n in run.not_run])

@@ -56,8 +56,9 @@ def to_dsl(node: ir.Node) -> dict[str, Any]:
             return {"term": {field: {"value": value}}}
         case ir.Num(field=field, value=value, op=op):
             return {"range": {field: {op: value}}}
-        case ir.Regex(field=field, pattern=pattern, ignore_case=ignore_case):
-            return {"regexp": {field: _ci({"value": to_lucene(pattern), "flags": "NONE"}, not ignore_case)}}
+        case ir.Regex(field=field, pattern=pattern, ignore_case=ignore_case, dotall=dotall):
+            # case-insensitivity is spelt out in the expression (ASCII letters only, classes included)
+            return {"regexp": {field: {"value": to_lucene(pattern, dotall, ignore_case), "flags": "NONE"}}}
         case ir.Cidr(field=field, network=network):
             return {"term": {field: {"value": network}}}
         case ir.FieldRef():

@@ -121,7 +121,7 @@ class ElasticsearchStore:
                 priority=200,
                 template={"settings": {"index": {"number_of_shards": 1, "refresh_interval": "5s"}},
                           "mappings": index_mappings()},
-                meta={"managed_by": "breachkit", "schema": 2},
+                meta={"managed_by": "breachkit", "schema": 3},
             )
             if not self.client.indices.exists(index=self.index):
                 with contextlib.suppress(ApiError):  # created concurrently: fine
@@ -129,7 +129,8 @@ class ElasticsearchStore:
             self._add_missing_fields()
 
     def _add_missing_fields(self) -> None:
-        """An index created by an older breachkit lacks the fields added since (log.flags): add them
+        """An index created by an older breachkit lacks the fields added since (log.flags, the derived
+        log.decoded and url.*_decoded): add them
         (adding a field is allowed on a live index; existing fields are left as they are)."""
         mappings = self.client.indices.get_mapping(index=self.index)
         for body in mappings.values():

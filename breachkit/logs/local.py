@@ -27,7 +27,9 @@ from breachkit.errors import InputError, ServiceError
 from breachkit.logs.ingest import LoadResult, ProgressCallback
 from breachkit.logs.schema import ARROW_SCHEMA, FIELDS, FieldType
 
-SCHEMA_VERSION = 2  # 2: log.flags
+# 2: log.flags; 3: the derived fields log.decoded, url.original_decoded, url.path_decoded, url.query_decoded.
+# An older store gains the new columns on open (empty for the events already stored).
+SCHEMA_VERSION = 3
 TABLE = "events"
 # DuckDB keeps the blocks it writes cached up to its memory limit (80% of RAM by default): while an input is
 # loaded, the limit is this, so that memory stays bounded whatever the input's size (joins spill to disk).
@@ -130,7 +132,7 @@ class LocalStore:
             )
         self.con.execute(_create_sql())
         if version < SCHEMA_VERSION:
-            # Fields added since (schema 2: log.flags) become columns; old events have no value in them.
+            # Fields added since (log.flags, the derived fields) become columns; old events have no value in them.
             have = {r[0] for r in self.con.execute(
                 "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [TABLE]).fetchall()}
             for f in FIELDS:

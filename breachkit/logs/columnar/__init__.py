@@ -37,6 +37,7 @@ from breachkit.config import IngestConfig
 from breachkit.logs.columnar import access
 from breachkit.logs.columnar import vectors as v
 from breachkit.logs.columnar.blocks import BlockReader, RawBlock, decode
+from breachkit.logs.columnar.derived import add_derived
 from breachkit.logs.columnar.jsonl import JsonColumns
 from breachkit.logs.finish import BadLine
 from breachkit.logs.parsers import make_parser
@@ -121,6 +122,10 @@ class _Converter:
         else:
             assert isinstance(self.parser, WebParser)
             fast, columns = access.parse(self.fmt, self.parser, text, short, self.user_field)
+        keep = add_derived(columns, pc.sum(fast).as_py() or 0)
+        if not pc.all(keep).as_py():  # a derived value finish would escape: the line parser reads the line
+            fast = v.narrow(fast, keep)
+            columns = {name: pc.filter(column, keep) for name, column in columns.items()}
         indices = pc.indices_nonzero(fast)
         positions = indices.to_pylist()
         rows = len(positions)
