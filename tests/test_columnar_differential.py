@@ -211,3 +211,28 @@ def test_real_apache_logs_read_alike(tmp_path: Path, name: str) -> None:
     # the common case is read in bulk: the line parser only sees the odd lines
     fallback = int(out.summary.notes[-1].split(":")[1].split(" of ")[0].replace(",", ""))
     assert fallback < out.summary.lines * 0.05
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_block_reader_gives_line_readers_lines(tmp_path: Path, seed: int) -> None:
+    """Line numbers, over-long lines (split across reads or not), CR, the byte-order mark, bytes that are not
+    UTF-8 and a last line without a newline: BlockReader's blocks hold exactly LineReader's lines."""
+    from breachkit.logs.columnar.blocks import BlockReader
+
+    rng = random.Random(seed)
+    pieces = [b"", b"\r", b"plain", b"\xff\xfe", b"\xef\xbb\xbfbom", b"\xc3\xa9t\xc3\xa9", b"tab\tx", b"\x00"]
+    lines = []
+    for _ in range(400):
+        size = rng.choice([0, 1, 10, 100, reader.MAX_LINE_BYTES - 1, reader.MAX_LINE_BYTES, reader.MAX_LINE_BYTES + 1,
+                           70_000])
+        body = b"".join(rng.choice(pieces) for _ in range(3)) + b"y" * size
+        lines.append(body + rng.choice([b"", b"\r"]))
+    data = (b"\xef\xbb\xbf" if seed % 2 else b"") + b"\n".join(lines) + rng.choice([b"", b"\n"])
+    path = tmp_path / "mixed.bin"
+    path.write_bytes(gzip.compress(data) if seed % 3 == 0 else data)
+    with reader.LineReader(str(path)) as line_reader:
+        expected = list(line_reader)
+    with BlockReader(str(path), max_lines=rng.choice([1, 7, 300]), max_bytes=1 << 16) as block_reader:
+        got = [block.line(i) for block in block_reader.blocks() for i in range(len(block))]
+        assert block_reader.bytes_read == line_reader.bytes_read
+    assert got == expected

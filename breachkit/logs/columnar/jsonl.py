@@ -38,6 +38,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from breachkit.errors import ServiceError
 from breachkit.logs.columnar import vectors as v
 from breachkit.logs.finish import truncate_ms
 from breachkit.logs.parsers.base import ParseError
@@ -133,10 +134,15 @@ class JsonColumns:
         return self._read_part(raws, part[:half]) + self._read_part(raws, part[half:])
 
     def _load(self, raws: list[bytes], part: list[int]) -> pa.Table:
-        fd = os.open(self._scratch, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # the lines are personal data
-        with os.fdopen(fd, "wb") as out:
-            out.write(b"\n".join([raws[i] for i in part]))
-            out.write(b"\n")
+        try:
+            fd = os.open(self._scratch, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # the lines are personal data
+            with os.fdopen(fd, "wb") as out:
+                out.write(b"\n".join([raws[i] for i in part]))
+                out.write(b"\n")
+        except OSError as exc:
+            raise ServiceError(f"cannot write the bulk parser's scratch file: {exc.strerror or exc}",
+                               path=self._scratch, hint="free space in the workspace, or set ingest.columnar = false") \
+                from None
         # the path and the keys (from the configuration) are quoted literals
         sql = (f"SELECT * FROM read_json({_lit(str(self._scratch))}, format='newline_delimited', "  # noqa: S608
                f"records='true', columns={self._columns})")
