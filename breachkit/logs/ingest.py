@@ -1,8 +1,10 @@
 """Ingestion: log files → parsed events → an event store (embedded DuckDB or Elasticsearch).
 
-Each input is all-or-nothing. It is parsed completely into the store's staging area first (a staging
-table for DuckDB, a spool file for Elasticsearch); only when the whole input was read — no truncated
-gzip, not more bad lines than `ingest.max_bad_ratio` — is it committed. Event ids are stable
+Each input is all-or-nothing. It is parsed completely into the store's staging area first (an open
+transaction or an Arrow spool for DuckDB, a spool file for Elasticsearch); only when the whole input was
+read — no truncated gzip, not more bad lines than `ingest.max_bad_ratio` — is it committed. Access logs and
+JSON lines are parsed in bulk (`logs.columnar`), the other formats, and the lines the bulk reading leaves
+to them, by the line parsers. Event ids are stable
 (`schema.event_id`), so committing the same input again adds nothing; `replace` makes the commit
 replace every event of the source instead (see the stores for how each does it without a gap).
 
