@@ -52,7 +52,6 @@ _ISO: Final = (r"^(?P<date>(?:[1-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8]
                r"(?P<time>(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9])(?:\.(?P<frac>[0-9]{1,6}))?"
                r"(?P<zone>Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])?$")
 _FLOAT: Final = r"^-?[0-9]+(?:\.[0-9]*)?(?:[eE][-+]?[0-9]+)?$"
-_FRACTION: Final = r"^-?[0-9]+(?:\.[0-9]*|(?:\.[0-9]*)?[eE][-+]?[0-9]+)$"  # a number that is not an integer
 _LONG: Final = r"^-?[0-9]{1,18}$"
 _EPOCH_TEXT: Final = r"^[0-9]{9,}$"  # epoch seconds or milliseconds, read alike as a number or as a string
 _MIN_SPLIT: Final = 64  # a refused read of fewer lines is left to Python
@@ -159,8 +158,7 @@ class JsonColumns:
         ftype = FIELD_TYPES[name]
         if ftype is FieldType.KEYWORD:
             columns[name] = text
-            floaty = _numeric(text, _FRACTION)
-            return pc.or_kleene(absent, pc.invert(pc.or_kleene(floaty, _nested(text))))
+            return pc.invert(_starting_like(text, _ODD_KEYWORD_START, _ODD_KEYWORD))
         if ftype is FieldType.LONG:
             number = v.fill(pc.match_substring_regex(text, _LONG))
             columns[name] = v.digits_to_int(v.none_if(text, pc.invert(number)))
@@ -218,10 +216,23 @@ class JsonColumns:
 _NUMBER_START: Final = pa.array(list("-0123456789"))
 
 
-def _numeric(text: pa.Array, pattern: str = _FLOAT) -> pa.Array:
-    """Text that reads as a JSON number (`pattern`; it only runs on text starting like one)."""
-    start = pc.is_in(pc.utf8_slice_codeunits(text, 0, 1), value_set=_NUMBER_START)
-    return v.fill(pc.match_substring_regex(v.none_if(text, pc.invert(start)), pattern))
+def _numeric(text: pa.Array) -> pa.Array:
+    """Text that reads as a JSON number."""
+    return _starting_like(text, _NUMBER_START, _FLOAT)
+
+
+_ODD_KEYWORD_START: Final = pa.array(list("-0123456789{["))
+# a float (Python would print it its own way) or an object or array (refused as a keyword value)
+_ODD_KEYWORD: Final = r"^(?:\{|\[|-?[0-9]+(?:\.[0-9]*|(?:\.[0-9]*)?[eE][-+]?[0-9]+)$)"
+
+
+def _starting_like(text: pa.Array, starts: pa.Array, pattern: str) -> pa.Array:
+    """Text matching `pattern` (false for null); the expression only runs on text whose first character is one
+    of `starts` — in most columns, none."""
+    candidate = v.fill(pc.is_in(pc.utf8_slice_codeunits(text, 0, 1), value_set=starts))
+    if not pc.any(candidate).as_py():
+        return candidate
+    return v.fill(pc.match_substring_regex(v.none_if(text, pc.invert(candidate)), pattern))
 
 
 def _nested(text: pa.Array) -> pa.Array:
