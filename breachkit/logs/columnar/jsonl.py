@@ -18,7 +18,7 @@ or cannot be known from the text, the line goes to Python:
 - number fields take up to 18 digits (string or number: the same int), `-` and `""` as no value;
 - the address (`source.ip`): canonical IPv4 as is, any other text through `schema.canonical_ip` once per
   distinct value (not an address: `source.address` gets the text, as the mapper does); not `true`/`false`
-  (Python writes `True`), not a float, not an object;
+  (Python writes `True`), not a number (a float's text may not be Python's), not an object;
 - the time: `yyyy-mm-ddTHH:MM:SS[.ffffff][Z|±hh:mm]` (naive only when the assumed zone is UTC) is computed
   on the column; other text goes through the mapper's own `timestamp()` once per distinct value — except
   numbers other than 9 digits or more (the mapper reads `20240101` as epoch seconds when it is a number and
