@@ -185,9 +185,9 @@ class BulkParse:
         # The main process reads the input and feeds the store (whose insert runs in DuckDB's own threads while
         # the next blocks are parsed): it keeps one of `ingest.workers` for itself; with two or fewer, parsing
         # here as well is faster than sending blocks to a second process competing for the same cores.
-        self.workers = cfg.workers - 1 if cfg.workers > 2 and size >= PARALLEL_MIN_BYTES else 1
+        self.workers = cfg.workers - 1 if cfg.workers > 2 and size >= PARALLEL_MIN_BYTES else 0
         self._reader = BlockReader(path, max_lines=BLOCK_LINES, max_bytes=BLOCK_BYTES)
-        self._here = _Converter(fmt, parser, tmp, user_field) if self.workers <= 1 else None
+        self._here = _Converter(fmt, parser, tmp, user_field) if self.workers == 0 else None
 
     @property
     def bytes_read(self) -> int:
@@ -203,7 +203,8 @@ class BulkParse:
             self._here.close()
 
     def note(self) -> str:
-        how = f"in {self.workers} worker processes" if self.workers > 1 else "in this process"
+        how = (f"in {self.workers} worker process{'es' if self.workers > 1 else ''}" if self.workers
+               else "in this process")
         return (f"read in bulk (columnar, {how}): {self.fallback:,} of {self.lines:,} lines needed the line-by-line "
                 "parser (quotes, escapes, control characters, bytes that are not UTF-8, other forms)")
 
