@@ -7,9 +7,10 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from breachkit.config import Config
-from breachkit.detect.engines import ElasticsearchEngine, Engine, LocalEngine
+from breachkit.detect.engines import Engine, LocalEngine, SearchEngine
 from breachkit.detect.rules import RuleSet, load_rules
 from breachkit.logs.local import LocalStore
+from breachkit.logs.search import SearchStore
 from breachkit.logs.stores import open_event_store
 from breachkit.workspace import Workspace
 
@@ -35,4 +36,15 @@ def open_engine(config: Config, workspace: Workspace, engine: str | None = None)
         if isinstance(store, LocalStore):
             yield LocalEngine(store)
         else:
-            yield ElasticsearchEngine(store.client, store.index)
+            yield search_engine(config, store)
+
+
+def search_engine(config: Config, store: SearchStore) -> SearchEngine:
+    """The engine over the store's own index, or over the configured existing indices (read-only) when
+    `<engine>.indices` is set."""
+    cfg = config.opensearch if store.engine == "opensearch" else config.elasticsearch
+    if not cfg.indices:
+        return SearchEngine.over(store)
+    from breachkit.detect.sources import source_fields
+
+    return SearchEngine(store.conn, ",".join(cfg.indices), source_fields(store.conn, cfg.indices, cfg.source))

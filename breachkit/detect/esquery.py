@@ -29,16 +29,24 @@ def _ci(body: dict[str, Any], cased: bool) -> dict[str, Any]:
     return body
 
 
-def to_dsl(node: ir.Node) -> dict[str, Any]:
+def _regexp_literal(text: str) -> str:
+    # Lucene regexp: a backslash makes the next character literal, whatever it is
+    return "".join(c if c.isalnum() else "\\" + c for c in text)
+
+
+def to_dsl(node: ir.Node, wildcard_fields: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """The query DSL for `node`. `wildcard_fields`: fields mapped as `wildcard`, where a pattern with a
+    literal backslash goes out as the equivalent `regexp` (OpenSearch 2.19's wildcard field misreads an
+    escaped backslash before `*`: `*..\\\\*` finds nothing)."""
     match node:
         case ir.Const(value):
             return MATCH_ALL if value else MATCH_NONE
         case ir.And(args):
-            return {"bool": {"filter": [to_dsl(a) for a in args]}}
+            return {"bool": {"filter": [to_dsl(a, wildcard_fields) for a in args]}}
         case ir.Or(args):
-            return {"bool": {"should": [to_dsl(a) for a in args], "minimum_should_match": 1}}
+            return {"bool": {"should": [to_dsl(a, wildcard_fields) for a in args], "minimum_should_match": 1}}
         case ir.Not(arg):
-            return {"bool": {"must_not": [to_dsl(arg)]}}
+            return {"bool": {"must_not": [to_dsl(arg, wildcard_fields)]}}
         case ir.Exists(field):
             return {"exists": {"field": field}}
         case ir.Str(field=field, kind=kind, value=value, cased=cased, pattern=pattern):
@@ -51,6 +59,9 @@ def to_dsl(node: ir.Node) -> dict[str, Any]:
                 else (ir.Wild.MULTI, value) if kind == "suffix"
                 else (ir.Wild.MULTI, value, ir.Wild.MULTI)
             )
+            if field in wildcard_fields and any("\\" in p for p in parts if p not in (ir.Wild.MULTI, ir.Wild.SINGLE)):
+                regexp = ir.render(parts, ".*", ".", _regexp_literal)
+                return {"regexp": {field: _ci({"value": regexp, "flags": "NONE"}, cased)}}
             return {"wildcard": {field: _ci({"value": _wildcard(parts)}, cased)}}
         case ir.Num(field=field, value=value, op=None):
             return {"term": {field: {"value": value}}}

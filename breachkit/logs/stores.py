@@ -12,15 +12,40 @@ from breachkit.logs.local import LocalStore
 from breachkit.workspace import Workspace
 
 if TYPE_CHECKING:
-    from breachkit.logs.elasticsearch import ElasticsearchStore
+    from breachkit.logs.search import SearchStore
 
-Engine = Literal["local", "elasticsearch"]
-ENGINES: tuple[Engine, ...] = ("local", "elasticsearch")
+Engine = Literal["local", "elasticsearch", "opensearch"]
+ENGINES: tuple[Engine, ...] = ("local", "elasticsearch", "opensearch")
+SEARCH_ENGINES: tuple[Engine, ...] = ("elasticsearch", "opensearch")
+
+
+@contextlib.contextmanager
+def open_search_store(config: Config, workspace: Workspace, engine: str) -> Iterator[SearchStore]:
+    """A store on the configured Elasticsearch or OpenSearch cluster (its client closed on exit)."""
+    if engine == "elasticsearch":
+        from breachkit.logs.elasticsearch import ElasticsearchStore, connect
+
+        es = connect(config.elasticsearch)
+        try:
+            yield ElasticsearchStore(es, config.elasticsearch, workspace.tmp)
+        finally:
+            es.close()
+    elif engine == "opensearch":
+        from breachkit.logs.opensearch import OpenSearchStore
+        from breachkit.logs.opensearch import connect as os_connect
+
+        client = os_connect(config.opensearch)
+        try:
+            yield OpenSearchStore(client, config.opensearch, workspace.tmp)
+        finally:
+            client.close()
+    else:
+        raise UsageError(f"unknown search engine {engine!r}; choose one of: {', '.join(SEARCH_ENGINES)}")
 
 
 @contextlib.contextmanager
 def open_event_store(config: Config, workspace: Workspace, engine: str | None = None,
-                     *, read_only: bool = False) -> Iterator[LocalStore | ElasticsearchStore]:
+                     *, read_only: bool = False) -> Iterator[LocalStore | SearchStore]:
     engine = engine or config.ingest.default_engine
     if engine == "local":
         if read_only and not workspace.events_db.exists():
@@ -31,14 +56,8 @@ def open_event_store(config: Config, workspace: Workspace, engine: str | None = 
             yield store
         finally:
             store.close()
-    elif engine == "elasticsearch":
-        from breachkit.logs.elasticsearch import ElasticsearchStore, connect
-
-        client = connect(config.elasticsearch)
-        try:
-            yield ElasticsearchStore(client, config.elasticsearch, workspace.tmp)
-        finally:
-            client.close()
+    elif engine in SEARCH_ENGINES:
+        with open_search_store(config, workspace, engine) as search:
+            yield search
     else:
         raise UsageError(f"unknown engine {engine!r}; choose one of: {', '.join(ENGINES)}")
-

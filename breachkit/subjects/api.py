@@ -62,9 +62,9 @@ def build_subjects(config: Config, workspace: Workspace, store: IncidentStore, i
     es_client = None
     with open_event_store(config, workspace, engine, read_only=True) as source:
         identifiers = affected_identifiers(source, incident.scope, config.subjects.categories, progress=progress)
-        used = "local" if isinstance(source, LocalStore) else "elasticsearch"
-        if not isinstance(source, LocalStore):
-            es_client = source.client
+        used = source.engine
+        if not isinstance(source, LocalStore) and source.engine == "elasticsearch":
+            es_client = source.client  # a directory kept in an Elasticsearch index is read with it
         directory = read_directory(config.subjects.directory, config.base_dir, now=now, es_client=es_client)
         devices = read_devices(config.subjects.directory, config.base_dir, es_client=es_client)
     built = build_subject_table(identifiers, directory.frame, devices.frame if devices is not None else None)

@@ -11,7 +11,7 @@ Both engines aggregate server-side and return only one row per identifier:
 
 * embedded (DuckDB): one SQL statement — the actor events once (a materialized CTE), then one GROUP BY
   per identifier field;
-* Elasticsearch: per identifier field, a composite aggregation paged to the end with `min`/`max` of
+* Elasticsearch and OpenSearch: per identifier field, a composite aggregation paged to the end with `min`/`max` of
   `@timestamp` and a `filters` sub-aggregation holding one filter per data category (one search carries
   the next page of every field, so a small scope costs one search).
 
@@ -41,7 +41,7 @@ from breachkit.subjects import schema
 from breachkit.subjects.categories import TARGET_FIELD, CompiledRules, compile_rules, restricted
 
 if TYPE_CHECKING:
-    from breachkit.logs.elasticsearch import ElasticsearchStore
+    from breachkit.logs.search import SearchStore
 
 PHASE = "identifiers"  # the progress callback's phase name
 TIME_DTYPE: Final = schema.TIME_DTYPE
@@ -118,7 +118,7 @@ class Aggregated:
     mask: np.ndarray
 
 
-def affected_identifiers(source: LocalStore | ElasticsearchStore, scope: Scope,
+def affected_identifiers(source: LocalStore | SearchStore, scope: Scope,
                          rules: CompiledRules | Sequence[CategoryRule] | None = None, *,
                          progress: ProgressCallback | None = None) -> pd.DataFrame:
     """The identifier table (`schema.IDENTIFIER_COLUMNS`) of everything the scope's actors touched.
@@ -253,10 +253,8 @@ def _epoch_ms(value: datetime) -> int:
     return int(value.timestamp()) * 1000 + value.microsecond // 1000
 
 
-def _elasticsearch(store: ElasticsearchStore, actors: ActorFilter, rules: CompiledRules,
+def _elasticsearch(store: SearchStore, actors: ActorFilter, rules: CompiledRules,
                    progress: ProgressCallback | None) -> Aggregated:
-    from breachkit.logs.elasticsearch import service_errors
-
     query = es_query(actors)
     no_target = {"exists": {"field": TARGET_FIELD}}
     dsl = rules.es_filters()
@@ -280,7 +278,7 @@ def _elasticsearch(store: ElasticsearchStore, actors: ActorFilter, rules: Compil
     lasts: list[float] = []
     counts: list[int] = []
     masks: list[int] = []
-    with service_errors(store.config):
+    with store.conn.errors():
         for k, b in _composite(store, query, filters, page):
             fields.append(k)
             values.append(str(b["key"]["v"]))
@@ -304,7 +302,7 @@ def _elasticsearch(store: ElasticsearchStore, actors: ActorFilter, rules: Compil
                       events=np.asarray(counts, dtype=np.int64), mask=np.asarray(masks, dtype=np.int64))
 
 
-def _composite(store: ElasticsearchStore, query: dict[str, Any], filters: dict[int, dict[str, dict[str, Any]]],
+def _composite(store: SearchStore, query: dict[str, Any], filters: dict[int, dict[str, dict[str, Any]]],
                page: int) -> Iterator[tuple[int, dict[str, Any]]]:
     """(field index, bucket) for every identifier of every field over the actor events, paged to the end.
 
@@ -321,7 +319,7 @@ def _composite(store: ElasticsearchStore, query: dict[str, Any], filters: dict[i
             if after is not None:
                 composite["after"] = after
             aggs[f"f{k}"] = {"composite": composite, "aggs": subs[k]}
-        resp = store.client.search(index=store.index, size=0, track_total_hits=False, query=query, aggs=aggs)
+        resp = store.conn.search(store.index, {"size": 0, "track_total_hits": False, "query": query, "aggs": aggs})
         for k in list(pending):
             agg = resp["aggregations"][f"f{k}"]
             for b in agg["buckets"]:
