@@ -10,6 +10,7 @@ candidates with the reference evaluator (`ir.evaluate`) on just the fields invol
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from breachkit.detect import ir
@@ -29,27 +30,32 @@ def _ci(body: dict[str, Any], cased: bool) -> dict[str, Any]:
     return body
 
 
-def _regexp_literal(text: str) -> str:
-    # Lucene regexp: a backslash makes the next character literal, whatever it is
-    return "".join(c if c.isalnum() else "\\" + c for c in text)
+def has_backslash(node: ir.Str) -> bool:
+    """Does a string condition's literal text hold a backslash? (OpenSearch 2.19's `wildcard` field finds
+    nothing for `*..\\\\*` or the equivalent regexp: its n-gram approximation mishandles a literal ending
+    in a backslash, so such conditions go to an exact `keyword` field, or are checked on the client.)"""
+    parts = node.pattern if node.kind == "glob" else (node.value,)
+    return any("\\" in p for p in parts if p not in (ir.Wild.MULTI, ir.Wild.SINGLE))
 
 
-def to_dsl(node: ir.Node, wildcard_fields: frozenset[str] = frozenset()) -> dict[str, Any]:
-    """The query DSL for `node`. `wildcard_fields`: fields mapped as `wildcard`, where a pattern with a
-    literal backslash goes out as the equivalent `regexp` (OpenSearch 2.19's wildcard field misreads an
-    escaped backslash before `*`: `*..\\\\*` finds nothing)."""
+def to_dsl(node: ir.Node, exact: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The query DSL for `node`. `exact`: for fields mapped as `wildcard`, the `keyword` field that answers
+    conditions with a backslash in their text (see `has_backslash`)."""
+    exact = exact or {}
     match node:
         case ir.Const(value):
             return MATCH_ALL if value else MATCH_NONE
         case ir.And(args):
-            return {"bool": {"filter": [to_dsl(a, wildcard_fields) for a in args]}}
+            return {"bool": {"filter": [to_dsl(a, exact) for a in args]}}
         case ir.Or(args):
-            return {"bool": {"should": [to_dsl(a, wildcard_fields) for a in args], "minimum_should_match": 1}}
+            return {"bool": {"should": [to_dsl(a, exact) for a in args], "minimum_should_match": 1}}
         case ir.Not(arg):
-            return {"bool": {"must_not": [to_dsl(arg, wildcard_fields)]}}
+            return {"bool": {"must_not": [to_dsl(arg, exact)]}}
         case ir.Exists(field):
             return {"exists": {"field": field}}
         case ir.Str(field=field, kind=kind, value=value, cased=cased, pattern=pattern):
+            if field in exact and has_backslash(node):
+                field = exact[field]
             if kind == "eq":
                 return {"term": {field: _ci({"value": value}, cased)}}
             if kind == "prefix":
@@ -59,9 +65,6 @@ def to_dsl(node: ir.Node, wildcard_fields: frozenset[str] = frozenset()) -> dict
                 else (ir.Wild.MULTI, value) if kind == "suffix"
                 else (ir.Wild.MULTI, value, ir.Wild.MULTI)
             )
-            if field in wildcard_fields and any("\\" in p for p in parts if p not in (ir.Wild.MULTI, ir.Wild.SINGLE)):
-                regexp = ir.render(parts, ".*", ".", _regexp_literal)
-                return {"regexp": {field: _ci({"value": regexp, "flags": "NONE"}, cased)}}
             return {"wildcard": {field: _ci({"value": _wildcard(parts)}, cased)}}
         case ir.Num(field=field, value=value, op=None):
             return {"term": {field: {"value": value}}}

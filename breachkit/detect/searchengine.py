@@ -20,7 +20,7 @@ from typing import Any
 
 from breachkit.detect import ir
 from breachkit.detect.correlate import Narrowing, adjacent_bucket_candidates, adjacent_bucket_distinct_candidates
-from breachkit.detect.esquery import MATCH_ALL, to_dsl
+from breachkit.detect.esquery import MATCH_ALL, has_backslash, to_dsl
 from breachkit.logs.schema import FIELD_TYPES, FieldType, url_extension
 from breachkit.logs.search import IndexFields, SearchClient
 
@@ -57,6 +57,8 @@ def adapt(node: ir.Node, fields: IndexFields, positive: bool = True) -> tuple[ir
     names = list(ir.fields(node))
     if any(n in fields.derived for n in names):
         return ir.Const(positive), True
+    if isinstance(node, ir.Str) and node.field in fields.client_checked and has_backslash(node):
+        return ir.Const(positive), True
     name = names[0] if names else ""
     out: ir.Node = node
     if name == "event.dataset" and fields.datasets and isinstance(node, ir.Str) and node.kind == "eq":
@@ -87,12 +89,13 @@ def _renamed(dsl: Any, fields: IndexFields) -> Any:
 
 def query_for(node: ir.Node, fields: IndexFields) -> tuple[dict[str, Any], bool]:
     """The server-side query over an index described by `fields`, and whether hits need the client check."""
-    if fields.is_native:
+    if fields.is_native and not fields.client_checked:
         if ir.has_fieldref(node):
-            return to_dsl(ir.relax_fieldrefs(node), fields.wildcard), True
-        return to_dsl(node, fields.wildcard), False
+            return to_dsl(ir.relax_fieldrefs(node), fields.exact), True
+        return to_dsl(node, fields.exact), False
     server, client = adapt(node, fields)
-    return _renamed(to_dsl(server, fields.wildcard), fields), client
+    dsl = to_dsl(server, fields.exact)
+    return (dsl if fields.is_native else _renamed(dsl, fields)), client
 
 
 class SearchEngine:

@@ -122,6 +122,16 @@ class IndexFields:
     id_field: str | None = "event.id"  # None: the document's _id is the event id
     wildcard: frozenset[str] = frozenset()  # breachkit fields the index maps as `wildcard`
 
+    @property
+    def exact(self) -> dict[str, str]:
+        """Wildcard fields → the keyword field answering their backslash conditions (esquery.has_backslash)."""
+        return {n: self.aggregate[n] for n in self.wildcard if self.aggregate.get(n, n) != self.query.get(n, n)}
+
+    @property
+    def client_checked(self) -> frozenset[str]:
+        """Wildcard fields without such a keyword field: their backslash conditions are checked on the client."""
+        return frozenset(n for n in self.wildcard if n not in self.exact)
+
     @classmethod
     def native(cls, aggregate_suffix: dict[str, str] | None = None,
                wildcard: frozenset[str] = frozenset()) -> IndexFields:
