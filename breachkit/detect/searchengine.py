@@ -21,6 +21,7 @@ from typing import Any
 from breachkit.detect import ir
 from breachkit.detect.correlate import Narrowing, adjacent_bucket_candidates, adjacent_bucket_distinct_candidates
 from breachkit.detect.esquery import MATCH_ALL, has_backslash, to_dsl
+from breachkit.errors import ServiceError
 from breachkit.logs.schema import FIELD_TYPES, FieldType, url_extension
 from breachkit.logs.search import IndexFields, SearchClient
 
@@ -34,6 +35,7 @@ class TimeWindow:
 
 
 DERIVED_FROM_URL = ("url.path", "url.query", "url.extension")
+TOO_MANY_CLAUSES = "too_many_nested_clauses"  # the cluster's max_clause_count was exceeded
 
 
 def _utc(value: datetime) -> datetime:
@@ -178,6 +180,22 @@ class SearchEngine:
                narrowing: Narrowing | None = None) -> list[Row]:
         if query == ir.FALSE:
             return []
+        try:
+            return self._select(query, window, columns, narrowing)
+        except ServiceError as exc:
+            parts = split_or(query) if TOO_MANY_CLAUSES in exc.message else None
+            if parts is None:
+                raise
+        # A query too large for the cluster (`wildcard` fields expand patterns into many clauses) runs as
+        # several smaller ones whose union it is; without narrowing, which is only a pre-filter.
+        seen: dict[Any, Row] = {}
+        for part in parts:
+            for row in self.select(part, window, columns):
+                seen.setdefault(row[0], row)
+        return sorted(seen.values(), key=lambda r: (r[1], r[0]))
+
+    def _select(self, query: ir.Node, window: TimeWindow, columns: Sequence[str],
+                narrowing: Narrowing | None) -> list[Row]:
         dsl, post_filter = query_for(query, self.fields)
         filters = self._filter(dsl, window)
         queries = [{"bool": {"filter": filters}} if filters else MATCH_ALL]
@@ -313,8 +331,14 @@ class SearchEngine:
         if post_filter or not self.fields.is_native:
             # client-side conditions, or values that need translating back: count fetched rows
             return bucket_counts(self.select(query, window, group), timespan)
-        return [(tuple(b["key"][f"g{i}"] for i in range(len(group))), b["key"]["k"] // 1000 // timespan,
-                 b["doc_count"]) for b in self._composite(self._filter(dsl, window), self._sources(group, timespan))]
+        try:
+            return [(tuple(b["key"][f"g{i}"] for i in range(len(group))), b["key"]["k"] // 1000 // timespan,
+                     b["doc_count"])
+                    for b in self._composite(self._filter(dsl, window), self._sources(group, timespan))]
+        except ServiceError as exc:
+            if TOO_MANY_CLAUSES not in exc.message:
+                raise
+        return bucket_counts(self.select(query, window, group), timespan)
 
     def _keys_filter(self, group: Sequence[str], keys: list[Row]) -> dict[str, Any]:
         names = [self._agg_field(g) for g in group]
@@ -331,6 +355,35 @@ class SearchEngine:
     def describe_query(query: ir.Node) -> str:
         dsl, post = query_for(query, IndexFields.native())
         return _describe(dsl, post)
+
+
+def split_or(node: ir.Node) -> list[ir.Node] | None:
+    """`node` as two queries whose union it is: its largest OR (not under a NOT) cut in halves; None if
+    it has no OR of two or more terms outside negations."""
+    best: list[tuple[int, tuple[int, ...]]] = []
+
+    def walk(n: ir.Node, path: tuple[int, ...]) -> None:
+        if isinstance(n, ir.Or) and len(n.args) > 1:
+            best.append((len(n.args), path))
+        if isinstance(n, ir.And | ir.Or):
+            for i, a in enumerate(n.args):
+                walk(a, (*path, i))
+
+    walk(node, ())
+    if not best:
+        return None
+    _, path = max(best, key=lambda b: (b[0], -len(b[1])))
+
+    def replace(n: ir.Node, rest: tuple[int, ...], half: int) -> ir.Node:
+        assert isinstance(n, ir.And | ir.Or)
+        if not rest:
+            mid = len(n.args) // 2
+            return ir.or_(list(n.args[:mid] if half == 0 else n.args[mid:]))
+        args = list(n.args)
+        args[rest[0]] = replace(args[rest[0]], rest[1:], half)
+        return ir.and_(args) if isinstance(n, ir.And) else ir.or_(args)
+
+    return [replace(node, path, 0), replace(node, path, 1)]
 
 
 def _describe(dsl: dict[str, Any], post: bool) -> str:

@@ -42,6 +42,7 @@ def connect(config: OpenSearchConfig) -> OpenSearch:
         "verify_certs": config.verify_certs,
         "retry_on_timeout": True,
         "max_retries": 3,
+        "pool_maxsize": config.bulk_threads + 4,  # parallel bulk requests, plus searches
     }
     if config.ca_certs is not None:
         kwargs["ca_certs"] = str(config.ca_certs)

@@ -374,11 +374,12 @@ class SearchLoader:
                 raise _Rejected()
             self.store.refresh()
         except _Rejected:
+            written = len(self.created)
             self.rollback()
             from breachkit.errors import PartialFailure
 
             raise PartialFailure(
-                f"{self.rejected} events were rejected by {self.store.engine}; the {len(self.created)} this run "
+                f"{self.rejected} events were rejected by {self.store.engine}; the {written} this run "
                 "had written were removed again, nothing from this input is stored", path=self.source,
                 problems=self.errors) from None
         except BaseException:

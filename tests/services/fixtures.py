@@ -173,7 +173,7 @@ def os_node_from_environment() -> OpenSearchNode | None:
 
 
 def make_os_client(node: OpenSearchNode) -> OpenSearch:
-    return OpenSearch(node.url, timeout=60)
+    return OpenSearch(node.url, timeout=60, pool_maxsize=8)
 
 
 def delete_os_prefixed(client: OpenSearch, prefix: str) -> None:
