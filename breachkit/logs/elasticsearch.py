@@ -28,7 +28,7 @@ from elasticsearch import (
 )
 
 from breachkit.config import ElasticsearchConfig, read_secret
-from breachkit.errors import ServiceError
+from breachkit.errors import ConfigError, ServiceError
 from breachkit.logs.search import SearchStore, index_mappings
 
 __all__ = ["ElasticsearchStore", "EsClient", "connect", "index_mappings", "service_errors"]
@@ -55,7 +55,10 @@ def connect(config: ElasticsearchConfig) -> Elasticsearch:
             raise ServiceError("elasticsearch.username is set but no password was given",
                                hint="set BREACHKIT_ES_PASSWORD or elasticsearch.password_file (mode 0600)")
         kwargs["basic_auth"] = (config.username, password)
-    client = Elasticsearch(**kwargs)
+    try:
+        client = Elasticsearch(**kwargs)
+    except ValueError as exc:  # e.g. TLS options with an http:// host
+        raise ConfigError(f"elasticsearch: {exc}", field="elasticsearch.hosts") from None
     try:
         with service_errors(config):
             # Not `info()`: GET / lives in the rest-root module, which minimal distributions leave out.

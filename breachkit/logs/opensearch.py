@@ -26,7 +26,7 @@ from opensearchpy import (
 from opensearchpy import ConnectionError as OsConnectionError
 
 from breachkit.config import OpenSearchConfig, read_secret
-from breachkit.errors import ServiceError
+from breachkit.errors import ConfigError, ServiceError
 from breachkit.logs.schema import MAX_VALUE_CHARS
 from breachkit.logs.search import SearchStore
 
@@ -52,7 +52,10 @@ def connect(config: OpenSearchConfig) -> OpenSearch:
             raise ServiceError("opensearch.username is set but no password was given",
                                hint="set BREACHKIT_OS_PASSWORD or opensearch.password_file (mode 0600)")
         kwargs["http_auth"] = (config.username, password)
-    client = OpenSearch(**kwargs)
+    try:
+        client = OpenSearch(**kwargs)
+    except ValueError as exc:
+        raise ConfigError(f"opensearch: {exc}", field="opensearch.hosts") from None
     where = ", ".join(config.hosts)
     try:
         with service_errors(where):

@@ -44,7 +44,6 @@ from pathlib import Path
 
 import pytest
 from elasticsearch import Elasticsearch
-
 from opensearchpy import OpenSearch
 
 from tests.services import postgres
