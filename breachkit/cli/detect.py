@@ -11,7 +11,7 @@ import click
 from rich.table import Table
 
 from breachkit.cli.common import AppContext, out_console, parse_time, pass_app, progress_bar
-from breachkit.detect.api import open_engine, ruleset_from_config
+from breachkit.detect.api import open_engine, ruleset_from_config, runnable_on
 from breachkit.detect.engines import TimeWindow
 from breachkit.detect.rules import RuleMeta
 from breachkit.detect.run import Detection, DetectionRun, run
@@ -58,9 +58,14 @@ def detect_cmd(app: AppContext, since: str | None, until: str | None, rule_ids: 
         return ((not rule_ids or meta.id in rule_ids) and (not tags or bool(set(tags) & set(meta.tags)))
                 and LEVELS.index(meta.level or "informational") >= minimum)
 
-    total = sum(1 for r in ruleset.rules if r.generate and selected(r.meta)) + sum(
-        1 for c in ruleset.correlations if selected(c.meta))
     with open_engine(app.config, app.workspace(), engine) as eng, progress_bar(progress) as bar:
+        ruleset, skipped = runnable_on(ruleset, eng)
+        for item in skipped:
+            if not rule_ids or item.rule_id in rule_ids:
+                click.echo(f"warning: rule {item.title} [{item.rule_id}] cannot run on {eng.name}: "
+                           f"{'; '.join(item.problems)}", err=True)
+        total = sum(1 for r in ruleset.rules if r.generate and selected(r.meta)) + sum(
+            1 for c in ruleset.correlations if selected(c.meta))
         task = bar.add_task("rules", total=total)
         result = run(ruleset, eng, window, select=selected, on_rule=lambda meta: bar.advance(task))
     emit(result, output, app)

@@ -5,10 +5,14 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from breachkit.config import Config
 from breachkit.detect.engines import Engine, LocalEngine, SearchEngine
 from breachkit.detect.rules import RuleSet, load_rules
+
+if TYPE_CHECKING:
+    from breachkit.detect.sources import RuleCheck
 from breachkit.logs.local import LocalStore
 from breachkit.logs.search import SearchStore
 from breachkit.logs.stores import open_event_store
@@ -37,6 +41,15 @@ def open_engine(config: Config, workspace: Workspace, engine: str | None = None)
             yield LocalEngine(store)
         else:
             yield search_engine(config, store)
+
+
+def runnable_on(ruleset: RuleSet, engine: Engine) -> tuple[RuleSet, list[RuleCheck]]:
+    """The rules that can run on `engine` and those that cannot (over existing indices lacking fields)."""
+    if isinstance(engine, SearchEngine):
+        from breachkit.detect.sources import runnable
+
+        return runnable(ruleset, engine.fields)
+    return ruleset, []
 
 
 def search_engine(config: Config, store: SearchStore) -> SearchEngine:

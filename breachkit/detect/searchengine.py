@@ -153,7 +153,12 @@ class SearchEngine:
         for n in names:
             source = "url.original" if n in self.fields.derived else n
             mapped = self.fields.query.get(source)
-            event[n] = _first(values.get(mapped)) if mapped is not None else None
+            if mapped is None:
+                event[n] = None
+            elif source in self.fields.from_source:
+                event[n] = _from_source(hit.get("_source", {}), mapped)
+            else:
+                event[n] = _first(values.get(mapped))
         if self.fields.id_field is None:
             event["event.id"] = hit["_id"]
         if not self.fields.is_native:
@@ -196,6 +201,8 @@ class SearchEngine:
 
     def _select(self, query: ir.Node, window: TimeWindow, columns: Sequence[str],
                 narrowing: Narrowing | None) -> list[Row]:
+        if not self.fields.is_native:
+            narrowing = None  # only a pre-filter; over an existing index values are translated on the client
         dsl, post_filter = query_for(query, self.fields)
         filters = self._filter(dsl, window)
         queries = [{"bool": {"filter": filters}} if filters else MATCH_ALL]
@@ -224,7 +231,10 @@ class SearchEngine:
 
     def _hits(self, query: dict[str, Any], fields: Sequence[str]) -> Iterator[dict[str, Any]]:
         ts = self.fields.query.get("@timestamp", "@timestamp")
-        docvalues = [{"field": f, "format": "strict_date_optional_time"} if f == ts else f for f in fields]
+        by_source = {self.fields.query[n] for n in self.fields.from_source if n in self.fields.query}
+        docvalues = [{"field": f, "format": "strict_date_optional_time"} if f == ts else f
+                     for f in fields if f not in by_source]
+        source: Any = {"includes": sorted(set(fields) & by_source)} if set(fields) & by_source else False
         id_field = self.fields.query.get("event.id") if self.fields.id_field else None
         # Without an event.id field to break ties, pages are cut by `_doc` inside one shard only: a pattern
         # over several indices is read with a scroll instead, and sorted here.
@@ -233,9 +243,10 @@ class SearchEngine:
         scroll_id = None
         try:
             while True:
-                body: dict[str, Any] = {"query": query, "size": self.page_size, "_source": False,
+                body: dict[str, Any] = {"query": query, "size": self.page_size, "_source": source,
                                         "docvalue_fields": docvalues, "sort": sort, "track_total_hits": False}
                 if id_field is None:
+                    del body["track_total_hits"]  # not allowed with a scroll
                     resp = self._scroll_start(body) if scroll_id is None else self._scroll_next(scroll_id)
                     scroll_id = resp.get("_scroll_id")
                 else:
@@ -399,6 +410,23 @@ def _split_url(original: Any) -> dict[str, str | None]:
     path, sep, query = original.partition("?")  # as the access-log parser splits the request target
     return {"url.path": path, "url.query": query if sep else None,
             "url.extension": url_extension(path) if path else None}
+
+
+def _from_source(doc: Any, dotted: str) -> Any:
+    """A field's value in a document's `_source`, written as objects or with dotted names (or both)."""
+    if not isinstance(doc, dict):
+        return None
+    if dotted in doc:
+        return _first(doc[dotted])
+    head, _, rest = dotted.partition(".")
+    while rest:
+        if head in doc:
+            found = _from_source(doc[head], rest)
+            if found is not None:
+                return found
+        part, _, rest = rest.partition(".")
+        head = f"{head}.{part}"
+    return None
 
 
 def _first(value: Any) -> Any:

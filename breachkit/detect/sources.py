@@ -8,6 +8,7 @@ index has it with a type breachkit can query, and which rules cannot run there a
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -71,7 +72,8 @@ def _check_field(name: str, index_field: str, mappings: dict[str, dict[str, Mapp
     wanted = FIELD_TYPES.get(name, FieldType.KEYWORD)
     missing_in = [i for i, m in mappings.items() if index_field not in m]
     if not types:
-        if name in DERIVABLE_FROM_URL and _types(mappings, "url.original"):
+        if name in DERIVABLE_FROM_URL and _types(mappings, "url.original") and _check_field(
+                "url.original", "url.original", mappings).usable:
             return FieldCheck(name, index_field, (), True, derived=True,
                               reason="not in the index: derived from url.original on the client")
         return FieldCheck(name, index_field, (), False, reason="not in the index")
@@ -101,11 +103,15 @@ def source_fields(conn: SearchClient, patterns: Sequence[str], cfg: SourceIndice
     query: dict[str, str] = {}
     aggregate: dict[str, str] = {}
     derived: set[str] = set()
+    unusable: dict[str, str] = {}
     for name in FIELD_TYPES:
         index_field = cfg.field_map.get(name, name)
         check = _check_field(name, index_field, mappings)
         if check.derived:
             derived.add(name)
+        if not check.usable:
+            unusable[name] = f"{index_field}: {check.reason}"
+            continue
         if not check.types:
             continue
         query[name] = index_field
@@ -120,44 +126,42 @@ def source_fields(conn: SearchClient, patterns: Sequence[str], cfg: SourceIndice
     datasets = {k: tuple(v) for k, v in cfg.datasets.items()}
     wildcard = frozenset(n for n, f in query.items() if any(m[f].type == "wildcard" for m in mappings.values()
                                                              if f in m))
+    from_source = frozenset(n for n, f in query.items()
+                            if not all(m[f].fetchable(conn.engine) for m in mappings.values() if f in m))
     return IndexFields(query=query, aggregate=aggregate, null_values=tuple(cfg.null_values), datasets=datasets,
-                       derived=frozenset(derived), id_field="event.id" if id_usable else None, wildcard=wildcard)
+                       derived=frozenset(derived), id_field="event.id" if id_usable else None, wildcard=wildcard,
+                       unusable=unusable, from_source=from_source)
+
+
+def runnable(ruleset: RuleSet, fields: IndexFields) -> tuple[RuleSet, list[RuleCheck]]:
+    """The rules that can run over an index described by `fields`, and those that cannot, with why (a
+    condition on a field the index lacks would silently never match: such rules are left out and said)."""
+    if not fields.unusable:
+        return ruleset, []
+    dropped: dict[str, RuleCheck] = {}
+    for rule in ruleset.rules:
+        bad = sorted({f"{n} ({fields.unusable[n]})" for n in ir.fields(rule.query) if n in fields.unusable})
+        if bad:
+            dropped[rule.meta.id] = RuleCheck(rule.meta.id, rule.meta.title, tuple(bad))
+    for corr in ruleset.correlations:
+        gone = [r for r in corr.rules if r in dropped]
+        groups = {n for names in corr.group_by.values() for n in names}
+        bad = [f"needs rule {r}" for r in gone] + sorted(
+            f"{n} ({fields.unusable[n]})" if n in fields.unusable else f"{n}: cannot be aggregated (group-by)"
+            for n in groups if n in fields.unusable or (n not in fields.aggregate and n not in fields.derived))
+        if bad:
+            dropped[corr.meta.id] = RuleCheck(corr.meta.id, corr.meta.title, tuple(bad))
+    kept = dataclasses.replace(ruleset, rules=tuple(r for r in ruleset.rules if r.meta.id not in dropped),
+                               correlations=tuple(c for c in ruleset.correlations if c.meta.id not in dropped))
+    return kept, list(dropped.values())
 
 
 def check_index(conn: SearchClient, pattern: str, ruleset: RuleSet, cfg: SourceIndicesConfig) -> IndexCheck:
     """Per field the rules use: present, with a usable type? And the rules that cannot run, with why."""
     mappings = _mappings(conn, [pattern])
-    used: dict[str, list[str]] = {}  # field → rule ids
-    grouped: dict[str, list[str]] = {}  # fields correlations aggregate on
-    for rule in ruleset.rules:
-        for name in sorted(set(ir.fields(rule.query))):
-            used.setdefault(name, []).append(rule.meta.id)
-    for corr in ruleset.correlations:
-        for names in corr.group_by.values():
-            for name in names:
-                grouped.setdefault(name, []).append(corr.meta.id)
-                used.setdefault(name, [])
-    for name in ("@timestamp",):
-        used.setdefault(name, [])
+    used = {"@timestamp"} | {n for rule in ruleset.rules for n in ir.fields(rule.query)}
+    used |= {n for corr in ruleset.correlations for names in corr.group_by.values() for n in names}
     checks = {name: _check_field(name, cfg.field_map.get(name, name), mappings) for name in sorted(used)}
-    problems: dict[str, list[str]] = {}
-    for name, check in checks.items():
-        if not check.usable:
-            for rule_id in used[name] + grouped.get(name, []):
-                problems.setdefault(rule_id, []).append(f"{name} ({check.index_field}): {check.reason}")
-    for name, corr_ids in grouped.items():
-        check = checks[name]
-        if check.usable and (check.derived or not _aggregatable(conn, mappings, check.index_field)):
-            for rule_id in corr_ids:
-                problems.setdefault(rule_id, []).append(
-                    f"{name} ({check.index_field}): cannot be aggregated (correlation group-by)")
-    titles = {r.meta.id: r.meta.title for r in ruleset.rules} | {c.meta.id: c.meta.title for c in ruleset.correlations}
-    rules = tuple(RuleCheck(rid, titles.get(rid, rid), tuple(p)) for rid, p in sorted(problems.items()))
-    return IndexCheck(conn.engine, pattern, tuple(sorted(mappings)), tuple(checks.values()), rules)
-
-
-def _aggregatable(conn: SearchClient, mappings: dict[str, dict[str, MappedField]], index_field: str) -> bool:
-    infos = [m[index_field] for m in mappings.values() if index_field in m]
-    if all(i.aggregatable(conn.engine) for i in infos):
-        return True
-    return any(t == "keyword" for t in infos[0].subfields.values()) if infos else False
+    _, rules = runnable(ruleset, source_fields(conn, [pattern], cfg))
+    return IndexCheck(conn.engine, pattern, tuple(sorted(mappings)), tuple(checks.values()),
+                      tuple(sorted(rules, key=lambda r: r.rule_id)))

@@ -121,6 +121,8 @@ class IndexFields:
     derived: frozenset[str] = frozenset()
     id_field: str | None = "event.id"  # None: the document's _id is the event id
     wildcard: frozenset[str] = frozenset()  # breachkit fields the index maps as `wildcard`
+    unusable: dict[str, str] = field(default_factory=dict)  # breachkit field → why it cannot be queried there
+    from_source: frozenset[str] = frozenset()  # breachkit fields read from `_source` (no doc values)
 
     @property
     def exact(self) -> dict[str, str]:
@@ -151,6 +153,15 @@ class MappedField:
 
     type: str
     subfields: dict[str, str] = field(default_factory=dict)
+    doc_values: bool | None = None  # as the mapping says (None: the type's default)
+
+    def fetchable(self, engine: str) -> bool:
+        """Can hits carry its doc values? (OpenSearch's `wildcard` has none unless the mapping asks.)"""
+        if self.doc_values is not None:
+            return self.doc_values
+        if self.type == "wildcard":
+            return engine != "opensearch"
+        return self.type not in ("text", "match_only_text")
 
     def aggregatable(self, engine: str) -> bool:
         # OpenSearch's wildcard aggregations count n-grams, not documents (2.19): never trusted there
@@ -171,7 +182,7 @@ def flatten_mapping(mapping: dict[str, Any]) -> dict[str, MappedField]:
                 walk(spec["properties"], dotted + ".")
             if "type" in spec and spec["type"] != "object":
                 subs = {k: v.get("type", "object") for k, v in spec.get("fields", {}).items()}
-                out[dotted] = MappedField(spec["type"], subs)
+                out[dotted] = MappedField(spec["type"], subs, spec.get("doc_values"))
 
     walk(mapping.get("properties", {}), "")
     return out

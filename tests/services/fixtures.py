@@ -355,7 +355,8 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
             )
     for server_os in config.stash.get(_os_servers_key, []):
         if server_os.startup_seconds is not None:
-            terminalreporter.write_line(f"opensearch {server_os.version}: node started in {server_os.startup_seconds:.1f} s")
+            terminalreporter.write_line(
+                f"opensearch {server_os.version}: node started in {server_os.startup_seconds:.1f} s")
     for pg in config.stash.get(_pg_servers_key, []):
         if pg.startup_seconds is not None and pg.binaries is not None:
             terminalreporter.write_line(
