@@ -59,7 +59,12 @@ def connect(config: OpenSearchConfig) -> OpenSearch:
     where = ", ".join(config.hosts)
     try:
         with service_errors(where):
-            info = client.info()
+            try:
+                info = client.info()
+            except TransportError as exc:  # Elasticsearch without its rest-root module refuses GET /
+                if exc.status_code not in (400, 404, 405):
+                    raise
+                info = {"version": {"number": "?", "distribution": "unknown: GET / is not answered"}}
     except BaseException:
         client.close()
         raise
