@@ -101,28 +101,24 @@ def test_rejected_documents_leave_nothing_behind(search_setup, tmp_path):
 
 
 class _FailingConn:
-    """The store's client, whose bulk requests fail after `ok_batches` batches (a connection lost mid-way)."""
+    """The store's client, whose bulk stream breaks after `after` documents (a connection lost mid-way)."""
 
-    def __init__(self, conn: Any, ok_batches: int) -> None:
-        self._conn, self.left = conn, ok_batches
+    def __init__(self, conn: Any, after: int) -> None:
+        self._conn, self.after, self.sent = conn, after, 0
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._conn, name)
 
     def bulk(self, actions, threads, chunk_size):
-        first = next(iter(actions), None)
-        is_delete = first is not None and first[0].startswith(b'{"delete"')
-        if not is_delete:
-            if self.left <= 0:
-                raise ServiceError("connection lost (simulated)")
-            self.left -= 1
-        rest = actions if first is None else _chain(first, actions)
-        yield from self._conn.bulk(rest, threads, chunk_size)
+        def limited():
+            for action in actions:
+                if action[0].startswith(b'{"create"'):
+                    if self.sent == self.after:
+                        raise ServiceError("connection lost (simulated)")
+                    self.sent += 1
+                yield action
 
-
-def _chain(first, rest):
-    yield first
-    yield from rest
+        yield from self._conn.bulk(limited(), threads, chunk_size)
 
 
 def test_interrupted_bulk_is_rolled_back_and_a_rerun_completes(search_setup, tmp_path):
@@ -137,11 +133,13 @@ def test_interrupted_bulk_is_rolled_back_and_a_rerun_completes(search_setup, tmp
     ingest_file("-", s.store, config, s.workspace, options=IngestOptions(stdin_name="x"), stdin=old.open("rb"))
     assert s.store.count() == 1000
     real = s.store.conn
-    s.store.conn = _FailingConn(real, ok_batches=3)
+    failing = _FailingConn(real, after=2500)
+    s.store.conn = failing
     with pytest.raises(ServiceError, match="connection lost"):
         ingest_file("-", s.store, config, s.workspace, options=IngestOptions(stdin_name="x"),
                     stdin=new.open("rb"))
     s.store.conn = real
+    assert failing.sent == 2500  # the first bulk requests went through: 1000 present, the rest created
     s.store.refresh()
     assert s.store.count() == 1000  # what this run created is gone; what was there before stays
     done = ingest_file("-", s.store, config, s.workspace, options=IngestOptions(stdin_name="x"), stdin=new.open("rb"))

@@ -148,6 +148,9 @@ class EsClient:
     def index_exists(self, index: str) -> bool:
         return bool(self.client.indices.exists(index=index))
 
+    def put_mapping(self, index: str, body: dict[str, Any]) -> None:
+        self.client.indices.put_mapping(index=index, **body)
+
     def create_index(self, index: str) -> None:
         self.client.indices.create(index=index)
 

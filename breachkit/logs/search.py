@@ -23,8 +23,10 @@ file); the loader remembers the ids *it* created. Then:
 from __future__ import annotations
 
 import contextlib
+import queue
+import secrets
+import threading
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,6 +66,7 @@ class SearchClient(Protocol):
     def scroll_clear(self, scroll_id: str) -> None: ...
     def put_index_template(self, name: str, body: dict[str, Any]) -> None: ...
     def index_exists(self, index: str) -> bool: ...
+    def put_mapping(self, index: str, body: dict[str, Any]) -> None: ...
     def create_index(self, index: str) -> None: ...
     def refresh(self, index: str) -> None: ...
     def delete_index(self, index: str) -> None: ...
@@ -104,7 +107,14 @@ def index_mappings(wildcard: dict[str, Any] | None = None) -> dict[str, Any]:
             node = node.setdefault(part, {"properties": {}})["properties"]
         use_wildcard = wildcard is not None and f.name in WILDCARD_FIELDS
         node[parts[-1]] = dict(wildcard if use_wildcard and wildcard is not None else types[f.type])
+    root.update(RUN_MAPPING)
     return {"dynamic": "strict", "properties": root}
+
+
+# Each document carries the id of the ingest run that created it (`create` never overwrites it): a failed
+# run deletes exactly its own documents, even those whose acknowledgement it never received.
+RUN_FIELD = "breachkit.run"
+RUN_MAPPING: dict[str, Any] = {"breachkit": {"properties": {"run": {"type": "keyword"}}}}
 
 
 @dataclass(frozen=True)
@@ -253,6 +263,8 @@ class SearchStore:
             if not self.conn.index_exists(self.index):
                 with contextlib.suppress(ServiceError):  # created concurrently: fine
                     self.conn.create_index(self.index)
+            else:  # an index made by an earlier version: add the run field (adding a field is allowed)
+                self.conn.put_mapping(self.index, {"properties": RUN_MAPPING})
 
     def begin(self, source: str) -> SearchLoader:
         self.ensure_index()
@@ -306,8 +318,9 @@ class SearchStore:
 # ------------------------------------------------------------------------------------------- loading
 
 
-def documents(batch: pa.RecordBatch) -> Iterator[tuple[str, bytes]]:
-    """(event id, JSON document) per row, nulls left out, encoded with orjson straight from the columns."""
+def documents(batch: pa.RecordBatch, run: str | None = None) -> Iterator[tuple[str, bytes]]:
+    """(event id, JSON document) per row, nulls left out, encoded with orjson straight from the columns;
+    with `run`, each document carries it in RUN_FIELD."""
     ts = batch.column("@timestamp").cast(pa.timestamp("ms", tz="UTC"))
     names = batch.schema.names
     columns: list[list[Any]] = []
@@ -321,11 +334,15 @@ def documents(batch: pa.RecordBatch) -> Iterator[tuple[str, bytes]]:
     ids = batch.column("event.id").to_pylist()
     dumps = orjson.dumps
     for i, row in enumerate(zip(*(c for _, c in present), strict=True)):
-        yield ids[i], dumps({k: v for k, v in zip(keys, row, strict=True) if v is not None})
+        doc = {k: v for k, v in zip(keys, row, strict=True) if v is not None}
+        if run is not None:
+            doc[RUN_FIELD] = run
+        yield ids[i], dumps(doc)
 
 
 class SearchLoader:
-    """One input's way into the index: batches are bulk-created as they come (see the module docs)."""
+    """One input's way into the index: batches stream into one long-running parallel bulk in a background
+    thread as they are parsed (at most two batches queued), see the module docs."""
 
     def __init__(self, store: SearchStore, source: str) -> None:
         self.store = store
@@ -335,52 +352,82 @@ class SearchLoader:
         self.present = 0
         self.rejected = 0
         self.errors: list[Problem] = []
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="bk-bulk")
-        self._pending: Future[None] | None = None
-        self._index_line = orjson.dumps(store.index).decode()
+        self._queue: queue.Queue[pa.RecordBatch | None] = queue.Queue(maxsize=2)
+        self._thread: threading.Thread | None = None
+        self._failure: BaseException | None = None
+        self._stopping = False
+        self._head = '{"create":{"_index":' + orjson.dumps(store.index).decode() + ',"_id":"'
         self._progress: ProgressCallback | None = None
         self._done = 0
+        self.run = secrets.token_hex(8)
 
-    def _actions(self, batch: pa.RecordBatch) -> Iterator[tuple[bytes, bytes | None]]:
-        head = '{"create":{"_index":' + self._index_line + ',"_id":"'
-        for event_id, doc in documents(batch):
-            yield (head + event_id + '"}}').encode(), doc
+    def _actions(self) -> Iterator[tuple[bytes, bytes | None]]:
+        head = self._head
+        while not self._stopping and (batch := self._queue.get()) is not None:
+            for event_id, doc in documents(batch, self.run):
+                yield (head + event_id + '"}}').encode(), doc
 
-    def _write(self, batch: pa.RecordBatch) -> None:
+    def _run(self) -> None:
         store = self.store
-        for ok, item in store.conn.bulk(self._actions(batch), store.bulk_threads, store.bulk_chunk_size):
-            info = item.get("create", item)
-            self._done += 1
-            if ok:
-                self.created.append(str(info.get("_id")))
-            elif info.get("status") == 409:
-                self.present += 1
-            else:
-                self.rejected += 1
-                if len(self.errors) < 100:
-                    reason = info.get("error", {})
-                    detail = reason.get("reason", str(reason)) if isinstance(reason, dict) else str(reason)
-                    self.errors.append(Problem(f"rejected ({info.get('status')}): {detail}",
-                                               Location(self.source, field=f"event.id={info.get('_id')}")))
-            if self._progress is not None and self._done % 5000 == 0:
-                self._progress("load", self._done, None)
+        try:
+            for ok, item in store.conn.bulk(self._actions(), store.bulk_threads, store.bulk_chunk_size):
+                self._record(ok, item)
+        except BaseException as exc:  # handed to the parsing thread at its next add/commit
+            self._failure = exc
 
-    def _wait(self) -> None:
-        pending, self._pending = self._pending, None
-        if pending is not None:
+    def _record(self, ok: bool, item: dict[str, Any]) -> None:
+        info = item.get("create", item)
+        self._done += 1
+        if ok:
+            self.created.append(str(info.get("_id")))
+        elif info.get("status") == 409:
+            self.present += 1
+        else:
+            self.rejected += 1
+            if len(self.errors) < 100:
+                reason = info.get("error", {})
+                detail = reason.get("reason", str(reason)) if isinstance(reason, dict) else str(reason)
+                self.errors.append(Problem(f"rejected ({info.get('status')}): {detail}",
+                                           Location(self.source, field=f"event.id={info.get('_id')}")))
+        if self._progress is not None and self._done % 5000 == 0:
+            self._progress("load", self._done, None)
+
+    def _put(self, batch: pa.RecordBatch | None) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="bk-bulk", daemon=True)
+            self._thread.start()
+        while True:
+            self._raise_failure()
+            try:
+                self._queue.put(batch, timeout=0.2)
+                return
+            except queue.Full:
+                if not self._thread.is_alive():
+                    self._raise_failure()
+                    raise ServiceError(f"the bulk writer to {self.store.engine} stopped") from None
+
+    def _raise_failure(self) -> None:
+        failure, self._failure = self._failure, None
+        if failure is not None:
             with self.store.conn.errors():
-                pending.result()
+                raise failure
+
+    def _finish(self) -> None:
+        if self._thread is not None:
+            self._put(None)
+            self._thread.join()
+            self._thread = None
+        self._raise_failure()
 
     def add(self, batch: pa.RecordBatch) -> None:
-        """Bulk-write `batch` in the background while the next one is parsed (one batch in flight)."""
-        self._wait()
+        """Queue `batch` for the bulk writer (blocks while two batches are waiting)."""
         self.staged += batch.num_rows
-        self._pending = self._pool.submit(self._write, batch)
+        self._put(batch)
 
     def commit(self, progress: ProgressCallback | None = None) -> LoadResult:
         self._progress = progress
         try:
-            self._wait()
+            self._finish()
             if self.rejected:
                 raise _Rejected()
             self.store.refresh()
@@ -396,25 +443,31 @@ class SearchLoader:
         except BaseException:
             self.rollback()
             raise
-        finally:
-            self._pool.shutdown(wait=True)
         if progress is not None:
             progress("load", self._done, self.staged)
         return LoadResult(added=len(self.created), already_present=self.present)
 
     def abort(self) -> None:
-        with contextlib.suppress(BaseException):
-            self._wait()
-        self._pool.shutdown(wait=True)
+        self._stopping = True
+        if self._thread is not None:
+            with contextlib.suppress(queue.Full):
+                self._queue.put_nowait(None)
+            self._thread.join()
+            self._thread = None
+        self._failure = None
         self.rollback()
 
     def rollback(self) -> None:
         """Delete the documents this run created (those that were already there stay)."""
-        created, self.created = self.created, []
+        store = self.store
+        created, self.created = set(self.created), []
+        with store.conn.errors():
+            if store.conn.index_exists(store.index):
+                store.conn.refresh(store.index)
+                created |= set(self._run_ids())
         if not created:
             return
-        store = self.store
-        head = '{"delete":{"_index":' + self._index_line + ',"_id":"'
+        head = '{"delete":{"_index":' + orjson.dumps(store.index).decode() + ',"_id":"'
         actions = (((head + i + '"}}').encode(), None) for i in created)
         with store.conn.errors():
             for ok, item in store.conn.bulk(actions, store.bulk_threads, store.bulk_chunk_size):
@@ -422,6 +475,20 @@ class SearchLoader:
                     raise ServiceError(f"could not remove event {item} written by an aborted ingest of "
                                        f"{self.source}", hint="run the same ingest again: it completes the input")
             store.conn.refresh(store.index)
+
+
+    def _run_ids(self) -> Iterator[str]:
+        """Ids of the documents this run created, found by its run id (also those never acknowledged)."""
+        conn = self.store.conn
+        resp = conn.scroll_start(self.store.index, {"query": {"term": {RUN_FIELD: self.run}}, "size": 5000,
+                                                    "_source": False, "sort": ["_doc"]})
+        try:
+            while hits := resp["hits"]["hits"]:
+                yield from (str(h["_id"]) for h in hits)
+                resp = conn.scroll_next(resp["_scroll_id"])
+        finally:
+            if resp.get("_scroll_id"):
+                conn.scroll_clear(resp["_scroll_id"])
 
 
 class _Rejected(Exception):
