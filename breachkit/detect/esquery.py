@@ -30,10 +30,12 @@ def _ci(body: dict[str, Any], cased: bool) -> dict[str, Any]:
     return body
 
 
-def has_backslash(node: ir.Str) -> bool:
+def has_backslash(node: ir.Str | ir.Regex) -> bool:
     """Does a string condition's literal text hold a backslash? (OpenSearch 2.19's `wildcard` field finds
     nothing for `*..\\\\*` or the equivalent regexp: its n-gram approximation mishandles a literal ending
     in a backslash, so such conditions go to an exact `keyword` field, or are checked on the client.)"""
+    if isinstance(node, ir.Regex):
+        return "\\\\" in node.pattern  # an escaped backslash: the regex matches a literal one
     parts = node.pattern if node.kind == "glob" else (node.value,)
     return any("\\" in p for p in parts if p not in (ir.Wild.MULTI, ir.Wild.SINGLE))
 
@@ -71,6 +73,8 @@ def to_dsl(node: ir.Node, exact: Mapping[str, str] | None = None) -> dict[str, A
         case ir.Num(field=field, value=value, op=op):
             return {"range": {field: {op: value}}}
         case ir.Regex(field=field, pattern=pattern, ignore_case=ignore_case):
+            if field in exact and has_backslash(node):
+                field = exact[field]
             return {"regexp": {field: _ci({"value": to_lucene(pattern), "flags": "NONE"}, not ignore_case)}}
         case ir.Cidr(field=field, network=network):
             return {"term": {field: {"value": network}}}

@@ -59,7 +59,7 @@ def adapt(node: ir.Node, fields: IndexFields, positive: bool = True) -> tuple[ir
     names = list(ir.fields(node))
     if any(n in fields.derived for n in names):
         return ir.Const(positive), True
-    if isinstance(node, ir.Str) and node.field in fields.client_checked and has_backslash(node):
+    if isinstance(node, ir.Str | ir.Regex) and node.field in fields.client_checked and has_backslash(node):
         return ir.Const(positive), True
     name = names[0] if names else ""
     out: ir.Node = node

@@ -1,8 +1,9 @@
 """Ingestion: log files → parsed events → an event store (embedded DuckDB or Elasticsearch).
 
 Each input is all-or-nothing. It is parsed completely into the store's staging area first (a staging
-table for DuckDB, a spool file for Elasticsearch); only when the whole input was read — no truncated
-gzip, not more bad lines than `ingest.max_bad_ratio` — is it committed. Event ids are stable
+table for DuckDB; Elasticsearch and OpenSearch write as they read and remove the run's documents on
+failure, see `breachkit.logs.search`); only when the whole input was read — no truncated gzip, not more
+bad lines than `ingest.max_bad_ratio` — is it committed. Event ids are stable
 (`schema.event_id`), so committing the same input again adds nothing.
 """
 
