@@ -267,3 +267,23 @@ def test_cli_check_index_and_detect_over_existing_indices(search_setup, monkeypa
     monkeypatch.setenv(f"BREACHKIT_{s.engine.upper()}__INDICES", '["absent-index-zz"]')
     missing = run_cli("detect", "--engine", s.engine)
     assert missing.exit_code == 3 and "absent-index-zz" in missing.stderr
+
+
+def test_subject_lists_refuse_existing_indices(tmp_path):
+    """Subject lists come from breachkit's own index: with existing indices configured they would miss people."""
+    from datetime import datetime
+
+    from breachkit.config import ElasticsearchConfig
+    from breachkit.errors import UsageError
+    from breachkit.incidents.store import IncidentStore
+    from breachkit.subjects.api import build_subjects
+
+    now = datetime(2026, 3, 25, 6, tzinfo=UTC)
+    config = load_config(environ={}, cwd=tmp_path)
+    config = config.model_copy(update={"elasticsearch": ElasticsearchConfig(indices=["filebeat-*"])})
+    with IncidentStore(f"sqlite:///{tmp_path}/incidents.db") as store:
+        incident = store.open_incident({"title": "t", "aware_at": now, "aware_justification": "j",
+                                        "scope": {"source_ips": ["198.51.100.7"]}}, actor="t", now=now)
+        with pytest.raises(UsageError, match="filebeat-"):
+            build_subjects(config, Workspace(tmp_path / "ws").ensure(), store, incident.id, engine="elasticsearch",
+                           actor="t", now=now)

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from breachkit.cli.common import AppContext, local, out_console, parse_time, pass_app, progress_bar
 from breachkit.cli.detect import LEVELS, detection_dict
-from breachkit.detect.api import open_engine, ruleset_from_config
+from breachkit.detect.api import open_engine, ruleset_from_config, runnable_on
 from breachkit.errors import InputError, ServiceError
 from breachkit.incidents.api import actor_name, open_store
 from breachkit.logs.stores import ENGINES
@@ -55,6 +55,10 @@ def scan_cmd(app: AppContext, engine: str | None, since: str | None, level: str 
             hours=config.scan.first_lookback_hours), overlap_minutes=config.scan.overlap_minutes,
             since=parse_time(since, "--since"))
         with open_engine(config, app.workspace(), engine_name) as eng, progress_bar() as bar:
+            ruleset, skipped = runnable_on(ruleset, eng)
+            for item in skipped:  # over existing indices lacking fields: said, never silently empty
+                click.echo(f"warning: rule {item.title} [{item.rule_id}] cannot run on {eng.name}: "
+                           f"{'; '.join(item.problems)}", err=True)
             task = bar.add_task("rules", total=len(ruleset.rules) + len(ruleset.correlations))
             result = scan(store, ruleset, eng, now=now, window=window, min_level=level or config.scan.min_level,
                           actor=actor_name(), dry_run=dry_run, on_rule=lambda meta: bar.advance(task))

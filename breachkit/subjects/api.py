@@ -60,6 +60,13 @@ def build_subjects(config: Config, workspace: Workspace, store: IncidentStore, i
                          hint=f"link detections (breachkit incident link {incident.id} FILE) or set them: "
                               f"breachkit incident update {incident.id} --set 'scope.source_ips=[\"…\"]' --reason …")
     es_client = None
+    chosen = engine or config.ingest.default_engine
+    existing = {"elasticsearch": config.elasticsearch.indices, "opensearch": config.opensearch.indices}.get(chosen)
+    if existing:
+        raise UsageError(f"{chosen}.indices is set ({', '.join(existing)}): subject lists are built from breachkit's "
+                         f"own index only, and would miss the people in those indices",
+                         hint=f"ingest the logs with breachkit (breachkit ingest --to {chosen}), then build with "
+                              f"BREACHKIT_{chosen.upper()}__INDICES='[]'")
     with open_event_store(config, workspace, engine, read_only=True) as source:
         identifiers = affected_identifiers(source, incident.scope, config.subjects.categories, progress=progress)
         used = source.engine
