@@ -8,13 +8,15 @@ All-or-nothing per input on an engine without transactions
 ----------------------------------------------------------
 Every event has a deterministic id (`schema.event_id`: source, line number, raw line), and documents are
 written with `op_type: create`, so writing the same event twice stores it once (the second answers 409,
-counted as already present). Batches are bulk-written while the input is still being read (no spool
-file); the loader remembers the ids *it* created. Then:
+counted as already present). Batches stream into one parallel bulk while the input is still being read
+(orjson-encoded bodies, no spool file), and every document carries the id of the run that created it
+(`breachkit.run`; `create` never overwrites it). Then:
 
 * the input is reported committed only when every document was acknowledged (created or already there);
 * a failure before that (unreadable input, too many bad lines, a document the cluster rejects, a lost
-  connection) deletes the documents this run created — never those that were already there — and
-  raises, so nothing of the input stays behind;
+  connection) deletes the documents this run created — found by the run id, so also those whose
+  acknowledgement never arrived, and never those that were already there — and raises, so nothing of the
+  input stays behind;
 * a process killed mid-way cannot clean up: the documents written so far stay, and the next run of the
   same input completes it (present ids answer 409, the rest is created). Until then the input is not
   reported committed anywhere, and a re-run is the documented recovery.
