@@ -39,7 +39,6 @@ from sigma.collection import SigmaCollection
 
 from breachkit.config import load_config
 from breachkit.detect import compat
-from breachkit.detect.api import BUNDLED_RULES
 from breachkit.detect.engines import LocalEngine
 from breachkit.detect.pipelines import taxonomy_pipeline
 from breachkit.detect.rules import load_rules, rule_files
@@ -47,8 +46,11 @@ from breachkit.detect.run import run
 from breachkit.logs.ingest import IngestOptions, ingest_file
 from breachkit.logs.local import LocalStore
 from breachkit.logs.schema import ARROW_SCHEMA, FIELDS, FieldType
+from breachkit.resources import bundled
 from breachkit.sample import iter_access_lines, iter_api_events
 from breachkit.workspace import Workspace
+
+BUNDLED_RULES = bundled("rules")
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 START = datetime(2026, 3, 2, tzinfo=UTC)

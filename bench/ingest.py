@@ -127,7 +127,7 @@ def _prebuilt(config: Config, tmp: Path, jsonl: Path) -> list[tuple[str, dict[st
     """The documents breachkit writes for `jsonl` (id, source), built before the clock starts."""
     import orjson
 
-    from breachkit.logs.search import documents
+    from breachkit.logs.searchload import documents
 
     ws = Workspace(tmp / "ws-prebuilt").ensure()
     with contextlib.closing(LocalStore(None)) as local:

@@ -3,7 +3,7 @@
     python bench/notices.py [--messages 2000]
 
 - render: breachkit renders each person's email (sandboxed Jinja2, locale choice, text + HTML) and composes
-  the exact MIME bytes (`notices.api.outgoing`), messages/s.
+  the exact MIME bytes (`notices.compose.outgoing`), messages/s.
 - deliver: breachkit queues them in the outbox (SQLite store) and delivers them over SMTP to a local aiosmtpd
   server (`notices.delivery.deliver`): per message, `sending` is committed before and `sent` + timeline +
   audit after the server's reply — the price of never sending twice or losing one silently.
@@ -29,13 +29,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from breachkit.config import Config, NoticesConfig, SmtpConfig
 from breachkit.incidents.store import IncidentStore
-from breachkit.notices.api import outgoing
+from breachkit.notices.compose import outgoing
 from breachkit.notices.context import incident_notice_context
 from breachkit.notices.delivery import DeliveryOptions, SmtpTransport, deliver
 from breachkit.notices.outbox import Outbox
 from breachkit.notices.recipients import recipients_from_frame
-from breachkit.notices.templates import BUNDLED_NOTICES, NoticeEnvironment
+from breachkit.notices.templates import NoticeEnvironment
+from breachkit.resources import bundled
 from tests.services.smtp import start_server
+
+BUNDLED_NOTICES = bundled("notices")
 
 NOW = datetime(2026, 3, 21, 9, 0, tzinfo=UTC)
 LOCALES = ("de", "fr", "en", "de-AT", "nl")

@@ -233,6 +233,10 @@ class CategoryRule(_Model):
     category: str  # a key of breachkit.incidents.model.DATA_CATEGORIES
     action: str | None = None  # regular expression searched in event.action
     path: str | None = None  # regular expression searched in url.path
+    # Whose data the response holds: "target" — the account named in user.target.id, else the requester's own
+    # (a profile page); "others" — people other than the requester (a list of customers, another person's record):
+    # the target when one is named, never the requester.
+    belongs_to: Literal["target", "others"] = "target"
 
 
 class DirectoryConfig(_Model):
@@ -279,6 +283,7 @@ class NoticesConfig(_Model):
     dpo_name: str = "Data Protection Officer"
     dpo_email: str = "dpo@example.org"
     dpo_phone: str = ""
+    dpo_address: str = ""  # postal address of the DPO or contact point (authority forms ask for it)
     reporter_name: str = ""
     reporter_email: str = ""
     smtp: SmtpConfig = Field(default_factory=SmtpConfig)
@@ -304,6 +309,46 @@ class ScanConfig(_Model):
     overlap_minutes: float | None = Field(default=None, ge=0)
 
 
+class WebConfig(_Model):
+    """`breachkit serve`: the incident board."""
+
+    host: str = "127.0.0.1"  # another address needs TLS (certfile/keyfile) or auth = "proxy"
+    port: int = Field(8080, ge=1, le=65535)
+    certfile: Path | None = None  # TLS certificate chain (PEM)
+    keyfile: Path | None = None  # its private key (PEM, 0600)
+    # "local": users of `breachkit users` sign in with a password. "proxy": a reverse proxy in front has
+    # authenticated the user and names them in `proxy_user_header`; only requests from `trusted_proxies` count.
+    auth: Literal["local", "proxy"] = "local"
+    proxy_user_header: str = "X-Forwarded-User"
+    trusted_proxies: list[str] = Field(default_factory=list)  # addresses or CIDR ranges of the proxy
+    max_failed_logins: int = Field(5, ge=1, le=100)  # in a row: the account is then locked
+    lockout_minutes: float = Field(15.0, gt=0)
+    session_idle_hours: float = Field(12.0, gt=0)
+    session_hours: float = Field(72.0, gt=0)  # every session ends after this
+    due_soon_hours: float = Field(6.0, gt=0)  # a task due within this is "due soon"
+    poll_seconds: float = Field(3.0, ge=0.5, le=300)  # how often open pages look for changes
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, values: list[str]) -> list[str]:
+        import ipaddress
+
+        for value in values:
+            try:
+                ipaddress.ip_network(value, strict=False)
+            except ValueError:
+                raise ValueError(f"not an address or CIDR range: {value!r}") from None
+        return values
+
+    @model_validator(mode="after")
+    def _proxy(self) -> WebConfig:
+        if self.auth == "proxy" and not self.trusted_proxies:
+            raise ValueError("auth = \"proxy\" needs trusted_proxies (the reverse proxy's addresses)")
+        if (self.certfile is None) != (self.keyfile is None):
+            raise ValueError("TLS needs both certfile and keyfile")
+        return self
+
+
 class Config(_Model):
     workspace: WorkspaceConfig = Field(default_factory=WorkspaceConfig)
     scan: ScanConfig = Field(default_factory=ScanConfig)
@@ -314,6 +359,7 @@ class Config(_Model):
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     elasticsearch: ElasticsearchConfig = Field(default_factory=ElasticsearchConfig)
     opensearch: OpenSearchConfig = Field(default_factory=OpenSearchConfig)
+    web: WebConfig = Field(default_factory=WebConfig)
     # Where the file was read from (None: defaults); relative paths in it resolve against its folder.
     source: Path | None = Field(default=None, exclude=True)
 

@@ -5,6 +5,12 @@ It writes the seeded sample dataset (the same bytes as the repository's samples/
 workspace into one folder, ingests the three logs into the embedded store, runs the bundled rules, opens
 an incident for the customer-record enumeration they find, builds its subject list from the logs and the
 sample user directory, and renders (never sends) the emails and the authority report into `review/`.
+
+The incident is a case file a DPO could file: the installer account whose API token was abused is declared
+compromised (its holder gets the compromise notice; its requests are not records), the categories declared are
+those the logs show, the decision facts are recorded, the people in Switzerland bring in the revFADP, the lead
+authority, measures and consequences are written and the DPO contact is complete — so the pre-filing check
+passes, and only then is the initial report recorded as filed (through the use case that runs the check).
 """
 
 from __future__ import annotations
@@ -32,8 +38,10 @@ class DemoResult:
     detections: DetectionRun
     rules: int
     incident_id: str | None = None
-    people: int = 0
+    people: int = 0  # whose data was exposed
+    compromised: int = 0  # accounts used by someone else (counted apart)
     review: Path | None = None
+    check_passed: bool | None = None
 
 
 def run_demo(directory: Path, *, now: datetime | None = None) -> DemoResult:
@@ -46,7 +54,13 @@ def run_demo(directory: Path, *, now: datetime | None = None) -> DemoResult:
                          ('# devices = "devices.csv"', 'devices = "samples/devices.csv"'),
                          ('timezone = "UTC"', 'timezone = "Europe/Berlin"'),
                          ('controller_name = "Example Energy GmbH"', 'controller_name = "HeimWatt Energie GmbH"'),
-                         ('dpo_email = "dpo@example.org"', 'dpo_email = "datenschutz@heimwatt.example"')):
+                         ('dpo_name = "Data Protection Officer"', 'dpo_name = "Dr. Miriam Vogt"'),
+                         ('dpo_email = "dpo@example.org"', 'dpo_email = "datenschutz@heimwatt.example"'),
+                         ('# dpo_phone = "+49 …"', 'dpo_phone = "+49 711 555 0190"'),
+                         ('# dpo_address = "Street 1, 12345 City, Country"',
+                          'dpo_address = "Datenschutz, Königstraße 10, 70173 Stuttgart, Germany"'),
+                         ('# controller_address = "Street 1, 12345 City, Country"',
+                          'controller_address = "Königstraße 10, 70173 Stuttgart, Germany"')):
             text = text.replace(old, new, 1)
         config_path.write_text(text, encoding="utf-8")
     config = load_config(config_path, environ={})
@@ -69,48 +83,72 @@ def run_demo(directory: Path, *, now: datetime | None = None) -> DemoResult:
     found = [d for d in detections.detections if d.rule_id == ENUMERATION_RULE]
     if not found:
         return DemoResult(directory, ingested, detections, rules)
-    incident_id, people, review = _incident(config, workspace, directory, found, now)
-    return DemoResult(directory, ingested, detections, rules, incident_id, people, review)
+    return _incident(config, directory, found, now, DemoResult(directory, ingested, detections, rules))
 
 
-def _incident(config: Config, workspace: Workspace, directory: Path, found: list[Detection],
-              now: datetime) -> tuple[str, int, Path]:
-    """Open the incident, build its subject list, render the notices and the report for review."""
-    from breachkit.incidents.api import linked, open_store
-    from breachkit.incidents.model import Filing
-    from breachkit.incidents.playbooks import find_playbook, tasks_for
-    from breachkit.notices.api import authority_report_context, load_recipients, notice_context
-    from breachkit.notices.render import render_all, write_authority
-    from breachkit.notices.templates import environment_from_config
+def _incident(config: Config, directory: Path, found: list[Detection], now: datetime,
+              result: DemoResult) -> DemoResult:
+    """Open the incident, build its subject list, record what the responders established, decide, render the
+    notices and the report for review, check the case file and file it — through the library's use cases, as a
+    Python user would."""
+    from breachkit.incidents import api as incidents
+    from breachkit.incidents.check_api import check_case
+    from breachkit.incidents.decisions_api import decide
+    from breachkit.notices import api as notices
+    from breachkit.scan import _linked
+    from breachkit.session import Session
     from breachkit.subjects.api import build_subjects
 
-    actor = "demo@heimwatt.example"
     aware_at = max(d.last_seen for d in found) + timedelta(hours=2)
-    now = aware_at + timedelta(hours=20)  # the demo's incident work happens on the day after awareness
-    playbook = find_playbook("gdpr-personal-data-breach")
+    day_after = aware_at + timedelta(hours=20)  # the demo's incident work happens on the day after awareness
     review = directory / "review"
-    with open_store(config, workspace) as store:
-        incident = store.open_incident({
-            "title": "Customer records enumerated through the public API",
-            "description": "An installer account read the records of many customers it does not serve, one "
-                           "customer id after the other, through the public API.",
-            "aware_at": aware_at, "detected_at": min(d.last_seen for d in found),
-            "occurred_at": min(d.first_seen for d in found),
-            "aware_justification": "The security team confirmed from the API logs that the responses contained "
-                                   "other customers' records.",
-            "impact": {"confidentiality": True}, "malicious": True, "cause": "abuse of an installer API token",
-            "data_categories": ["identity", "contact", "usage", "device_identifiers"],
-            "commander": "ic@heimwatt.example", "playbook": playbook.id,
-        }, actor=actor, now=now, tasks=tasks_for(playbook, "BK-0000-0000", aware_at), reason="demo")
-        store.link_detections(incident.id, [linked(d) for d in found], actor=actor, now=now, reason="demo")
-        outcome = build_subjects(config, workspace, store, incident.id, engine="local", actor=actor, now=now)
-        incident = store.get(incident.id)
-        env = environment_from_config(config)
-        people = load_recipients(store, incident, env)
-        render_all(notice_context(store, config, incident), people, review / "subjects", env, overwrite=True)
-        ctx = authority_report_context(store, config, incident, now)
-        write_authority(ctx, env, review / "authority", ("md", "html", "json"), overwrite=True)
-        filed = Filing(incident_id=incident.id, regime="gdpr-33", stage="authority", filed_at=now,
-                       reference="DEMO-LDA-0001", recipient="the lead supervisory authority", filed_by=actor)
-        store.add_record(filed, actor=actor, now=now, reason="demo: initial report filed")
-    return incident.id, outcome.counts.people, review
+    # the accounts whose token made the requests: the installer says it did not (declared compromised)
+    tokens = sorted({v for d in found for k, v in d.key if k == "user.id"})
+    with Session(config, actor="demo@heimwatt.example", clock=lambda: day_after) as session:
+        opened = incidents.open_incident(
+            session, title="Customer records enumerated through the public API",
+            description="The API token of an installer account was used from a hosting address to read the energy "
+                        "consumption of customers it does not serve, one customer id after the other, through the "
+                        "public API (missing object-level authorisation).",
+            aware_at=aware_at, detected_at=min(d.last_seen for d in found),
+            occurred_at=min(d.first_seen for d in found),
+            justification="The security team confirmed from the API logs that the responses contained "
+                          "other customers' records.",
+            playbook="gdpr-personal-data-breach", commander="ic@heimwatt.example",
+            regimes=["gdpr-33", "gdpr-34", "ch-fadp"],  # 22 of the customers live in Switzerland
+            detections=[_linked(d) for d in found], detections_source="demo",
+            fields={"impact": {"confidentiality": True}, "malicious": True,
+                    "cause": "abuse of a stolen installer API token; the API did not check that the installer "
+                             "serves the customer (broken object-level authorisation)",
+                    "occurred_until": max(d.last_seen for d in found), "compromised_accounts": tokens,
+                    "data_categories": ["usage"],
+                    "lead_authority": "LfDI Baden-Württemberg",
+                    "systems": ["public API (app-api)"],
+                    "consequences": "The customers' energy consumption reveals their daily routine — when they "
+                                    "are at home or away — which could be used for burglary or targeted "
+                                    "phishing.",
+                    "measures_taken": "The installer's API token was revoked on the morning after; object-level "
+                                      "authorisation now checks that an installer serves the customer.",
+                    "measures_proposed": "Rate limits per token on customer endpoints; alerts on enumeration "
+                                         "patterns; a review of all installer tokens.",
+                    "facts": {"confidentiality_reach": "wide", "exfiltration": "confirmed", "encryption": "none",
+                              "already_public": "no"}})
+        incident_id = opened.incident.id
+        outcome = build_subjects(session, incident_id, engine="local")
+        found_people = outcome.record.summary["found_subject_categories"]
+        incidents.update_incident(session, incident_id, {"subject_categories": found_people},
+                                  reason=f"confirmed from subject list v{outcome.record.version}")
+        incidents.set_status(session, incident_id, "contained", reason="token revoked, authorisation fixed")
+        decide(session, incident_id, authority=True, subjects=True,
+               reason=f"Consumption data of {outcome.counts.people} customers in an attacker's hands: their "
+                      "routines at home can be read from it, a high risk (Art. 34(1)).")
+        notices.render_subject_notices(session, incident_id, review / "subjects", overwrite=True)
+        notices.render_authority_reports(session, incident_id, review / "authority", formats=("md", "html", "json"),
+                                         overwrite=True)
+        checked = check_case(session, incident_id)
+        if checked.passed:  # file_report runs the same check and would refuse otherwise
+            incidents.file_report(session, incident_id, regime="gdpr-33", stage="authority",
+                                  reference="DEMO-LDA-0001", recipient="LfDI Baden-Württemberg",
+                                  note="demo: initial report filed")
+    return DemoResult(result.directory, result.ingested, result.detections, result.rules, incident_id,
+                      outcome.counts.people, outcome.counts.compromised_accounts, review, checked.passed)

@@ -4,22 +4,32 @@ Every error carries where it happened (file, line, field) and may carry a hint t
 under the message. Validation code collects every problem it finds and raises one error holding
 all of them (`problems`), so a user fixes a file in one pass instead of one error per run.
 
-Exit codes (documented in the README and in ``breachkit --help``):
-
-====  ==========================================================================
-0     success (an ingest that skipped unparseable lines still succeeds; the summary counts them)
-1     bad input: a log file, rule, template or directory file that cannot be used
-2     usage or configuration error
-3     a service is unreachable or refused us (Elasticsearch, SMTP, the incident database)
-4     partial: some inputs were processed, others failed (each failure is listed)
-5     conflict: someone else changed the incident since it was read (nothing was written; re-read, retry)
-====  ==========================================================================
-"""
+Exit codes: each error class carries its code and what it means (`meaning`); `exit_codes()` is the table the
+CLI's epilog, the README and docs/cli.md are generated from (a test keeps them current)."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
+
+# What a terminal interprets (C0 and C1 controls, DEL) and what cannot be printed as UTF-8 (lone surrogates,
+# e.g. undecodable bytes of a file name). Tab and newline are kept only where a text is several lines.
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_UNPRINTABLE_BUT_LINES = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def _escaped(m: re.Match[str]) -> str:
+    code = ord(m.group())
+    if 0xDC80 <= code <= 0xDCFF:
+        return f"\\x{code - 0xDC00:02x}"  # an undecodable byte (surrogateescape)
+    return f"\\u{code:04x}" if code > 0xFF else f"\\x{code:02x}"
+
+
+def printable(text: str, *, lines: bool = False) -> str:
+    """`text` safe to show on a terminal: control characters written as `\\xHH` (`\\x1b`, not ESC).
+    `lines`: keep newlines and tabs (a message of several lines)."""
+    return (_UNPRINTABLE_BUT_LINES if lines else _UNPRINTABLE).sub(_escaped, text)
 
 
 @dataclass(frozen=True)
@@ -33,11 +43,12 @@ class Location:
     def __str__(self) -> str:
         parts: list[str] = []
         if self.path is not None:
-            parts.append(self.path if self.line is None else f"{self.path}:{self.line}")
+            path = printable(self.path)  # file names come from the user and may hold anything
+            parts.append(path if self.line is None else f"{path}:{self.line}")
         elif self.line is not None:
             parts.append(f"line {self.line}")
         if self.field is not None:
-            parts.append(self.field)
+            parts.append(printable(self.field))
         return ": ".join(parts)
 
 
@@ -57,6 +68,7 @@ class BreachkitError(Exception):
     """Base of every error breachkit raises on purpose."""
 
     exit_code = 1
+    meaning = "an error"
 
     def __init__(
         self,
@@ -86,37 +98,61 @@ class InputError(BreachkitError):
     """A file the user gave us (log, rule, template, directory…) cannot be used."""
 
     exit_code = 1
+    meaning = ("bad input: a log file, rule, template, directory or other file that cannot be used (each problem "
+               "with its file, line and field)")
 
 
 class ConfigError(BreachkitError):
     """The configuration (file, environment, options) is invalid."""
 
     exit_code = 2
+    meaning = "usage or configuration error"
 
 
 class UsageError(BreachkitError):
     """The command was called in a way that cannot work (conflicting options, missing workspace…)."""
 
     exit_code = 2
+    meaning = "usage or configuration error"
 
 
 class ServiceError(BreachkitError):
-    """A service (Elasticsearch, SMTP, database) is unreachable, refused credentials or failed."""
+    """A service (Elasticsearch, OpenSearch, SMTP, database) is unreachable, refused credentials or failed."""
 
     exit_code = 3
+    meaning = "a service is unreachable or refused us (Elasticsearch, OpenSearch, SMTP, the incident database)"
 
 
 class PartialFailure(BreachkitError):
     """Some inputs were processed and committed, others failed; `problems` lists the failures."""
 
     exit_code = 4
+    meaning = "partial: some inputs were processed and kept, others failed (each failure is listed)"
 
 
 class ConflictError(BreachkitError):
     """An optimistic-locking conflict: the record changed since it was read. Nothing was written."""
 
     exit_code = 5
+    meaning = ("conflict: the incident was changed by someone else since it was read (nothing was written; read it "
+               "again and retry)")
 
 
 class NotFoundError(UsageError):
     """An incident, task or record that does not exist."""
+
+
+SUCCESS_MEANING = ("success (an ingest that skipped unreadable lines still succeeds; its summary counts them and "
+                   "says where the samples are)")
+
+
+def exit_codes() -> list[tuple[int, str]]:
+    """The documented exit codes, in order: (code, meaning)."""
+    table = {0: SUCCESS_MEANING}
+    for cls in (InputError, UsageError, ServiceError, PartialFailure, ConflictError):
+        table.setdefault(cls.exit_code, cls.meaning)
+    return sorted(table.items())
+
+
+def exit_code_lines() -> list[str]:
+    return [f"{code} {meaning}" for code, meaning in exit_codes()]

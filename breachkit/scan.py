@@ -10,20 +10,24 @@ actor, and is still going on, is not alerted again.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import insert, select, update
+from pydantic import Field
 
+from breachkit.detect.document import DetectionItem, NotRunItem
 from breachkit.detect.engines import Engine, TimeWindow
-from breachkit.detect.rules import RuleMeta, RuleSet
+from breachkit.detect.rules import RuleCheck, RuleMeta, RuleSet
 from breachkit.detect.run import Detection, run
-from breachkit.incidents import tables as t
-from breachkit.incidents.api import linked
-from breachkit.incidents.model import Incident, Status
-from breachkit.incidents.store import IncidentStore, as_utc
+from breachkit.document import Document
+from breachkit.errors import InputError, ServiceError
+from breachkit.incidents.model import Incident, LinkedDetection, Status
+from breachkit.incidents.store import IncidentStore
+from breachkit.session import Session
+from breachkit.times import parse_time
 
 LEVELS = ("informational", "low", "medium", "high", "critical")
 # Activity of the same rule and actor that resumes within this gap of what was last reported is the same
@@ -40,18 +44,7 @@ class ScanResult:
     new: list[Detection] = field(default_factory=list)  # to alert about
     ongoing: list[Detection] = field(default_factory=list)  # reported before, still going on
     seen: dict[tuple[str, str], datetime | None] = field(default_factory=dict, repr=False)  # as read by the scan
-
-
-def checkpoint(store: IncidentStore, engine: str) -> tuple[datetime, datetime] | None:
-    """(scanned until, when) of the last run on `engine`, or None before the first run."""
-    with store.transaction() as conn:
-        row = conn.execute(select(t.scan_state.c.until, t.scan_state.c.run_at)
-                           .where(t.scan_state.c.engine == engine)).first()
-    if row is None:
-        return None
-    until, run_at = as_utc(row[0]), as_utc(row[1])
-    assert until is not None and run_at is not None
-    return until, run_at
+    not_run: list[RuleCheck] = field(default_factory=list)  # rules that cannot run on the engine's indices
 
 
 def overlap(ruleset: RuleSet, minutes: float | None) -> timedelta:
@@ -62,7 +55,7 @@ def overlap(ruleset: RuleSet, minutes: float | None) -> timedelta:
 
 def window_for(store: IncidentStore, engine: str, ruleset: RuleSet, now: datetime, *, first_lookback: timedelta,
                overlap_minutes: float | None, since: datetime | None = None) -> TimeWindow:
-    last = checkpoint(store, engine)
+    last = store.scans.checkpoint(engine)
     start = since if since is not None else (now - first_lookback if last is None else
                                              last[0] - overlap(ruleset, overlap_minutes))
     return TimeWindow(start, now)
@@ -82,8 +75,7 @@ def scan(store: IncidentStore, ruleset: RuleSet, engine: Engine, *, now: datetim
 
     found = run(ruleset, engine, window, select=selected, on_rule=on_rule).detections
     open_incidents = store.list_incidents(status=[s for s in Status if s != Status.CLOSED])
-    with store.transaction() as conn:
-        seen = {(r.rule_id, r.key): as_utc(r.last_seen) for r in conn.execute(select(t.scan_seen))}
+    seen = store.scans.seen()
     result = ScanResult(engine.name, window, len(found), seen=seen)
     for detection in sorted(found, key=lambda d: (d.first_seen, d.rule_id, d.key)):
         incident = _incident_for(open_incidents, detection)
@@ -97,7 +89,7 @@ def scan(store: IncidentStore, ruleset: RuleSet, engine: Engine, *, now: datetim
             result.new.append(detection)
     if not dry_run:  # linking is idempotent (each detection once), so it may happen before the alert
         for incident_id, detections in result.linked.items():
-            store.link_detections(incident_id, [linked(d) for d in detections], actor=actor, now=now,
+            store.link_detections(incident_id, [_linked(d) for d in detections], actor=actor, now=now,
                                   reason="scheduled scan")
     return result
 
@@ -107,14 +99,8 @@ def commit(store: IncidentStore, result: ScanResult, now: datetime) -> None:
     raised again by the next run rather than lost)."""
     # ongoing activity moves its last_seen too, so a long campaign stays "ongoing" instead of alerting again
     reported = [d for ds in result.linked.values() for d in ds] + result.new + result.ongoing
-    _remember(store, reported, dict(result.seen), now)
-    with store.transaction() as conn:
-        exists = conn.execute(select(t.scan_state.c.engine).where(t.scan_state.c.engine == result.engine)).first()
-        values = {"until": result.window.until or now, "run_at": now}
-        if exists:
-            conn.execute(update(t.scan_state).where(t.scan_state.c.engine == result.engine).values(values))
-        else:
-            conn.execute(insert(t.scan_state).values(engine=result.engine, **values))
+    store.scans.commit(result.engine, result.window.until or now,
+                       [(d.rule_id, _key(d), d.last_seen) for d in reported], dict(result.seen), now)
 
 
 def _incident_for(incidents: Sequence[Incident], detection: Detection) -> Incident | None:
@@ -123,21 +109,6 @@ def _incident_for(incidents: Sequence[Incident], detection: Detection) -> Incide
         if incident.scope.covers(detection.key):
             return incident
     return None
-
-
-def _remember(store: IncidentStore, detections: Sequence[Detection],
-              seen: dict[tuple[str, str], datetime | None], now: datetime) -> None:
-    with store.transaction() as conn:
-        for d in detections:
-            key = (d.rule_id, _key(d))
-            if key in seen:
-                conn.execute(update(t.scan_seen).where(t.scan_seen.c.rule_id == d.rule_id,
-                                                       t.scan_seen.c.key == key[1])
-                             .values(last_seen=max(d.last_seen, seen[key] or d.last_seen)))
-            else:
-                conn.execute(insert(t.scan_seen).values(rule_id=d.rule_id, key=key[1], last_seen=d.last_seen,
-                                                        reported_at=now))
-            seen[key] = max(d.last_seen, seen.get(key) or d.last_seen)
 
 
 def alert_text(result: ScanResult, zone_name: str, to_local: Callable[[datetime], str]) -> tuple[str, str]:
@@ -154,3 +125,106 @@ def alert_text(result: ScanResult, zone_name: str, to_local: Callable[[datetime]
 
 
 UTC_MIN = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _linked(d: Detection) -> LinkedDetection:
+    return LinkedDetection(rule_id=d.rule_id, title=d.title, level=d.level, kind=d.kind, engine=d.engine,
+                           key=list(d.key), event_count=d.count, event_ids=list(d.event_ids),
+                           first_seen=d.first_seen, last_seen=d.last_seen)
+
+
+# --- the use case ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScanStatus:
+    engine: str
+    checkpoint: tuple[datetime, datetime] | None  # (scanned until, run at); None: never run
+
+
+def scan_status(session: Session, engine: str | None = None) -> ScanStatus:
+    name = engine or session.config.ingest.default_engine
+    return ScanStatus(name, session.store.scans.checkpoint(name))
+
+
+def run_scan(session: Session, *, engine: str | None = None, since: datetime | str | None = None,
+             level: str | None = None, dry_run: bool = False,
+             on_start: Callable[[int], None] | None = None,
+             on_rule: Callable[[RuleMeta], None] | None = None) -> ScanResult:
+    """Detect since the checkpoint (minus the longest correlation timespan), link detections of an open
+    incident's actors to it, email new ones to scan.alert_to, then move the checkpoint — in that order, so a
+    failed alert leaves the checkpoint where it was and the next run alerts again. Never opens an incident."""
+    from breachkit.detect.api import open_engine, ruleset_from_config, runnable_on
+
+    config, store, now = session.config, session.store, session.now()
+    engine_name = engine or config.ingest.default_engine
+    ruleset = ruleset_from_config(config)
+    if ruleset.problems:
+        raise InputError(f"{len(ruleset.problems)} broken rules; nothing was scanned",
+                         problems=list(ruleset.problems), hint="breachkit rules check")
+    window = window_for(store, engine_name, ruleset, now,
+                        first_lookback=timedelta(hours=config.scan.first_lookback_hours),
+                        overlap_minutes=config.scan.overlap_minutes,
+                        since=parse_time(since, "since"))
+    with open_engine(config, session.workspace, engine_name) as eng:
+        # over existing indices lacking fields some rules cannot run: left out and named, never silently empty
+        ruleset, not_run = runnable_on(ruleset, eng)
+        if on_start is not None:
+            on_start(len(ruleset.rules) + len(ruleset.correlations))
+        result = scan(store, ruleset, eng, now=now, window=window, min_level=level or config.scan.min_level,
+                      actor=session.actor, dry_run=dry_run, on_rule=on_rule)
+    result.not_run = list(not_run)
+    if not dry_run:
+        if result.new and config.scan.alert_to:
+            _alert(session, result)
+        commit(store, result, now)
+    return result
+
+
+def _alert(session: Session, result: ScanResult) -> None:
+    """Email the on-call; a failure stops the run before the checkpoint moves (the next run alerts again)."""
+    from breachkit.notices.delivery import (
+        PermanentFailure,
+        TemporaryFailure,
+        UncertainFailure,
+        send_plain,
+        transport_from_config,
+    )
+
+    config, zone = session.config, session.zone
+    subject, body = alert_text(result, zone.key, lambda t: f"{t.astimezone(zone):%Y-%m-%d %H:%M:%S}")
+    transport = transport_from_config(config)
+    try:
+        for recipient in config.scan.alert_to:
+            digest = hashlib.sha256(f"{result.window.until}|{recipient}".encode()).hexdigest()[:20]
+            send_plain(transport, config.notices.smtp, to=recipient, subject=subject, text=body,
+                       message_id=f"<scan.{digest}@breachkit>", date=session.now())
+    except (TemporaryFailure, PermanentFailure, UncertainFailure) as exc:
+        raise ServiceError(f"the scan alert could not be sent: {exc}",
+                           hint="nothing was marked as reported; the next run alerts again") from None
+    finally:
+        transport.close()
+
+
+class ScanDocument(Document):
+    """`breachkit.scan/1`: what a scan found, linked and alerted."""
+
+    SCHEMA = "breachkit.scan/1"
+
+    engine: str
+    since: datetime | None
+    until: datetime | None
+    detections: int  # at or above the level
+    ongoing: int
+    linked: dict[str, list[DetectionItem]]  # incident id → detections linked to it
+    new: list[DetectionItem]  # alerted
+    dry_run: bool
+    not_run: list[NotRunItem] = Field(default_factory=list)  # rules left out: they cannot run on the indices
+
+    @classmethod
+    def of(cls, result: ScanResult, *, dry_run: bool) -> ScanDocument:
+        return cls.create(engine=result.engine, since=result.window.since, until=result.window.until,
+                          detections=result.detections, ongoing=len(result.ongoing),
+                          linked={k: [DetectionItem.of(d) for d in v] for k, v in result.linked.items()},
+                          new=[DetectionItem.of(d) for d in result.new], dry_run=dry_run,
+                          not_run=[NotRunItem.of(c) for c in result.not_run])

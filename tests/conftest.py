@@ -1,6 +1,6 @@
 import pytest
 
-pytest_plugins = ["tests.services.fixtures"]
+pytest_plugins = ["tests.services.fixtures", "tests.faults"]
 SEARCH_ENGINES = ("elasticsearch", "opensearch")
 
 
@@ -34,6 +34,8 @@ def os_case_engine(os_client, os_node, request):
 def search_case_engine(request):
     """Rule-case engines on each search engine in turn (Elasticsearch, then OpenSearch)."""
     return request.getfixturevalue("es_case_engine" if request.param == "elasticsearch" else "os_case_engine")
+
+
 @pytest.fixture
 def invoke_cli():
     """Run a `breachkit` command in-process (click's CliRunner) and check its exit code (0 unless `code=`)."""

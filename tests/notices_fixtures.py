@@ -5,12 +5,16 @@ Three incidents, each with everything the authority report and the subject email
 * ``credential_stuffing`` — an initial report rendered after the 72-hour deadline (overdue: delay reasons given);
 * ``device_imei`` — device identifiers and locations exposed through an API, children's data among them;
 * ``ransomware_follow_up`` — a follow-up report quoting the authority's reference of the initial filing, with a
-  NIS2 early warning and a police complaint as other bodies informed, and a decision not to inform the people.
+  NIS2 early warning and a police complaint as other bodies informed, and a decision not to inform the people;
+  the categories declared (financial) and found (orders) differ.
+
+``credential_stuffing`` counts the taken-over accounts apart (compromised accounts that are data subjects too);
+its recipient also gets the compromise notice and the combined one (`compromised_recipient`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 import pandas as pd
@@ -45,6 +49,7 @@ ZONE = "Europe/Berlin"
 CONFIG = NoticesConfig(
     controller_name="Example Energy GmbH", controller_address="Musterstraße 1, 70173 Stuttgart, Germany",
     dpo_name="Dr. Jana Schulz", dpo_email="dpo@example-energy.de", dpo_phone="+49 711 555 0100",
+    dpo_address="Datenschutz, Musterstraße 1, 70173 Stuttgart, Germany",
     reporter_name="Tom Becker", reporter_email="security@example-energy.de", default_locale="en")
 
 
@@ -122,7 +127,9 @@ CREDENTIAL_STUFFING = Sample(
         commander="security@example-energy.de"),
     now=at("2026-03-31T10:00:00+00:00"),
     numbers=SubjectNumbers(people=1234, records=5678, exact=True, per_country={"DE": 1001, "AT": 150, "FR": 83},
-                           per_category={"credentials": 1234, "contact": 1234, "identity": 1234, "usage": 987}),
+                           per_category={"credentials": 1234, "contact": 1234, "identity": 1234, "usage": 987},
+                           compromised_accounts=1234, compromised_requests=4321, found_in=3,
+                           found_categories=("contact", "credentials", "identity", "usage")),
     filings=(),
     decisions=(
         Decision(incident_id="BK-2026-0007", kind=DecisionKind.NOTIFY_AUTHORITY, decision=True,
@@ -207,7 +214,8 @@ RANSOMWARE_FOLLOW_UP = Sample(
         commander="security@example-energy.de"),
     now=at("2026-03-02T09:00:00+00:00"),
     numbers=SubjectNumbers(people=18342, records=51877, exact=True, per_country={"DE": 18342},
-                           per_category={"identity": 18342, "contact": 18342, "financial": 17950}),
+                           per_category={"identity": 18342, "contact": 18342, "orders": 17950}, found_in=2,
+                           found_categories=("contact", "identity", "orders")),
     filings=(
         Filing(incident_id="BK-2026-0003", regime="gdpr-33", stage="authority", kind=FilingKind.INITIAL,
                filed_at=at("2026-02-11T10:00:00+00:00"), reference="LfDI-BW-2026-0147",
@@ -232,6 +240,15 @@ RANSOMWARE_FOLLOW_UP = Sample(
 )
 
 SAMPLES = {s.key: s for s in (CREDENTIAL_STUFFING, DEVICE_IMEI, RANSOMWARE_FOLLOW_UP)}
+# The notice kinds of a compromised account (subjects.roles): the account only, and the account and its data.
+COMPROMISE_KINDS = {"compromise": ("compromised_account",), "breach_and_compromise": ("data_subject",
+                                                                                     "compromised_account")}
+
+
+def compromised_recipient(kind: str) -> Recipient:
+    recipient = CREDENTIAL_STUFFING.recipient
+    categories = recipient.categories if "data_subject" in COMPROMISE_KINDS[kind] else ()
+    return replace(recipient, roles=COMPROMISE_KINDS[kind], requests=37, categories=categories)
 
 _PEOPLE = [("Anna Müller", "de", "DE"), ("Jean Martin", "fr", "FR"), ("Olivia Smith", "en", "IE"),
            ("Lukas Gruber", "de-AT", "AT"), ("Chiara Rossi", "it", "IT"), ("Zoë Ørsted", "", "DK")]

@@ -1,4 +1,5 @@
-"""Every command has help text, and the README shows every command group."""
+"""Every command has help text, the README shows every command group, and the generated documentation (the CLI
+reference, the README's exit codes, the result documents' JSON Schemas) is current."""
 
 from __future__ import annotations
 
@@ -7,26 +8,50 @@ from pathlib import Path
 import click
 
 from breachkit.cli import cli
+from breachkit.cli.reference import _commands, cli_reference, readme_with_exit_codes
+from breachkit.schemas import schema_files
 
-README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+REPO = Path(__file__).resolve().parents[1]
+README = (REPO / "README.md").read_text(encoding="utf-8")
+REGENERATE = "run `python -m breachkit.cli.reference` (and `python -m breachkit.schemas`) and commit the result"
 
 
-def _commands(group: click.Group, prefix: str = "") -> list[tuple[str, click.Command]]:
-    out: list[tuple[str, click.Command]] = []
-    for name, command in sorted(group.commands.items()):
-        path = f"{prefix}{name}"
-        out.append((path, command))
-        if isinstance(command, click.Group):
-            out += _commands(command, path + " ")
-    return out
+def commands() -> list[tuple[str, click.Command]]:
+    root = click.Context(cli, info_name="breachkit")
+    return [(path.removeprefix("breachkit "), command) for path, command, _ in _commands(cli, root, "breachkit")]
 
 
 def test_every_command_has_help_text():
-    missing = [path for path, command in _commands(cli) if not (command.help or "").strip()]
+    found = commands()
+    assert len(found) > 40
+    missing = [path for path, command in found if not (command.help or "").strip()]
     assert missing == []
 
 
 def test_the_readme_shows_every_command():
-    for path, command in _commands(cli):
+    for path, command in commands():
         if isinstance(command, click.Group) or " " not in path:
             assert f"breachkit {path.split()[0]}" in README, path
+
+
+def test_the_cli_reference_is_current():
+    assert (REPO / "docs" / "cli.md").read_text(encoding="utf-8") == cli_reference(), REGENERATE
+
+
+def test_the_readme_exit_codes_are_generated_from_the_error_classes():
+    assert readme_with_exit_codes(README) == README, REGENERATE
+    assert "| 5 | conflict" in README
+
+
+def test_the_epilog_lists_every_exit_code():
+    from breachkit.errors import exit_codes
+
+    text = cli.get_help(click.Context(cli, info_name="breachkit"))
+    assert all(f"{code} {meaning[:20]}" in text.replace("\n  ", " ") for code, meaning in exit_codes())
+
+
+def test_the_json_schemas_are_current():
+    folder = REPO / "docs" / "schemas"
+    files = schema_files()
+    assert sorted(p.name for p in folder.glob("*.json")) == sorted(files), REGENERATE
+    assert all((folder / name).read_text(encoding="utf-8") == text for name, text in files.items()), REGENERATE

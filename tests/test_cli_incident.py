@@ -63,21 +63,27 @@ def test_open_with_a_playbook_and_detections_then_work_the_incident(run, tmp_pat
     assert decided["authority"]["suggested"] is True and len(decided["recorded"]) == 2
     run("incident", "decide", iid, "--authority", "no", code=2)  # a decision needs a reason
     # the clock: overdue, and the report now needs reasons for the delay
-    clock = json.loads(run("incident", "clock", iid, "-o", "json").output)
+    clock = json.loads(run("incident", "clock", iid, "-o", "json").output)["deadlines"]
     gdpr = next(c for c in clock if c["regime"] == "gdpr-33")
     assert gdpr["status"] == "overdue" and gdpr["needs_delay_reasons"] and gdpr["remaining_seconds"] < 0
     watch = run("incident", "clock", "--watch", "--count", "2", "--interval", "0.01")
-    assert "clock at" in watch.output and "overdue" in watch.output
+    assert "clock at" in watch.output and "OVERDUE by" in watch.output  # in words, not only in red
+    # the pre-filing check refuses the filing (late without reasons, blanks the form asks for): overridden, recorded
+    refused = run("incident", "file", iid, "--regime", "gdpr-33", "--stage", "authority", "--reference",
+                  "LDA-BY-4711", "--recipient", "BayLDA", code=1)
+    assert "delay_reasons" in refused.output and "notices.dpo_phone" in refused.output
     run("incident", "file", iid, "--regime", "gdpr-33", "--stage", "authority", "--reference", "LDA-BY-4711",
-        "--recipient", "BayLDA")
-    run("incident", "file", iid, "--regime", "gdpr-33", "--stage", "authority", "--kind", "follow_up")
-    clock = json.loads(run("incident", "clock", iid, "-o", "json").output)
+        "--recipient", "BayLDA", "--override-check", "--reason", "filed by phone with the LDA; the form follows")
+    run("incident", "file", iid, "--regime", "gdpr-33", "--stage", "authority", "--kind", "follow_up",
+        "--override-check", "--reason", "follow-up by phone")
+    clock = json.loads(run("incident", "clock", iid, "-o", "json").output)["deadlines"]
     assert next(c for c in clock if c["regime"] == "gdpr-33")["status"] == "late"
     run("incident", "note", iid, "called the LDA hotline")
     run("incident", "close", iid, "--reason", "done")
     timeline = json.loads(run("incident", "show", iid, "-o", "json").output)["timeline"]
     actions = [e["action"] for e in timeline]
     assert actions[0] == "opened" and actions[-1] == "status" and "note" in actions and "filing" in actions
+    assert actions.index("override") < actions.index("filing")
     assert {e["actor"] for e in timeline} == {"ic@heimwatt.example"}
 
 

@@ -28,6 +28,10 @@ def env(tmp_path, monkeypatch, invoke_cli):
     monkeypatch.setenv("BREACHKIT_NOTICES__SMTP__HOST", server.host)
     monkeypatch.setenv("BREACHKIT_NOTICES__SMTP__PORT", str(server.port))
     monkeypatch.setenv("BREACHKIT_NOTICES__SMTP__SECURITY", "none")
+    # a complete contact point: the pre-filing check refuses reports and sending without it
+    monkeypatch.setenv("BREACHKIT_NOTICES__DPO_PHONE", "+43 1 555 0190")
+    monkeypatch.setenv("BREACHKIT_NOTICES__DPO_ADDRESS", "Datenschutz, Königstraße 10, 70173 Stuttgart")
+    monkeypatch.setenv("BREACHKIT_NOTICES__CONTROLLER_ADDRESS", "Königstraße 10, 70173 Stuttgart")
     invoke = invoke_cli
 
     invoke("init", ".")
@@ -102,8 +106,35 @@ def test_authority_report_formats_and_the_delay_rule(env):
            "--reason", "late")
     assert "Forensics needed" in invoke("report", "authority", IID).output
     follow = invoke("report", "authority", IID, "--report-type", "follow_up", code=1)
-    assert "earlier_reference" in follow.output
+    assert "authority_reference" in follow.output and "consequences" in follow.output  # blanks: errors in a follow-up
+    invoke("incident", "update", IID, "--set", "consequences=Account takeover; phishing.", "--set",
+           "measures_taken=Passwords reset.", "--set", 'subject_categories=["customers"]', "--set", "approx_subjects=3",
+           "--reason", "follow-up")
     invoke("incident", "update", IID, "--reference", "LDA-BY-2026-4711", "--reason", "the authority's case number")
     assert "LDA-BY-2026-4711" in invoke("report", "authority", IID, "--report-type", "follow_up").output
     audit_exports = json.loads(invoke("incident", "show", IID, "-o", "json").output)
     assert audit_exports["incident"]["delay_reasons"]
+
+
+def test_sending_and_reporting_stop_on_check_errors_unless_overridden_with_a_reason(env, monkeypatch):
+    invoke, server, _ = env
+    invoke("incident", "decide", IID, "--subjects", "yes", "--reason", "passwords exposed: high risk")
+    monkeypatch.delenv("BREACHKIT_NOTICES__DPO_PHONE")
+    refused = invoke("notices", "send", IID, "--recipients", "subjects.csv", code=1)
+    assert "pre-filing check found 1 error" in refused.output and "notices.dpo_phone" in refused.output
+    assert not server.recorder.received
+    assert "refused" not in invoke("notices", "status", IID).output
+    assert "--override-check needs --reason" in invoke("notices", "send", IID, "--recipients", "subjects.csv",
+                                                       "--override-check", code=2).output
+    assert "give --override-check" in invoke("report", "authority", IID, "--reason", "x", code=2).output
+    invoke("notices", "send", IID, "--recipients", "subjects.csv", "--override-check", "--reason",
+           "DPO phone line not set up yet; email contact given")
+    assert len(server.recorder.received) == 3
+    assert "notices.dpo_phone" in invoke("report", "authority", IID, code=1).output
+    invoke("report", "authority", IID, "--override-check", "--reason", "phone follows by letter")
+    shown = json.loads(invoke("incident", "show", IID, "-o", "json").output)
+    overrides = [e for e in shown["timeline"] if e["action"] == "override"]
+    assert [(e["changes"]["action"], e["reason"]) for e in overrides] == [
+        ("sending the notices", "DPO phone line not set up yet; email contact given"),
+        ("the authority report", "phone follows by letter")]
+    assert overrides[0]["changes"]["errors"][0]["field"] == "notices.dpo_phone"

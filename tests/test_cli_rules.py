@@ -33,7 +33,9 @@ BROKEN = {
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
-    for name in [n for n in __import__("os").environ if n.startswith("BREACHKIT_")]:
+    # the test services' own variables (BREACHKIT_TEST_*) stay: the session's nodes are reused, not started again
+    for name in [n for n in __import__("os").environ
+                 if n.startswith("BREACHKIT_") and not n.startswith("BREACHKIT_TEST_")]:
         monkeypatch.delenv(name)
     assert CliRunner().invoke(cli, ["init"]).exit_code == 0
     return tmp_path

@@ -17,7 +17,9 @@ from breachkit.config import DirectoryConfig, SubjectsConfig
 from breachkit.incidents.store import IncidentStore
 from breachkit.logs.ingest import IngestOptions, ingest
 from breachkit.logs.local import LocalStore
+from breachkit.session import Session
 from breachkit.subjects.api import build_subjects
+from breachkit.workspace import Workspace
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 ATTACKS = {a["id"]: a for a in json.loads((SAMPLES / "attacks.json").read_text())["attacks"]}
@@ -50,20 +52,27 @@ def test_build_show_export_and_rebuild(run, tmp_path):
         *_scope(attack))
     iid = "BK-2026-0001"
     built = json.loads(run("subjects", "build", iid, "-o", "json").output)
-    people = set(attack["affected_user_ids"]) | set(attack["user_ids"])  # the 200s, and the installer's own
-    assert built["people"] == len(people) and built["version"] == 1
-    # the customers' consumption was exposed; the installer's account only with its address (the actor)
-    assert built["counts"]["by_category"]["usage"]["people"] == len(attack["affected_user_ids"])
-    assert built["counts"]["by_category"]["online_identifiers"]["people"] == len(attack["user_ids"])
+    # the people whose records were read (the 200s); the installer's token, used from the attacker's address,
+    # is a compromised account counted apart — its own requests are not records, its address nobody's data
+    people = set(attack["affected_user_ids"]) | set(attack["user_ids"])
+    assert built["people"] == len(attack["affected_user_ids"]) and built["version"] == 1
+    assert built["records"] == attack["counts"]["found_200"]
+    assert (built["compromised_accounts"], built["actors"], built["recipients"]) == (1, 0, len(people))
+    assert built["by_category"] == {"usage": {"people": 215, "records": 215}}
+    assert built["accounts"] == [{"subject_id": "u101459", "accounts": ["u101459"], "requests": 261,
+                                  "used_by_actor": 216, "basis": "used_from_actor_means"}]
     incident = json.loads(run("incident", "show", iid, "-o", "json").output)["incident"]
-    assert incident["approx_subjects"] == len(people) and "DE" in incident["countries"]
-    assert "customers" in incident["subject_categories"]
+    assert incident["approx_subjects"] == len(attack["affected_user_ids"]) and "DE" in incident["countries"]
+    assert incident["subject_categories"] == []  # declared by people; the build keeps what it found apart
     # export: 0600, formula-safe CSV, recorded in the audit log
     run("subjects", "export", iid, "--out", "subjects.csv", "--reason", "review by the DPO")
     path = tmp_path / "subjects.csv"
     assert path.stat().st_mode & 0o777 == 0o600
     rows = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"))))
     assert {r["subject_id"] for r in rows} == people
+    installer = next(r for r in rows if r["subject_id"] == "u101459")
+    assert (installer["roles"], installer["categories"], installer["records"], installer["requests"]) == (
+        "compromised_account", "", "0", "261")
     assert all(not r["phone"] or r["phone"].startswith("'+") for r in rows)
     run("subjects", "export", iid, "--out", "subjects.parquet", "--reason", "notices")
     assert set(pd.read_parquet(tmp_path / "subjects.parquet")["subject_id"]) == people
@@ -107,20 +116,20 @@ def test_same_subject_table_on_search_engines_and_embedded(attack_id, tmp_path, 
     subjects = SubjectsConfig(directory=DirectoryConfig(source=str(SAMPLES / "directory.csv"),
                                                         devices=str(SAMPLES / "devices.csv")))
     config = s.config.model_copy(update={"subjects": subjects})
-    workspace = s.workspace
+    workspace = Workspace(config.workspace_dir).ensure()  # the session's (the embedded store is read there)
     options = IngestOptions(format="jsonl")
     with LocalStore(workspace.events_db) as local:
         ingest([str(SAMPLES / "app-api.jsonl.gz")], local, config, workspace, options=options, now=NOW)
     ingest([str(SAMPLES / "app-api.jsonl.gz")], s.store, config, workspace, options=options, now=NOW)
     attack = ATTACKS[attack_id]
     tables = {}
-    with IncidentStore(f"sqlite:///{tmp_path}/incidents.db") as store:
+    with Session(config, actor="t", clock=lambda: NOW) as session:
         for engine in ("local", s.engine):
-            incident = store.open_incident({
+            incident = session.store.open_incident({
                 "title": attack_id, "aware_at": NOW, "aware_justification": "j",
                 "scope": {"since": attack["start"], "until": attack["end"], "source_ips": attack["source_ips"]}},
                 actor="t", now=NOW)
-            outcome = build_subjects(config, workspace, store, incident.id, engine=engine, actor="t", now=NOW)
+            outcome = build_subjects(session, incident.id, engine=engine)
             assert outcome.record.engine == engine
             tables[engine] = outcome.record.table()
     assert len(tables["local"]) > 0
@@ -151,4 +160,4 @@ def test_taken_over_accounts_put_what_the_directory_holds_at_risk(run, tmp_path)
         *_scope(attack))
     built = json.loads(run("subjects", "build", "BK-2026-0001", "-o", "json").output)
     assert built["people"] == len(attack["affected_user_ids"])
-    assert built["counts"]["by_category"]["financial"]["people"] == len(attack["affected_user_ids"])
+    assert built["by_category"]["financial"]["people"] == len(attack["affected_user_ids"])

@@ -15,53 +15,74 @@ from breachkit.incidents.decide import (
     BreachFacts,
     Encryption,
     Exposure,
+    Misuse,
     Risk,
     decision_record,
     departs_from_suggestion,
     departure_note,
-    facts_from_incident,
     suggest,
     suggest_authority,
     suggest_subjects,
 )
 from breachkit.incidents.model import DecisionKind, Impact, Incident
+from breachkit.incidents.resolve import advise, resolve
 from breachkit.incidents.risk import assessment_from_answers
 
 CASES = yaml.safe_load((Path(__file__).parent / "data" / "edpb_cases.yaml").read_text(encoding="utf-8"))
 NOW = datetime(2026, 3, 30, 9, 0, tzinfo=UTC)
 
 
-def _facts(case: dict) -> BreachFacts:
-    inputs = dict(case["inputs"])
-    if "severity" in case:
-        inputs["severity"] = assessment_from_answers(case["severity"])
-    return BreachFacts.model_validate(inputs)
+def _incident(fields: dict | None = None, **extra) -> Incident:
+    data = {"id": "BK-2026-0007", "title": "case", "aware_at": NOW, "aware_justification": "confirmed",
+            "created_at": NOW, "updated_at": NOW, **(fields or {}), **extra}
+    return Incident.model_validate(data)
+
+
+def _severity(case: dict):
+    return assessment_from_answers(case["severity"]) if "severity" in case else None
+
+
+def _case_id(case: dict) -> str:
+    return f"EDPB {case['edpb']} — {case['id']}"
+
+
+def _advised(case: dict):
+    return advise(_incident(case["incident"]), severity=_severity(case))
 
 
 def test_case_file_covers_the_guidelines():
-    assert len(CASES) >= 14
+    assert len(CASES) >= 17
     ids = [c["id"] for c in CASES]
     assert len(ids) == len(set(ids))
     for case in CASES:
-        assert {"id", "edpb", "description", "inputs", "expect"} <= case.keys(), case["id"]
+        assert {"id", "edpb", "description", "incident", "expect"} <= case.keys(), case["id"]
         assert "case" in case["edpb"] or "Annex" in case["edpb"], case["id"]
     assert {c["expect"]["authority"] for c in CASES} == {True, False}
     assert {c["expect"]["subjects"] for c in CASES} == {True, False}
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
+@pytest.mark.parametrize("case", CASES, ids=[_case_id(c) for c in CASES])
 def test_edpb_case(case):
-    advice = suggest(_facts(case))
+    advised = _advised(case)
     expect = case["expect"]
-    assert (advice.authority.suggested, advice.subjects.suggested) == (expect["authority"], expect["subjects"]), \
-        advice.authority.text() + "\n---\n" + advice.subjects.text()
-    assert advice.authority.risk.value == advice.subjects.risk.value == expect["risk"]
-    assert list(advice.subjects.exemptions) == expect.get("exemptions", [])
-    for suggestion, words in ((advice.authority, expect["authority_explains"]),
-                              (advice.subjects, expect["subjects_explains"])):
+    assert (advised.authority.suggested, advised.subjects.suggested) == (expect["authority"], expect["subjects"]), \
+        advised.authority.text() + "\n---\n" + advised.subjects.text()
+    assert advised.authority.risk.value == advised.subjects.risk.value == expect["risk"]
+    assert list(advised.subjects.exemptions) == expect.get("exemptions", [])
+    if "assumptions" in expect:
+        assert [a.fact for a in advised.resolution.assumptions] == expect["assumptions"]
+    for suggestion, words in ((advised.authority, expect["authority_explains"]),
+                              (advised.subjects, expect["subjects_explains"])):
         text = suggestion.text().lower()
         missing = [w for w in words if w.lower() not in text]
         assert not missing, f"{suggestion.kind}: {missing} not in\n{suggestion.text()}"
+    # every assumption is in the explanation, with the field to set
+    for assumption in advised.resolution.assumptions:
+        assert f"Assumed: {assumption.text} (set {assumption.fact})." in advised.authority.explanation
+
+
+def _facts(case: dict) -> BreachFacts:
+    return resolve(_incident(case["incident"]), severity=_severity(case)).breach
 
 
 def test_suggestions_are_deterministic_and_typed():
@@ -126,7 +147,8 @@ def test_trusted_recipient_cannot_clear_special_categories():
 
 
 def test_enisa_band_raises_but_never_lowers():
-    low_facts = BreachFacts(data_categories=frozenset({"contact"}), confidentiality=Exposure.LIMITED)
+    low_facts = BreachFacts(data_categories=frozenset({"contact"}), confidentiality=Exposure.LIMITED, subjects=1,
+                            recipients=1, deletion_requested=True)
     assert not suggest(low_facts).authority.suggested
     very_high = assessment_from_answers({"dpc_base": "4", "ei": "1", "cb_confidentiality": "0.5",
                                          "cb_integrity": "0", "cb_availability": "0", "malicious": "yes"})
@@ -152,15 +174,20 @@ def test_facts_refuse_unknown_categories_and_fields():
         BreachFacts.model_validate({"confidentiality": "some"})
 
 
-def test_facts_from_incident():
-    incident = Incident(id="BK-2026-0007", title="stolen laptop", aware_at=NOW, aware_justification="theft reported",
-                        impact=Impact(confidentiality=True), malicious=True,
-                        data_categories=["identity", "contact"], subject_categories=["customers", "children"],
-                        approx_subjects=120, created_at=NOW, updated_at=NOW)
-    facts = facts_from_incident(incident, encryption="key_safe")
+def test_facts_come_from_the_incident_and_unknowns_are_assumed_unfavourably():
+    incident = _incident(title="stolen laptop", impact=Impact(confidentiality=True), malicious=True,
+                         data_categories=["identity", "contact"], subject_categories=["customers", "children"],
+                         approx_subjects=120)
+    resolution = resolve(incident)
+    facts = resolution.breach
     assert facts.confidentiality is Exposure.WIDE and facts.children and facts.subjects == 120
     assert facts.data_categories == frozenset({"identity", "contact"})
-    assert not suggest(facts).authority.suggested
+    assert facts.encryption is Encryption.NONE and facts.misuse is Misuse.POSSIBLE
+    assert [a.fact for a in resolution.assumptions] == ["facts.confidentiality_reach", "facts.encryption",
+                                                        "facts.misuse_observed", "facts.already_public"]
+    assert suggest(facts).subjects.suggested
+    protected = resolve(incident, overrides={"encryption": "key_safe"})
+    assert not suggest(protected.breach).authority.suggested and protected.overrides == {"encryption": "key_safe"}
 
 
 def test_decision_record_keeps_suggestion_and_refuses_empty_reasons():
@@ -198,3 +225,53 @@ def test_integrity_loss():
     assert restored.authority.risk is Risk.NONE and "integrity risk is minimal" in restored.authority.text()
     plain = suggest(BreachFacts(data_categories=frozenset({"contact"}), integrity=True))
     assert plain.authority.suggested and not plain.subjects.suggested
+
+
+def test_enisa_never_overrides_encryption_that_kept_the_data_unintelligible():
+    very_high = assessment_from_answers({"dpc_base": "4", "ei": "1", "cb_confidentiality": "0.5",
+                                         "cb_integrity": "0", "cb_availability": "0", "malicious": "yes"})
+    encrypted = HIGH.model_copy(update={"encryption": Encryption.KEY_SAFE, "severity": very_high})
+    advice = suggest(encrypted)
+    assert advice.authority.risk is Risk.NONE and not advice.authority.suggested
+    assert "does not reflect that the data were unintelligible" in advice.authority.text()
+    assert advice.subjects.exemptions == ("Art. 34(3)(a)",)
+
+
+def test_a_few_known_recipients_do_not_make_ordinary_data_riskless():
+    """EDPB 01/2021 case 16 against cases 09 and 13: orders, contracts, policies to known recipients."""
+    orders = BreachFacts(data_categories=frozenset({"identity", "contact", "orders"}), subjects=300, recipients=1,
+                         confidentiality=Exposure.LIMITED, deletion_requested=True)
+    assert suggest(orders).authority.risk is Risk.RISK  # 300 customers' orders: not "a few people"
+    for contracts in ("contracts", "insurance"):
+        one = orders.model_copy(update={"data_categories": frozenset({"identity", contracts}), "subjects": 1})
+        assert suggest(one).authority.risk is Risk.RISK, contracts  # case 16: the data reveal more
+        trusted = one.model_copy(update={"trusted_recipient": True, "data_retrieved": True})
+        assert suggest(trusted).authority.risk is Risk.NONE  # case 09
+        doubtful = trusted.model_copy(update={"misuse": Misuse.POSSIBLE})
+        assert suggest(doubtful).authority.risk is Risk.RISK and "misuse is not ruled out" in \
+            suggest(doubtful).authority.text()
+    few = orders.model_copy(update={"subjects": 2, "recipients": 2})
+    assert suggest(few).authority.risk is Risk.NONE and "case 13" in suggest(few).authority.text()
+    assert suggest(few.model_copy(update={"deletion_requested": False})).authority.risk is Risk.RISK
+
+
+def test_ransomware_makes_data_unavailable_not_wrong():
+    ransom = BreachFacts(data_categories=frozenset({"identity"}), availability=True, integrity=True,
+                         backup_available=True)
+    text = suggest(ransom).authority.text()
+    assert "unusable rather than wrong" in text and "decisions" not in text
+    assert "decisions or services based on wrong data" in suggest(
+        ransom.model_copy(update={"availability": False})).authority.text()
+
+
+def test_art_34_3_exemptions_only_where_the_risk_would_otherwise_be_high():
+    recorded = {"mitigated": True, "mitigation": "all cards blocked within the hour", "disproportionate_effort": True}
+    limited = BreachFacts(data_categories=frozenset({"financial"}), confidentiality=Exposure.LIMITED,
+                          **recorded)  # type: ignore[arg-type]
+    advice = suggest(limited)
+    assert advice.subjects.exemptions == () and "not needed" in advice.subjects.text()
+    high = suggest(HIGH.model_copy(update=recorded))
+    assert high.subjects.exemptions == ("Art. 34(3)(b)",) and "all cards blocked" in high.subjects.text()
+    public = suggest(HIGH.model_copy(update={"disproportionate_effort": True,
+                                             "public_communication": "notice on the website, 2 April"}))
+    assert public.subjects.exemptions == ("Art. 34(3)(c)",) and "notice on the website" in public.subjects.text()

@@ -15,7 +15,6 @@ import pytest
 
 from breachkit.config import Config, ElasticsearchConfig, OpenSearchConfig, load_config
 from breachkit.detect import compat
-from breachkit.detect.api import BUNDLED_RULES
 from breachkit.detect.engines import LocalEngine, ReferenceEngine, SearchEngine, TimeWindow
 from breachkit.detect.rules import load_rules
 from breachkit.detect.run import Detection, detect_correlation, run
@@ -24,7 +23,10 @@ from breachkit.logs.ingest import IngestOptions, ingest_file
 from breachkit.logs.local import LocalStore
 from breachkit.logs.opensearch import OpenSearchStore
 from breachkit.logs.search import SearchStore
+from breachkit.resources import bundled
 from breachkit.workspace import Workspace
+
+BUNDLED_RULES = bundled("rules")
 
 pytestmark = [pytest.mark.slow]
 SEARCH_ENGINES = ("elasticsearch", "opensearch")

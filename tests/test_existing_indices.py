@@ -18,7 +18,7 @@ import pytest
 
 from breachkit.config import IngestConfig, SourceIndicesConfig, load_config
 from breachkit.detect import compat
-from breachkit.detect.api import BUNDLED_RULES, runnable_on
+from breachkit.detect.api import runnable_on
 from breachkit.detect.engines import LocalEngine, SearchEngine
 from breachkit.detect.rules import RuleSet, load_rules
 from breachkit.detect.run import DetectionRun, run
@@ -28,12 +28,14 @@ from breachkit.logs.ingest import IngestOptions, ingest_file
 from breachkit.logs.local import LocalStore
 from breachkit.logs.parsers import make_parser
 from breachkit.logs.reader import Line
+from breachkit.resources import bundled
 from breachkit.workspace import Workspace
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
 FILEBEAT = SHARED / "filebeat"
 ACCESS_LOG = REPO / "samples" / "portal-access.log"
+BUNDLED_RULES = bundled("rules")
 
 
 def _ruleset() -> RuleSet:
@@ -275,15 +277,15 @@ def test_subject_lists_refuse_existing_indices(tmp_path):
 
     from breachkit.config import ElasticsearchConfig
     from breachkit.errors import UsageError
-    from breachkit.incidents.store import IncidentStore
+    from breachkit.session import Session
     from breachkit.subjects.api import build_subjects
 
     now = datetime(2026, 3, 25, 6, tzinfo=UTC)
     config = load_config(environ={}, cwd=tmp_path)
     config = config.model_copy(update={"elasticsearch": ElasticsearchConfig(indices=["filebeat-*"])})
-    with IncidentStore(f"sqlite:///{tmp_path}/incidents.db") as store:
-        incident = store.open_incident({"title": "t", "aware_at": now, "aware_justification": "j",
-                                        "scope": {"source_ips": ["198.51.100.7"]}}, actor="t", now=now)
+    with Session(config, actor="t", clock=lambda: now) as session:
+        incident = session.store.open_incident({"title": "t", "aware_at": now, "aware_justification": "j",
+                                                "scope": {"source_ips": ["198.51.100.7"]}}, actor="t", now=now)
         with pytest.raises(UsageError, match="filebeat-"):
-            build_subjects(config, Workspace(tmp_path / "ws").ensure(), store, incident.id, engine="elasticsearch",
-                           actor="t", now=now)
+            build_subjects(session, incident.id, engine="elasticsearch", compromised=["u1"])
+        assert session.store.get(incident.id).compromised_accounts == []  # a refused build records nothing

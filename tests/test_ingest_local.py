@@ -129,16 +129,17 @@ def test_bad_lines_counted_sampled_and_ingest_goes_on(env, tmp_path):
     lines.insert(10, "this is not an access log line")
     lines.insert(50, "x" * (1024 * 1024))  # a 1 MB line
     raw = ("\n".join(lines) + "\n").encode()
-    raw = raw.replace(b"this is not", b"this \xff\xfe not")  # invalid UTF-8
+    raw = raw.replace(b"this is not", b"this \xff\xfe not")  # invalid UTF-8 (kept escaped, still no log line)
     path = tmp_path / "access.log"
     path.write_bytes(raw)
     f = ingest_file(str(path), store, config, workspace)
     assert f.bad_lines == 2
-    assert [(b.line, b.reason.split(" ")[0]) for b in f.bad_samples] == [(11, "not"), (51, "line")]
+    assert [(b.line, b.reason.split(" ")[0]) for b in f.bad_samples] == [(11, "does"), (51, "line")]
+    assert f.bad_samples[0].sample == "this \\xff\\xfe not an access log line"
     assert f.events == len(lines) - 2 == store.count()
     assert f.samples_file is not None and f.samples_file.parent == workspace.rejects
     assert oct(f.samples_file.stat().st_mode & 0o777) == "0o600"
-    assert "line 51: line longer than 8191 characters" in f.samples_file.read_text()
+    assert "line 51: line longer than 32,764 bytes" in f.samples_file.read_text()
 
 
 def test_binary_garbage_is_not_a_log(env, tmp_path):

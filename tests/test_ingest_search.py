@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from breachkit.errors import PartialFailure, ServiceError, UsageError
+from breachkit.errors import ServiceError, UsageError
 from breachkit.logs.ingest import IngestOptions, ingest, ingest_file
 from breachkit.logs.local import LocalStore
 from breachkit.logs.search import WILDCARD_FIELDS, index_mappings
@@ -90,10 +90,11 @@ def test_rejected_documents_leave_nothing_behind(search_setup, tmp_path):
     lines = access_lines(50)
     lines.insert(10, '198.51.100.7 - - [02/Mar/2026:08:00:00 +0000] "-" 408 0 "-" "-"')  # no url.path: accepted
     path.write_text("\n".join(lines) + "\n")
-    with pytest.raises(PartialFailure) as err:
+    with pytest.raises(ServiceError) as err:  # the store refused our events, nothing is stored: exit 3, not 4
         ingest_file(str(path), s.store, s.config, s.workspace)
     message = err.value.message
-    assert "51 events were rejected" in message and "the 1 this run had written were removed" in message
+    assert err.value.exit_code == 3
+    assert "51 events of access.log were rejected" in message and "the 1 this run had written were removed" in message
     assert err.value.problems and "rejected (400)" in err.value.problems[0].message
     assert err.value.problems[0].location.field.startswith("event.id=")
     s.store.refresh()

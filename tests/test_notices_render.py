@@ -29,6 +29,7 @@ from breachkit.notices.authority import (
     latin1,
     missing_art33_items,
 )
+from breachkit.notices.checks import check_templates
 from breachkit.notices.context import (
     Communication,
     Narrative,
@@ -36,21 +37,14 @@ from breachkit.notices.context import (
     authority_context,
     incident_notice_context,
 )
+from breachkit.notices.formatting import and_list, format_datetime, format_duration, format_number
 from breachkit.notices.recipients import Fallback
 from breachkit.notices.render import file_key, render_all, render_authority, render_subject, write_authority
-from breachkit.notices.templates import (
-    AUTHORITY_TEMPLATES,
-    BUNDLED_NOTICES,
-    SUBJECT_TEMPLATES,
-    NoticeEnvironment,
-    and_list,
-    check_templates,
-    format_datetime,
-    format_duration,
-    format_number,
-)
+from breachkit.notices.templates import AUTHORITY_TEMPLATES, SUBJECT_TEMPLATES, NoticeEnvironment
+from breachkit.resources import bundled
 from breachkit.subjects import schema as S
 from tests.notices_fixtures import (
+    COMPROMISE_KINDS,
     CONFIG,
     CREDENTIAL_STUFFING,
     DEVICE_IMEI,
@@ -58,8 +52,12 @@ from tests.notices_fixtures import (
     SAMPLES,
     ZONE,
     at,
+    compromised_recipient,
     subject_table,
 )
+
+BUNDLED_NOTICES = bundled("notices")
+
 
 GOLDEN = Path(__file__).parent / "golden" / "notices"
 UPDATE = os.environ.get("BREACHKIT_UPDATE_GOLDEN") == "1"
@@ -95,6 +93,23 @@ def test_golden_subject_emails(key, locale):
         golden(folder / name, text)
 
 
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize("kind", COMPROMISE_KINDS)
+def test_golden_compromise_notices(kind, locale):
+    """The holder of a compromised account: what was done with it and what to rotate; never the attacker's
+    addresses; with their data exposed too, one message that says both."""
+    recipient = replace(compromised_recipient(kind), locale=locale)
+    email = render_subject(recipient, CREDENTIAL_STUFFING.incident_context(), ENV)
+    folder = GOLDEN / "credential_stuffing" / kind / locale
+    for name, text in zip(SUBJECT_TEMPLATES, (email.subject_line + "\n", email.text, email.html), strict=True):
+        golden(folder / name, text)
+    strings = ENV.strings(locale)
+    assert strings.compromise_advice[0] in email.text and "37" in email.text
+    assert (strings.general_advice[0] in email.text) == (kind == "breach_and_compromise")
+    assert (strings.data_categories["usage"] in email.text) == (kind == "breach_and_compromise")
+    assert not re.search(r"\b\d{1,3}(\.\d{1,3}){3}\b", email.text)  # no IP address
+
+
 @pytest.mark.parametrize("fmt", ["md", "html", "json"])
 @pytest.mark.parametrize("key", SAMPLES)
 def test_golden_authority_reports(key, fmt):
@@ -108,6 +123,8 @@ def test_golden_authority_reports(key, fmt):
 def test_golden_files_have_no_strays():
     expected = {GOLDEN / k / "subject" / loc / n for k in SAMPLES for loc in LOCALES for n in SUBJECT_TEMPLATES}
     expected |= {GOLDEN / k / "authority" / f"report.{f}" for k in SAMPLES for f in ("md", "html", "json")}
+    expected |= {GOLDEN / "credential_stuffing" / kind / loc / n for kind in COMPROMISE_KINDS for loc in LOCALES
+                 for n in SUBJECT_TEMPLATES}
     assert {p for p in GOLDEN.rglob("*") if p.is_file()} == expected
 
 
@@ -381,7 +398,7 @@ def test_json_report_keys_are_stable():
     document = json.loads(authority_json(DEVICE_IMEI.authority_context()))
     assert list(document) == ["schema", "report", "controller", "reporter", "contact_point", "timing", "nature",
                               "personal_data", "data_subjects", "consequences", "severity", "measures",
-                              "communication_to_subjects", "cross_border", "other_bodies"]
+                              "communication_to_subjects", "cross_border", "other_bodies", "other_regimes"]
     assert document["data_subjects"]["number"] == {"value": 8423, "precision": "approximate"}
     assert document["timing"]["deadline"] == {"regime": "gdpr-33", "due_at": "2026-05-17T16:30:00Z",
                                               "status": "running"}
@@ -411,8 +428,9 @@ def test_render_all_writes_private_files_and_a_summary(tmp_path):
     assert "example.org" not in text
     data = json.loads(text)
     assert data["rendered"] == 11 and data["rejected"] == 1 and data["rejected_rows"][0]["row"] == 12
-    assert data["messages"][3] == {"key": "u100003", "row": 4, "subject_id": "u100003", "locale": "de",
-                                   "requested_locale": "de-AT", "fallback": "base", "country": "AT",
+    assert data["per_kind"] == {"breach": 11} and data["skipped"] == 0
+    assert data["messages"][3] == {"key": "u100003", "row": 4, "subject_id": "u100003", "kind": "breach",
+                                   "locale": "de", "requested_locale": "de-AT", "fallback": "base", "country": "AT",
                                    "sha256": data["messages"][3]["sha256"]}
     assert (out / "messages" / "u100001.txt").read_text(encoding="utf-8").startswith("Bonjour Jean Martin,")
 

@@ -90,9 +90,17 @@ def test_json_flat_key_wins_over_nested() -> None:
     assert parse_json(obj)["user.name"] == "flat"
 
 
-def test_json_null_and_empty_values_are_absent() -> None:
+def test_json_null_is_absent_and_empty_string_is_kept() -> None:
+    # issue 12: "" is a value (a rule's `field: ''` matches it), null is none
     obj = {"@timestamp": "2024-05-01T10:00:00Z", "user.name": None, "user.id": "", "source.ip": None}
-    assert parse_json(obj) == {"@timestamp": utc(2024, 5, 1, 10)}
+    assert parse_json(obj) == {"@timestamp": utc(2024, 5, 1, 10), "user.id": ""}
+
+
+def test_json_empty_string_in_typed_fields_is_missing() -> None:
+    # numbers, dates and addresses have no empty form: "" there counts as missing
+    obj = {"@timestamp": "2024-05-01T10:00:00Z", "source.ip": "", "http.response.status_code": "",
+           "user.name": ""}
+    assert parse_json(obj) == {"@timestamp": utc(2024, 5, 1, 10), "user.name": ""}
 
 
 def test_json_user_mapping_with_nested_dotted_source_keys() -> None:
@@ -265,10 +273,11 @@ def test_json_list_where_a_scalar_belongs_is_rejected() -> None:
         JsonLinesParser().parse_line(text)
 
 
-def test_json_overlong_value_is_rejected() -> None:
+def test_json_overlong_value_is_kept_for_ingest_to_cut() -> None:
+    # never dropped: ingest cuts it to MAX_VALUE_CHARS and flags the event `truncated` (tests/test_keep_lines.py)
     text = json.dumps({"@timestamp": "2024-05-01T10:00:00Z", "user_agent.original": "A" * 9000})
-    with pytest.raises(ParseError, match=r"^'user_agent\.original': value longer than 8191 characters$"):
-        JsonLinesParser().parse_line(text)
+    (event,) = JsonLinesParser().parse_line(text)
+    assert event["user_agent.original"] == "A" * 9000
 
 
 def test_json_unknown_mapping_targets_raise_config_error_listing_each() -> None:

@@ -14,7 +14,6 @@ from pydantic import ValidationError
 from breachkit.errors import InputError, UsageError
 from breachkit.incidents.model import TaskState
 from breachkit.incidents.playbooks import (
-    BUNDLED_PLAYBOOKS,
     Playbook,
     find_playbook,
     format_offset,
@@ -25,6 +24,10 @@ from breachkit.incidents.playbooks import (
     tasks_for,
 )
 from breachkit.incidents.regimes import builtin_regimes
+from breachkit.resources import bundled
+
+BUNDLED_PLAYBOOKS = bundled("playbooks")
+
 
 DATA = Path(__file__).parent / "data" / "playbooks"
 BAD = DATA / "bad"

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from breachkit.errors import InputError
-from breachkit.logs.reader import Line, LineReader, source_name
-from breachkit.logs.schema import MAX_VALUE_CHARS
+from breachkit.logs.reader import MAX_LINE_BYTES, Line, LineReader, source_name
+
+TOO_LONG = f"line longer than {MAX_LINE_BYTES:,} bytes"
 
 
 def read_all(path: Path | str, **kwargs) -> list[Line]:
@@ -118,41 +119,38 @@ def test_utf8_text_is_decoded(tmp_path: Path) -> None:
     assert read_all(path) == [Line(1, "Zoë → ünïcode")]
 
 
-# --- unreadable lines ----------------------------------------------------------------------------------
+# --- lines that are not plain UTF-8 text: kept, never unreadable ----------------------------------------
 
 
-def test_nul_byte_line_is_unreadable_with_printable_sample(tmp_path: Path) -> None:
+def test_nul_byte_line_is_text_for_ingest_to_escape(tmp_path: Path) -> None:
     path = write(tmp_path, "x.log", b"before\nabc\x00def\nafter\n")
-    lines = read_all(path)
-    assert lines == [
-        Line(1, "before"),
-        Line(2, None, "binary data (NUL bytes)", "abc\\x00def"),
-        Line(3, "after"),
-    ]
+    assert read_all(path) == [Line(1, "before"), Line(2, "abc\x00def"), Line(3, "after")]
 
 
-def test_invalid_utf8_line_is_unreadable_with_printable_sample(tmp_path: Path) -> None:
-    path = write(tmp_path, "x.log", b"before\ncaf\xe9 au lait\nafter\n")
+def test_invalid_utf8_line_is_kept_losslessly_and_flagged(tmp_path: Path) -> None:
+    raw = b"SEARCH /\x90\x02\xb1\x02 caf\xe9"
+    path = write(tmp_path, "x.log", b"before\n" + raw + b"\nafter\n")
     lines = read_all(path)
     assert [ln.number for ln in lines] == [1, 2, 3]
-    assert lines[0] == Line(1, "before")
-    assert lines[2] == Line(3, "after")
+    assert lines[0] == Line(1, "before") and lines[2] == Line(3, "after")
     bad = lines[1]
-    assert bad.text is None
-    assert bad.error == "not valid UTF-8 at byte 3"
-    assert bad.sample is not None
-    assert bad.sample.isprintable()
-    assert bad.sample.startswith("caf")
-    assert "xe9" in bad.sample
-    assert bad.sample.endswith(" au lait")
+    assert bad.flags == ("non_utf8",)
+    assert bad.error is None
+    assert bad.text is not None and bad.text.encode("utf-8", "surrogateescape") == raw  # no byte lost
 
 
-def test_sample_of_unreadable_line_is_bounded(tmp_path: Path) -> None:
-    path = write(tmp_path, "x.log", b"\x00" * 5000 + b"\n")
+def test_valid_utf8_is_not_flagged(tmp_path: Path) -> None:
+    (line,) = read_all(write(tmp_path, "x.log", "café ✓\n".encode()))
+    assert line == Line(1, "café ✓")
+
+
+def test_sample_of_unreadable_line_is_bounded_and_printable(tmp_path: Path) -> None:
+    path = write(tmp_path, "x.log", b"\x1b\x00\xff" * MAX_LINE_BYTES + b"\n")
     (line,) = read_all(path)
     assert line.text is None
     assert line.sample is not None
     assert line.sample.isprintable()
+    assert line.sample.startswith("\\x1b\\x00\\xff")
     assert len(line.sample) <= 120
 
 
@@ -163,7 +161,7 @@ def test_one_megabyte_line_is_one_overlong_line_and_following_lines_are_read(tmp
     data = b"x" * 1_000_000 + b"\nnext line\nlast line\n"
     lines = read_all(write(tmp_path, "big.log", data))
     assert lines == [
-        Line(1, None, f"line longer than {MAX_VALUE_CHARS} characters", "x" * 120),
+        Line(1, None, TOO_LONG, "x" * 120),
         Line(2, "next line"),
         Line(3, "last line"),
     ]
@@ -175,7 +173,7 @@ def test_overlong_line_spanning_several_read_chunks(tmp_path: Path) -> None:
     lines = read_all(write(tmp_path, "big.log", data))
     assert lines == [
         Line(1, "first"),
-        Line(2, None, f"line longer than {MAX_VALUE_CHARS} characters", "y" * 120),
+        Line(2, None, TOO_LONG, "y" * 120),
         Line(3, "second"),
         Line(4, "third"),
     ]
@@ -186,7 +184,7 @@ def test_overlong_final_line_without_newline_is_one_line(tmp_path: Path) -> None
     lines = read_all(write(tmp_path, "big.log", data))
     assert lines == [
         Line(1, "first"),
-        Line(2, None, f"line longer than {MAX_VALUE_CHARS} characters", "z" * 120),
+        Line(2, None, TOO_LONG, "z" * 120),
     ]
 
 
@@ -194,23 +192,25 @@ def test_overlong_line_via_stdin_gzip() -> None:
     data = gzip.compress(b"a\n" + b"q" * 2_000_000 + b"\nb\n")
     lines = read_all("-", stdin=io.BytesIO(data))
     assert [(ln.number, ln.text) for ln in lines] == [(1, "a"), (2, None), (3, "b")]
-    assert lines[1].error == f"line longer than {MAX_VALUE_CHARS} characters"
+    assert lines[1].error == TOO_LONG
 
 
-def test_line_length_limit_counts_characters_not_bytes(tmp_path: Path) -> None:
-    at_limit = "é" * MAX_VALUE_CHARS  # 2 bytes per character
-    over = "a" * (MAX_VALUE_CHARS + 1)
+def test_line_length_limit_counts_bytes(tmp_path: Path) -> None:
+    # The limit is in bytes (4 per character at most): values beyond MAX_VALUE_CHARS characters are cut at
+    # ingest, flagged `truncated`; only lines beyond the byte limit are unreadable.
+    at_limit = "é" * (MAX_LINE_BYTES // 2)  # 2 bytes per character
+    over = "a" * (MAX_LINE_BYTES + 1)
     data = (at_limit + "\n" + over + "\nok\n").encode()
     lines = read_all(write(tmp_path, "x.log", data))
     assert lines[0] == Line(1, at_limit)
-    assert lines[1] == Line(2, None, f"line longer than {MAX_VALUE_CHARS} characters", "a" * 120)
+    assert lines[1] == Line(2, None, TOO_LONG, "a" * 120)
     assert lines[2] == Line(3, "ok")
 
 
-def test_custom_max_line_chars(tmp_path: Path) -> None:
+def test_custom_max_line_bytes(tmp_path: Path) -> None:
     path = write(tmp_path, "x.log", b"12345\n123456\n")
-    lines = read_all(path, max_line_chars=5)
-    assert lines == [Line(1, "12345"), Line(2, None, "line longer than 5 characters", "123456")]
+    lines = read_all(path, max_line_bytes=5)
+    assert lines == [Line(1, "12345"), Line(2, None, "line longer than 5 bytes", "123456")]
 
 
 # --- errors --------------------------------------------------------------------------------------------

@@ -6,7 +6,6 @@ import re
 
 import pytest
 
-from breachkit.detect.api import BUNDLED_RULES
 from breachkit.detect.rules import load_rules
 from breachkit.detect.ruletest import (
     load_cases,
@@ -14,6 +13,9 @@ from breachkit.detect.ruletest import (
     reference_engine_for,
     run_case,
 )
+from breachkit.resources import bundled
+
+BUNDLED_RULES = bundled("rules")
 
 PACK = load_rules([BUNDLED_RULES], strict_fields=True)
 CASES, CASE_PROBLEMS = load_cases([BUNDLED_RULES / "tests"])

@@ -23,7 +23,7 @@ from breachkit.logs.ingest import IngestOptions, ingest_file, to_batch
 from breachkit.logs.local import LocalStore
 from breachkit.logs.schema import ARROW_SCHEMA, event_id
 from breachkit.subjects import identifiers as idmod
-from breachkit.subjects.categories import DEFAULT_RULES, CompiledRules, compile_rules
+from breachkit.subjects.categories import ACTOR_CATEGORIES, DEFAULT_RULES, CompiledRules, compile_rules
 from breachkit.subjects.identifiers import TIME_DTYPE, affected_identifiers
 from breachkit.subjects.join import build_subject_table
 from breachkit.subjects.schema import IDENTIFIER_COLUMNS, IDENTIFIER_FIELDS
@@ -74,7 +74,9 @@ def test_default_rules_fit_the_platform(event, expected):
 
 def test_default_rules_use_known_categories_only():
     assert {r.category for r in DEFAULT_RULES} <= set(DATA_CATEGORIES)
-    assert RULES.categories == tuple(c for c in DATA_CATEGORIES if c in RULES.categories)
+    # slots in vocabulary order, a category with rules for other people's data (a customer list) twice
+    assert list(RULES.categories) == sorted(RULES.categories, key=list(DATA_CATEGORIES).index)
+    assert {s for s in RULES.slots if s.endswith(".others")} == {"identity.others", "contact.others"}
     assert "special" not in RULES.categories and "online_identifiers" in RULES.categories
 
 
@@ -165,22 +167,31 @@ def reference_identifiers(events: Sequence[dict[str, Any]], scope: Scope, rules:
     networks = [ipaddress.ip_network(s, strict=False) for s in scope.source_ips]
     lists = {"user.id": scope.user_ids, "user.name": scope.user_names, "device.id": scope.device_ids,
              "device.imei": scope.imeis, "session.id": scope.session_ids}
+    means = {"session.id": scope.session_ids, "device.id": scope.device_ids, "device.imei": scope.imeis}
     rows: dict[tuple[str, str], dict[str, Any]] = {}
     for e in events:
         ts = e["@timestamp"]
         if (scope.since and ts < scope.since) or (scope.until and ts > scope.until):
             continue
         ip = e.get("source.ip")
-        if not ((ip and any(ipaddress.ip_address(ip) in n for n in networks))
-                or any(e.get(f) in vs for f, vs in lists.items())):
+        from_means = bool(ip and any(ipaddress.ip_address(ip) in n for n in networks)) or any(
+            e.get(f) in vs for f, vs in means.items())
+        if not (from_means or any(e.get(f) in vs for f, vs in lists.items())):
             continue
+        status = e.get("http.response.status_code")
+        succeeded = e.get("event.outcome") != "failure" and not (status is not None and status >= 400)
         for field in IDENTIFIER_FIELDS:
             if e.get(field) is None:
                 continue
-            row = rows.setdefault((field, e[field]), {"first": ts, "last": ts, "n": 0, "cats": set()})
+            row = rows.setdefault((field, e[field]), {"first": ts, "last": ts, "n": 0, "cats": set(), "exposing": 0,
+                                                      "used": 0, "ok": 0})
             row["first"], row["last"] = min(row["first"], ts), max(row["last"], ts)
             row["n"] += 1
-            row["cats"] |= set(rules.match_for(e, field))
+            reached = set(rules.match_for(e, field))
+            row["cats"] |= reached
+            row["exposing"] += bool(reached - ACTOR_CATEGORIES)
+            row["used"] += field == "user.id" and from_means and succeeded
+            row["ok"] += field == "user.id" and succeeded
     order = list(IDENTIFIER_FIELDS)
     keys = sorted(rows, key=lambda k: (order.index(k[0]), k[1]))
     return pd.DataFrame({
@@ -191,6 +202,9 @@ def reference_identifiers(events: Sequence[dict[str, Any]], scope: Scope, rules:
         "last_seen": pd.Series([rows[k]["last"] for k in keys], dtype=TIME_DTYPE),
         "events": pd.Series([rows[k]["n"] for k in keys], dtype="int64"),
         "categories": pd.Series([sorted(rows[k]["cats"]) for k in keys], dtype="object"),
+        "exposing": pd.Series([rows[k]["exposing"] for k in keys], dtype="int64"),
+        "used_by_actor": pd.Series([rows[k]["used"] for k in keys], dtype="int64"),
+        "succeeded": pd.Series([rows[k]["ok"] for k in keys], dtype="int64"),
     })
 
 
@@ -270,7 +284,7 @@ def _sql_agrees_with_reference(store: LocalStore) -> int:
     rows = store.con.execute(f"SELECT {fetched}, {cols} FROM events").fetchall()  # noqa: S608 - compiled rules
     for row in rows:
         event = dict(zip(names, row[:4], strict=True))
-        on_duckdb = sorted(c for c, hit in zip(RULES.categories, row[4:], strict=True) if hit)
+        on_duckdb = sorted({c for c, hit in zip(RULES.categories, row[4:], strict=True) if hit})
         assert on_duckdb == RULES.match(event), event
     return len(rows)
 

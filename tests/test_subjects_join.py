@@ -94,7 +94,8 @@ def test_one_row_per_person_with_identifiers_categories_times_and_records():
     assert table.dtypes.astype(str).to_dict() == {
         "subject_id": "str", "email": "str", "name": "str", "phone": "str", "locale": "str", "country": "str",
         "account_type": "str", "minor": "bool", "categories": "object", "identifiers": "object",
-        "first_seen": "datetime64[us, UTC]", "last_seen": "datetime64[us, UTC]", "records": "int64"}
+        "first_seen": "datetime64[us, UTC]", "last_seen": "datetime64[us, UTC]", "records": "int64",
+        "roles": "object", "requests": "int64"}
 
 
 def test_accounts_with_the_same_email_and_name_are_one_person_under_the_smallest_id():

@@ -183,3 +183,34 @@ def test_zone_label_and_naive_now() -> None:
     assert zone_label(ZoneInfo("America/Sao_Paulo"), AWARE, AWARE) == "America/Sao_Paulo (-03)"
     with pytest.raises(ValueError, match="timezone-aware"):
         plot_timeline(incident(), deadlines=[], tasks=[], filings=[], now=datetime(2026, 3, 29, 12), zone=BERLIN)
+
+
+def test_the_legal_window_keeps_72_hours_wide_and_names_what_falls_outside(tmp_path: Path) -> None:
+    from breachkit.incidents.clock import legal_window
+
+    now = AWARE + timedelta(days=9)  # long after every 72-hour deadline
+    ds = [d for r in ("gdpr-33", "gdpr-34") for d in deadlines(REGIMES[r], AWARE, now)]
+    window = legal_window(AWARE, ds, now)
+    assert window == (AWARE, AWARE + timedelta(hours=72))
+    figure = plot_timeline(incident(), deadlines=ds, tasks=[task("late", "security", 200)], filings=[], now=now,
+                           zone=BERLIN, window=window)
+    lo, hi = figure.axes[0].get_xlim()
+    assert (hi - lo) == pytest.approx(3 * 1.10, rel=0.01)  # three days plus the margins, not nine
+    path = save_timeline(figure, tmp_path / "t.svg")
+    texts = " ".join(svg_texts(path))
+    assert "now 2026-04-07" in texts and "→" in texts  # now past the right edge, said in words
+    assert "outside the window:" in texts and "occurred 2026-03-26" in texts and "task late due" in texts
+    everything = plot_timeline(incident(), deadlines=ds, tasks=[], filings=[], now=now, zone=BERLIN)
+    wide_lo, wide_hi = everything.axes[0].get_xlim()
+    assert wide_hi - wide_lo > 9
+
+
+def test_report_timeline_uses_the_legal_window_by_default(tmp_path, monkeypatch, invoke_cli) -> None:
+    monkeypatch.chdir(tmp_path)
+    invoke_cli("init", ".")
+    aware = (datetime.now(UTC) - timedelta(days=6)).isoformat()
+    invoke_cli("incident", "open", "--title", "Old", "--aware-at", aware, "--justification", "j")
+    invoke_cli("report", "timeline", "BK-" + aware[:4] + "-0001", "--out", str(tmp_path / "t.svg"))
+    assert "window: awareness to the last deadline" in " ".join(svg_texts(tmp_path / "t.svg"))
+    invoke_cli("report", "timeline", "BK-" + aware[:4] + "-0001", "--out", str(tmp_path / "all.svg"), "--window", "all")
+    assert "window: awareness" not in " ".join(svg_texts(tmp_path / "all.svg"))

@@ -1,24 +1,53 @@
-"""The `breachkit` command: a thin click layer over the library. One module per command group."""
+"""The `breachkit` command: a thin click layer over the library. One module per command group, each loaded
+only when its command runs (or when help lists it), so a quick command does not pay for the others."""
 
 from __future__ import annotations
 
+import importlib
 import traceback
 from typing import Any
 
 import click
 
 from breachkit.cli.common import AppContext, err_console
-from breachkit.errors import BreachkitError
+from breachkit.errors import BreachkitError, exit_code_lines, printable
 
-EPILOG = """\b
-Exit codes: 0 success · 1 bad input (log, rule, template, directory file) ·
-2 usage or configuration error · 3 service unreachable or refused (Elasticsearch, SMTP, database) ·
-4 partial: some inputs done, others failed (each listed) ·
-5 conflict: the incident changed since it was read (nothing written; retry)."""
+EPILOG = "\b\nExit codes:\n" + "\n".join(f"  {line}" for line in exit_code_lines())
+
+# command name → "module:attribute" under breachkit.cli, in the order help lists them
+COMMANDS = {
+    "init": "setup:init",
+    "demo": "setup:demo",
+    "ingest": "ingest:ingest_cmd",
+    "logs": "logs:logs",
+    "rules": "rules:rules",
+    "detect": "detect:detect_cmd",
+    "scan": "scan:scan_cmd",
+    "incident": "incident:incident",
+    "subjects": "subjects:subjects",
+    "notices": "notices:notices",
+    "report": "report:report",
+    "remind": "remind:remind_cmd",
+    "serve": "web:serve_cmd",
+    "users": "web:users",
+}
 
 
 class BreachkitGroup(click.Group):
-    """Maps breachkit's errors to a message with its location and a hint, and to the documented exit code."""
+    """Loads command modules on demand; maps breachkit's errors to a message with its location and a hint,
+    and to the documented exit code."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module, _, attribute = target.partition(":")
+        command = getattr(importlib.import_module(f"breachkit.cli.{module}"), attribute)
+        assert isinstance(command, click.Command)
+        return command
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -34,9 +63,10 @@ class BreachkitGroup(click.Group):
 def report_error(exc: BreachkitError) -> None:
     console = err_console()
     console.print("[bold red]error:[/] ", end="")
-    console.print(str(exc), markup=False, highlight=False)
+    console.print(printable(str(exc), lines=True), markup=False, highlight=False)
     if exc.hint:
-        console.print(f"[yellow]hint:[/] {exc.hint}", highlight=False)
+        console.print("[yellow]hint:[/] ", end="")
+        console.print(printable(exc.hint, lines=True), markup=False, highlight=False)
 
 
 @click.group(cls=BreachkitGroup, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
@@ -47,44 +77,9 @@ def report_error(exc: BreachkitError) -> None:
 @click.pass_context
 def cli(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
     """breachkit: detect unauthorized access in logs, run the 72-hour clock, notify the people affected."""
-    ctx.obj = AppContext(config_path=config_path, verbose=verbose)
-
-
-def _register() -> None:
-    from breachkit.cli import (
-        assess,
-        detect,
-        incident,
-        ingest,
-        logs,
-        notices,
-        remind,
-        report,
-        rules,
-        scan,
-        setup,
-        subjects,
-        tasks,
-    )
-
-    cli.add_command(setup.init)
-    cli.add_command(setup.demo)
-    cli.add_command(ingest.ingest_cmd)
-    cli.add_command(logs.logs)
-    cli.add_command(rules.rules)
-    cli.add_command(detect.detect_cmd)
-    cli.add_command(scan.scan_cmd)
-    incident.incident.add_command(tasks.task)
-    incident.incident.add_command(assess.assess_cmd)
-    incident.incident.add_command(assess.decide_cmd)
-    cli.add_command(incident.incident)
-    cli.add_command(subjects.subjects)
-    cli.add_command(notices.notices)
-    cli.add_command(report.report)
-    cli.add_command(remind.remind_cmd)
-
-
-_register()
+    app = AppContext(config_path=config_path, verbose=verbose)
+    ctx.obj = app
+    ctx.call_on_close(app.close)
 
 
 def main() -> None:

@@ -1,4 +1,6 @@
-"""What the command modules share: the application context, consoles, output options, progress."""
+"""What the command modules share: the application context (a library `Session`), consoles, output options,
+progress, and the small formatters for people. Heavy dependencies are imported inside the functions that need
+them, so `breachkit --help` and quick commands start fast."""
 
 from __future__ import annotations
 
@@ -6,58 +8,69 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, tzinfo
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
-from breachkit.config import Config, load_config
-from breachkit.errors import UsageError
-from breachkit.workspace import Workspace
+from breachkit.times import local, parse_time
 
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress
 
-def parse_time(value: str | None, option: str, zone: tzinfo = UTC) -> datetime | None:
-    """An ISO 8601 option value as UTC; a time without an offset is read in `zone`."""
-    if value is None:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise UsageError(f"{option}: not an ISO 8601 time: {value!r}",
-                         hint="e.g. 2026-03-02T08:00:00Z, 2026-03-28T14:05:00+01:00 or 2026-03-02") from None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=zone)).astimezone(UTC)
+    from breachkit.config import Config
+    from breachkit.session import Session
+    from breachkit.workspace import Workspace
 
+__all__ = ["AppContext", "echo_json", "err_console", "local", "out_console", "output_option", "parse_time",
+           "pass_app", "progress_bar", "safe"]
 
-def local(value: datetime | None, zone: tzinfo) -> str:
-    """A time for people: in the display zone, with the zone's abbreviation ("" for none)."""
-    return "" if value is None else value.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z")
+def safe(text: object) -> str:
+    """Text from users or logs as it may be shown on a terminal: control characters (escape sequences that
+    could rewrite the screen) shown as \\xHH, never sent raw; newlines and tabs kept."""
+    from breachkit.errors import printable
+
+    return printable(str(text), lines=True)
 
 
 def err_console() -> Console:
+    from rich.console import Console
+
     return Console(stderr=True, soft_wrap=True)
 
 
 def out_console() -> Console:
+    from rich.console import Console
+
     return Console(soft_wrap=True)
 
 
 @dataclass
 class AppContext:
+    """The CLI's state for one invocation: which config, how verbose, and the session opened from it."""
+
     config_path: str | None = None
     verbose: bool = False
-    _config: Config | None = field(default=None, repr=False)
+    _session: Session | None = field(default=None, repr=False)
+
+    @property
+    def session(self) -> Session:
+        if self._session is None:
+            from breachkit.session import Session
+
+            self._session = Session.open(self.config_path)
+        return self._session
 
     @property
     def config(self) -> Config:
-        if self._config is None:
-            self._config = load_config(Path(self.config_path) if self.config_path else None)
-        return self._config
+        return self.session.config
 
     def workspace(self) -> Workspace:
-        return Workspace(self.config.workspace_dir).ensure()
+        return self.session.workspace
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
 
 
 pass_app = click.make_pass_decorator(AppContext)
@@ -69,12 +82,17 @@ def output_option(default: str = "table") -> Callable[[Callable[..., Any]], Call
 
 
 def echo_json(data: Any) -> None:
+    """JSON on stdout: a result document (anything with `to_data`) or plain data."""
+    if hasattr(data, "to_data"):
+        data = data.to_data()
     click.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False))
 
 
 @contextmanager
 def progress_bar(enabled: bool = True) -> Iterator[Progress]:
     """A progress display on stderr; silent when stderr is not a terminal (cron, pipes, tests)."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
     console = err_console()
     progress = Progress(
         TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TimeRemainingColumn(),
@@ -82,3 +100,35 @@ def progress_bar(enabled: bool = True) -> Iterator[Progress]:
     )
     with progress:
         yield progress
+
+
+def parse_assignment(item: str, option: str = "--set") -> tuple[str, Any]:
+    """`field=value`: the value is JSON when it parses (lists, numbers, true/false, null), else a string."""
+    from breachkit.errors import UsageError
+
+    if "=" not in item:
+        raise UsageError(f"{option} takes field=value, not {item!r}")
+    name, raw = item.split("=", 1)
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    return name.strip(), value
+
+
+def parse_assignments(items: tuple[str, ...] | list[str], option: str = "--set") -> dict[str, Any]:
+    return dict(parse_assignment(item, option) for item in items)
+
+
+def override_reason(override_check: bool, reason: str | None) -> str | None:
+    """`--override-check --reason TEXT` as the use cases take it (None: no override)."""
+    from breachkit.errors import UsageError
+
+    if not override_check:
+        if reason:
+            raise UsageError("--reason explains an override: give --override-check with it", field="reason")
+        return None
+    if not (reason or "").strip():
+        raise UsageError("--override-check needs --reason: why go ahead despite the errors (it is recorded)",
+                         field="reason")
+    return reason

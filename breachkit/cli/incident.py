@@ -4,75 +4,27 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import click
-from rich.console import Group
-from rich.live import Live
-from rich.table import Table
 
-from breachkit.cli.common import AppContext, echo_json, local, out_console, output_option, parse_time, pass_app
-from breachkit.errors import UsageError
-from breachkit.incidents.api import actor_name, deadlines_of, open_store, read_detections, regimes_from_config
-from breachkit.incidents.clock import Deadline, Status, format_duration, format_remaining
-from breachkit.incidents.model import Filing, FilingKind, Incident
-from breachkit.incidents.model import Status as IncidentStatus
-from breachkit.incidents.store import IncidentStore
+from breachkit.cli.common import (
+    AppContext,
+    echo_json,
+    local,
+    out_console,
+    output_option,
+    parse_assignments,
+    parse_time,
+    pass_app,
+    safe,
+)
+from breachkit.cli.views import deadline_table, task_table
+from breachkit.incidents.model import FilingKind, Status
 
-STATUS_STYLE = {Status.RUNNING: "cyan", Status.OVERDUE: "bold red", Status.MET: "green", Status.LATE: "yellow",
-                Status.OPEN: "dim", Status.DONE: "green"}
-
-
-def parse_assignment(item: str) -> tuple[str, Any]:
-    """`field=value`: the value is JSON when it parses (lists, numbers, true/false, null), else a string."""
-    if "=" not in item:
-        raise UsageError(f"--set takes field=value, not {item!r}")
-    name, raw = item.split("=", 1)
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError:
-        value = raw
-    return name.strip(), value
-
-
-def nested_changes(current: dict[str, Any], items: Sequence[str]) -> dict[str, Any]:
-    """`impact.confidentiality=true` updates one key of a nested value, the rest kept."""
-    changes: dict[str, Any] = {}
-    for item in items:
-        name, value = parse_assignment(item)
-        head, _, rest = name.partition(".")
-        if rest:
-            base = changes.get(head, current.get(head)) or {}
-            if not isinstance(base, dict):
-                raise UsageError(f"--set {name}: {head} has no sub-fields")
-            changes[head] = {**base, rest: value}
-        else:
-            changes[head] = value
-    return changes
-
-
-def deadline_table(rows: Sequence[tuple[Incident, Deadline]], zone: ZoneInfo, title: str) -> Table:
-    several = len({i.id for i, _ in rows}) > 1
-    table = Table(title=title, title_justify="left")
-    for col in (("incident",) if several else ()) + ("regime", "stage", f"due ({zone.key})", "time", "status"):
-        table.add_column(col)
-    for incident, d in rows:
-        style = STATUS_STYLE[d.status]
-        left = format_remaining(d.remaining) if d.remaining is not None and d.filed_at is None else (
-            f"filed {local(d.filed_at, zone)}" if d.filed_at else f"{format_duration(d.elapsed)} elapsed")
-        status = d.status.value + (" · reasons for the delay required" if d.needs_delay_reasons
-                                   and not incident.delay_reasons else "")
-        cells = [d.regime, d.title, local(d.due_at, zone) or "without undue delay", left, status]
-        table.add_row(*([incident.id] if several else []), *cells, style=style)
-    return table
-
-
-def _incident(store: IncidentStore, incident_id: str) -> Incident:
-    return store.get(incident_id.upper())
+STATUSES = [s.value for s in Status]
+FILING_KINDS = [k.value for k in FilingKind]
 
 
 @click.group("incident")
@@ -100,47 +52,38 @@ def open_cmd(app: AppContext, title: str, aware_at: str, justification: str, occ
              detected_at: str | None, description: str, playbook: str | None, regimes: tuple[str, ...],
              commander: str | None, detections_file: Path | None, assignments: tuple[str, ...], output: str) -> None:
     """Open an incident; its clocks start at --aware-at."""
-    from breachkit.incidents.playbooks import find_playbook, tasks_for
+    from breachkit.incidents.api import open_incident, read_detections
+    from breachkit.incidents.documents import DeadlineItem
 
-    zone, config, now, actor = app.config.display_zone, app.config, datetime.now(UTC), actor_name()
-    fields: dict[str, Any] = nested_changes({}, assignments)
-    fields |= {"title": title, "description": description, "aware_justification": justification,
-               "aware_at": parse_time(aware_at, "--aware-at", zone),
-               "occurred_at": parse_time(occurred_at, "--occurred-at", zone),
-               "detected_at": parse_time(detected_at, "--detected-at", zone),
-               "regimes": list(regimes) or list(config.incidents.default_regimes), "commander": commander}
-    known = regimes_from_config(config)
-    unknown = [r for r in fields["regimes"] if r not in known]
-    if unknown:
-        raise UsageError(f"unknown regime {', '.join(unknown)} (known: {', '.join(sorted(known))})")
-    linked = read_detections(detections_file) if detections_file else []
-    book = find_playbook(playbook, [config.resolve(p) for p in config.incidents.playbooks]) if playbook else None
-    if book is not None:
-        fields["playbook"] = book.id
-    with open_store(config, app.workspace()) as store:
-        tasks = tasks_for(book, "BK-0000-0000", fields["aware_at"]) if book else []
-        opened = store.open_incident({k: v for k, v in fields.items() if v is not None}, actor=actor, now=now,
-                                     tasks=tasks, reason="opened")
-        if linked:
-            store.link_detections(opened.id, linked, actor=actor, now=now, reason=f"from {detections_file}")
-        if output == "json":
-            echo_json({"id": opened.id, "tasks": len(tasks), "detections": len(linked)})
-            return
-        out_console().print(f"opened [bold]{opened.id}[/]: {opened.title} · {len(tasks)} tasks · "
-                            f"{len(linked)} detections")
-        rows = [(opened, d) for d in deadlines_of(store, opened, known, now)]
-        out_console().print(deadline_table(rows, zone, "deadlines"))
+    zone = app.session.zone
+    found = read_detections(detections_file) if detections_file else []
+    opened = open_incident(app.session, title=title, aware_at=parse_time(aware_at, "--aware-at", zone) or aware_at,
+                           justification=justification, occurred_at=parse_time(occurred_at, "--occurred-at", zone),
+                           detected_at=parse_time(detected_at, "--detected-at", zone), description=description,
+                           playbook=playbook, regimes=regimes, commander=commander, detections=found,
+                           detections_source=f"from {detections_file}" if detections_file else "",
+                           fields=parse_assignments(assignments))
+    if output == "json":
+        echo_json({"id": opened.incident.id, "tasks": len(opened.tasks), "detections": opened.detections})
+        return
+    out_console().print(f"opened [bold]{opened.incident.id}[/]: {safe(opened.incident.title)} · {len(opened.tasks)} "
+                        f"tasks · {opened.detections} detections")
+    rows = [DeadlineItem.of(opened.incident, d) for d in opened.deadlines]
+    out_console().print(deadline_table(rows, app.session.zone, "deadlines"))
 
 
 @incident.command("list")
-@click.option("--status", "statuses", multiple=True, type=click.Choice([s.value for s in IncidentStatus]))
+@click.option("--status", "statuses", multiple=True, type=click.Choice(STATUSES))
 @output_option()
 @pass_app
 def list_cmd(app: AppContext, statuses: tuple[str, ...], output: str) -> None:
     """List incidents."""
-    zone = app.config.display_zone
-    with open_store(app.config, app.workspace()) as store:
-        found = store.list_incidents(status=[IncidentStatus(s) for s in statuses])
+    from rich.table import Table
+
+    from breachkit.incidents.api import list_incidents
+
+    zone = app.session.zone
+    found = list_incidents(app.session, statuses)
     if output == "json":
         echo_json([i.model_dump(mode="json") for i in found])
         return
@@ -148,7 +91,8 @@ def list_cmd(app: AppContext, statuses: tuple[str, ...], output: str) -> None:
     for col in ("id", "status", "severity", "title", f"aware ({zone.key})"):
         table.add_column(col)
     for i in found:
-        table.add_row(i.id, i.status.value, i.severity.value if i.severity else "", i.title, local(i.aware_at, zone))
+        table.add_row(i.id, i.status.value, i.severity.value if i.severity else "", safe(i.title),
+                      local(i.aware_at, zone))
     out_console().print(table)
 
 
@@ -159,57 +103,51 @@ def list_cmd(app: AppContext, statuses: tuple[str, ...], output: str) -> None:
 @pass_app
 def show_cmd(app: AppContext, incident_id: str, timeline: bool, output: str) -> None:
     """Everything about one incident: facts, deadlines, tasks, decisions, filings, timeline."""
-    zone, now = app.config.display_zone, datetime.now(UTC)
-    with open_store(app.config, app.workspace()) as store:
-        inc = _incident(store, incident_id)
-        deadlines = deadlines_of(store, inc, regimes_from_config(app.config), now)
-        tasks, decisions, filings = store.tasks(inc.id), store.decisions(inc.id), store.filings(inc.id)
-        history = store.timeline(inc.id)
+    from rich.console import Group
+    from rich.table import Table
+
+    from breachkit.incidents.api import show_incident
+    from breachkit.incidents.model import Decision, Filing, Incident, Task, TimelineEntry
+
+    zone = app.session.zone
+    doc = show_incident(app.session, incident_id, timeline=timeline)
     if output == "json":
-        echo_json({"incident": inc.model_dump(mode="json"),
-                   "deadlines": [{"regime": d.regime, "stage": d.stage, "due_at": d.due_at, "status": d.status.value,
-                                  "filed_at": d.filed_at} for d in deadlines],
-                   "tasks": [t.model_dump(mode="json") for t in tasks],
-                   "decisions": [d.model_dump(mode="json") for d in decisions],
-                   "filings": [f.model_dump(mode="json") for f in filings],
-                   "timeline": [e.model_dump(mode="json") for e in history]})
+        echo_json(doc)
         return
+    inc = Incident.model_validate(doc.incident)
     facts = Table.grid(padding=(0, 2))
     for name, value in (("id", inc.id), ("title", inc.title), ("status", inc.status.value),
                         ("severity", inc.severity.value if inc.severity else "not assessed"),
                         ("occurred", local(inc.occurred_at, zone)), ("detected", local(inc.detected_at, zone)),
                         ("aware", f"{local(inc.aware_at, zone)} — {inc.aware_justification}"),
-                        ("regimes", ", ".join(inc.regimes)), ("data", ", ".join(inc.data_categories)),
+                        ("regimes", ", ".join(inc.regimes)),
+                        ("data (declared)", ", ".join(inc.data_categories) or "none"),
+                        ("people (declared)", ", ".join(inc.subject_categories) or "none"),
+                        ("compromised accounts", ", ".join(inc.compromised_accounts) or "none declared"),
+                        ("actor accounts", ", ".join(inc.actor_accounts) or "none declared"),
                         ("version", str(inc.version))):
-        facts.add_row(f"[bold]{name}[/]", value)
-    parts: list[Any] = [facts, deadline_table([(inc, d) for d in deadlines], zone, "deadlines")]
-    if tasks:
-        parts.append(task_table(tasks, zone, now))
-    for d in decisions:
-        parts.append(f"decision {d.kind.value}: {'yes' if d.decision else 'no'} — {d.reasons} "
-                     f"({d.decided_by}, {local(d.decided_at, zone)})")
-    for f in filings:
-        parts.append(f"filed {f.regime}.{f.stage} ({f.kind.value}) {local(f.filed_at, zone)} ref {f.reference or '—'}")
+        facts.add_row(f"[bold]{name}[/]", safe(value))
+    for name, value in inc.facts.model_dump(mode="json").items():
+        if value not in ("", None) or name in ("unintended_recipients", "restore_hours"):
+            facts.add_row(f"[bold]facts.{name}[/]", safe("unknown" if value is None else str(value)))
+    parts: list[Any] = [facts, deadline_table(doc.deadlines, zone, "deadlines")]
+    if doc.tasks:
+        parts.append(task_table([Task.model_validate(t) for t in doc.tasks], zone, doc.at))
+    for d in (Decision.model_validate(x) for x in doc.decisions):
+        parts.append(safe(f"decision {d.kind.value}: {'yes' if d.decision else 'no'} — {d.reasons} "
+                          f"({d.decided_by}, {local(d.decided_at, zone)})"))
+    for f in (Filing.model_validate(x) for x in doc.filings):
+        parts.append(safe(f"filed {f.regime}.{f.stage} ({f.kind.value}) {local(f.filed_at, zone)} "
+                          f"ref {f.reference or '—'}"))
     if timeline:
         table = Table(title="timeline", title_justify="left")
         for col in ("#", f"when ({zone.key})", "who", "what", "why", "changes"):
             table.add_column(col)
-        for e in history:
-            table.add_row(str(e.seq), local(e.at, zone), e.actor, e.action, e.reason,
-                          json.dumps(e.changes, ensure_ascii=False)[:160])
+        for e in (TimelineEntry.model_validate(x) for x in doc.timeline):
+            table.add_row(str(e.seq), local(e.at, zone), safe(e.actor), e.action, safe(e.reason),
+                          safe(json.dumps(e.changes, ensure_ascii=False)[:160]))
         parts.append(table)
     out_console().print(Group(*parts))
-
-
-def task_table(tasks: Sequence[Any], zone: ZoneInfo, now: datetime) -> Table:
-    table = Table(title="tasks", title_justify="left")
-    for col in ("task", "title", "role", "assignee", f"due ({zone.key})", "state", "checklist"):
-        table.add_column(col)
-    for t in tasks:
-        late = t.state.value == "open" and t.due_at is not None and t.due_at < now
-        table.add_row(t.key, t.title, t.role, t.assignee or "", local(t.due_at, zone), t.state.value,
-                      f"{len(t.checked)}/{len(t.checklist)}", style="bold red" if late else None)
-    return table
 
 
 @incident.command("update")
@@ -223,18 +161,34 @@ def task_table(tasks: Sequence[Any], zone: ZoneInfo, now: datetime) -> Table:
 def update_cmd(app: AppContext, incident_id: str, assignments: tuple[str, ...], reference: str | None, reason: str,
                if_version: int | None) -> None:
     """Change incident fields; a concurrent change by someone else is a conflict (exit 5), never lost."""
+    from breachkit.errors import UsageError
+    from breachkit.incidents.api import update_incident
+
     if not assignments and reference is None:
         raise UsageError("nothing to change: give --set field=value or --reference")
-    with open_store(app.config, app.workspace()) as store:
-        inc = _incident(store, incident_id)
-        changes = nested_changes(inc.model_dump(mode="json"), assignments)
-        if reference is not None:
-            changes["authority_reference"] = reference
-        if "aware_at" in changes and isinstance(changes["aware_at"], str):
-            changes["aware_at"] = parse_time(changes["aware_at"], "aware_at", app.config.display_zone)
-        new = store.update(inc.id, changes, expected_version=if_version or inc.version, actor=actor_name(),
-                           now=datetime.now(UTC), reason=reason)
+    changes = parse_assignments(assignments) | ({"authority_reference": reference} if reference is not None else {})
+    new = update_incident(app.session, incident_id, changes, reason=reason, if_version=if_version)
     out_console().print(f"{new.id} is at version {new.version}")
+
+
+@incident.command("facts")
+@output_option()
+def facts_cmd(output: str) -> None:
+    """The decision facts an incident records (set with `incident update --set facts.<name>=<value>`)."""
+    from rich.table import Table
+
+    from breachkit.incidents.facts import describe_facts
+
+    rows = describe_facts()
+    if output == "json":
+        echo_json(rows)
+        return
+    table = Table(title="decision facts (incident update --set facts.<name>=<value>)", title_justify="left")
+    for col in ("fact", "values", "meaning"):
+        table.add_column(col)
+    for row in rows:
+        table.add_row(row["name"], ", ".join(row["values"]), row["help"])
+    out_console().print(table)
 
 
 @incident.command("note")
@@ -243,22 +197,21 @@ def update_cmd(app: AppContext, incident_id: str, assignments: tuple[str, ...], 
 @pass_app
 def note_cmd(app: AppContext, incident_id: str, text: str) -> None:
     """Add a note to the timeline."""
-    with open_store(app.config, app.workspace()) as store:
-        entry = store.note(incident_id.upper(), text, actor=actor_name(), now=datetime.now(UTC))
-    out_console().print(f"timeline #{entry.seq}")
+    from breachkit.incidents.api import add_note
+
+    out_console().print(f"timeline #{add_note(app.session, incident_id, text).seq}")
 
 
 @incident.command("status")
 @click.argument("incident_id")
-@click.argument("status", type=click.Choice([s.value for s in IncidentStatus]))
+@click.argument("status", type=click.Choice(STATUSES))
 @click.option("--reason", required=True)
 @pass_app
 def status_cmd(app: AppContext, incident_id: str, status: str, reason: str) -> None:
     """Move the incident along its lifecycle (closing needs the authority decision on record)."""
-    with open_store(app.config, app.workspace()) as store:
-        inc = _incident(store, incident_id)
-        new = store.set_status(inc.id, IncidentStatus(status), expected_version=inc.version, actor=actor_name(),
-                               now=datetime.now(UTC), reason=reason)
+    from breachkit.incidents.api import set_status
+
+    new = set_status(app.session, incident_id, status, reason=reason)
     out_console().print(f"{new.id} is {new.status.value}")
 
 
@@ -269,47 +222,37 @@ def status_cmd(app: AppContext, incident_id: str, status: str, reason: str) -> N
 @pass_app
 def link_cmd(app: AppContext, incident_id: str, detections_file: Path, reason: str) -> None:
     """Link detections (breachkit detect -o json|ndjson) and widen the incident's scope to their actors."""
-    found = read_detections(detections_file)
-    with open_store(app.config, app.workspace()) as store:
-        added = store.link_detections(incident_id.upper(), found, actor=actor_name(), now=datetime.now(UTC),
-                                      reason=reason or f"from {detections_file.name}")
-    out_console().print(f"{added} new detections linked ({len(found) - added} already there)")
+    from breachkit.incidents.api import link_detections, read_detections
+
+    result = link_detections(app.session, incident_id, read_detections(detections_file),
+                             reason=reason or f"from {detections_file.name}")
+    out_console().print(f"{result.added} new detections linked ({result.already} already there)")
 
 
 @incident.command("file")
 @click.argument("incident_id")
 @click.option("--regime", required=True, help="e.g. gdpr-33")
 @click.option("--stage", required=True, help="e.g. authority")
-@click.option("--kind", type=click.Choice([k.value for k in FilingKind]), default="initial", show_default=True)
+@click.option("--kind", type=click.Choice(FILING_KINDS), default="initial", show_default=True)
 @click.option("--at", "filed_at", help="When it was filed (default: now).")
 @click.option("--reference", help="The authority's case number (needed for follow-ups).")
 @click.option("--recipient", default="", help="The authority or channel.")
 @click.option("--note", default="")
+@click.option("--override-check", is_flag=True, help="File despite errors of the pre-filing check (needs --reason).")
+@click.option("--reason", help="Why the check's errors are overridden (recorded in the timeline and audit log).")
 @pass_app
 def file_cmd(app: AppContext, incident_id: str, regime: str, stage: str, kind: str, filed_at: str | None,
-             reference: str | None, recipient: str, note: str) -> None:
-    """Record a report filed with an authority (stops that stage's clock)."""
-    zone, now, actor = app.config.display_zone, datetime.now(UTC), actor_name()
-    regimes = regimes_from_config(app.config)
-    if regime not in regimes or stage not in [s.id for s in regimes[regime].stages]:
-        stages = ", ".join(f"{r.id}.{s.id}" for r in regimes.values() for s in r.stages)
-        raise UsageError(f"unknown regime stage {regime}.{stage} (known: {stages})")
-    with open_store(app.config, app.workspace()) as store:
-        inc = _incident(store, incident_id)
-        earlier = [f for f in store.filings(inc.id) if f.regime == regime and f.stage == stage]
-        reference = reference or next((f.reference for f in earlier if f.reference), None) or (
-            inc.authority_reference if regime == "gdpr-33" else None)
-        if kind == "follow_up" and not reference:
-            raise UsageError("a follow-up report refers to the authority's reference of the first report",
-                             hint="give --reference, or record it on the initial filing")
-        filing = Filing(incident_id=inc.id, regime=regime, stage=stage, kind=FilingKind(kind),
-                        filed_at=parse_time(filed_at, "--at", zone) or now,
-                        reference=reference,
-                        recipient=recipient, filed_by=actor, note=note)
-        store.add_record(filing, actor=actor, now=now, reason=note or f"{kind} report filed")
-        store.audit("filing", recipient or regime, actor=actor, at=now, incident_id=inc.id,
-                    reason=f"{regime}.{stage} {kind}", detail={"reference": filing.reference})
-    out_console().print(f"{inc.id}: {regime}.{stage} {kind} filed {local(filing.filed_at, zone)}")
+             reference: str | None, recipient: str, note: str, override_check: bool, reason: str | None) -> None:
+    """Record a report filed with an authority (stops that stage's clock); the pre-filing check runs first."""
+    from breachkit.cli.common import override_reason
+    from breachkit.incidents.api import file_report
+
+    filed = parse_time(filed_at, "--at", app.session.zone)
+    filing = file_report(app.session, incident_id, regime=regime, stage=stage, kind=kind, filed_at=filed,
+                         reference=reference, recipient=recipient, note=note,
+                         override_reason=override_reason(override_check, reason))
+    when = local(filing.filed_at, app.session.zone)
+    out_console().print(f"{filing.incident_id}: {regime}.{stage} {kind} filed {when}")
 
 
 @incident.command("clock")
@@ -322,35 +265,33 @@ def file_cmd(app: AppContext, incident_id: str, regime: str, stage: str, kind: s
 def clock_cmd(app: AppContext, incident_id: str | None, watch: bool, interval: float, count: int | None,
               output: str) -> None:
     """Every deadline of one incident (or of all open ones) with the time left; overdue ones in red."""
-    zone, regimes = app.config.display_zone, regimes_from_config(app.config)
-    with open_store(app.config, app.workspace()) as store:
-        def rows() -> list[tuple[Incident, Deadline]]:
-            now = datetime.now(UTC)
-            chosen = [_incident(store, incident_id)] if incident_id else store.list_incidents(
-                status=[s for s in IncidentStatus if s != IncidentStatus.CLOSED])
-            return [(i, d) for i in chosen for d in deadlines_of(store, i, regimes, now)]
+    from breachkit.incidents.api import clock
 
-        if output == "json":
-            echo_json([{"incident": i.id, "regime": d.regime, "stage": d.stage, "due_at": d.due_at,
-                        "status": d.status.value, "remaining_seconds": None if d.remaining is None
-                        else d.remaining.total_seconds(), "needs_delay_reasons": d.needs_delay_reasons}
-                       for i, d in rows()])
-            return
-        if not watch:
-            out_console().print(deadline_table(rows(), zone, f"clock at {local(datetime.now(UTC), zone)}"))
-            return
-        with Live(console=out_console(), auto_refresh=False) as live:
-            shown = 0
-            while count is None or shown < count:
-                live.update(deadline_table(rows(), zone, f"clock at {local(datetime.now(UTC), zone)} "
-                                                         "(Ctrl-C to stop)"), refresh=True)
-                shown += 1
-                if count is not None and shown >= count:
-                    break
-                try:
-                    time.sleep(interval)
-                except KeyboardInterrupt:
-                    break
+    session, zone = app.session, app.session.zone
+    if output == "json":
+        echo_json(clock(session, incident_id))
+        return
+
+    def table(suffix: str = "") -> Any:
+        doc = clock(session, incident_id)
+        return deadline_table(doc.deadlines, zone, f"clock at {local(doc.at, zone)}{suffix}")
+
+    if not watch:
+        out_console().print(table())
+        return
+    from rich.live import Live
+
+    with Live(console=out_console(), auto_refresh=False) as live:
+        shown = 0
+        while count is None or shown < count:
+            live.update(table(" (Ctrl-C to stop)"), refresh=True)
+            shown += 1
+            if count is not None and shown >= count:
+                break
+            try:
+                time.sleep(interval)
+            except KeyboardInterrupt:
+                break
 
 
 @incident.command("close")
@@ -359,8 +300,18 @@ def clock_cmd(app: AppContext, incident_id: str | None, watch: bool, interval: f
 @pass_app
 def close_cmd(app: AppContext, incident_id: str, reason: str) -> None:
     """Close the incident (needs the decision on notifying the authority on record, Art. 33(5))."""
-    with open_store(app.config, app.workspace()) as store:
-        inc = _incident(store, incident_id)
-        new = store.set_status(inc.id, IncidentStatus.CLOSED, expected_version=inc.version, actor=actor_name(),
-                               now=datetime.now(UTC), reason=reason)
-    out_console().print(f"{new.id} is closed")
+    from breachkit.incidents.api import close_incident
+
+    out_console().print(f"{close_incident(app.session, incident_id, reason=reason).id} is closed")
+
+
+def _register_subgroups() -> None:
+    from breachkit.cli.assess import assess_cmd, decide_cmd
+    from breachkit.cli.tasks import task
+
+    incident.add_command(task)
+    incident.add_command(assess_cmd)
+    incident.add_command(decide_cmd)
+
+
+_register_subgroups()

@@ -7,8 +7,8 @@ import dataclasses
 import click
 from rich.table import Table
 
-from breachkit.cli.common import AppContext, echo_json, out_console, output_option, pass_app
-from breachkit.logs.stores import ENGINES, SEARCH_ENGINES, open_event_store, open_search_store
+from breachkit.cli.common import AppContext, echo_json, out_console, output_option, pass_app, safe
+from breachkit.logs.names import ENGINES, SEARCH_ENGINES
 
 
 @click.group()
@@ -22,7 +22,9 @@ def logs() -> None:
 @output_option()
 @pass_app
 def stats(app: AppContext, engine: str | None, output: str) -> None:
-    """Per field: how many events carry it and how many distinct values it has (exact, on both engines)."""
+    """Per field: how many events carry it and how many distinct values it has (exact, on every engine)."""
+    from breachkit.logs.stores import open_event_store
+
     with open_event_store(app.config, app.workspace(), engine, read_only=True) as store:
         result = store.field_stats()
         total = store.count()
@@ -47,13 +49,10 @@ def stats(app: AppContext, engine: str | None, output: str) -> None:
 def check_index_cmd(app: AppContext, pattern: str, engine: str, output: str) -> None:
     """Can the rules run on an existing index? Per field the rules use: present, and with a type breachkit can
     query; then the rules that cannot run there and why (exit 1 if any)."""
-    from breachkit.detect.api import ruleset_from_config
-    from breachkit.detect.sources import check_index
+    from breachkit.cli.ingest import say
+    from breachkit.detect.api import check_existing_index
 
-    cfg = app.config.opensearch if engine == "opensearch" else app.config.elasticsearch
-    ruleset = ruleset_from_config(app.config)
-    with open_search_store(app.config, app.workspace(), engine) as store:
-        result = check_index(store.conn, pattern, ruleset, cfg.source)
+    result = check_existing_index(app.session, pattern, engine)
     if output == "json":
         echo_json(dataclasses.asdict(result) | {"ok": result.ok})
     else:
@@ -62,10 +61,38 @@ def check_index_cmd(app: AppContext, pattern: str, engine: str, output: str) -> 
         for column in ("field", "in the index", "type", "usable", "note"):
             table.add_column(column)
         for f in result.fields:
-            table.add_row(f.field, f.index_field, ", ".join(f.types) or "-", "yes" if f.usable else "NO", f.reason)
+            table.add_row(f.field, safe(f.index_field), ", ".join(f.types) or "-", "yes" if f.usable else "NO",
+                          f.reason)
         console.print(table)
         for rule in result.rules:
-            console.print(f"cannot run: {rule.title} [{rule.rule_id}]: {'; '.join(rule.problems)}", highlight=False)
-        console.print(f"{len(result.rules)} rules cannot run on {pattern}", highlight=False)
+            say(console, f"cannot run: {rule.title} [{rule.rule_id}]: {'; '.join(rule.problems)}")
+        say(console, f"{len(result.rules)} rules cannot run on {pattern}")
     if not result.ok:
         raise click.exceptions.Exit(1)
+
+
+@logs.command("forget")
+@click.argument("source")
+@click.option("-e", "--engine", type=click.Choice(ENGINES), default=None,
+              help="Event store (default: ingest.default_engine).")
+@click.option("--reason", default=None, help="Why (recorded in <workspace>/ingest-log.jsonl).")
+@output_option()
+@pass_app
+def forget(app: AppContext, source: str, engine: str | None, reason: str | None, output: str) -> None:
+    """Remove every event of SOURCE (its log.file.path: the file name it was ingested from).
+
+    To correct a source, prefer `breachkit ingest --replace FILE`, which never leaves it without events.
+    The removal is recorded in <workspace>/ingest-log.jsonl. A SOURCE with no events is an error (exit 2)
+    that lists the stored sources.
+    """
+    from breachkit.cli.ingest import say
+    from breachkit.logs.ingest import forget_source
+    from breachkit.logs.stores import open_event_store
+
+    workspace = app.workspace()
+    with open_event_store(app.config, workspace, engine) as store:
+        result = forget_source(store, source, workspace, reason=reason)
+    if output == "json":
+        echo_json(dataclasses.asdict(result))
+        return
+    say(out_console(), f"removed {result.removed:,} events of source {result.source} from {result.engine}")

@@ -2,31 +2,18 @@
 
 from __future__ import annotations
 
-import hashlib
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, Literal, cast
 
 import click
-from rich.table import Table
 
 from breachkit.cli.common import AppContext, echo_json, err_console, out_console, output_option, pass_app, progress_bar
-from breachkit.errors import PartialFailure, Problem
-from breachkit.incidents.api import actor_name, open_store
-from breachkit.notices.api import (
-    authority_report_context,
-    chunks,
-    load_recipients,
-    notice_context,
-    outgoing,
-    require_subject_decision,
-    write_eml,
-)
-from breachkit.notices.context import ReportType
-from breachkit.notices.delivery import DeliveryOptions, deliver, transport_from_config
-from breachkit.notices.outbox import Outbox, State
-from breachkit.notices.render import AuthorityFormat, render_all, write_authority
-from breachkit.notices.templates import environment_from_config
+from breachkit.cli.common import safe as _safe
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from breachkit.errors import Problem
 
 REPORT_TYPES = click.Choice(["initial", "follow_up", "final"])
 
@@ -37,11 +24,13 @@ def notices() -> None:
 
 
 def _problems_table(problems: list[Problem], title: str) -> Table:
+    from rich.table import Table
+
     table = Table(title=title, title_justify="left")
     for col in ("row", "field", "problem"):
         table.add_column(col)
     for p in problems:
-        table.add_row(str(p.location.line or ""), p.location.field or "", p.message)
+        table.add_row(str(p.location.line or ""), _safe(p.location.field or ""), _safe(p.message))
     return table
 
 
@@ -61,29 +50,20 @@ def _problems_table(problems: list[Problem], title: str) -> Table:
 def render_cmd(app: AppContext, incident_id: str, kind: str, out: Path, recipients: Path | None,
                formats: tuple[str, ...], report_type: str, reference: str | None, overwrite: bool) -> None:
     """Write what would be sent, for review: one file set per person plus a summary, or the authority report."""
-    config, now, actor = app.config, datetime.now(UTC), actor_name()
-    env = environment_from_config(config)
-    with open_store(config, app.workspace()) as store:
-        incident = store.get(incident_id.upper())
-        if kind == "authority":
-            ctx = authority_report_context(store, config, incident, now, report_type=cast(ReportType, report_type),
-                                           earlier_reference=reference)
-            chosen = cast(tuple[AuthorityFormat, ...], tuple(formats) or ("md", "html", "json", "pdf"))
-            paths = write_authority(ctx, env, out, chosen, overwrite=overwrite)
-            digest = hashlib.sha256(b"".join(p.read_bytes() for p in paths)).hexdigest()
-            store.audit("render", str(out), actor=actor, at=now, incident_id=incident.id, sha256=digest,
-                        reason=f"authority report ({report_type}) for review",
-                        detail={"files": [p.name for p in paths]})
-            out_console().print("\n".join(str(p) for p in paths))
-            return
-        people = load_recipients(store, incident, env, recipients)
-        summary = render_all(notice_context(store, config, incident), people, out, env, overwrite=overwrite)
-        store.audit("render", str(out), actor=actor, at=now, incident_id=incident.id,
-                    sha256=hashlib.sha256((out / "summary.json").read_bytes()).hexdigest(),
-                    reason="subject notices for review", detail={"rendered": summary.rendered,
-                                                                 "rejected": len(summary.rejected)})
+    from breachkit.notices.api import render_authority_reports, render_subject_notices
+    from breachkit.notices.render import AUTHORITY_FORMATS, AuthorityFormat
+
+    if kind == "authority":
+        paths = render_authority_reports(
+            app.session, incident_id, out, formats=cast(tuple[AuthorityFormat, ...], formats) or AUTHORITY_FORMATS,
+            report_type=cast(Literal["initial", "follow_up", "final"], report_type), reference=reference,
+            overwrite=overwrite)
+        out_console().print("\n".join(str(p) for p in paths))
+        return
+    summary = render_subject_notices(app.session, incident_id, out, recipients=recipients, overwrite=overwrite)
     console = out_console()
-    console.print(f"{summary.rendered} emails rendered into {out} · per locale {summary.per_locale} · "
+    console.print(f"{summary.rendered} emails rendered into {out} · per kind {summary.per_kind} · "
+                  f"{summary.skipped} actor accounts not written to · per locale {summary.per_locale} · "
                   f"per country {summary.per_country}")
     if summary.rejected:
         console.print(_problems_table(summary.rejected, f"{len({p.location.line for p in summary.rejected})} "
@@ -103,58 +83,43 @@ def render_cmd(app: AppContext, incident_id: str, kind: str, out: Path, recipien
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Folder for --dry-run.")
 @click.option("--queue-only", is_flag=True, help="Queue the messages, send later (another run).")
 @click.option("--progress/--no-progress", default=True)
+@click.option("--override-check", is_flag=True, help="Send despite errors of the pre-filing check (needs --reason).")
+@click.option("--reason", help="Why the check's errors are overridden (recorded in the timeline and audit log).")
 @pass_app
 def send_cmd(app: AppContext, incident_id: str, kind: str, recipients: Path | None, version: int, dry_run: bool,
-             out: Path | None, queue_only: bool, progress: bool) -> None:
-    """Queue every person's email in the outbox and deliver it over SMTP, exactly once (or visibly `unknown`)."""
-    config, now, actor = app.config, datetime.now(UTC), actor_name()
-    env = environment_from_config(config)
+             out: Path | None, queue_only: bool, progress: bool, override_check: bool, reason: str | None) -> None:
+    """Queue every person's email in the outbox and deliver it over SMTP, exactly once (or visibly `unknown`);
+    the pre-filing check runs first (not for --dry-run)."""
+    from breachkit.cli.common import override_reason
+    from breachkit.notices.api import send_notices
+    from breachkit.notices.outbox import State
+
     if dry_run and out is None:
         raise click.UsageError("--dry-run needs --out DIR")
-    with open_store(config, app.workspace()) as store:
-        incident = store.get(incident_id.upper())
-        reason = require_subject_decision(store, incident)
-        people = load_recipients(store, incident, env, recipients)
-        messages = outgoing(incident, people, notice_context(store, config, incident), env, config,
-                            version=version, reason=reason, now=now)
-        if people.rejected:
-            err_console().print(_problems_table(people.rejected, "rows rejected (not sent)"))
-        if dry_run:
-            assert out is not None
-            paths = write_eml(messages, out)
-            store.audit("render", str(out), actor=actor, at=now, incident_id=incident.id, reason="dry run (.eml)",
-                        detail={"messages": len(paths)})
-            out_console().print(f"{len(paths)} .eml files in {out} (nothing queued or sent)")
-            return
-        outbox = Outbox(store)
-        added = already = 0
-        changed: list[str] = []
-        for batch in chunks(messages):
-            queued = outbox.enqueue(batch, actor=actor, now=now)
-            added, already, changed = added + queued.added, already + queued.already, changed + queued.changed
-        out_console().print(f"queued {added} new, {already} already in the outbox")
-        if changed:
-            err_console().print(f"[yellow]{len(changed)} people already have version {version} queued with "
-                                f"different content: not queued again (use --version {version + 1} to send a "
-                                "corrected notice)[/]")
-        if queue_only:
-            return
-        pending = outbox.counts(incident.id, kind)[State.QUEUED.value]
-        with progress_bar(progress) as bar:
-            task = bar.add_task("sending", total=pending)
-            report = deliver(outbox, incident.id, kind, transport_from_config(config),
-                             DeliveryOptions.from_config(config.notices.smtp), actor=actor,
-                             on_message=lambda row, state: bar.advance(task) if state != State.QUEUED else None)
-        counts = outbox.counts(incident.id, kind)
-    out_console().print(f"sent {report.sent} · retried {report.retried} · failed {len(report.failed)} · "
-                        f"unknown {len(report.unknown) + len(report.interrupted)} · totals {counts}")
-    problems = [Problem(f"failed: {r}: {e}") for r, e in report.failed]
-    problems += [Problem(f"unknown: {r}: {e}") for r, e in report.unknown]
-    problems += [Problem(f"unknown: {r}: interrupted by an earlier run") for r in report.interrupted]
-    if problems:
-        raise PartialFailure(f"{len(problems)} messages not delivered for sure", problems=problems,
-                             hint=f"breachkit notices status {incident.id}; decide on unknown ones with "
-                                  f"`breachkit notices resolve {incident.id} --action resend|sent`")
+    with progress_bar(progress) as bar:
+        task = bar.add_task("sending", total=None)
+        result = send_notices(app.session, incident_id, recipients=recipients, version=version,
+                              dry_run_to=out if dry_run else None, queue_only=queue_only,
+                              on_start=lambda total: bar.update(task, total=total),
+                              on_message=lambda row, state: bar.advance(task) if state != State.QUEUED else None,
+                              override_reason=override_reason(override_check, reason))
+    if result.rejected:
+        err_console().print(_problems_table(result.rejected, "rows rejected (not sent)"))
+    if dry_run:
+        out_console().print(f"{len(result.dry_run)} .eml files in {out} (nothing queued or sent)")
+        return
+    out_console().print(f"queued {result.queued} new, {result.already} already in the outbox")
+    if result.changed:
+        err_console().print(f"[yellow]{len(result.changed)} people already have version {version} queued with "
+                            f"different content: not queued again (use --version {version + 1} to send a "
+                            "corrected notice)[/]")
+    if not result.delivered:
+        return
+    out_console().print(f"sent {result.sent} · retried {result.retried} · failed {len(result.failed)} · "
+                        f"unknown {len(result.unknown) + len(result.interrupted)} · totals {result.counts}")
+    failure = result.failure()
+    if failure is not None:
+        raise failure
 
 
 @notices.command("status")
@@ -163,23 +128,21 @@ def send_cmd(app: AppContext, incident_id: str, kind: str, recipients: Path | No
 @pass_app
 def status_cmd(app: AppContext, incident_id: str, output: str) -> None:
     """Messages by state; failed and unknown ones listed with the reason."""
-    with open_store(app.config, app.workspace()) as store:
-        outbox = Outbox(store)
-        iid = incident_id.upper()
-        store.get(iid)
-        counts = outbox.counts(iid)
-        trouble = outbox.rows(iid, states=[State.FAILED, State.UNKNOWN])
+    from rich.table import Table
+
+    from breachkit.notices.api import notice_status
+
+    doc = notice_status(app.session, incident_id)
     if output == "json":
-        echo_json({"counts": counts, "problems": [{"recipient": r.recipient, "state": r.state.value,
-                                                   "attempts": r.attempts, "error": r.last_error} for r in trouble]})
+        echo_json(doc)
         return
-    out_console().print(" · ".join(f"{k} {v}" for k, v in counts.items()))
-    if trouble:
+    out_console().print(" · ".join(f"{k} {v}" for k, v in doc.counts.items()))
+    if doc.problems:
         table = Table(title="not delivered for sure", title_justify="left")
         for col in ("recipient", "state", "attempts", "error"):
             table.add_column(col)
-        for r in trouble:
-            table.add_row(r.recipient, r.state.value, str(r.attempts), r.last_error)
+        for p in doc.problems:
+            table.add_row(_safe(p["recipient"]), str(p["state"]), str(p["attempts"]), _safe(p["error"]))
         out_console().print(table)
 
 
@@ -194,8 +157,8 @@ def status_cmd(app: AppContext, incident_id: str, output: str) -> None:
 def resolve_cmd(app: AppContext, incident_id: str, action: str, recipients: tuple[str, ...], include_failed: bool,
                 reason: str) -> None:
     """Decide explicitly about messages in state `unknown` (and, with --failed, `failed`)."""
-    states = [State.UNKNOWN, State.FAILED] if include_failed else [State.UNKNOWN]
-    with open_store(app.config, app.workspace()) as store:
-        changed = Outbox(store).resolve(incident_id.upper(), "subject", action=action, recipients=recipients or None,
-                                        states=states, actor=actor_name(), now=datetime.now(UTC), reason=reason)
+    from breachkit.notices.api import resolve_notices
+
+    changed = resolve_notices(app.session, incident_id, action=cast(Literal["resend", "sent", "cancel"], action),
+                              reason=reason, recipients=recipients or None, include_failed=include_failed)
     out_console().print(f"{changed} messages: {action}")

@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
-from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal, cast
 
 import click
 
-from breachkit.cli.common import AppContext, out_console, pass_app
-from breachkit.errors import UsageError
-from breachkit.incidents.api import actor_name, deadlines_of, open_store, regimes_from_config
-from breachkit.incidents.register import COLUMNS, register
-from breachkit.safecsv import csv_text
-from breachkit.workspace import write_private_bytes
+from breachkit.cli.common import AppContext, out_console, output_option, pass_app
 
 
 @click.group("report")
@@ -22,13 +15,8 @@ def report() -> None:
     """Documents: the breach register, the timeline picture, the authority report."""
 
 
-def _write(path: Path | None, data: bytes) -> str:
-    """To a 0600 file (atomically), or stdout when no path is given; returns the sha256."""
-    if path is None:
-        click.echo(data.decode("utf-8"), nl=False)
-    else:
-        write_private_bytes(path, data)
-    return hashlib.sha256(data).hexdigest()
+def _stdout(data: bytes) -> None:
+    click.echo(data.decode("utf-8"), nl=False)
 
 
 @report.command("register")
@@ -38,40 +26,29 @@ def _write(path: Path | None, data: bytes) -> str:
 @pass_app
 def register_cmd(app: AppContext, fmt: str, out: Path | None, reason: str) -> None:
     """Every incident, notified or not: facts, effects, remedial action, decisions and reasons (Art. 33(5))."""
-    now = datetime.now(UTC)
-    with open_store(app.config, app.workspace()) as store:
-        rows = register(store, regimes_from_config(app.config), now)
-        data = (csv_text(rows, COLUMNS) if fmt == "csv"
-                else json.dumps(rows, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
-        digest = _write(out, data)
-        store.audit("export", str(out) if out else "stdout", actor=actor_name(), at=now, reason=reason,
-                    sha256=digest, detail={"what": "register", "format": fmt, "incidents": len(rows)})
-    if out is not None:
-        out_console().print(f"{len(rows)} incidents → {out}")
+    from breachkit.incidents.reports_api import export_register
+
+    result = export_register(app.session, cast(Literal["csv", "json"], fmt), out, reason=reason)
+    if out is None:
+        _stdout(result.data)
+    else:
+        out_console().print(f"{result.items} incidents → {out}")
 
 
 @report.command("timeline")
 @click.argument("incident_id")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="A .png or .svg file (written 0600).")
+@click.option("--window", type=click.Choice(["legal", "all"]), default="legal", show_default=True,
+              help="Time axis: awareness to the last deadline (as on the board), or everything up to now.")
 @pass_app
-def timeline_cmd(app: AppContext, incident_id: str, out: Path) -> None:
+def timeline_cmd(app: AppContext, incident_id: str, out: Path, window: str) -> None:
     """A picture of occurred/detected/aware, tasks, filings and every deadline."""
-    from breachkit.incidents.timeline_plot import plot_timeline, save_timeline
+    from breachkit.incidents.api import normalize_id
+    from breachkit.incidents.reports_api import export_timeline
 
-    if out.suffix.lower() not in (".png", ".svg"):
-        raise UsageError(f"unsupported picture format {out.suffix!r}", path=out, hint="name the file .png or .svg")
-    now, regimes = datetime.now(UTC), regimes_from_config(app.config)
-    with open_store(app.config, app.workspace()) as store:
-        incident = store.get(incident_id.upper())
-        figure = plot_timeline(incident, deadlines=deadlines_of(store, incident, regimes, now),
-                               tasks=store.tasks(incident.id), filings=store.filings(incident.id), now=now,
-                               zone=app.config.display_zone, regime_names={k: r.name for k, r in regimes.items()})
-        save_timeline(figure, out)
-        store.audit("export", str(out), actor=actor_name(), at=now, incident_id=incident.id,
-                    reason="timeline picture", sha256=hashlib.sha256(out.read_bytes()).hexdigest(),
-                    detail={"what": "timeline"})
-    out_console().print(f"{incident.id} timeline → {out}")
+    export_timeline(app.session, incident_id, out, window=cast(Literal["legal", "all"], window))
+    out_console().print(f"{normalize_id(incident_id)} timeline → {out}")
 
 
 @report.command("authority")
@@ -82,28 +59,58 @@ def timeline_cmd(app: AppContext, incident_id: str, out: Path) -> None:
 @click.option("--report-type", type=click.Choice(["initial", "follow_up", "final"]), default="initial",
               show_default=True)
 @click.option("--reference", help="The authority's reference of the first report (follow-ups).")
+@click.option("--override-check", is_flag=True, help="Write it although the pre-filing check finds errors "
+                                                      "(needs --reason).")
+@click.option("--reason", help="Why the check's errors are overridden (recorded in the timeline and audit log).")
 @pass_app
 def authority_cmd(app: AppContext, incident_id: str, fmt: str, out: Path | None, report_type: str,
-                  reference: str | None) -> None:
-    """The report to the supervisory authority (Art. 33(3)), in the EDPB template's structure."""
-    from typing import cast
+                  reference: str | None, override_check: bool, reason: str | None) -> None:
+    """The report to the supervisory authority (Art. 33(3)), in the EDPB template's structure; the pre-filing
+    check runs first (`report check` shows it on its own)."""
+    from breachkit.cli.common import override_reason
+    from breachkit.incidents.api import normalize_id
+    from breachkit.notices.api import authority_report
 
-    from breachkit.notices.api import authority_report_context
-    from breachkit.notices.context import ReportType
-    from breachkit.notices.render import AuthorityFormat, render_authority
-    from breachkit.notices.templates import environment_from_config
+    result = authority_report(app.session, incident_id, cast(Literal["md", "html", "json", "pdf"], fmt), out,
+                              report_type=cast(Literal["initial", "follow_up", "final"], report_type),
+                              reference=reference, override_reason=override_reason(override_check, reason))
+    if out is None:
+        _stdout(result.data)
+    else:
+        out_console().print(f"{normalize_id(incident_id)} authority report → {out}")
 
-    if fmt == "pdf" and out is None:
-        raise UsageError("a PDF needs --out FILE")
-    now = datetime.now(UTC)
-    with open_store(app.config, app.workspace()) as store:
-        incident = store.get(incident_id.upper())
-        ctx = authority_report_context(store, app.config, incident, now, report_type=cast(ReportType, report_type),
-                                       earlier_reference=reference)
-        content = render_authority(ctx, environment_from_config(app.config), cast(AuthorityFormat, fmt))
-        data = content if isinstance(content, bytes) else content.encode("utf-8")
-        digest = _write(out, data)
-        store.audit("export", str(out) if out else "stdout", actor=actor_name(), at=now, incident_id=incident.id,
-                    sha256=digest, reason=f"authority report ({report_type})", detail={"format": fmt})
-    if out is not None:
-        out_console().print(f"{incident.id} authority report → {out}")
+
+@report.command("check")
+@click.argument("incident_id")
+@click.option("--report-type", type=click.Choice(["initial", "follow_up", "final"]), default="initial",
+              show_default=True, help="Blanks are \"to follow\" (warnings) only in an initial report (Art. 33(4)).")
+@click.option("--reference", help="The authority's reference of the first report (follow-ups).")
+@output_option()
+@pass_app
+def check_cmd(app: AppContext, incident_id: str, report_type: str, reference: str | None, output: str) -> None:
+    """The pre-filing check: contradictions, blanks the authority form asks for, categories and numbers that do not
+    agree, countries whose law has its own duty — each with the field to fix. Errors (exit 1) block `report
+    authority`, `incident file` and `notices send` unless overridden with --override-check --reason."""
+    from rich.table import Table
+
+    from breachkit.cli.common import echo_json, safe
+    from breachkit.errors import InputError
+    from breachkit.incidents.check_api import check_case
+
+    doc = check_case(app.session, incident_id, report_type=report_type, reference=reference)
+    if output == "json":
+        echo_json(doc)
+    else:
+        table = Table(title=f"{doc.incident}: pre-filing check ({doc.report_type} report, subject list "
+                            f"{'v' + str(doc.subject_list) if doc.subject_list else 'none'})", title_justify="left")
+        for col in ("", "field", "finding", "to fix"):
+            table.add_column(col)
+        for f in doc.findings:
+            table.add_row(f.severity, safe(f.field), safe(f.message), safe(f.hint),
+                          style="red" if f.severity == "error" else "yellow")
+        out_console().print(table)
+        out_console().print(f"{doc.errors} errors, {doc.warnings} warnings: "
+                            + ("ready to file" if doc.passed else "not ready (errors block filing and sending)"))
+    if not doc.passed:
+        raise InputError(f"{doc.errors} error{'s' if doc.errors != 1 else ''} block filing and sending",
+                         path=doc.incident, hint="fix the fields listed, or override with --override-check --reason")

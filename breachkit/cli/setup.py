@@ -37,7 +37,7 @@ def demo(app: AppContext, directory: Path) -> None:
     result = run_demo(directory)
     console = out_console()
     render_summary(result.ingested)
-    emit(result.detections, "table", app)
+    emit(result.detections, "table", app.session.zone)
     by_rule: dict[str, int] = {}
     for d in result.detections.detections:
         by_rule[d.title] = by_rule.get(d.title, 0) + 1
@@ -45,9 +45,12 @@ def demo(app: AppContext, directory: Path) -> None:
                   f"{len(by_rule)} rules. Workspace and config: {result.directory}", highlight=False)
     if result.incident_id:
         console.print(f"\nopened {result.incident_id} (GDPR playbook, clock from aware_at): {result.people} people "
-                      f"affected; emails and the authority report rendered for review in {result.review} "
-                      "(nothing was sent)", highlight=False)
+                      f"affected, {result.compromised} account compromised; emails and the authority report "
+                      f"rendered for review in {result.review} (nothing was sent); pre-filing check "
+                      f"{'passed: initial report recorded as filed' if result.check_passed else 'found errors'}",
+                      highlight=False)
         console.print(f"next: cd {result.directory} && breachkit incident show {result.incident_id} · "
-                      f"breachkit incident clock · breachkit subjects show {result.incident_id}", highlight=False)
+                      f"breachkit report check {result.incident_id} · breachkit subjects show "
+                      f"{result.incident_id}", highlight=False)
     else:
         console.print(f"next: cd {result.directory} && breachkit detect --level high", highlight=False)

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import click
-from rich.table import Table
 
-from breachkit.cli.common import AppContext, echo_json, local, out_console, output_option, pass_app
-from breachkit.cli.incident import task_table
-from breachkit.incidents.api import actor_name, open_store
+from breachkit.cli.common import AppContext, echo_json, local, out_console, output_option, pass_app, safe
+from breachkit.cli.views import task_table
+
+if TYPE_CHECKING:
+    from breachkit.incidents.model import Task
 
 
 @click.group("task")
@@ -24,30 +25,30 @@ def task() -> None:
 @pass_app
 def list_cmd(app: AppContext, incident_id: str, checklists: bool, output: str) -> None:
     """The incident's tasks with owners and due times (open tasks past due in red)."""
-    zone, now = app.config.display_zone, datetime.now(UTC)
-    with open_store(app.config, app.workspace()) as store:
-        tasks = store.tasks(incident_id.upper())
+    from rich.table import Table
+
+    from breachkit.incidents import tasks_api
+
+    zone = app.session.zone
+    tasks = tasks_api.list_tasks(app.session, incident_id)
     if output == "json":
         echo_json([t.model_dump(mode="json") for t in tasks])
         return
-    out_console().print(task_table(tasks, zone, now))
+    out_console().print(task_table(tasks, zone, app.session.now()))
     if checklists:
         for t in tasks:
-            table = Table(title=f"{t.key}: {t.title} (due {local(t.due_at, zone)})", title_justify="left")
+            table = Table(title=safe(f"{t.key}: {t.title} (due {local(t.due_at, zone)})"), title_justify="left")
             table.add_column("#")
             table.add_column("item")
             table.add_column("done")
             for number, item in enumerate(t.checklist, 1):
-                table.add_row(str(number), item, "✓" if number - 1 in t.checked else "")
+                table.add_row(str(number), safe(item), "✓" if number - 1 in t.checked else "")
             out_console().print(table)
 
 
-def _change(app: AppContext, incident_id: str, key: str, changes: dict[str, object], reason: str) -> None:
-    with open_store(app.config, app.workspace()) as store:
-        new = store.update_task(incident_id.upper(), key, changes, actor=actor_name(), now=datetime.now(UTC),
-                                reason=reason)
-    out_console().print(f"{key}: {new.state.value}, {len(new.checked)}/{len(new.checklist)} checked"
-                        + (f", assigned to {new.assignee}" if new.assignee else ""))
+def _show(new: Task) -> None:
+    out_console().print(safe(f"{new.key}: {new.state.value}, {len(new.checked)}/{len(new.checklist)} checked"
+                             + (f", assigned to {new.assignee}" if new.assignee else "")))
 
 
 @task.command("assign")
@@ -57,7 +58,9 @@ def _change(app: AppContext, incident_id: str, key: str, changes: dict[str, obje
 @pass_app
 def assign_cmd(app: AppContext, incident_id: str, key: str, assignee: str) -> None:
     """Give a task to someone (an email: reminders go there)."""
-    _change(app, incident_id, key, {"assignee": assignee}, f"assigned to {assignee}")
+    from breachkit.incidents import tasks_api
+
+    _show(tasks_api.assign_task(app.session, incident_id, key, assignee))
 
 
 @task.command("check")
@@ -68,12 +71,9 @@ def assign_cmd(app: AppContext, incident_id: str, key: str, assignee: str) -> No
 @pass_app
 def check_cmd(app: AppContext, incident_id: str, key: str, items: tuple[int, ...], uncheck: bool) -> None:
     """Tick (or untick) checklist items by number (1 = first)."""
-    with open_store(app.config, app.workspace()) as store:
-        current = next((t for t in store.tasks(incident_id.upper()) if t.key == key), None)
-    checked = set(current.checked if current else [])
-    picked = {i - 1 for i in items}
-    _change(app, incident_id, key, {"checked": sorted(checked - picked if uncheck else checked | picked)},
-            "checklist")
+    from breachkit.incidents import tasks_api
+
+    _show(tasks_api.check_items(app.session, incident_id, key, items, uncheck=uncheck))
 
 
 @task.command("done")
@@ -83,7 +83,9 @@ def check_cmd(app: AppContext, incident_id: str, key: str, items: tuple[int, ...
 @pass_app
 def done_cmd(app: AppContext, incident_id: str, key: str, note: str) -> None:
     """Mark a task done."""
-    _change(app, incident_id, key, {"state": "done", **({"note": note} if note else {})}, note or "done")
+    from breachkit.incidents import tasks_api
+
+    _show(tasks_api.complete_task(app.session, incident_id, key, note))
 
 
 @task.command("skip")
@@ -93,7 +95,9 @@ def done_cmd(app: AppContext, incident_id: str, key: str, note: str) -> None:
 @pass_app
 def skip_cmd(app: AppContext, incident_id: str, key: str, reason: str) -> None:
     """Skip a task that does not apply (the reason is recorded)."""
-    _change(app, incident_id, key, {"state": "skipped", "note": reason}, reason)
+    from breachkit.incidents import tasks_api
+
+    _show(tasks_api.skip_task(app.session, incident_id, key, reason=reason))
 
 
 @task.command("reopen")
@@ -103,4 +107,6 @@ def skip_cmd(app: AppContext, incident_id: str, key: str, reason: str) -> None:
 @pass_app
 def reopen_cmd(app: AppContext, incident_id: str, key: str, reason: str) -> None:
     """Open a finished task again."""
-    _change(app, incident_id, key, {"state": "open"}, reason)
+    from breachkit.incidents import tasks_api
+
+    _show(tasks_api.reopen_task(app.session, incident_id, key, reason=reason))

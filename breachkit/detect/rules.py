@@ -78,6 +78,15 @@ class Skipped:
 
 
 @dataclass(frozen=True)
+class RuleCheck:
+    """A rule that cannot run on an engine's indices (a field missing or unusable there), with why."""
+
+    rule_id: str
+    title: str
+    problems: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class RuleSet:
     rules: tuple[Rule, ...]
     correlations: tuple[Correlation, ...]

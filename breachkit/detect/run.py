@@ -17,7 +17,7 @@ from breachkit.detect.correlate import (
     narrowing_for,
 )
 from breachkit.detect.engines import Engine, Row, TimeWindow
-from breachkit.detect.rules import Correlation, Rule, RuleMeta, RuleSet
+from breachkit.detect.rules import Correlation, Rule, RuleCheck, RuleMeta, RuleSet
 
 # The fields a single-event detection is keyed by (who did it), in this order.
 KEY_FIELDS = ("source.ip", "user.id", "user.name")
@@ -55,6 +55,7 @@ class DetectionRun:
     window: TimeWindow
     detections: tuple[Detection, ...]
     timings: tuple[RuleTiming, ...] = field(default=())
+    not_run: tuple[RuleCheck, ...] = ()  # rules left out: they cannot run on the engine's indices
 
 
 def _detection(meta: RuleMeta, kind: str, engine: str, key: tuple[tuple[str, str], ...],

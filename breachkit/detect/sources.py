@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from breachkit.config import SourceIndicesConfig
 from breachkit.detect import ir
-from breachkit.detect.rules import RuleSet
+from breachkit.detect.rules import RuleCheck, RuleSet
 from breachkit.errors import ServiceError
 from breachkit.logs.schema import FIELD_TYPES, FieldType
 from breachkit.logs.search import IndexFields, MappedField, SearchClient, flatten_mapping
@@ -41,13 +41,6 @@ class FieldCheck:
     usable: bool
     derived: bool = False  # missing, but computed on the client from url.original
     reason: str = ""
-
-
-@dataclass(frozen=True)
-class RuleCheck:
-    rule_id: str
-    title: str
-    problems: tuple[str, ...]
 
 
 @dataclass(frozen=True)

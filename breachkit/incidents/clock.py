@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import calendar
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
+from typing import Protocol
 from zoneinfo import ZoneInfo
-
-import holidays
 
 from breachkit.errors import UsageError
 from breachkit.incidents.model import Filing
@@ -59,6 +58,8 @@ def _require_aware(name: str, value: datetime) -> datetime:
 
 @lru_cache(maxsize=64)
 def _holidays(country: str, year: int) -> frozenset[date]:
+    import holidays  # a large package: only working-day regimes need it
+
     return frozenset(holidays.country_holidays(country, years=[year]).keys())
 
 
@@ -149,12 +150,53 @@ def incident_deadlines(regime_ids: Sequence[str], regimes: Mapping[str, Regime],
     return out
 
 
+class HasDue(Protocol):
+    @property
+    def due_at(self) -> datetime | None: ...
+
+    @property
+    def provisional(self) -> bool: ...
+
+
+def legal_window(aware_at: datetime, deadlines: Iterable[HasDue], now: datetime) -> tuple[datetime, datetime]:
+    """The span a timeline shows by default: from awareness (the clocks start) to the last deadline, so the 72 hours
+    stay the width of the picture however old the incident is. Deadlines counted from a stage not filed yet
+    (provisional: an estimate that moves when that stage is filed, e.g. NIS2's final report a month after the
+    notification) only count when there is no other; they are shown at the window's edge instead. Without any fixed
+    deadline: awareness to now (at least an hour)."""
+    start = _require_aware("aware_at", aware_at)
+    items = [d for d in deadlines if d.due_at is not None]
+    firm = [d.due_at for d in items if not d.provisional and d.due_at is not None]
+    due = firm or [d.due_at for d in items if d.due_at is not None]
+    end = max(due) if due else _require_aware("now", now)
+    return start, max(end, start + timedelta(hours=1))
+
+
 def format_duration(value: timedelta) -> str:
     """"2d 03:04:05" (the sign dropped) — exact elapsed time, never wall-clock arithmetic."""
     seconds = int(abs(value).total_seconds())
     days, rest = divmod(seconds, 86400)
     text = f"{rest // 3600:02d}:{rest % 3600 // 60:02d}:{rest % 60:02d}"
     return f"{days}d {text}" if days else text
+
+
+def duration_words(value: timedelta) -> str:
+    """"2 d 3 h", "3 h 05 min", "12 min", "40 s" (the sign dropped): how long, for people, two units at most."""
+    seconds = int(abs(value).total_seconds())
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h" if hours else f"{days} d"
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    return f"{minutes} min" if minutes else f"{secs} s"
+
+
+def due_words(remaining: timedelta) -> str:
+    """"due in 3 h 05 min" / "overdue by 2 d 1 h"."""
+    return f"due in {duration_words(remaining)}" if remaining >= timedelta(0) else \
+        f"overdue by {duration_words(remaining)}"
 
 
 def format_remaining(remaining: timedelta) -> str:

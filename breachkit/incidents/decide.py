@@ -5,22 +5,36 @@ explains every step with the article and the EDPB reasoning it rests on (Guideli
 regarding personal data breach notification, and 9/2022), and the human decides and records why
 (`decision_record`). Deterministic: the same facts always give the same suggestion and the same words.
 
+`BreachFacts` is the *resolved* form: every value definite. `incidents.resolve` builds it from the incident's
+decision facts, where unknown values are replaced by the less favourable reading and each replacement is listed
+as an assumption; callers that construct BreachFacts directly state every fact themselves.
+
 Thresholds (GDPR): the authority unless the breach is *unlikely to result in a risk* (Art. 33(1)); the
 people only when it is *likely to result in a high risk* (Art. 34(1)), unless an Art. 34(3) exemption
-applies: (a) the data are unintelligible to others (state-of-the-art encryption, key safe), (b) later
-measures make the high risk no longer likely, (c) telling each person would take disproportionate effort,
-in which case a public communication replaces it.
+applies — and an exemption is listed only where the risk would otherwise be high: (a) the data are
+unintelligible to others (state-of-the-art encryption, key safe), (b) measures taken since make the high risk no
+longer likely, (c) telling each person would take disproportionate effort, in which case a public communication
+replaces it.
 
 How the risk is graded, per kind of breach (the highest wins):
-- confidentiality: by the most sensitive data category (special/criminal > financial, identification
-  numbers, credentials, communications, location > simple identity/contact/usage data), by how widely the
-  data went (a few known recipients, or an attacker / unknown or many recipients), malicious intent, scale
-  (`LARGE_SCALE` people) and vulnerable people; neutralised by encryption with the key safe, strong salted
-  password hashes, or a trusted recipient who returned or deleted the data; lowered when already public.
-- integrity and availability: none when restored quickly; high for special-category data or vulnerable
-  people (e.g. patients whose care is delayed); a risk otherwise.
-- the ENISA severity, when given, can raise the grade (low → none, medium → risk, high/very high → high),
-  never lower it.
+- confidentiality, by what the data reveal: special (Art. 9) or criminal (Art. 10) data are a high risk;
+  data open to fraud or identity theft (financial, identification numbers, credentials, communications,
+  location) a high risk unless a known recipient got them by mistake (then a risk, case 16); ordinary data
+  (identity, contact, usage, devices, orders, contracts, insurance) a high risk in an attacker's or thief's hands
+  with malicious intent, at scale (`LARGE_SCALE` people) or about vulnerable people (cases 05, 11), else a
+  risk — also when a few known recipients got them by mistake: a few known recipients do not by themselves make
+  a risk unlikely (case 16). Neutralised by encryption with the key safe (cases 01, 10), strong salted password
+  hashes (case 06); lowered to "unlikely" by a trusted recipient who deleted the data and confirmed it (case 09),
+  or — for data revealing little (names, addresses, an order) of a few people sent to a few recipients who were
+  asked to delete them — case 13; lowered a step when the data were already public. Misuse that was observed, or
+  is not ruled out, keeps a readable disclosure at "risk" at least (case 08: no reassurance about the intentions);
+  observed misuse raises nothing further by itself, so an unknown answer is never graded lower than a "yes".
+- availability (and integrity together with it: ransomware makes data unusable, not wrong): none when a backup
+  restored everything within `QUICK_RESTORE_HOURS` without effect on people (case 01); high for special-category
+  data or vulnerable people (delayed care, case 03); a risk otherwise (case 02).
+- integrity alone: decisions taken on wrong data — high for special-category data or vulnerable people.
+- the ENISA severity, when given, can raise the grade (low → none, medium → risk, high/very high → high), never
+  lower it, and never overrides encryption or hashing found to keep the data unintelligible.
 """
 
 from __future__ import annotations
@@ -29,23 +43,18 @@ import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
 
 from breachkit.errors import UsageError
-from breachkit.incidents.model import (
-    DATA_CATEGORIES,
-    SPECIAL_DATA_CATEGORIES,
-    Decision,
-    DecisionKind,
-    Incident,
-    Severity,
-)
+from breachkit.incidents.model import DATA_CATEGORIES, SPECIAL_DATA_CATEGORIES, Decision, DecisionKind, Severity
 from breachkit.incidents.risk import SeverityResult
 
 LARGE_SCALE = 10_000  # people: from here the number affected alone raises the risk
+FEW = 10  # people or recipients: "only two individuals are concerned" (case 13) — a handful, not a list
+QUICK_RESTORE_HOURS = 24.0  # "restored a few hours after the attack" (case 01); days are not quick (case 03)
 DAMAGING_CATEGORIES = frozenset({"financial", "official_id", "credentials", "communications", "location"})
+LITTLE_REVEALING = frozenset({"identity", "contact", "orders", "online_identifiers"})  # a packing slip (case 13)
 _G = "EDPB Guidelines 01/2021"
 
 
@@ -73,8 +82,14 @@ class Encryption(enum.StrEnum):
     KEY_COMPROMISED = "key_compromised"
 
 
+class Misuse(enum.StrEnum):
+    NO = "no"  # ruled out (none observed, the recipient reassured)
+    POSSIBLE = "possible"  # not ruled out
+    OBSERVED = "observed"  # the data were used against the people
+
+
 class BreachFacts(BaseModel):
-    """What the helper needs to know about one breach (from the incident, the CLI or a YAML case)."""
+    """What the helper needs to know about one breach, every value definite (see `incidents.resolve`)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -86,15 +101,21 @@ class BreachFacts(BaseModel):
     integrity: bool = False  # data altered
     availability: bool = False  # data unavailable or lost
     backup_available: bool = False
-    restored_quickly: bool = False  # integrity/availability restored within hours, no effect on people
+    restored_quickly: bool = False  # restored within QUICK_RESTORE_HOURS, no effect on people
+    restore_hours: float | None = Field(default=None, ge=0)  # how long restoring took, when known (for the wording)
     malicious: bool = False
     encryption: Encryption = Encryption.NONE
     strong_password_hash: bool = False  # credentials only as salted hashes of a state-of-the-art algorithm
     already_public: bool = False  # the data were public before the breach
     trusted_recipient: bool = False  # the recipient is trusted and bound to confidentiality
     data_retrieved: bool = False  # the recipient returned or deleted the data, and confirmed it
+    deletion_requested: bool = False  # the recipient was asked to delete or return the data
+    recipients: int | None = Field(default=None, ge=0)  # unintended recipients, when known
+    misuse: Misuse = Misuse.NO
     mitigated: bool = False  # later measures make a high risk no longer likely (Art. 34(3)(b))
+    mitigation: str = ""  # those measures, as recorded
     disproportionate_effort: bool = False  # telling each person individually is disproportionate (Art. 34(3)(c))
+    public_communication: str = ""  # the public communication made instead, as recorded
     severity: SeverityResult | None = None
 
     @field_validator("data_categories")
@@ -106,20 +127,9 @@ class BreachFacts(BaseModel):
             raise ValueError(f"unknown data category {', '.join(map(repr, unknown))} (known: {known})")
         return values
 
-
-def facts_from_incident(incident: Incident, **overrides: Any) -> BreachFacts:
-    """The facts the incident record already holds; `overrides` add what it does not (exposure, encryption…).
-
-    A confidentiality impact is taken as a wide exposure unless `confidentiality=` says otherwise.
-    """
-    values: dict[str, Any] = {
-        "data_categories": frozenset(incident.data_categories), "children": incident.children,
-        "vulnerable": "vulnerable" in incident.subject_categories, "subjects": incident.approx_subjects,
-        "confidentiality": Exposure.WIDE if incident.impact.confidentiality else Exposure.NONE,
-        "integrity": incident.impact.integrity, "availability": incident.impact.availability,
-        "malicious": bool(incident.malicious)}
-    values.update(overrides)
-    return BreachFacts.model_validate(values)
+    @field_serializer("data_categories")
+    def _sorted(self, values: frozenset[str]) -> list[str]:
+        return [c for c in DATA_CATEGORIES if c in values]  # a stable order (sets have none)
 
 
 @dataclass(frozen=True)
@@ -146,8 +156,12 @@ def _lower(level: Risk) -> Risk:
     return list(Risk)[max(0, level.rank - 1)]
 
 
+def _names(categories: Iterable[str]) -> str:
+    return ", ".join(sorted(categories))
+
+
 def _disclosure(facts: BreachFacts, categories: frozenset[str]) -> Finding:
-    """The confidentiality risk of readable data, before protections."""
+    """The confidentiality risk of readable data, before protections and recoveries."""
     wide = facts.confidentiality is Exposure.WIDE
     large = facts.subjects is not None and facts.subjects >= LARGE_SCALE
     fragile = facts.children or facts.vulnerable
@@ -158,7 +172,7 @@ def _disclosure(facts: BreachFacts, categories: frozenset[str]) -> Finding:
             f"Special-category (Art. 9) or criminal (Art. 10) data were disclosed to {where}: discrimination, "
             f"damage to reputation and distress are likely, a high risk ({_G}, case 12, case 14).",))
     if categories & DAMAGING_CATEGORIES:
-        kinds = ", ".join(sorted(categories & DAMAGING_CATEGORIES))
+        kinds = _names(categories & DAMAGING_CATEGORIES)
         if wide or facts.malicious or large or fragile:
             why = ("with malicious intent" if facts.malicious else f"to {where}" if wide
                    else "about vulnerable people" if fragile else "at scale")
@@ -168,21 +182,78 @@ def _disclosure(facts: BreachFacts, categories: frozenset[str]) -> Finding:
         return Finding(Risk.RISK, (
             f"Data such as {kinds} went by mistake to {where}, without malicious intent: a risk, but not a high "
             f"one ({_G}, case 16).",))
+    kinds = _names(categories)
+    harm = _harm(categories)
     if wide and (facts.malicious or large or fragile):
+        why = ("with malicious intent" if facts.malicious else "about vulnerable people" if fragile
+               else "at scale")
         return Finding(Risk.HIGH, (
-            f"Directly identifying data are in the hands of {where}"
-            f"{' with malicious intent' if facts.malicious else ''}: phishing, fraud and identity theft are "
-            f"likely, a high risk ({_G}, case 05, case 11).",))
+            f"Personal data ({kinds}) are in the hands of {where} {why}: {harm} — likely, and serious enough for a "
+            f"high risk ({_G}, case 05, case 11).",))
     if wide:
-        return Finding(Risk.RISK, (f"Simple identity or contact data were exposed to {where}: a risk ({_G}).",))
+        return Finding(Risk.RISK, (f"Ordinary personal data ({kinds}) were exposed to {where}: {harm}; a risk "
+                                   f"({_G}).",))
     if facts.malicious or large or fragile:
         why = "with malicious intent" if facts.malicious else "about vulnerable people" if fragile else "at scale"
         return Finding(Risk.RISK, (
-            f"Simple identity or contact data went to {where} {why}: the controller cannot rule out misuse, "
-            f"a risk, though not a high one ({_G}, case 08).",))
-    return Finding(Risk.NONE, (
-        f"Only simple data went by mistake to {where}, without malicious intent: unlikely to result in a risk "
-        f"({_G}, case 13).",))
+            f"Ordinary personal data ({kinds}) went to {where} {why}: the controller cannot rule out misuse "
+            f"({harm}), a risk, though not a high one ({_G}, case 08).",))
+    return Finding(Risk.RISK, (
+        f"Ordinary personal data ({kinds}) went by mistake to {where}: a few known recipients who are not bound to "
+        f"confidentiality do not by themselves make a risk unlikely; what the data reveal decides ({harm}), and the "
+        f"controller has no assurance about what the recipients do with them: a risk, not a high one "
+        f"({_G}, case 16).",))
+
+
+# What ordinary data let others do to the people (the explanation names the harms of the data at hand).
+_HARMS = {
+    "identity": "identity theft and impersonation with their name, date of birth or customer number",
+    "contact": "phishing and fraud through their real contact details",
+    "online_identifiers": "tracking of their online activity",
+    "device_identifiers": "recognising or impersonating their devices",
+    "usage": "reading their daily routine — when they are at home or away — from their usage",
+    "orders": "learning what they bought and where it was delivered",
+    "contracts": "learning their contract terms, which helps impostors",
+    "insurance": "learning their insurance cover and premiums, which reveals their situation",
+}
+
+
+def _harm(categories: frozenset[str]) -> str:
+    harms = list(dict.fromkeys(_HARMS[c] for c in DATA_CATEGORIES if c in categories and c in _HARMS))
+    if not harms:
+        return "misuse of the data"
+    return "; ".join(harms)
+
+
+def _recovered(facts: BreachFacts, categories: frozenset[str], level: Risk) -> tuple[Risk, list[str]]:
+    """A limited disclosure made good by the recipients: case 09 (trusted, deletion confirmed) or case 13 (little
+    revealed about a few people, the recipients asked to delete)."""
+    if facts.confidentiality is not Exposure.LIMITED or level is Risk.NONE:
+        return level, []
+    special = bool(categories & SPECIAL_DATA_CATEGORIES)
+    if facts.misuse is not Misuse.NO:
+        if facts.trusted_recipient and facts.data_retrieved:
+            return level, ["The recipient is trusted and confirmed deleting the data, but misuse is not ruled out: "
+                           f"the risk cannot be lowered on that ground ({_G}, case 09)."]
+        return level, []
+    if facts.trusted_recipient and facts.data_retrieved:
+        if special:
+            return _lower(level), ["The recipient is trusted and deleted or returned the data, which lowers the "
+                                   "risk; with special-category data it cannot be ruled out."]
+        return Risk.NONE, [f"The recipient is trusted, bound to confidentiality, and deleted or returned the data and "
+                           f"confirmed it: unlikely to result in a risk ({_G}, case 09)."]
+    few_people = facts.subjects is not None and facts.subjects <= FEW
+    few_recipients = facts.recipients is not None and 0 < facts.recipients <= FEW
+    asked = facts.data_retrieved or facts.deletion_requested
+    if (categories <= LITTLE_REVEALING and few_people and few_recipients and asked and not facts.malicious
+            and not facts.children and not facts.vulnerable):
+        return Risk.NONE, [
+            f"Only data revealing little about a person ({_names(categories)}) of {facts.subjects} people went by "
+            f"mistake to {facts.recipients} known recipients, who were asked to delete or return them, and no misuse "
+            f"is known: no special categories or data whose abuse would weigh heavily, and only a few people "
+            f"concerned — unlikely to result in a risk ({_G}, case 13). Their cooperation is needed to recover the "
+            f"data, so telling them is advisable all the same."]
+    return level, []
 
 
 def _confidentiality(facts: BreachFacts) -> tuple[Finding, Risk]:
@@ -211,19 +282,21 @@ def _confidentiality(facts: BreachFacts) -> tuple[Finding, Risk]:
                        "and the data count as readable.")
     level = plain.level
     reasons.extend(plain.reasons)
-    if facts.trusted_recipient and facts.data_retrieved:
-        if categories & SPECIAL_DATA_CATEGORIES:
-            level = _lower(level)
-            reasons.append("The recipient is trusted and deleted or returned the data, which lowers the risk; with "
-                           "special-category data it cannot be ruled out.")
-        else:
-            level = Risk.NONE
-            reasons.append(f"The recipient is trusted, bound to confidentiality, and deleted or returned the data "
-                           f"and confirmed it: unlikely to result in a risk ({_G}, case 09).")
+    level, why = _recovered(facts, categories, level)
+    reasons += why
     if facts.already_public and level is not Risk.NONE:
         level = _lower(level)
         reasons.append("The data were already public before the breach, which lowers the risk (ENISA: the data "
                        "processing context goes down).")
+    if facts.misuse is Misuse.OBSERVED:
+        level = _highest((level, Risk.RISK))
+        reasons.append(f"The data were seen used against the people: the controller cannot consider the risk low "
+                       f"({_G}, case 08); how high it is follows from what the data allow and how far they went. "
+                       f"Record what was done with them (consequences) and reassess if the harm grows.")
+    elif facts.misuse is Misuse.POSSIBLE and level is Risk.NONE:
+        level = Risk.RISK
+        reasons.append(f"Misuse of the data is not ruled out: without assurance about what the recipients do with "
+                       f"them, the risk cannot be considered unlikely ({_G}, case 08).")
     return Finding(level, tuple(reasons)), plain.level
 
 
@@ -233,9 +306,10 @@ def _loss(facts: BreachFacts, what: str) -> Finding:
     side = "integrity" if what == "altered" else "availability"
     if facts.restored_quickly:
         backup = "from a backup " if facts.backup_available else ""
+        hours = facts.restore_hours if facts.restore_hours is not None else QUICK_RESTORE_HOURS
         return Finding(Risk.NONE, (
-            f"The {what} data were restored {backup}within hours, without consequences for the people: the "
-            f"{side} risk is minimal ({_G}, case 01).",))
+            f"The {what} data were restored {backup}within {hours:g} hours, without consequences for the people: "
+            f"the {side} risk is minimal ({_G}, case 01).",))
     backup = "" if facts.backup_available else " and no usable backup existed"
     if side == "integrity":
         if fragile:
@@ -245,13 +319,14 @@ def _loss(facts: BreachFacts, what: str) -> Finding:
         return Finding(Risk.RISK, (
             f"The data were altered and not restored{backup}: decisions or services based on wrong data can "
             f"harm the people, a risk (ENISA: loss of integrity).",))
+    slow = "restoring them takes longer or affects people" if facts.backup_available else "they were lost"
     if fragile:
         return Finding(Risk.HIGH, (
-            f"Special-category data or data about vulnerable people were unavailable for a prolonged time{backup}: "
-            f"people can be harmed, e.g. by delayed medical care, a high risk ({_G}, case 03).",))
+            f"Special-category data or data about vulnerable people were unavailable{backup} and {slow}: people "
+            f"can be harmed, e.g. by delayed medical care, a high risk ({_G}, case 03).",))
     return Finding(Risk.RISK, (
-        f"The data were unavailable for a prolonged time{backup}: a risk for the people, e.g. delays in services "
-        f"they rely on ({_G}, case 02).",))
+        f"The data were unavailable{backup} and {slow}: a risk for the people, e.g. delays in services they rely "
+        f"on ({_G}, case 02).",))
 
 
 _ENISA = {Severity.LOW: Risk.NONE, Severity.MEDIUM: Risk.RISK, Severity.HIGH: Risk.HIGH, Severity.VERY_HIGH: Risk.HIGH}
@@ -265,17 +340,27 @@ def grade(facts: BreachFacts) -> RiskGrade:
             "data breach (Art. 4(12)); record the facts if they are still being established.",), Risk.NONE, False)
     conf, unprotected = _confidentiality(facts)
     findings = [conf]
-    if facts.integrity:
-        findings.append(_loss(facts, "altered"))
     if facts.availability:
         findings.append(_loss(facts, "unavailable"))
+        if facts.integrity:
+            findings.append(Finding(Risk.NONE, (
+                "Data encrypted or corrupted by the attack are unusable rather than wrong: the loss is graded as one "
+                "of availability.",)))
+    elif facts.integrity:
+        findings.append(_loss(facts, "altered"))
     level = _highest(f.level for f in findings)
     reasons = [r for f in findings for r in f.reasons]
+    protected = facts.confidentiality is not Exposure.NONE and (
+        facts.encryption is Encryption.KEY_SAFE
+        or (facts.strong_password_hash and facts.data_categories == frozenset({"credentials"})))
     if facts.severity is not None:
         enisa = _ENISA[facts.severity.severity]
         note = (f"ENISA severity {facts.severity.score:.2f} ({facts.severity.severity.value}) suggests "
                 f"'{enisa.value}'")
-        if enisa.rank > level.rank:
+        if enisa.rank > level.rank and protected:
+            reasons.append(note + ", but its score does not reflect that the data were unintelligible to anyone not "
+                                  "authorised: the grade from the facts stands.")
+        elif enisa.rank > level.rank:
             level = enisa
             reasons.append(note + ", which raises the grade from the facts alone.")
         else:
@@ -339,18 +424,25 @@ def suggest_subjects(facts: BreachFacts, grade_: RiskGrade | None = None) -> Sug
             exemptions = ("Art. 34(3)(a)",)
             lines.append("Without the encryption the disclosure would be a high risk; Art. 34(3)(a) exempts the "
                          "controller from telling the people because the data are unintelligible to others.")
+        if facts.mitigated or facts.disproportionate_effort:
+            lines.append("Art. 34(3)(b)/(c) recorded, but not needed: they matter only where the risk would "
+                         "otherwise be high.")
         lines.append(f"Art. 34(1): the people must be told only when the breach is likely to result in a high risk; "
                      f"here it is '{g.level.value}'. Telling them anyway can still help them protect themselves "
                      f"({_G}, case 06).")
         return Suggestion(kind, False, g.level, tuple(lines), exemptions)
     if facts.mitigated:
-        lines.append("Art. 34(3)(b): the controller has taken subsequent measures which ensure that the high risk is "
-                     "no longer likely to materialise, so no communication is required; record the measures. The "
-                     "authority may still require it (Art. 34(4)).")
+        measures = f" ({facts.mitigation.strip()})" if facts.mitigation.strip() else ""
+        lines.append(f"Art. 34(3)(b): the controller has taken subsequent measures{measures} which ensure that the "
+                     f"high risk is no longer likely to materialise, so no communication is required; record the "
+                     f"measures and why they remove the risk. The authority may still require it (Art. 34(4)).")
         return Suggestion(kind, False, g.level, tuple(lines), ("Art. 34(3)(b)",))
     if facts.disproportionate_effort:
+        made = (f" Recorded: {facts.public_communication.strip()}." if facts.public_communication.strip()
+                else " None is recorded yet.")
         lines.append("Art. 34(3)(c): telling each person individually would involve disproportionate effort, so a "
-                     "public communication or similar measure must inform them in an equally effective manner.")
+                     "public communication or similar measure must inform them in an equally effective manner."
+                     + made)
         return Suggestion(kind, True, g.level, tuple(lines), ("Art. 34(3)(c)",),
                           "a public communication or similar measure informing the people as effectively "
                           "(Art. 34(3)(c))")

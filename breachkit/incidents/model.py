@@ -17,6 +17,8 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from breachkit.incidents.facts import CaseFacts
+
 ID_PATTERN = re.compile(r"^BK-(\d{4})-(\d{4,})$")
 
 
@@ -79,6 +81,9 @@ DATA_CATEGORIES: dict[str, str] = {
     "financial": "Financial data (bank account, payment card, billing)",
     "official_id": "Official identification documents and numbers",
     "communications": "Content of communications",
+    "orders": "Orders and purchases (items, prices, delivery details)",
+    "contracts": "Contracts (terms, tariffs, contract numbers)",
+    "insurance": "Insurance and policy data (policy numbers, cover, premiums)",
     "special": "Special categories (Art. 9: health, biometric, political, religious, sex life…)",
     "criminal": "Criminal convictions and offences (Art. 10)",
 }
@@ -240,6 +245,11 @@ class Incident(_Model):
     measures_proposed: str = ""
     delay_reasons: str = ""
     scope: Scope = Field(default_factory=Scope)
+    # Roles of accounts in the scope (breachkit.subjects.roles): accounts declared used by someone else, and
+    # accounts declared the actor's own (never told); an account in neither is inferred or flagged.
+    compromised_accounts: list[str] = Field(default_factory=list)
+    actor_accounts: list[str] = Field(default_factory=list)
+    facts: CaseFacts = Field(default_factory=CaseFacts)  # what the Art. 33/34 suggestion rests on
     created_at: UTCDateTime
     updated_at: UTCDateTime
     version: int = 1
@@ -259,6 +269,18 @@ class Incident(_Model):
             raise ValueError(f"countries are ISO 3166-1 alpha-2 codes (e.g. DE), not {', '.join(map(repr, bad))}")
         return sorted(set(values))
 
+    @field_validator("compromised_accounts", "actor_accounts")
+    @classmethod
+    def _accounts(cls, values: list[str]) -> list[str]:
+        return sorted({v.strip() for v in values if v.strip()})
+
+    @model_validator(mode="after")
+    def _account_roles(self) -> Incident:
+        both = sorted(set(self.compromised_accounts) & set(self.actor_accounts))
+        if both:
+            raise ValueError(f"{', '.join(both)} cannot be both compromised and the actor's own account")
+        return self
+
     @property
     def special_categories(self) -> list[str]:
         return [c for c in self.data_categories if c in SPECIAL_DATA_CATEGORIES]
@@ -266,6 +288,15 @@ class Incident(_Model):
     @property
     def children(self) -> bool:
         return "children" in self.subject_categories
+
+    @property
+    def containment(self) -> str:
+        """What the report and every notice say about the breach's state, from the same two fields: "ongoing"
+        (still happening), "contained" (status contained, recovered or closed), or "ended" (not ongoing, while
+        the incident is still being handled)."""
+        if self.ongoing:
+            return "ongoing"
+        return "contained" if self.status in (Status.CONTAINED, Status.RECOVERED, Status.CLOSED) else "ended"
 
 
 # Fields a user may change with `incident update` (everything but identity, bookkeeping and status).
@@ -299,6 +330,7 @@ class Task(_Model):
     completed_at: UTCDateTime | None = None
     completed_by: str | None = None
     note: str = ""
+    version: int = 1  # of the task's row in the store (optimistic locking: a change names the version it read)
 
 
 class DecisionKind(enum.StrEnum):
@@ -307,7 +339,8 @@ class DecisionKind(enum.StrEnum):
 
 
 class Decision(_Model):
-    """A human decision, with the helper's suggestion it was taken against and the reasons (Art. 33(5))."""
+    """A human decision, with the helper's suggestion it was taken against and the reasons (Art. 33(5)), and the
+    facts the suggestion was computed from (one-off `--fact` overrides among them)."""
 
     incident_id: str
     kind: DecisionKind
@@ -317,6 +350,9 @@ class Decision(_Model):
     suggestion_explanation: str = ""
     decided_by: str
     decided_at: UTCDateTime
+    facts: dict[str, Any] = Field(default_factory=dict)  # the incident's facts as used (overrides applied)
+    overrides: dict[str, Any] = Field(default_factory=dict)  # one-off overrides given with this decision
+    assumptions: list[str] = Field(default_factory=list)  # what the suggestion assumed for unknown facts
 
 
 class Assessment(_Model):

@@ -31,12 +31,12 @@ from pydantic import (
     model_validator,
 )
 
+from breachkit import resources
 from breachkit.errors import InputError, Location, Problem, UsageError
 from breachkit.incidents.model import Task
 from breachkit.incidents.regimes import builtin_regimes
 
 # The playbooks shipped with breachkit (in a checkout or an editable install: <repo>/playbooks).
-BUNDLED_PLAYBOOKS = Path(__file__).resolve().parents[2] / "playbooks"
 PLAYBOOK_SUFFIXES = (".yaml", ".yml")
 
 Loc = tuple[str | int, ...]
@@ -428,7 +428,7 @@ def find_playbook(id_or_path: str, extra: Sequence[Path] = (), *, known_regimes:
     candidate = Path(id_or_path)
     if candidate.suffix in PLAYBOOK_SUFFIXES or len(candidate.parts) > 1:
         return load_playbook(candidate, known_regimes=known)
-    shipped, problems = _collect([BUNDLED_PLAYBOOKS], known) if bundled and BUNDLED_PLAYBOOKS.is_dir() else ({}, [])
+    shipped, problems = _collect([resources.bundled("playbooks")], known) if bundled else ({}, [])
     custom, more = _collect(extra, known) if extra else ({}, [])
     _raise(problems + more)
     available = {**shipped, **custom}

@@ -62,6 +62,17 @@ class Regime(_Model):
     id: str
     name: str
     stages: list[Stage] = Field(alias="stage", min_length=1)
+    authority: str = ""  # the body it reports to
+    applies: str = ""  # when its duty applies
+    countries: list[str] = Field(default_factory=list)  # ISO 3166-1 alpha-2: residents it protects
+
+    @field_validator("countries")
+    @classmethod
+    def _countries(cls, values: list[str]) -> list[str]:
+        bad = [v for v in values if len(v) != 2 or not v.isalpha() or not v.isupper()]
+        if bad:
+            raise ValueError(f"countries are ISO 3166-1 alpha-2 codes (e.g. CH), not {', '.join(map(repr, bad))}")
+        return values
 
     @model_validator(mode="after")
     def _references(self) -> Regime:
@@ -92,6 +103,11 @@ def _parse(text: str, where: str) -> list[Regime]:
         problems = [Problem(e["msg"], Location(where, field=".".join(str(p) for p in e["loc"])))
                     for e in exc.errors()]
         raise ConfigError(f"invalid regimes ({len(problems)} problems)", path=where, problems=problems) from None
+
+
+def regimes_for_country(regimes: dict[str, Regime], country: str) -> list[Regime]:
+    """The regimes protecting residents of `country` (by their `countries`)."""
+    return [r for r in regimes.values() if country in r.countries]
 
 
 def builtin_regimes() -> dict[str, Regime]:

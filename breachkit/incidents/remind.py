@@ -14,11 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, insert, select
-from sqlalchemy.exc import IntegrityError
-
 from breachkit.errors import BreachkitError
-from breachkit.incidents import tables as t
 from breachkit.incidents.clock import Deadline, Status, format_remaining
 from breachkit.incidents.model import Incident, Task, TaskState
 from breachkit.incidents.store import IncidentStore
@@ -92,48 +88,24 @@ class RemindReport:
     no_recipient: list[str] = field(default_factory=list)  # incidents without a commander
 
 
-def claim(store: IncidentStore, reminder: Reminder, now: datetime) -> bool:
-    """Record the reminder as sent; False when it already was (by this or another run)."""
-    try:
-        with store.transaction() as conn:
-            conn.execute(insert(t.reminders).values(incident_id=reminder.incident_id, subject=reminder.subject,
-                                                    threshold=reminder.threshold, recipient=reminder.recipient,
-                                                    sent_at=now))
-        return True
-    except IntegrityError:
-        return False
-
-
-def withdraw(store: IncidentStore, reminder: Reminder) -> None:
-    with store.transaction() as conn:
-        conn.execute(delete(t.reminders).where(
-            t.reminders.c.incident_id == reminder.incident_id, t.reminders.c.subject == reminder.subject,
-            t.reminders.c.threshold == reminder.threshold, t.reminders.c.recipient == reminder.recipient))
-
-
-def already_sent(store: IncidentStore, incident_id: str) -> set[tuple[str, str, str]]:
-    with store.transaction() as conn:
-        return {(r.subject, r.threshold, r.recipient) for r in conn.execute(
-            select(t.reminders).where(t.reminders.c.incident_id == incident_id))}
-
-
 def message_id(reminder: Reminder) -> str:
     digest = hashlib.sha256(f"{reminder.subject}|{reminder.threshold}|{reminder.recipient}".encode()).hexdigest()
     return f"<{reminder.incident_id}.remind.{digest[:20]}@breachkit>"
 
 
 def send_reminders(store: IncidentStore, reminders: Sequence[Reminder], send: Callable[[Reminder], None],
-                   now: datetime, report: RemindReport) -> None:
+                   now: datetime, report: RemindReport, *, actor: str) -> None:
     """Claim, send, and withdraw the claim when sending fails (so the next run retries it). `send` raises a
     BreachkitError when the message was certainly not delivered."""
-    for reminder in reminders:
-        if not claim(store, reminder, now):
+    for r in reminders:
+        if not store.reminders.claim(r.incident_id, r.subject, r.threshold, r.recipient, now):
             report.already += 1
             continue
         try:
-            send(reminder)
+            send(r)
         except BreachkitError as exc:
-            withdraw(store, reminder)
-            report.failed.append((reminder, str(exc)))
+            store.reminders.withdraw(r.incident_id, r.subject, r.threshold, r.recipient)
+            report.failed.append((r, str(exc)))
             continue
-        report.sent.append(reminder)
+        store.reminders.sent(r.incident_id, r.subject, r.threshold, r.recipient, actor=actor, now=now)
+        report.sent.append(r)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Column,
     DateTime,
     ForeignKey,
@@ -161,4 +162,30 @@ scan_seen = Table(
     Column("key", Text, primary_key=True),  # the detection key as JSON
     Column("last_seen", UTC_TIME, nullable=False),
     Column("reported_at", UTC_TIME, nullable=False),
+)
+
+users = Table(
+    # People who sign in to the board (`breachkit users …`): a role and an argon2 password hash, never the password.
+    "users", metadata,
+    Column("name", String(320), primary_key=True),
+    Column("role", String(16), nullable=False),  # commander | dpo | security | viewer
+    Column("password_hash", Text, nullable=False),
+    Column("disabled", Boolean, nullable=False),
+    Column("failed_logins", Integer, nullable=False),  # consecutive failures since the last good sign-in
+    Column("locked_until", UTC_TIME),  # set after too many failures
+    Column("created_at", UTC_TIME, nullable=False),
+    Column("updated_at", UTC_TIME, nullable=False),
+    Column("version", Integer, nullable=False),
+)
+
+web_sessions = Table(
+    # Signed-in browsers: the cookie holds a random token, the store only its SHA-256 (a stolen database gives
+    # no usable session). Deleted at sign-out, when the user is disabled or their password changes.
+    "web_sessions", metadata,
+    Column("token_sha256", String(64), primary_key=True),
+    Column("username", String(320), ForeignKey("users.name"), nullable=False, index=True),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", UTC_TIME, nullable=False),
+    Column("seen_at", UTC_TIME, nullable=False),
+    Column("expires_at", UTC_TIME, nullable=False),
 )

@@ -5,6 +5,11 @@ A pure function of its inputs (`now` and the display zone are injected) that ret
 run in several threads. Model times are UTC; they are converted to `zone` for display only (tick
 labels and annotations name the local time and its abbreviation, so a DST change shows as CET → CEST).
 
+The time axis spans `window` when given — `legal_window()` (awareness to the last deadline) is the default of
+`report timeline` and the board, so the 72 hours keep their width however old the incident is. What falls
+outside the window is clipped and named in the axis caption ("outside the window: …"); "now" past its right
+edge is an arrow at the edge with its time.
+
 Layout, top to bottom: the incident's own moments (one line each), one band per regime (one line per
 stage, then one per filing), then one row per task, tasks grouped by owner role. The figure grows with
 the number of lines. Saving (`save_timeline`) writes PNG or SVG atomically with mode 0600 (the picture
@@ -133,12 +138,14 @@ class _Plot:
 
 def plot_timeline(incident: Incident, *, deadlines: Sequence[Deadline], tasks: Sequence[Task],
                   filings: Sequence[Filing], now: datetime, zone: ZoneInfo, title: str | None = None,
-                  regime_names: Mapping[str, str] | None = None) -> Figure:
+                  regime_names: Mapping[str, str] | None = None,
+                  window: tuple[datetime, datetime] | None = None) -> Figure:
     """The timeline picture of `incident` as of `now`, times shown in `zone`.
 
     `deadlines` come from `clock.deadlines()` for each of the incident's regimes (their status already
     reflects `now` and the filings); `regime_names` labels the regime bands (default: the built-in names,
-    else the regime id). `now` must be timezone-aware.
+    else the regime id); `window` (start, end) fixes the time axis (default: everything, now included).
+    `now` must be timezone-aware.
     """
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
@@ -158,7 +165,9 @@ def plot_timeline(incident: Incident, *, deadlines: Sequence[Deadline], tasks: S
     moments = [now, incident.aware_at, *(m for _, m, _ in events), *(e for _, _, e in events if e is not None)]
     moments += [d.due_at for d in deadlines if d.due_at is not None] + [f.filed_at for f in filings]
     moments += [m for t in tasks for m in (t.due_at, t.completed_at) if m is not None]
-    start, end = min(moments), max(moments)
+    start, end = (min(moments), max(moments)) if window is None else window
+    if end <= start:
+        raise ValueError("the window ends before it starts")
     span = max(_x(end) - _x(start), 1 / 24)
     lo, hi = _x(start) - 0.04 * span, _x(end) + 0.06 * span
     plot = _Plot(ax, zone, lo, hi)
@@ -179,9 +188,15 @@ def plot_timeline(incident: Incident, *, deadlines: Sequence[Deadline], tasks: S
 
     ax.axvline(_x(incident.aware_at), color=INK, linewidth=2.4, zorder=1)
     plot.key("aware: the clock starts", Line2D([], [], color=INK, linewidth=2.4))
-    ax.axvline(_x(now), color=INK, linewidth=1.1, linestyle="--", zorder=1)
-    ax.text(_x(now), 1.0, f"now {plot.when(now)}", transform=ax.get_xaxis_transform(), ha="center",
-            va="bottom", fontsize=_TEXT)
+    if lo <= _x(now) <= hi:
+        ax.axvline(_x(now), color=INK, linewidth=1.1, linestyle="--", zorder=1)
+        ax.text(_x(now), 1.0, f"now {plot.when(now)}", transform=ax.get_xaxis_transform(), ha="center",
+                va="bottom", fontsize=_TEXT)
+    else:
+        after = _x(now) > hi
+        ax.text(1.0 if after else 0.0, 1.0, f"now {plot.when(now)} →" if after else f"← now {plot.when(now)}",
+                transform=ax.transAxes, ha="right" if after else "left", va="bottom", fontsize=_TEXT,
+                fontweight="bold")
     plot.key("now", Line2D([], [], color=INK, linewidth=1.1, linestyle="--"))
 
     ax.set_xlim(lo, hi)
@@ -195,12 +210,40 @@ def plot_timeline(incident: Incident, *, deadlines: Sequence[Deadline], tasks: S
     ax.tick_params(axis="x", labelsize=7)
     ax.grid(axis="x", color="#dddddd", linewidth=0.6)
     ax.set_axisbelow(True)
-    ax.set_xlabel(f"Time in {zone_label(zone, start, end)}", fontsize=8)
+    outside = _outside(plot, events, deadlines, filings, ordered_tasks)
+    caption = f"Time in {zone_label(zone, start, end)}"
+    if window is not None:
+        caption += " · window: awareness to the last deadline"
+    if outside:
+        shown = "; ".join(outside[:4]) + (f"; and {len(outside) - 4} more" if len(outside) > 4 else "")
+        caption += "\noutside the window: " + shown
+    ax.set_xlabel(caption, fontsize=8)
     ax.set_title(title if title is not None else f"{incident.id}: {incident.title}", loc="left",
                  fontsize=11, fontweight="bold", pad=16)
     fig.legend(list(plot.legend.values()), list(plot.legend), loc="outside lower center",
                ncols=min(len(plot.legend), 5), fontsize=7, frameon=False)
     return fig
+
+
+def _outside(plot: _Plot, events: list[tuple[str, datetime, datetime | None]], deadlines: Sequence[Deadline],
+             filings: Sequence[Filing], tasks: Sequence[Task]) -> list[str]:
+    """What the window leaves out, in words (nothing is dropped silently)."""
+    out: list[str] = []
+
+    def check(label: str, moment: datetime | None) -> None:
+        if moment is not None and not plot.lo <= _x(moment) <= plot.hi:
+            out.append(f"{label} {plot.when(moment)}")
+
+    for label, moment, _ in events:
+        check(label, moment)
+    for d in deadlines:
+        check(f"{d.regime} {d.stage} due", d.due_at)
+    for f in filings:
+        check(f"{f.regime} {f.stage} filed", f.filed_at)
+    for t in tasks:
+        check(f"task {t.key} due", t.due_at)
+        check(f"task {t.key} done", t.completed_at)
+    return out
 
 
 def _events(incident: Incident, now: datetime) -> list[tuple[str, datetime, datetime | None]]:

@@ -1,8 +1,9 @@
 """Elasticsearch as an event store. The only module that imports the Elasticsearch client.
 
-Works with the server's core features only (no ES|QL, EQL, painless or x-pack data streams), so it runs
-on any 8.x/9.x cluster, including Elastic's bare integ-test distribution used by the tests. The store,
-loader and queries are shared with OpenSearch (`breachkit.logs.search`); this module is the transport:
+Works with the server's core features only (no ES|QL, EQL, painless or x-pack data streams, no
+delete-by-query — that lives in the reindex module), so it runs on any 8.x/9.x cluster, including Elastic's
+bare integ-test distribution used by the tests. The store, loader (`ingest --replace` included), `forget`
+and queries are shared with OpenSearch (`breachkit.logs.search`); this module is the transport:
 connection and auth, error translation, bulk requests, and capability detection (the `wildcard` field
 type exists where the node has the `wildcard` module: Elastic's default distribution, not the integ-test
 one).

@@ -1,10 +1,14 @@
 """Reading log input: files, gzip (detected by its magic bytes, not the name) and stdin, line by line.
 
 Lines are read in fixed-size chunks, so a multi-GB file, or a file of binary garbage without a single
-newline, is read in bounded memory: a line longer than `max_line_chars` is reported as an over-long
+newline, is read in bounded memory: a line longer than `max_line_bytes` is reported as an over-long
 line (with its start as a sample) and skipped up to the next newline. A truncated or corrupt gzip
 stream is a fatal `InputError` for that file, raised after the lines before it were yielded; the ingest
 pipeline then discards the whole file.
+
+No byte of a line is lost: bytes that are not UTF-8 are decoded with Python's "surrogateescape" (each
+becomes a lone surrogate U+DC80..U+DCFF) and the line is flagged `non_utf8`; ingest writes them as
+`\\xHH` (`schema.escape_text`) once the line is parsed, so the parsers see the line's structure as it was.
 """
 
 from __future__ import annotations
@@ -19,21 +23,27 @@ from pathlib import Path
 from typing import BinaryIO
 
 from breachkit.errors import InputError
-from breachkit.logs.schema import MAX_VALUE_CHARS
+from breachkit.logs.schema import FLAG_NON_UTF8, MAX_VALUE_CHARS, escape_text
 
 CHUNK_BYTES = 1 << 20
+# A line is read whole up to this size: the longest value kept is MAX_VALUE_CHARS characters of up to 4
+# bytes each. Longer values are cut at ingest (flag `truncated`); longer lines are unreadable.
+MAX_LINE_BYTES = 4 * MAX_VALUE_CHARS
 GZIP_MAGIC = b"\x1f\x8b"
 STDIN = "-"
 
 
 @dataclass(frozen=True, slots=True)
 class Line:
-    """One line of input. `text` is None when the line could not be decoded; `error` says why."""
+    """One line of input. `text` is None when the line was too long to read; `error` says why.
+
+    `text` may hold lone surrogates for bytes that are not UTF-8 (then `flags` holds "non_utf8")."""
 
     number: int  # 1-based
     text: str | None
     error: str | None = None
-    sample: str | None = None  # for undecodable lines: a printable excerpt
+    sample: str | None = None  # for unreadable lines: a printable excerpt
+    flags: tuple[str, ...] = ()
 
 
 def source_name(path: str) -> str:
@@ -49,17 +59,15 @@ def source_name(path: str) -> str:
 
 
 def _printable(data: bytes, limit: int = 120) -> str:
-    return data[:limit].decode("utf-8", "backslashreplace").encode("unicode_escape").decode("ascii")[:limit]
+    return escape_text(data[:limit].decode("utf-8", "surrogateescape"))[0][:limit]
 
 
 class LineReader:
     """Iterates the lines of one input; `peek(n)` returns the first lines without consuming them."""
 
-    def __init__(self, path: str, *, max_line_chars: int = MAX_VALUE_CHARS, stdin: BinaryIO | None = None):
+    def __init__(self, path: str, *, max_line_bytes: int = MAX_LINE_BYTES, stdin: BinaryIO | None = None):
         self.path = path
-        self.max_line_chars = max_line_chars
-        # A UTF-8 character is at most 4 bytes: a line longer than this in bytes is over-long for sure.
-        self._max_bytes = max_line_chars * 4
+        self.max_line_bytes = max_line_bytes
         self._raw = self._open(stdin)
         self._stream = self._maybe_gunzip(self._raw)
         self._lines = self._iter_lines()
@@ -128,9 +136,9 @@ class LineReader:
                     continue
                 number += 1
                 yield self._decode(number, part)
-            if len(carry) > self._max_bytes and not skipping:
+            if len(carry) > self.max_line_bytes and not skipping:
                 number += 1
-                yield Line(number, None, f"line longer than {self.max_line_chars} characters", _printable(carry))
+                yield Line(number, None, self._too_long, _printable(carry))
                 carry = b""
                 skipping = True
             elif skipping:
@@ -139,20 +147,21 @@ class LineReader:
             number += 1
             yield self._decode(number, carry)
 
+    @property
+    def _too_long(self) -> str:
+        return f"line longer than {self.max_line_bytes:,} bytes"
+
     def _decode(self, number: int, data: bytes) -> Line:
         if data.endswith(b"\r"):
             data = data[:-1]
-        if b"\0" in data:
-            return Line(number, None, "binary data (NUL bytes)", _printable(data))
+        if len(data) > self.max_line_bytes:
+            return Line(number, None, self._too_long, _printable(data))
         if number == 1 and data.startswith(b"\xef\xbb\xbf"):
             data = data[3:]  # a UTF-8 byte-order mark (Excel's "CSV UTF-8")
         try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            return Line(number, None, f"not valid UTF-8 at byte {exc.start}", _printable(data))
-        if len(text) > self.max_line_chars:
-            return Line(number, None, f"line longer than {self.max_line_chars} characters", text[:120])
-        return Line(number, text)
+            return Line(number, data.decode("utf-8"))
+        except UnicodeDecodeError:
+            return Line(number, data.decode("utf-8", "surrogateescape"), flags=(FLAG_NON_UTF8,))
 
     def peek(self, count: int) -> list[Line]:
         while len(self._peeked) < count:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import ipaddress
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -77,7 +78,8 @@ FIELDS: Final[tuple[Field, ...]] = (
     Field("message", FieldType.KEYWORD, "free-text message (syslog message part)"),
     Field("log.file.path", FieldType.KEYWORD, "source name the event was read from"),
     Field("log.file.line", FieldType.LONG, "1-based line number in the source"),
-    Field("log.original", FieldType.KEYWORD, "the raw line"),
+    Field("log.original", FieldType.KEYWORD, "the raw line (bytes that are not UTF-8 text escaped as \\xHH)"),
+    Field("log.flags", FieldType.KEYWORD, "how the line was read, when not plainly: ';'-joined, sorted (see FLAGS)"),
 )
 
 FIELD_NAMES: Final[tuple[str, ...]] = tuple(f.name for f in FIELDS)
@@ -100,11 +102,63 @@ ARROW_SCHEMA: Final = pa.schema(
 )
 
 
+# `log.flags` values: what ingest had to do to keep a line whole. Rules match them with `|contains`.
+FLAG_NON_UTF8: Final = "non_utf8"  # bytes that are not UTF-8 were kept escaped as \xHH
+FLAG_CONTROL: Final = "control_chars"  # control characters (ESC, NUL, …) were kept escaped as \xHH
+FLAG_LENIENT_QUOTES: Final = "lenient_quotes"  # an access-log field held unescaped quotes (see parsers/web.py)
+FLAG_AMBIGUOUS_QUOTES: Final = "ambiguous_quotes"  # another split of the quoted access-log fields also fits
+FLAG_TRUNCATED: Final = "truncated"  # a value was longer than MAX_VALUE_CHARS and was cut there
+FLAG_SOURCE_FROM_CONNECTION: Final = "source_from_connection"  # sshd: address from an earlier line of the connection
+FLAGS: Final = frozenset({FLAG_NON_UTF8, FLAG_CONTROL, FLAG_LENIENT_QUOTES, FLAG_AMBIGUOUS_QUOTES, FLAG_TRUNCATED,
+                          FLAG_SOURCE_FROM_CONNECTION})
+
+# Undecodable bytes reach the parsers as lone surrogates U+DC80..U+DCFF (the reader decodes with
+# "surrogateescape": no byte is lost); other lone surrogates can only come from JSON "\\udXXX" escapes and
+# cannot be stored as UTF-8 either. C0 controls other than tab, newline and carriage return, DEL, and the C1
+# controls U+0080..U+009F (CSI and friends, valid UTF-8 as \xc2\x80..\xc2\x9f) are what a terminal interprets.
+_NEEDS_ESCAPE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def _escape_char(m: re.Match[str]) -> str:
+    code = ord(m.group())
+    if 0xDC80 <= code <= 0xDCFF:
+        return f"\\x{code - 0xDC00:02x}"  # the undecodable byte
+    if code >= 0xD800:
+        return f"\\u{code:04x}"
+    if code >= 0x80:  # a C1 control: its two UTF-8 bytes, as Apache would show them
+        return "".join(f"\\x{b:02x}" for b in chr(code).encode("utf-8"))
+    return f"\\x{code:02x}"
+
+
+def needs_escape(text: str) -> bool:
+    return _NEEDS_ESCAPE.search(text) is not None
+
+
+def escape_text(text: str) -> tuple[str, frozenset[str]]:
+    """`text` with undecodable bytes and control characters written as `\\xHH` (as Apache logs them),
+    and the flags saying which of the two were found. Text without either comes back unchanged.
+
+    A literal `\\x90` already in the line and an escaped byte 0x90 look the same afterwards; the event's
+    `log.flags` (non_utf8) says that escaping happened on the line.
+    """
+    if _NEEDS_ESCAPE.search(text) is None:
+        return text, frozenset()
+    flags = set()
+    for ch in _NEEDS_ESCAPE.findall(text):
+        flags.add(FLAG_NON_UTF8 if ord(ch) >= 0xD800 else FLAG_CONTROL)
+        if len(flags) == 2:
+            break
+    return _NEEDS_ESCAPE.sub(_escape_char, text), frozenset(flags)
+
+
 def event_id(source: str, line_no: int, raw: str) -> str:
     """Stable id of the event on line `line_no` of `source`.
 
     Including the line number keeps genuinely repeated lines (two identical requests in the same second)
     as two events, while re-ingesting the same file, or a longer version of it, yields the same ids.
+    The id names the line, not its reading: the year inferred for a syslog line, or the time zone, are
+    not part of it, so a corrected reading of the same file has the same ids and `ingest --replace`
+    overwrites the old events in place (a plain re-ingest keeps the first reading and says so).
     """
     h = hashlib.blake2b(digest_size=12)
     h.update(source.encode("utf-8", "surrogatepass"))
@@ -137,11 +191,17 @@ def url_extension(path: str) -> str | None:
     return ext if dot and ext and len(ext) <= 16 else None
 
 
-def coerce(name: str, value: Any) -> Any:
-    """Coerce a raw value (from JSON or CSV) to the field's type; raise ValueError with a reason."""
-    if value is None or value == "":
+def coerce(name: str, value: Any, *, max_chars: int | None = MAX_VALUE_CHARS) -> Any:
+    """Coerce a raw value (from JSON or CSV) to the field's type; raise ValueError with a reason.
+
+    An empty string is a value for keyword fields (kept as ""), and no value (None) for numbers, dates
+    and addresses, which have no empty form. `max_chars` None: no length check (ingest truncates later).
+    """
+    if value is None:
         return None
     ftype = FIELD_TYPES[name]
+    if value == "":
+        return "" if ftype is FieldType.KEYWORD else None
     if ftype is FieldType.LONG:
         if isinstance(value, bool):
             raise ValueError(f"expected an integer, got {value!r}")
@@ -167,6 +227,6 @@ def coerce(name: str, value: Any) -> Any:
     if isinstance(value, bool):
         return "true" if value else "false"  # as JSON wrote it, not Python's "True"
     text = value if isinstance(value, str) else str(value)
-    if len(text) > MAX_VALUE_CHARS:
+    if max_chars is not None and len(text) > max_chars:
         raise ValueError(f"value longer than {MAX_VALUE_CHARS} characters")
     return text

@@ -4,31 +4,17 @@ Everything here speaks the query DSL subset both engines share; the engine modul
 (`breachkit.logs.elasticsearch`, `breachkit.logs.opensearch`, the only modules importing their clients)
 provide a `SearchClient`: the transport, the error translation and the capability detection.
 
-All-or-nothing per input on an engine without transactions
-----------------------------------------------------------
-Every event has a deterministic id (`schema.event_id`: source, line number, raw line), and documents are
-written with `op_type: create`, so writing the same event twice stores it once (the second answers 409,
-counted as already present). Batches stream into one parallel bulk while the input is still being read
-(orjson-encoded bodies, no spool file), and every document carries the id of the run that created it
-(`breachkit.run`; `create` never overwrites it). Then:
-
-* the input is reported committed only when every document was acknowledged (created or already there);
-* a failure before that (unreadable input, too many bad lines, a document the cluster rejects, a lost
-  connection) deletes the documents this run created — found by the run id, so also those whose
-  acknowledgement never arrived, and never those that were already there — and raises, so nothing of the
-  input stays behind;
-* a process killed mid-way cannot clean up: the documents written so far stay, and the next run of the
-  same input completes it (present ids answer 409, the rest is created). Until then the input is not
-  reported committed anywhere, and a re-run is the documented recovery.
+The store (`SearchStore`): the index and its template (string fields searched with leading wildcards are
+`wildcard` where the cluster has that type), adding fields an older breachkit's index lacks, statistics, the
+sources stored and `forget`. Writing one input goes through a `breachkit.logs.searchload.SearchLoader`:
+all-or-nothing per input by a per-run id (`breachkit.run`) on an engine without transactions, and `replace`
+without leaving a line of the source without its event — the module docs there say how, and what a crash
+leaves behind.
 """
 
 from __future__ import annotations
 
-import contextlib
-import queue
-import secrets
-import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,12 +22,12 @@ from typing import Any, Protocol
 
 import orjson
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from breachkit.errors import Location, Problem, ServiceError
-from breachkit.logs.ingest import LoadResult, ProgressCallback
+from breachkit.errors import ServiceError, UsageError
+from breachkit.logs.ingest import LoadResult
 from breachkit.logs.local import FieldStats
 from breachkit.logs.schema import FIELDS, MAX_VALUE_CHARS, FieldType
+from breachkit.logs.searchload import RUN_FIELD, RUN_MAPPING, SearchLoader
 
 # Fields Sigma rules search with leading wildcards (`|contains`, `|endswith`, keywords over the raw line):
 # the `wildcard` field type answers those from an n-gram index instead of walking every term.
@@ -90,9 +76,9 @@ def _keyword() -> dict[str, Any]:
     return {"type": "keyword", "ignore_above": MAX_VALUE_CHARS}
 
 
-def index_mappings(wildcard: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The index mappings for the event schema (nested objects from the dotted names); with `wildcard`,
-    the fields of WILDCARD_FIELDS get that mapping instead of `keyword`."""
+def field_mappings(wildcard: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+    """Dotted field name → its mapping, for the event schema and the run field; with `wildcard`, the fields
+    of WILDCARD_FIELDS get that mapping instead of `keyword`."""
     types: dict[FieldType, dict[str, Any]] = {
         # Keyword values are kept as logged; Sigma's case-insensitive matching uses the query DSL's
         # `case_insensitive` option (term/prefix/wildcard/regexp), and `|cased` leaves it off.
@@ -101,22 +87,27 @@ def index_mappings(wildcard: dict[str, Any] | None = None) -> dict[str, Any]:
         FieldType.IP: {"type": "ip"},
         FieldType.LONG: {"type": "long"},
     }
+    flat = {f.name: dict(wildcard if wildcard is not None and f.name in WILDCARD_FIELDS else types[f.type])
+            for f in FIELDS}
+    flat[RUN_FIELD] = dict(RUN_MAPPING)
+    return flat
+
+
+def nested(flat: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """`properties` with objects for the dotted names."""
     root: dict[str, Any] = {}
-    for f in FIELDS:
+    for name, spec in flat.items():
         node = root
-        parts = f.name.split(".")
+        parts = name.split(".")
         for part in parts[:-1]:
             node = node.setdefault(part, {"properties": {}})["properties"]
-        use_wildcard = wildcard is not None and f.name in WILDCARD_FIELDS
-        node[parts[-1]] = dict(wildcard if use_wildcard and wildcard is not None else types[f.type])
-    root.update(RUN_MAPPING)
-    return {"dynamic": "strict", "properties": root}
+        node[parts[-1]] = spec
+    return root
 
 
-# Each document carries the id of the ingest run that created it (`create` never overwrites it): a failed
-# run deletes exactly its own documents, even those whose acknowledgement it never received.
-RUN_FIELD = "breachkit.run"
-RUN_MAPPING: dict[str, Any] = {"breachkit": {"properties": {"run": {"type": "keyword"}}}}
+def index_mappings(wildcard: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The index mappings for the event schema (nested objects from the dotted names)."""
+    return {"dynamic": "strict", "properties": nested(field_mappings(wildcard))}
 
 
 @dataclass(frozen=True)
@@ -248,29 +239,46 @@ class SearchStore:
         return {"index_patterns": [self.index], "priority": 200,
                 "template": {"settings": {"index": {"number_of_shards": 1, "refresh_interval": "5s"}},
                              "mappings": index_mappings(self.wildcard())},
-                "_meta": {"managed_by": "breachkit", "schema": 1}}
+                "_meta": {"managed_by": "breachkit", "schema": 2}}
 
-    def ensure_index(self) -> None:
+    def _check_writable(self) -> None:
         from fnmatch import fnmatchcase
 
         for pattern in self.read_only_patterns:
             if fnmatchcase(self.index, pattern):
-                from breachkit.errors import UsageError
-
                 raise UsageError(f"the index {self.index!r} matches the read-only source {pattern!r}: "
                                  "breachkit never writes into existing indices",
                                  hint="choose another index name (elasticsearch.index / opensearch.index)")
+
+    def ensure_index(self) -> None:
+        self._check_writable()
         with self.conn.errors():
             self.conn.put_index_template(self.index, self.template())
-            if not self.conn.index_exists(self.index):
-                with contextlib.suppress(ServiceError):  # created concurrently: fine
+            exists = self.conn.index_exists(self.index)
+        if not exists:
+            try:
+                with self.conn.errors():
                     self.conn.create_index(self.index)
-            else:  # an index made by an earlier version: add the run field (adding a field is allowed)
-                self.conn.put_mapping(self.index, {"properties": RUN_MAPPING})
+            except ServiceError:
+                with self.conn.errors():
+                    if not self.conn.index_exists(self.index):  # not merely created concurrently
+                        raise
+        with self.conn.errors():
+            self._add_missing_fields()
 
-    def begin(self, source: str) -> SearchLoader:
+    def _add_missing_fields(self) -> None:
+        """An index created by an older breachkit lacks the fields added since (log.flags, breachkit.run): add
+        them (adding a field is allowed on a live index; existing fields are left as they are)."""
+        want = field_mappings(self.wildcard())
+        for mapping in self.conn.get_mapping(self.index).values():
+            have = flatten_mapping(mapping)
+            missing = {name: spec for name, spec in want.items() if name not in have}
+            if missing:
+                self.conn.put_mapping(self.index, {"properties": nested(missing)})
+
+    def begin(self, source: str, *, replace: bool = False) -> SearchLoader:
         self.ensure_index()
-        return SearchLoader(self, source)
+        return SearchLoader(self, source, replace=replace)
 
     def load(self, batch: pa.RecordBatch, source: str) -> LoadResult:
         loader = self.begin(source)
@@ -280,6 +288,58 @@ class SearchStore:
         except BaseException:
             loader.abort()
             raise
+
+    def _source_ids(self, source: str, page: int = 5_000) -> Iterator[list[str]]:
+        """The ids of the source's events, a page at a time (search_after on event.id: no scroll state, and
+        deleting the pages already seen does not shift the next one)."""
+        after: list[Any] | None = None
+        while True:
+            body: dict[str, Any] = {"size": page, "_source": False, "track_total_hits": False,
+                                    "query": {"term": {"log.file.path": source}}, "sort": [{"event.id": "asc"}]}
+            if after is not None:
+                body["search_after"] = after
+            hits = self.conn.search(self.index, body)["hits"]["hits"]
+            if not hits:
+                return
+            yield [str(h["_id"]) for h in hits]
+            after = hits[-1]["sort"]
+
+    def _delete(self, ids: Iterable[str], context: str) -> int:
+        """Bulk-delete `ids` (already gone counts as done); returns how many were deleted."""
+        head = '{"delete":{"_index":' + orjson.dumps(self.index).decode() + ',"_id":'
+        actions = (((head + orjson.dumps(i).decode() + "}}").encode(), None) for i in ids)
+        deleted = 0
+        for ok, item in self.conn.bulk(actions, self.bulk_threads, self.bulk_chunk_size):
+            info = item.get("delete", item)
+            if ok:
+                deleted += 1
+            elif info.get("status") != 404:
+                raise ServiceError(f"{self.engine} refused to delete event {info.get('_id')} ({context}): "
+                                   f"{info.get('error')}")
+        return deleted
+
+    def forget(self, source: str) -> int:
+        """Remove every event of `source` (its log.file.path); returns how many. Pages of ids, each
+        bulk-deleted (no delete-by-query: a core-only cluster lacks it); deleting is idempotent, so an
+        interrupted forget is completed by running it again."""
+        self._check_writable()
+        with self.conn.errors():
+            if not self.conn.index_exists(self.index):
+                return 0
+            removed = 0
+            for ids in self._source_ids(source):
+                removed += self._delete(ids, f"forget {source}")
+            self.conn.refresh(self.index)
+        return removed
+
+    def sources(self, limit: int = 20) -> list[tuple[str, int]]:
+        """(source, events) of the first `limit` sources stored, by name."""
+        with self.conn.errors():
+            if not self.conn.index_exists(self.index):
+                return []
+            resp = self.conn.search(self.index, {"size": 0, "aggs": {"s": {"terms": {
+                "field": "log.file.path", "size": limit, "order": {"_key": "asc"}}}}})
+        return [(str(b["key"]), int(b["doc_count"])) for b in resp["aggregations"]["s"]["buckets"]]
 
     def refresh(self) -> None:
         with self.conn.errors():
@@ -315,184 +375,3 @@ class SearchStore:
             after = agg.get("after_key")
             if not agg["buckets"] or after is None:
                 return total
-
-
-# ------------------------------------------------------------------------------------------- loading
-
-
-def documents(batch: pa.RecordBatch, run: str | None = None) -> Iterator[tuple[str, bytes]]:
-    """(event id, JSON document) per row, nulls left out, encoded with orjson straight from the columns;
-    with `run`, each document carries it in RUN_FIELD."""
-    ts = batch.column("@timestamp").cast(pa.timestamp("ms", tz="UTC"))
-    names = batch.schema.names
-    columns: list[list[Any]] = []
-    for name in names:
-        column = batch.column(name)
-        if name == "@timestamp":
-            column = pc.strftime(ts, format="%Y-%m-%dT%H:%M:%SZ")
-        columns.append([None] * batch.num_rows if column.null_count == batch.num_rows else column.to_pylist())
-    present = [(n, c) for n, c in zip(names, columns, strict=True) if any(v is not None for v in c)]
-    keys = [n for n, _ in present]
-    ids = batch.column("event.id").to_pylist()
-    dumps = orjson.dumps
-    for i, row in enumerate(zip(*(c for _, c in present), strict=True)):
-        doc = {k: v for k, v in zip(keys, row, strict=True) if v is not None}
-        if run is not None:
-            doc[RUN_FIELD] = run
-        yield ids[i], dumps(doc)
-
-
-class SearchLoader:
-    """One input's way into the index: batches stream into one long-running parallel bulk in a background
-    thread as they are parsed (at most two batches queued), see the module docs."""
-
-    def __init__(self, store: SearchStore, source: str) -> None:
-        self.store = store
-        self.source = source
-        self.staged = 0
-        self.created: list[str] = []
-        self.present = 0
-        self.rejected = 0
-        self.errors: list[Problem] = []
-        self._queue: queue.Queue[pa.RecordBatch | None] = queue.Queue(maxsize=2)
-        self._thread: threading.Thread | None = None
-        self._failure: BaseException | None = None
-        self._stopping = False
-        self._head = '{"create":{"_index":' + orjson.dumps(store.index).decode() + ',"_id":"'
-        self._progress: ProgressCallback | None = None
-        self._done = 0
-        self.run = secrets.token_hex(8)
-
-    def _actions(self) -> Iterator[tuple[bytes, bytes | None]]:
-        head = self._head
-        while not self._stopping and (batch := self._queue.get()) is not None:
-            for event_id, doc in documents(batch, self.run):
-                yield (head + event_id + '"}}').encode(), doc
-
-    def _run(self) -> None:
-        store = self.store
-        try:
-            for ok, item in store.conn.bulk(self._actions(), store.bulk_threads, store.bulk_chunk_size):
-                self._record(ok, item)
-        except BaseException as exc:  # handed to the parsing thread at its next add/commit
-            self._failure = exc
-
-    def _record(self, ok: bool, item: dict[str, Any]) -> None:
-        info = item.get("create", item)
-        self._done += 1
-        if ok:
-            self.created.append(str(info.get("_id")))
-        elif info.get("status") == 409:
-            self.present += 1
-        else:
-            self.rejected += 1
-            if len(self.errors) < 100:
-                reason = info.get("error", {})
-                detail = reason.get("reason", str(reason)) if isinstance(reason, dict) else str(reason)
-                self.errors.append(Problem(f"rejected ({info.get('status')}): {detail}",
-                                           Location(self.source, field=f"event.id={info.get('_id')}")))
-        if self._progress is not None and self._done % 5000 == 0:
-            self._progress("load", self._done, None)
-
-    def _put(self, batch: pa.RecordBatch | None) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="bk-bulk", daemon=True)
-            self._thread.start()
-        while True:
-            self._raise_failure()
-            try:
-                self._queue.put(batch, timeout=0.2)
-                return
-            except queue.Full:
-                if not self._thread.is_alive():
-                    self._raise_failure()
-                    raise ServiceError(f"the bulk writer to {self.store.engine} stopped") from None
-
-    def _raise_failure(self) -> None:
-        failure, self._failure = self._failure, None
-        if failure is not None:
-            with self.store.conn.errors():
-                raise failure
-
-    def _finish(self) -> None:
-        if self._thread is not None:
-            self._put(None)
-            self._thread.join()
-            self._thread = None
-        self._raise_failure()
-
-    def add(self, batch: pa.RecordBatch) -> None:
-        """Queue `batch` for the bulk writer (blocks while two batches are waiting)."""
-        self.staged += batch.num_rows
-        self._put(batch)
-
-    def commit(self, progress: ProgressCallback | None = None) -> LoadResult:
-        self._progress = progress
-        try:
-            self._finish()
-            if self.rejected:
-                raise _Rejected()
-            self.store.refresh()
-        except _Rejected:
-            written = len(self.created)
-            self.rollback()
-            from breachkit.errors import PartialFailure
-
-            raise PartialFailure(
-                f"{self.rejected} events were rejected by {self.store.engine}; the {written} this run "
-                "had written were removed again, nothing from this input is stored", path=self.source,
-                problems=self.errors) from None
-        except BaseException:
-            self.rollback()
-            raise
-        if progress is not None:
-            progress("load", self._done, self.staged)
-        return LoadResult(added=len(self.created), already_present=self.present)
-
-    def abort(self) -> None:
-        self._stopping = True
-        if self._thread is not None:
-            with contextlib.suppress(queue.Full):
-                self._queue.put_nowait(None)
-            self._thread.join()
-            self._thread = None
-        self._failure = None
-        self.rollback()
-
-    def rollback(self) -> None:
-        """Delete the documents this run created (those that were already there stay)."""
-        store = self.store
-        created, self.created = set(self.created), []
-        with store.conn.errors():
-            if store.conn.index_exists(store.index):
-                store.conn.refresh(store.index)
-                created |= set(self._run_ids())
-        if not created:
-            return
-        head = '{"delete":{"_index":' + orjson.dumps(store.index).decode() + ',"_id":"'
-        actions = (((head + i + '"}}').encode(), None) for i in created)
-        with store.conn.errors():
-            for ok, item in store.conn.bulk(actions, store.bulk_threads, store.bulk_chunk_size):
-                if not ok and item.get("delete", item).get("status") != 404:
-                    raise ServiceError(f"could not remove event {item} written by an aborted ingest of "
-                                       f"{self.source}", hint="run the same ingest again: it completes the input")
-            store.conn.refresh(store.index)
-
-
-    def _run_ids(self) -> Iterator[str]:
-        """Ids of the documents this run created, found by its run id (also those never acknowledged)."""
-        conn = self.store.conn
-        resp = conn.scroll_start(self.store.index, {"query": {"term": {RUN_FIELD: self.run}}, "size": 5000,
-                                                    "_source": False, "sort": ["_doc"]})
-        try:
-            while hits := resp["hits"]["hits"]:
-                yield from (str(h["_id"]) for h in hits)
-                resp = conn.scroll_next(resp["_scroll_id"])
-        finally:
-            if resp.get("_scroll_id"):
-                conn.scroll_clear(resp["_scroll_id"])
-
-
-class _Rejected(Exception):
-    pass
-

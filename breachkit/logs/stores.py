@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from breachkit.config import Config
 from breachkit.errors import UsageError
 from breachkit.logs.local import LocalStore
+from breachkit.logs.names import ENGINES, SEARCH_ENGINES, Engine
 from breachkit.workspace import Workspace
+
+__all__ = ["ENGINES", "SEARCH_ENGINES", "Engine", "open_event_store", "open_search_store"]
 
 if TYPE_CHECKING:
     from breachkit.logs.search import SearchStore
-
-Engine = Literal["local", "elasticsearch", "opensearch"]
-ENGINES: tuple[Engine, ...] = ("local", "elasticsearch", "opensearch")
-SEARCH_ENGINES: tuple[Engine, ...] = ("elasticsearch", "opensearch")
 
 
 @contextlib.contextmanager

@@ -1,134 +1,205 @@
-"""The notices stage's entry points: recipients (from a file or the incident's subject list), the authority
-report's context, and rendered emails turned into outbox messages."""
+"""The notices stage's use cases: render for review, send through the outbox (exactly once, or visibly
+`unknown`), account for every message, resolve the uncertain ones, and write the authority report."""
 
 from __future__ import annotations
 
 import hashlib
-import io
-from collections.abc import Iterable, Iterator
-from datetime import datetime
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
-import pandas as pd
-
-from breachkit.config import Config
-from breachkit.errors import UsageError
-from breachkit.incidents.api import deadlines_of, regimes_from_config
-from breachkit.incidents.model import DecisionKind, Incident
-from breachkit.incidents.store import IncidentStore
-from breachkit.notices.context import (
-    AuthorityContext,
-    IncidentNoticeContext,
-    ReportType,
-    SubjectNumbers,
-    authority_context,
-    incident_notice_context,
+from breachkit.document import Document
+from breachkit.errors import PartialFailure, Problem, UsageError
+from breachkit.incidents.api import normalize_id
+from breachkit.notices.compose import (
+    authority_report_context,
+    chunks,
+    load_recipients,
+    notice_context,
+    outgoing,
+    require_subject_decision,
+    write_eml,
 )
-from breachkit.notices.delivery import compose
-from breachkit.notices.outbox import Outgoing
-from breachkit.notices.recipients import Recipient, Recipients, read_recipients, recipients_from_frame
-from breachkit.notices.render import render_subject
-from breachkit.notices.templates import NoticeEnvironment
-from breachkit.subjects.store import latest_build
+from breachkit.notices.context import ReportType
+from breachkit.notices.outbox import Row, State
+from breachkit.notices.render import AUTHORITY_FORMATS, AuthorityFormat, RenderSummary, render_all, render_authority
+from breachkit.notices.render import write_authority as write_authority_files
+from breachkit.notices.templates import environment_from_config
+from breachkit.session import Session
+
+NoticeKind = Literal["subject", "authority"]
 
 
-def load_recipients(store: IncidentStore, incident: Incident, env: NoticeEnvironment,
-                    path: Path | None = None) -> Recipients:
-    """The people to write to: a subject table file, else the incident's latest subject list."""
-    if path is not None:
-        return read_recipients(path, locales=env.locales, default_locale=env.default_locale)
-    build = latest_build(store, incident.id)
-    if build is None:
-        raise UsageError(f"{incident.id} has no subject list yet",
-                         hint=f"breachkit subjects build {incident.id}, or give --recipients FILE")
-    frame = pd.read_parquet(io.BytesIO(build.table_parquet))
-    return recipients_from_frame(frame, source=f"{incident.id} subjects v{build.version}", locales=env.locales,
-                                 default_locale=env.default_locale)
+# --- review ---------------------------------------------------------------------------------------------
 
 
-def subject_numbers(store: IncidentStore, incident: Incident) -> SubjectNumbers | None:
-    """Counts for the authority report: the latest subject list (exact), else the incident's estimates."""
-    build = latest_build(store, incident.id)
-    if build is not None:
-        counts = build.summary.get("counts", {})
-        return SubjectNumbers(people=int(counts.get("people", build.rows)), records=int(counts.get("records", 0)),
-                              exact=True, per_country=dict(counts.get("people_per_country", {})),
-                              per_category=dict(counts.get("people_per_category", {})),
-                              minors=int(counts.get("minors", 0)))
-    if incident.approx_subjects is None:
-        return None
-    return SubjectNumbers(people=incident.approx_subjects, records=incident.approx_records or 0, exact=False)
+def render_subject_notices(session: Session, incident_id: str, out: Path, *, recipients: Path | None = None,
+                           overwrite: bool = False) -> RenderSummary:
+    """Write each person's email (subject line, text, HTML; 0600) plus summary.json into a new folder, for
+    review. Nothing is queued or sent. Audited (counts, never addresses)."""
+    store, config, now = session.store, session.config, session.now()
+    env = environment_from_config(config)
+    incident = store.get(normalize_id(incident_id))
+    people = load_recipients(store, incident, env, recipients)
+    summary = render_all(notice_context(store, config, incident), people, out, env, overwrite=overwrite)
+    store.audit("render", str(out), actor=session.actor, at=now, incident_id=incident.id,
+                sha256=hashlib.sha256((out / "summary.json").read_bytes()).hexdigest(),
+                reason="subject notices for review",
+                detail={"rendered": summary.rendered, "rejected": len(summary.rejected)})
+    return summary
 
 
-def authority_report_context(store: IncidentStore, config: Config, incident: Incident, now: datetime, *,
-                             report_type: ReportType = "initial",
-                             earlier_reference: str | None = None) -> AuthorityContext:
-    assessments = store.assessments(incident.id)
-    return authority_context(
-        incident, config=config.notices, now=now,
-        deadlines=deadlines_of(store, incident, regimes_from_config(config), now),
-        numbers=subject_numbers(store, incident), filings=store.filings(incident.id),
-        decisions=store.decisions(incident.id), assessment=assessments[-1] if assessments else None,
-        report_type=report_type, earlier_reference=earlier_reference or incident.authority_reference,
-        zone=config.workspace.timezone)
-
-
-def notice_context(store: IncidentStore, config: Config, incident: Incident) -> IncidentNoticeContext:
-    return incident_notice_context(incident, config=config.notices, zone=config.workspace.timezone,
-                                   filings=store.filings(incident.id))
-
-
-def require_subject_decision(store: IncidentStore, incident: Incident) -> str:
-    """Subject notices go out only after a recorded decision to communicate (Art. 34); its reasons are the
-    disclosure's reason."""
-    decisions = [d for d in store.decisions(incident.id) if d.kind == DecisionKind.NOTIFY_SUBJECTS]
-    if not decisions or not decisions[-1].decision:
-        raise UsageError(f"{incident.id}: no recorded decision to communicate the breach to the people affected",
-                         hint=f"breachkit incident decide {incident.id} --subjects yes --reason …")
-    return f"Art. 34 communication: {decisions[-1].reasons}"
-
-
-def message_id(incident_id: str, kind: str, version: int, subject_id: str, sender: str) -> str:
-    digest = hashlib.sha256(subject_id.encode()).hexdigest()[:20]
-    domain = sender.rsplit("@", 1)[-1] or "breachkit.invalid"
-    return f"<{incident_id}.{kind}.v{version}.{digest}@{domain}>"
-
-
-def outgoing(incident: Incident, recipients: Iterable[Recipient], incident_ctx: IncidentNoticeContext,
-             env: NoticeEnvironment, config: Config, *, version: int, reason: str, now: datetime) -> Iterator[Outgoing]:
-    """Render each recipient's email and compose the exact bytes to queue (lazily: a million people never sit
-    in memory as rendered messages at once)."""
-    smtp = config.notices.smtp
-    for recipient in recipients:
-        email = render_subject(recipient, incident_ctx, env)
-        mid = message_id(incident.id, "subject", version, recipient.subject_id, smtp.sender)
-        body = compose(sender=smtp.sender, sender_name=smtp.sender_name or config.notices.controller_name,
-                       to_address=recipient.email, to_name=recipient.name, subject=email.subject_line,
-                       text=email.text, html=email.html, message_id=mid, date=now)
-        content = hashlib.sha256(f"{recipient.email}\0{email.sha256}".encode()).hexdigest()
-        yield Outgoing(incident.id, recipient.subject_id, "subject", version, recipient.email, body, mid, reason,
-                       content)
-
-
-def chunks(items: Iterable[Outgoing], size: int = 500) -> Iterator[list[Outgoing]]:
-    """Batches for queuing (one transaction each)."""
-    batch: list[Outgoing] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
-def write_eml(messages: Iterable[Outgoing], folder: Path) -> list[Path]:
-    """Dry run: each message as an .eml file (0600), named by a hash of the recipient id, never by address."""
-    from breachkit.workspace import write_private_bytes
-
-    paths = []
-    for m in messages:
-        path = folder / f"{hashlib.sha256(m.recipient.encode()).hexdigest()[:16]}.eml"
-        write_private_bytes(path, m.message)
-        paths.append(path)
+def render_authority_reports(session: Session, incident_id: str, out: Path, *,
+                             formats: Sequence[AuthorityFormat] = AUTHORITY_FORMATS,
+                             report_type: ReportType = "initial", reference: str | None = None,
+                             overwrite: bool = False) -> list[Path]:
+    """The authority report in each format (report.<fmt>, 0600) in a new folder, all or nothing. Audited."""
+    store, config, now = session.store, session.config, session.now()
+    incident = store.get(normalize_id(incident_id))
+    ctx = authority_report_context(store, config, incident, now, report_type=report_type,
+                                   earlier_reference=reference)
+    paths = write_authority_files(ctx, environment_from_config(config), out, formats, overwrite=overwrite)
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in paths)).hexdigest()
+    store.audit("render", str(out), actor=session.actor, at=now, incident_id=incident.id, sha256=digest,
+                reason=f"authority report ({report_type}) for review", detail={"files": [p.name for p in paths]})
     return paths
+
+
+@dataclass(frozen=True)
+class Report:
+    data: bytes
+    path: Path | None
+    sha256: str
+
+
+def authority_report(session: Session, incident_id: str, fmt: AuthorityFormat = "md", out: Path | None = None, *,
+                     report_type: ReportType = "initial", reference: str | None = None,
+                     override_reason: str | None = None) -> Report:
+    """The report to the supervisory authority (Art. 33(3)) in one format: written to `out` (0600) or returned
+    for stdout. The pre-filing check runs first: its errors (a late report without reasons for the delay, a
+    contradiction, a blank the form asks for…) refuse it unless `override_reason` is given (recorded). Audited."""
+    from breachkit.incidents.check_api import enforce_check
+    from breachkit.incidents.reports_api import deliver
+
+    if fmt == "pdf" and out is None:
+        raise UsageError("a PDF needs an output file", field="out")
+    store, config, now = session.store, session.config, session.now()
+    incident = store.get(normalize_id(incident_id))
+    enforce_check(session, incident.id, action="the authority report", report_type=report_type, reference=reference,
+                  override_reason=override_reason)
+    ctx = authority_report_context(store, config, incident, now, report_type=report_type,
+                                   earlier_reference=reference)
+    content = render_authority(ctx, environment_from_config(config), fmt)
+    data = content if isinstance(content, bytes) else content.encode("utf-8")
+    digest = deliver(data, out)
+    store.audit("export", str(out) if out else "stdout", actor=session.actor, at=now, incident_id=incident.id,
+                sha256=digest, reason=f"authority report ({report_type})", detail={"format": fmt})
+    return Report(data, out, digest)
+
+
+# --- sending --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class SendResult:
+    incident: str
+    queued: int = 0  # new in the outbox
+    already: int = 0  # queued before with the same content
+    changed: list[str] = field(default_factory=list)  # queued before with different content: not queued again
+    rejected: list[Problem] = field(default_factory=list)  # recipient rows left out
+    dry_run: list[Path] = field(default_factory=list)  # .eml files written instead of queuing
+    sent: int = 0
+    retried: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (recipient, error)
+    unknown: list[tuple[str, str]] = field(default_factory=list)
+    interrupted: list[str] = field(default_factory=list)  # left `sending` by an earlier run: now unknown
+    counts: dict[str, int] = field(default_factory=dict)  # outbox totals by state after the run
+    delivered: bool = False  # delivery ran (not --queue-only, not a dry run)
+
+    def failure(self) -> PartialFailure | None:
+        """The messages not delivered for sure, as the error the caller should raise (None: all fine)."""
+        problems = [Problem(f"failed: {r}: {e}") for r, e in self.failed]
+        problems += [Problem(f"unknown: {r}: {e}") for r, e in self.unknown]
+        problems += [Problem(f"unknown: {r}: interrupted by an earlier run") for r in self.interrupted]
+        if not problems:
+            return None
+        return PartialFailure(f"{len(problems)} messages not delivered for sure", problems=problems,
+                              hint=f"breachkit notices status {self.incident}; decide on unknown ones with "
+                                   f"`breachkit notices resolve {self.incident} --action resend|sent`")
+
+
+def send_notices(session: Session, incident_id: str, *, recipients: Path | None = None, version: int = 1,
+                 dry_run_to: Path | None = None, queue_only: bool = False,
+                 on_start: Callable[[int], None] | None = None,
+                 on_message: Callable[[Row, State], None] | None = None,
+                 override_reason: str | None = None) -> SendResult:
+    """Queue every person's email in the outbox (batches of 500, one transaction each; a message already queued
+    is left alone) and deliver it over SMTP, exactly once or visibly `unknown`. Needs a recorded decision to tell
+    the people (its reasons are each disclosure's reason). `dry_run_to` writes .eml files instead. Before
+    queuing, the pre-filing check runs: its errors stop the sending unless `override_reason` is given
+    (recorded); a dry run only reviews, so it is not checked."""
+    from breachkit.incidents.check_api import enforce_check
+    from breachkit.notices.delivery import DeliveryOptions, deliver, transport_from_config
+
+    store, config, now = session.store, session.config, session.now()
+    env = environment_from_config(config)
+    incident = store.get(normalize_id(incident_id))
+    reason = require_subject_decision(store, incident)
+    if dry_run_to is None:
+        enforce_check(session, incident.id, action="sending the notices", override_reason=override_reason)
+    people = load_recipients(store, incident, env, recipients)
+    messages = outgoing(incident, people, notice_context(store, config, incident), env, config, version=version,
+                        reason=reason, now=now)
+    result = SendResult(incident.id, rejected=list(people.rejected))
+    if dry_run_to is not None:
+        result.dry_run = write_eml(messages, dry_run_to)
+        store.audit("render", str(dry_run_to), actor=session.actor, at=now, incident_id=incident.id,
+                    reason="dry run (.eml)", detail={"messages": len(result.dry_run)})
+        return result
+    outbox = store.outbox
+    for batch in chunks(messages):
+        queued = outbox.enqueue(batch, actor=session.actor, now=now)
+        result.queued, result.already = result.queued + queued.added, result.already + queued.already
+        result.changed += queued.changed
+    if not queue_only:
+        if on_start is not None:
+            on_start(outbox.counts(incident.id, "subject")[State.QUEUED.value])
+        report = deliver(outbox, incident.id, "subject", transport_from_config(config),
+                         DeliveryOptions.from_config(config.notices.smtp), actor=session.actor, clock=session.now,
+                         on_message=on_message)
+        result.sent, result.retried, result.delivered = report.sent, report.retried, True
+        result.failed, result.unknown, result.interrupted = report.failed, report.unknown, report.interrupted
+    result.counts = outbox.counts(incident.id, "subject")
+    return result
+
+
+class NoticeStatusDocument(Document):
+    """`breachkit.notices/1`: the outbox of one incident by state, with every message not delivered for sure."""
+
+    SCHEMA = "breachkit.notices/1"
+
+    incident: str
+    counts: dict[str, int]
+    problems: list[dict[str, str | int]]
+
+
+def notice_status(session: Session, incident_id: str) -> NoticeStatusDocument:
+    store = session.store
+    incident = store.get(normalize_id(incident_id))
+    trouble = store.outbox.rows(incident.id, states=[State.FAILED, State.UNKNOWN])
+    return NoticeStatusDocument.create(
+        incident=incident.id, counts=store.outbox.counts(incident.id),
+        problems=[{"recipient": r.recipient, "kind": r.kind, "state": r.state.value, "attempts": r.attempts,
+                   "error": r.last_error} for r in trouble])
+
+
+def resolve_notices(session: Session, incident_id: str, *, action: Literal["resend", "sent", "cancel"],
+                    reason: str, recipients: Sequence[str] | None = None, include_failed: bool = False) -> int:
+    """An explicit decision about messages in state `unknown` (and `failed` with `include_failed`): resend, they
+    did arrive (sent), or give up (cancel). `recipients` None: all of them. Recorded with the reason."""
+    if not reason.strip():
+        raise UsageError("resolving messages needs a reason", field="reason")
+    states = [State.UNKNOWN, State.FAILED] if include_failed else [State.UNKNOWN]
+    return session.store.outbox.resolve(normalize_id(incident_id), "subject", action=action, recipients=recipients,
+                                        states=states, actor=session.actor, now=session.now(), reason=reason)

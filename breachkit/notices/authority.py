@@ -8,17 +8,20 @@ JSON document (``authority_document``; keys stable, in this order, times ISO 860
                                 generated_at, regimes[]
     controller                  name, address, role (controller | joint_controller | processor)
     reporter                    name, email
-    contact_point               name, email, phone                          (the DPO; Art. 33(3)(b))
-    timing                      occurred {from, until, ongoing}, detected_at, aware_at, aware_justification,
-                                processor_notified_at, how_discovered,
+    contact_point               name, email, phone, address                 (the DPO; Art. 33(3)(b))
+    timing                      occurred {from, until, ongoing}, containment (ongoing | contained | ended),
+                                detected_at, aware_at, aware_justification, processor_notified_at, how_discovered,
                                 deadline {regime, due_at, status}, late, delay_reasons, elapsed_hours
     nature                      description, cause, malicious (true | false | null), confidentiality, integrity,
                                 availability, systems[]                     (Art. 33(3)(a))
-    personal_data               categories[{code, label}], special_categories[{code, label}],
-                                people_per_category[{code, label, people}]
+    personal_data               categories[{code, label}] (declared and found), special_categories[{code, label}],
+                                people_per_category[{code, label, people}], found_in (subject list version | null),
+                                categories_agree, declared_and_found[{code, label, declared, found (null: no
+                                list), people}]
     data_subjects               categories[{code, label}], children, vulnerable,
                                 number {value, precision}, records {value, precision}   (exact | approximate
-                                | unknown), minors
+                                | unknown), minors, compromised_accounts, compromised_requests (accounts used by
+                                someone else, counted apart: not people affected, their requests not records)
     consequences                likely                                      (Art. 33(3)(c))
     severity                    null | {method, score, band, dpc, dpc_basis, ei,
                                 cb {confidentiality, integrity, availability, malicious}, notes, assessed_by,
@@ -28,6 +31,7 @@ JSON document (``authority_document``; keys stable, in this order, times ISO 860
                                 reasons
     cross_border                cross_border, lead_authority, countries[], people_per_country[{country, people}]
     other_bodies                [{body, regime, stage, filed_at, reference}]
+    other_regimes               [{id, name, authority, countries[], people}]   (e.g. revFADP for people in CH)
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ from typing import Any, Literal
 from fpdf import FPDF
 
 from breachkit.notices.context import AuthorityContext, Count, Label, Precision
-from breachkit.notices.templates import format_datetime, format_duration, format_number
+from breachkit.notices.formatting import format_datetime, format_duration, format_number
 
 SCHEMA = "breachkit.authority-report/1"
 ART33_ITEMS = {
@@ -74,9 +78,10 @@ def authority_document(ctx: AuthorityContext) -> dict[str, Any]:
                    "title": r.title, "generated_at": _iso(r.generated_at), "regimes": list(r.regimes)},
         "controller": {"name": p.controller.name, "address": p.controller.address, "role": p.role},
         "reporter": {"name": p.reporter.name, "email": p.reporter.email},
-        "contact_point": {"name": p.dpo.name, "email": p.dpo.email, "phone": p.dpo.phone},
+        "contact_point": {"name": p.dpo.name, "email": p.dpo.email, "phone": p.dpo.phone, "address": p.dpo.address},
         "timing": {
             "occurred": {"from": _iso(t.occurred_at), "until": _iso(t.occurred_until), "ongoing": t.ongoing},
+            "containment": t.containment,
             "detected_at": _iso(t.detected_at), "aware_at": _iso(t.aware_at),
             "aware_justification": t.aware_justification, "processor_notified_at": _iso(t.processor_notified_at),
             "how_discovered": t.how_discovered,
@@ -89,9 +94,15 @@ def authority_document(ctx: AuthorityContext) -> dict[str, Any]:
         "personal_data": {"categories": _labels(ctx.data.categories),
                           "special_categories": _labels(ctx.data.special_categories),
                           "people_per_category": [{"code": c.category.code, "label": c.category.label,
-                                                   "people": c.people} for c in ctx.data.per_category]},
+                                                   "people": c.people} for c in ctx.data.per_category],
+                          "found_in": ctx.data.found_in, "categories_agree": ctx.data.agree,
+                          "declared_and_found": [{"code": r.category.code, "label": r.category.label,
+                                                  "declared": r.declared, "found": r.found, "people": r.people}
+                                                 for r in ctx.data.rows]},
         "data_subjects": {"categories": _labels(s.categories), "children": s.children, "vulnerable": s.vulnerable,
-                          "number": _count(s.people), "records": _count(s.records), "minors": s.minors},
+                          "number": _count(s.people), "records": _count(s.records), "minors": s.minors,
+                          "compromised_accounts": s.compromised_accounts,
+                          "compromised_requests": s.compromised_requests},
         "consequences": {"likely": ctx.consequences},
         "severity": None if sev is None else {
             "method": sev.method, "score": sev.score, "band": sev.band, "dpc": sev.dpc, "dpc_basis": sev.dpc_basis,
@@ -109,6 +120,8 @@ def authority_document(ctx: AuthorityContext) -> dict[str, Any]:
                                                 for c in ctx.cross_border.per_country]},
         "other_bodies": [{"body": b.body, "regime": b.regime, "stage": b.stage, "filed_at": _iso(b.filed_at),
                           "reference": b.reference} for b in ctx.other_bodies],
+        "other_regimes": [{"id": r.id, "name": r.name, "authority": r.authority, "countries": list(r.countries),
+                           "people": r.people} for r in ctx.other_regimes],
     }
 
 
@@ -152,7 +165,7 @@ def art33_requirements(ctx: AuthorityContext) -> dict[str, list[tuple[str, ...]]
     return {
         "a": [*texts(ctx.nature.description, ctx.nature.cause), *texts(*(x.label for x in ctx.data.categories)),
               *texts(*(x.label for x in subjects.categories)), *number(subjects.people), *number(subjects.records)],
-        "b": texts(ctx.parties.dpo.name, ctx.parties.dpo.email, ctx.parties.dpo.phone),
+        "b": texts(ctx.parties.dpo.name, ctx.parties.dpo.email, ctx.parties.dpo.phone, ctx.parties.dpo.address),
         "c": texts(ctx.consequences),
         "d": texts(ctx.measures.taken, ctx.measures.proposed),
     }
@@ -190,6 +203,13 @@ def content_gaps(ctx: AuthorityContext) -> list[str]:
 
 
 # --- PDF -----------------------------------------------------------------------------------------------------
+
+def _declared_found(declared: bool, found: bool | None, people: int | None) -> str:
+    said = "declared" if declared else "not declared"
+    if found is None:
+        return said + "; no subject list yet"
+    return said + ("; found for " + format_number(people or 0) + " people" if found else "; not found in the logs")
+
 
 _LATIN1_MAP = str.maketrans({"\u2014": "-", "\u2013": "-", "\u2212": "-", "\u2018": "'", "\u2019": "'",
                              "\u201a": ",", "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u2026": "...",
@@ -271,10 +291,11 @@ def authority_pdf(ctx: AuthorityContext) -> bytes:
             ("Controller", ctx.parties.controller.name), ("Address", ctx.parties.controller.address),
             ("Role", ctx.parties.role), ("Reporter", f"{ctx.parties.reporter.name} {ctx.parties.reporter.email}"),
             ("DPO / contact point", " | ".join(x for x in (ctx.parties.dpo.name, ctx.parties.dpo.email,
-                                                              ctx.parties.dpo.phone) if x))]),
+                                                              ctx.parties.dpo.phone, ctx.parties.dpo.address) if x))]),
         ("3. Timing", [
             ("Occurred", when(t.occurred_at) + (f" until {when(t.occurred_until)}" if t.occurred_until else "")),
-            ("Ongoing", yes(t.ongoing)), ("Detected", when(t.detected_at)), ("Aware", when(t.aware_at)),
+            ("Ongoing", yes(t.ongoing)), ("State", t.containment), ("Detected", when(t.detected_at)),
+            ("Aware", when(t.aware_at)),
             ("Why aware then", t.aware_justification), ("Processor notified us", when(t.processor_notified_at)),
             ("How discovered", t.how_discovered),
             ("Deadline (72 h)", f"{when(t.due_at)}, {t.deadline_status or '-'}"),
@@ -288,12 +309,16 @@ def authority_pdf(ctx: AuthorityContext) -> bytes:
         ("5. Personal data concerned", [
             ("Categories", "; ".join(x.label for x in ctx.data.categories)),
             ("Special categories", "; ".join(x.label for x in ctx.data.special_categories) or "none"),
-            *[(f"People with {c.category.label}", format_number(c.people)) for c in ctx.data.per_category]]),
+            *[(r.category.label, _declared_found(r.declared, r.found, r.people)) for r in ctx.data.rows]]),
         ("6. Data subjects", [
             ("Categories", "; ".join(x.label for x in ctx.subjects.categories)),
             ("Children", yes(ctx.subjects.children)), ("Vulnerable persons", yes(ctx.subjects.vulnerable)),
-            ("People", count(ctx.subjects.people)), ("Records", count(ctx.subjects.records)),
+            ("People whose data was exposed", count(ctx.subjects.people)), ("Records", count(ctx.subjects.records)),
             *([("Minors", format_number(ctx.subjects.minors))] if ctx.subjects.minors is not None else []),
+            *([("Accounts compromised (counted apart)",
+                f"{format_number(ctx.subjects.compromised_accounts)}"
+                f" ({format_number(ctx.subjects.compromised_requests or 0)} requests made with them)")]
+              if ctx.subjects.compromised_accounts else []),
             ]),
         ("7. Likely consequences", [("Consequences", ctx.consequences or "to follow")]),
         ("8. Severity assessment", [] if ctx.severity is None else [
@@ -318,6 +343,9 @@ def authority_pdf(ctx: AuthorityContext) -> bytes:
         ("12. Other bodies informed", [(b.body, f"{b.regime}/{b.stage}, {when(b.filed_at)}"
                                         + (f", reference {b.reference}" if b.reference else ""))
                                        for b in ctx.other_bodies]),
+        ("13. Other regimes followed", [(r.name, f"{r.authority}; {', '.join(r.countries)}"
+                                         + (f"; {format_number(r.people)} people affected there"
+                                            if r.people is not None else "")) for r in ctx.other_regimes]),
     ]
     for title, rows in sections:
         pdf.heading(title)

@@ -5,7 +5,9 @@
   cross-border, other bodies). `authority_context` builds it and refuses an incomplete one: a report whose
   gdpr-33 deadline is overdue or was missed needs ``delay_reasons``; a follow-up needs the earlier reference.
 * `IncidentNoticeContext` holds the facts every subject email shares; `subject_context` adds one recipient's
-  details (their data categories, consequences and advice in their language, from `LocaleStrings`).
+  details: the notice kind (their data exposed, their account used by someone else, or both in one message),
+  the data categories found for them, consequences and advice in their language (from `LocaleStrings`), and for
+  a compromised account what was done with it and what to rotate.
 
 Templates receive the fields of these dataclasses as top-level variables (see notices/README.md).
 """
@@ -23,15 +25,16 @@ from breachkit.errors import InputError, Location, Problem
 from breachkit.incidents.clock import Deadline
 from breachkit.incidents.model import (
     DATA_CATEGORIES,
+    SPECIAL_DATA_CATEGORIES,
     SUBJECT_CATEGORIES,
     Assessment,
     Decision,
     DecisionKind,
     Filing,
     Incident,
-    Status,
 )
-from breachkit.notices.recipients import LocaleChoice, Recipient
+from breachkit.incidents.regimes import Regime
+from breachkit.notices.subject_context import Contact, Label
 
 AUTHORITY_REGIME, SUBJECTS_REGIME = "gdpr-33", "gdpr-34"
 ReportType = Literal["initial", "follow_up", "final"]
@@ -47,6 +50,10 @@ class SubjectNumbers:
     per_country: Mapping[str, int] = field(default_factory=dict)  # ISO alpha-2 ("" unknown) → people
     per_category: Mapping[str, int] = field(default_factory=dict)  # data category → people
     minors: int = 0
+    compromised_accounts: int | None = None  # accounts used by someone else, counted apart (None: not known)
+    compromised_requests: int | None = None  # requests made with them (not records)
+    found_in: int | None = None  # the subject list version the numbers come from (None: estimates)
+    found_categories: tuple[str, ...] | None = None  # data categories the subject list found (None: no list)
 
 
 class Precision(enum.StrEnum):
@@ -59,20 +66,6 @@ class Precision(enum.StrEnum):
 class Count:
     value: int | None
     precision: Precision
-
-
-@dataclass(frozen=True)
-class Label:
-    code: str
-    label: str
-
-
-@dataclass(frozen=True)
-class Contact:
-    name: str
-    email: str = ""
-    phone: str = ""
-    address: str = ""
 
 
 @dataclass(frozen=True)
@@ -108,6 +101,7 @@ class Timing:
     late: bool
     delay_reasons: str
     elapsed: timedelta  # from aware_at to the report
+    containment: str = "ended"  # Incident.containment: ongoing | contained | ended (as the notices say)
 
 
 @dataclass(frozen=True)
@@ -128,10 +122,23 @@ class CategoryCount:
 
 
 @dataclass(frozen=True)
+class CategoryRow:
+    """One data category as the responders declared it and as the subject list found it."""
+
+    category: Label
+    declared: bool
+    found: bool | None  # None: no subject list
+    people: int | None  # people the subject list found it for
+
+
+@dataclass(frozen=True)
 class DataConcerned:
-    categories: tuple[Label, ...]
+    categories: tuple[Label, ...]  # declared and found, in vocabulary order
     special_categories: tuple[Label, ...]  # Art. 9 / Art. 10 data among `categories`
     per_category: tuple[CategoryCount, ...]  # people affected per data category, most first
+    rows: tuple[CategoryRow, ...] = ()  # each category: declared? found (for how many)?
+    found_in: int | None = None  # the subject list version (None: no list)
+    agree: bool = True  # declared and found name the same categories (or there is no list)
 
 
 @dataclass(frozen=True)
@@ -142,6 +149,8 @@ class SubjectsConcerned:
     people: Count
     records: Count
     minors: int | None
+    compromised_accounts: int | None = None  # accounts used by someone else (their holders are told to rotate)
+    compromised_requests: int | None = None  # requests made with them — not records affected
 
 
 @dataclass(frozen=True)
@@ -198,6 +207,17 @@ class CrossBorder:
 
 
 @dataclass(frozen=True)
+class RegimeInfo:
+    """Another regime the incident follows besides GDPR Arts. 33/34 (e.g. the revFADP for people in CH)."""
+
+    id: str
+    name: str
+    authority: str
+    countries: tuple[str, ...]
+    people: int | None  # people affected in its countries (None: unknown)
+
+
+@dataclass(frozen=True)
 class OtherBody:
     body: str
     regime: str
@@ -222,6 +242,7 @@ class AuthorityContext:
     other_bodies: tuple[OtherBody, ...]
     zone: str  # IANA zone for displayed times
     locale: str = "en"
+    other_regimes: tuple[RegimeInfo, ...] = ()
 
 
 def _labels(codes: Sequence[str], vocabulary: Mapping[str, str]) -> tuple[Label, ...]:
@@ -275,7 +296,8 @@ def _most_first(counts: Mapping[str, int]) -> list[tuple[str, int]]:
 def authority_context(incident: Incident, *, config: NoticesConfig, now: datetime, deadlines: Sequence[Deadline],
                       numbers: SubjectNumbers | None, filings: Sequence[Filing], decisions: Sequence[Decision],
                       assessment: Assessment | None, report_type: ReportType = "initial",
-                      earlier_reference: str | None = None, zone: str = "UTC") -> AuthorityContext:
+                      earlier_reference: str | None = None, zone: str = "UTC",
+                      regimes: Mapping[str, Regime] | None = None) -> AuthorityContext:
     """The authority report's context. Raises InputError naming the missing field(s) when the report cannot be
     complete: ``delay_reasons`` when the gdpr-33 deadline is overdue or was missed, ``earlier_reference`` for a
     follow-up or final report without a reference (given, or from the latest gdpr-33 filing that has one)."""
@@ -288,13 +310,23 @@ def authority_context(incident: Incident, *, config: NoticesConfig, now: datetim
     per_category = numbers.per_category if numbers else {}
     countries = sorted(set(incident.countries) | {c for c in per_country if c})
     exact = numbers is not None and numbers.exact
+    found = numbers.found_categories if numbers is not None else None
+    listed = [c for c in DATA_CATEGORIES if c in set(incident.data_categories) | set(found or ())]
+    rows = tuple(CategoryRow(Label(c, DATA_CATEGORIES[c]), c in incident.data_categories,
+                             None if found is None else c in found, per_category.get(c)) for c in listed)
+    gdpr = (regimes or {}).get(AUTHORITY_REGIME)
+    eea = set(gdpr.countries) if gdpr is not None else set()
+    others = tuple(RegimeInfo(r.id, r.name, r.authority, tuple(r.countries),
+                              sum(per_country.get(c, 0) for c in r.countries) if per_country else None)
+                   for r in ((regimes or {}).get(i) for i in incident.regimes)
+                   if r is not None and r.id not in (AUTHORITY_REGIME, SUBJECTS_REGIME))
     return AuthorityContext(
         report=ReportInfo(report_type, earlier_reference, incident.id, incident.title, now, tuple(incident.regimes)),
         parties=Parties(
             controller=Contact(config.controller_name, address=config.controller_address),
             role=incident.role.value,
             reporter=Contact(config.reporter_name or config.dpo_name, config.reporter_email or config.dpo_email),
-            dpo=Contact(config.dpo_name, config.dpo_email, config.dpo_phone)),
+            dpo=Contact(config.dpo_name, config.dpo_email, config.dpo_phone, config.dpo_address)),
         timing=Timing(
             occurred_at=incident.occurred_at, occurred_until=incident.occurred_until, ongoing=incident.ongoing,
             detected_at=incident.detected_at, aware_at=incident.aware_at,
@@ -303,21 +335,26 @@ def authority_context(incident: Incident, *, config: NoticesConfig, now: datetim
             due_at=deadline.due_at if deadline else None,
             deadline_status=deadline.status.value if deadline else None,
             late=deadline is not None and deadline.needs_delay_reasons,
-            delay_reasons=incident.delay_reasons, elapsed=now - incident.aware_at),
+            delay_reasons=incident.delay_reasons, elapsed=now - incident.aware_at,
+            containment=incident.containment),
         nature=Nature(incident.description, incident.cause, incident.malicious, incident.impact.confidentiality,
                       incident.impact.integrity, incident.impact.availability, tuple(incident.systems)),
         data=DataConcerned(
-            categories=_labels(incident.data_categories, DATA_CATEGORIES),
-            special_categories=_labels(incident.special_categories, DATA_CATEGORIES),
+            categories=_labels(listed, DATA_CATEGORIES),
+            special_categories=_labels([c for c in listed if c in SPECIAL_DATA_CATEGORIES], DATA_CATEGORIES),
             per_category=tuple(CategoryCount(Label(c, DATA_CATEGORIES.get(c, c)), n)
-                               for c, n in _most_first(per_category))),
+                               for c, n in _most_first(per_category)),
+            rows=rows, found_in=numbers.found_in if numbers else None,
+            agree=found is None or set(found) == set(incident.data_categories)),
         subjects=SubjectsConcerned(
             categories=_labels(incident.subject_categories, SUBJECT_CATEGORIES),
             children=incident.children or bool(numbers and numbers.minors),
             vulnerable="vulnerable" in incident.subject_categories,
             people=_count(numbers.people if numbers else None, incident.approx_subjects, exact),
             records=_count(numbers.records if numbers else None, incident.approx_records, exact),
-            minors=numbers.minors if numbers else None),
+            minors=numbers.minors if numbers else None,
+            compromised_accounts=numbers.compromised_accounts if numbers else None,
+            compromised_requests=numbers.compromised_requests if numbers else None),
         consequences=incident.consequences,
         severity=None if assessment is None else SeverityInfo(
             "ENISA (2013): SE = DPC × EI + CB", assessment.score, assessment.severity.value, assessment.dpc,
@@ -327,125 +364,28 @@ def authority_context(incident: Incident, *, config: NoticesConfig, now: datetim
         measures=Measures(incident.measures_taken, incident.measures_proposed),
         informed=_informed(filings, decisions),
         cross_border=CrossBorder(
-            cross_border=len(countries) > 1, lead_authority=incident.lead_authority, countries=tuple(countries),
+            cross_border=len([c for c in countries if c in eea]) > 1 if eea else len(countries) > 1,
+            lead_authority=incident.lead_authority, countries=tuple(countries),
             per_country=tuple(CountryCount(c, n) for c, n in _most_first(per_country))),
         other_bodies=tuple(OtherBody(f.recipient or f.regime, f.regime, f.stage, f.filed_at, f.reference)
                            for f in sorted(filings, key=lambda f: f.filed_at)
                            if f.regime not in (AUTHORITY_REGIME, SUBJECTS_REGIME)),
-        zone=zone,
+        zone=zone, other_regimes=others,
     )
 
 
-# --- subject emails ------------------------------------------------------------------------------------------
+# The subject emails' contexts live in `notices.subject_context`; re-exported here for existing imports.
+from breachkit.notices.subject_context import (  # noqa: E402
+    URGENCY,
+    Compromise,
+    IncidentNoticeContext,
+    LocaleStrings,
+    Narrative,
+    SubjectContext,
+    incident_notice_context,
+    subject_context,
+)
 
-@dataclass(frozen=True)
-class Narrative:
-    """Incident-specific prose for the subject emails in one language (optional: templates have generic text)."""
-
-    what_happened: str = ""
-    consequences: str = ""
-    measures: str = ""
-
-
-@dataclass(frozen=True)
-class IncidentNoticeContext:
-    """The facts every subject email of one incident shares."""
-
-    id: str
-    title: str
-    controller: Contact
-    dpo: Contact
-    zone: str
-    occurred_at: datetime | None
-    occurred_until: datetime | None
-    ongoing: bool
-    detected_at: datetime | None
-    aware_at: datetime
-    confidentiality: bool
-    integrity: bool
-    availability: bool
-    malicious: bool | None
-    contained: bool  # status contained, recovered or closed
-    authority_notified: bool  # a gdpr-33 filing exists
-    lead_authority: str | None
-    data_categories: tuple[str, ...]  # the incident's, for recipients whose row names none
-    narratives: Mapping[str, Narrative]  # locale → prose
-
-
-def incident_notice_context(incident: Incident, *, config: NoticesConfig, zone: str = "UTC",
-                            filings: Sequence[Filing] = (), narratives: Mapping[str, Narrative] | None = None,
-                            source_locale: str | None = None) -> IncidentNoticeContext:
-    """The shared facts of the subject emails. The incident's own prose (description, consequences, measures
-    taken) becomes the narrative of `source_locale` (default: NoticesConfig.default_locale) unless `narratives`
-    gives that locale; other locales get only the templates' generic text unless `narratives` covers them."""
-    own = Narrative(incident.description, incident.consequences, incident.measures_taken)
-    merged = {(source_locale or config.default_locale).lower(): own} if any(vars(own).values()) else {}
-    merged.update({k.lower(): v for k, v in (narratives or {}).items()})
-    return IncidentNoticeContext(
-        id=incident.id, title=incident.title, controller=Contact(config.controller_name,
-                                                                 address=config.controller_address),
-        dpo=Contact(config.dpo_name, config.dpo_email, config.dpo_phone), zone=zone,
-        occurred_at=incident.occurred_at, occurred_until=incident.occurred_until, ongoing=incident.ongoing,
-        detected_at=incident.detected_at, aware_at=incident.aware_at,
-        confidentiality=incident.impact.confidentiality, integrity=incident.impact.integrity,
-        availability=incident.impact.availability, malicious=incident.malicious,
-        contained=incident.status in (Status.CONTAINED, Status.RECOVERED, Status.CLOSED),
-        authority_notified=any(f.regime == AUTHORITY_REGIME for f in filings),
-        lead_authority=incident.lead_authority, data_categories=tuple(incident.data_categories),
-        narratives=merged)
-
-
-@dataclass(frozen=True)
-class LocaleStrings:
-    """The plain-language vocabulary of one locale (notices/subject/<locale>/strings.toml)."""
-
-    locale: str
-    data_categories: Mapping[str, str]  # category → what it means for a person ("your password")
-    consequences: Mapping[str, str]  # category → what could happen
-    advice: Mapping[str, tuple[str, ...]]  # category → what the person should do
-    general_advice: tuple[str, ...]  # always given (phishing…)
-
-
-@dataclass(frozen=True)
-class SubjectContext:
-    name: str
-    locale: str  # the template locale
-    choice: LocaleChoice
-    reference: str  # the incident id, to quote in questions
-    incident: IncidentNoticeContext
-    categories: tuple[Label, ...]  # in the recipient's language
-    consequences: tuple[str, ...]
-    advice: tuple[str, ...]
-    narrative: Narrative | None
-    controller: Contact
-    dpo: Contact
-    minor: bool
-    first_seen: datetime | None
-    last_seen: datetime | None
-    zone: str
-
-
-# Consequences and advice come most urgent first (what a person must act on before what they should know).
-URGENCY = ("credentials", "financial", "official_id", "special", "criminal", "identity", "device_identifiers",
-           "online_identifiers", "location", "communications", "contact", "usage")
-
-
-def subject_context(recipient: Recipient, incident: IncidentNoticeContext, *, choice: LocaleChoice,
-                    strings: LocaleStrings) -> SubjectContext:
-    """One recipient's context: their data categories (else the incident's) in vocabulary order, consequences
-    and advice most urgent first, the narrative of the template locale (if any)."""
-    given = set(recipient.categories or incident.data_categories)
-    codes = [c for c in DATA_CATEGORIES if c in given]
-    urgent = sorted(codes, key=lambda c: URGENCY.index(c) if c in URGENCY else len(URGENCY))
-    advice: list[str] = []
-    for code in urgent:
-        advice += [a for a in strings.advice.get(code, ()) if a not in advice]
-    advice += [a for a in strings.general_advice if a not in advice]
-    narrative = incident.narratives.get(choice.locale.lower())
-    return SubjectContext(
-        name=recipient.name, locale=choice.locale, choice=choice, reference=incident.id, incident=incident,
-        categories=tuple(Label(c, strings.data_categories.get(c, DATA_CATEGORIES.get(c, c))) for c in codes),
-        consequences=tuple(dict.fromkeys(strings.consequences[c] for c in urgent if strings.consequences.get(c))),
-        advice=tuple(advice), narrative=narrative, controller=incident.controller, dpo=incident.dpo,
-        minor=recipient.minor, first_seen=recipient.first_seen, last_seen=recipient.last_seen, zone=incident.zone)
-
+__all__ = ["URGENCY", "AuthorityContext", "Compromise", "Contact", "Count", "IncidentNoticeContext", "Label",
+           "LocaleStrings", "Narrative", "Precision", "SubjectContext", "SubjectNumbers", "authority_context",
+           "incident_notice_context", "subject_context"]

@@ -36,6 +36,10 @@ import pandas as pd
 from breachkit.errors import InputError, Location, Problem
 from breachkit.incidents.model import DATA_CATEGORIES
 from breachkit.subjects import schema as S
+from breachkit.subjects.roles import Role
+
+DATA_SUBJECT, COMPROMISED, ACTOR = Role.DATA_SUBJECT.value, Role.COMPROMISED.value, Role.ACTOR.value
+NOTIFIED_ROLES = (DATA_SUBJECT, COMPROMISED)  # who is written to (the actor's own accounts are not)
 
 # --- header safety -------------------------------------------------------------------------------------------
 
@@ -151,6 +155,23 @@ class Recipient:
     first_seen: datetime | None = None
     last_seen: datetime | None = None
     records: int | None = None
+    roles: tuple[str, ...] = (DATA_SUBJECT,)  # subjects.roles: data_subject and/or compromised_account
+    requests: int | None = None  # requests made with their account (a compromised account)
+
+    @property
+    def data_subject(self) -> bool:
+        return DATA_SUBJECT in self.roles
+
+    @property
+    def compromised(self) -> bool:
+        return COMPROMISED in self.roles
+
+    @property
+    def notice_kind(self) -> str:
+        """Which notice this person gets: "breach" (their data was exposed), "compromise" (their account was used
+        by someone else) or "breach_and_compromise" (both, in one message)."""
+        return ("breach_and_compromise" if self.data_subject and self.compromised
+                else "compromise" if self.compromised else "breach")
 
 
 FRAME_COLUMNS = ("row", *S.SUBJECT_COLUMNS)
@@ -162,6 +183,7 @@ class Recipients:
     recipients: tuple[Recipient, ...]
     rejected: list[Problem] = field(default_factory=list)  # one or more per rejected row
     notes: list[Problem] = field(default_factory=list)  # information (locale fallbacks, values left out)
+    skipped: list[Problem] = field(default_factory=list)  # rows nobody writes to: the actor's own accounts
 
     def __iter__(self) -> Iterator[Recipient]:
         return iter(self.recipients)
@@ -179,7 +201,8 @@ class Recipients:
         rows = [{"row": r.row, S.SUBJECT_ID: r.subject_id, S.EMAIL: r.email, S.NAME: r.name, S.PHONE: r.phone,
                  S.LOCALE: r.locale, S.COUNTRY: r.country, S.ACCOUNT_TYPE: r.account_type, S.MINOR: r.minor,
                  S.CATEGORIES: list(r.categories), S.IDENTIFIERS: list(r.identifiers), S.FIRST_SEEN: r.first_seen,
-                 S.LAST_SEEN: r.last_seen, S.RECORDS: r.records} for r in self.recipients]
+                 S.LAST_SEEN: r.last_seen, S.RECORDS: r.records, S.ROLES: list(r.roles), S.REQUESTS: r.requests}
+                for r in self.recipients]
         return pd.DataFrame(rows, columns=list(FRAME_COLUMNS))
 
 
@@ -213,7 +236,7 @@ def read_recipients(path: Path, *, fmt: Format = "auto", locales: Collection[str
         raise InputError(f"missing required column{'s' if len(missing) > 1 else ''}: {', '.join(missing)}",
                          path=path, hint=f"the subject table's columns are: {', '.join(S.SUBJECT_COLUMNS)}")
     result = validate_records(records, source=str(path), locales=locales, default_locale=default_locale)
-    return Recipients(result.source, result.recipients, problems + result.rejected, result.notes)
+    return Recipients(result.source, result.recipients, problems + result.rejected, result.notes, result.skipped)
 
 
 def recipients_from_frame(frame: pd.DataFrame, *, source: str = "<subjects>", locales: Collection[str] | None = None,
@@ -313,16 +336,27 @@ def _int(value: Any) -> int | None:
 
 def validate_records(records: Iterable[tuple[int, Mapping[str, Any]]], *, source: str,
                      locales: Collection[str] | None = None, default_locale: str = "en") -> Recipients:
-    """Validate (row number, record) pairs of the subject table; pure except for the address syntax check."""
+    """Validate (row number, record) pairs of the subject table; pure except for the address syntax check. Rows
+    whose roles name neither a data subject nor a compromised account (the actor's own accounts) are skipped, not
+    rejected; a table without roles is read as data subjects only."""
     accepted: list[Recipient] = []
     rejected: list[Problem] = []
     notes: list[Problem] = []
+    skipped: list[Problem] = []
     first_id: dict[str, int] = {}
     first_email: dict[str, int] = {}
     for row, record in records:
         def at(column: str, row: int = row) -> Location:
             return Location(source, row, column)
 
+        roles = _list(record.get(S.ROLES)) or [DATA_SUBJECT]
+        unknown_roles = [r for r in roles if r not in (*NOTIFIED_ROLES, ACTOR)]
+        if unknown_roles:
+            notes.append(Problem(f"unknown roles left out: {', '.join(unknown_roles)}", at(S.ROLES)))
+        if not set(roles) & set(NOTIFIED_ROLES):
+            skipped.append(Problem("the actor's own account (neither a data subject nor compromised): not written to",
+                                   at(S.ROLES)))
+            continue
         errors: list[Problem] = []
         subject_id = _text(record.get(S.SUBJECT_ID))
         if not subject_id:
@@ -356,7 +390,7 @@ def validate_records(records: Iterable[tuple[int, Mapping[str, Any]]], *, source
         first_id[subject_id] = row
         first_email[email.casefold()] = row
         accepted.append(_recipient(row, record, subject_id, email, locale, notes, at))
-    return Recipients(source, tuple(accepted), rejected, notes)
+    return Recipients(source, tuple(accepted), rejected, notes, skipped)
 
 
 def _recipient(row: int, record: Mapping[str, Any], subject_id: str, email: str, locale: str,
@@ -379,14 +413,18 @@ def _recipient(row: int, record: Mapping[str, Any], subject_id: str, email: str,
         except (TypeError, ValueError) as exc:
             notes.append(Problem(f"not an ISO 8601 time ({exc}); left out", at(column)))
             times[column] = None
-    try:
-        records = _int(record.get(S.RECORDS))
-    except (TypeError, ValueError):
-        notes.append(Problem("records is not a whole number; left out", at(S.RECORDS)))
-        records = None
+    numbers: dict[str, int | None] = {}
+    for column in (S.RECORDS, S.REQUESTS):
+        try:
+            numbers[column] = _int(record.get(column))
+        except (TypeError, ValueError):
+            notes.append(Problem(f"{column} is not a whole number; left out", at(column)))
+            numbers[column] = None
+    roles = tuple(r for r in NOTIFIED_ROLES if r in (_list(record.get(S.ROLES)) or [DATA_SUBJECT]))
     return Recipient(row=row, subject_id=subject_id, email=email, name=_text(record.get(S.NAME)),
                      phone=_text(record.get(S.PHONE)), locale=locale, country=country,
                      account_type=_text(record.get(S.ACCOUNT_TYPE)), minor=bool(minor),
                      categories=tuple(sorted({c for c in categories if c in DATA_CATEGORIES})),
                      identifiers=tuple(_list(record.get(S.IDENTIFIERS))), first_seen=times[S.FIRST_SEEN],
-                     last_seen=times[S.LAST_SEEN], records=records)
+                     last_seen=times[S.LAST_SEEN], records=numbers[S.RECORDS], roles=roles,
+                     requests=numbers[S.REQUESTS])

@@ -2,7 +2,8 @@
 
 `render_all` writes what would be sent, for review (``breachkit notices render``)::
 
-    <out_dir>/summary.json                  counts per locale, country and fallback; rejected rows; messages
+    <out_dir>/summary.json                  counts per notice kind, locale, country and fallback; rejected and
+                                            skipped rows; messages
     <out_dir>/messages/<key>.subject.txt    one file set per recipient, mode 0600, <key> = the subject_id when
     <out_dir>/messages/<key>.txt            it is a safe file name ([A-Za-z0-9][A-Za-z0-9._-]{0,63}), else
     <out_dir>/messages/<key>.html           "_" + a hash of it — never the email address
@@ -160,14 +161,17 @@ class RenderSummary:
     fallbacks: dict[str, int]  # Fallback value → recipients
     rejected: list[Problem]
     notes: list[Problem]
-    messages: list[dict[str, Any]] = field(default_factory=list)  # key, row, subject_id, locale, fallback, …
+    messages: list[dict[str, Any]] = field(default_factory=list)  # key, row, subject_id, kind, locale, fallback, …
+    per_kind: dict[str, int] = field(default_factory=dict)  # breach | compromise | breach_and_compromise → emails
+    skipped: int = 0  # rows nobody writes to (the actor's own accounts)
 
     def to_dict(self) -> dict[str, Any]:
         def problem(p: Problem) -> dict[str, Any]:
             return {"row": p.location.line, "field": p.location.field, "message": p.message}
 
         return {"incident": self.incident_id, "kind": "subject", "rendered": self.rendered,
-                "rejected": len({p.location.line for p in self.rejected}), "per_locale": self.per_locale,
+                "rejected": len({p.location.line for p in self.rejected}), "skipped": self.skipped,
+                "per_kind": self.per_kind, "per_locale": self.per_locale,
                 "per_country": self.per_country, "fallbacks": self.fallbacks,
                 "rejected_rows": [problem(p) for p in self.rejected], "notes": [problem(p) for p in self.notes],
                 "messages": self.messages}
@@ -185,6 +189,7 @@ def render_all(incident: IncidentNoticeContext, recipients: Recipients | pd.Data
     if isinstance(recipients, pd.DataFrame):
         recipients = recipients_from_frame(recipients, locales=env.locales, default_locale=env.default_locale)
     per_locale: Counter[str] = Counter()
+    per_kind: Counter[str] = Counter()
     per_country: Counter[str] = Counter()
     fallbacks: Counter[str] = Counter()
     messages: list[dict[str, Any]] = []
@@ -198,15 +203,17 @@ def render_all(incident: IncidentNoticeContext, recipients: Recipients | pd.Data
             _write(folder / f"{key}.txt", email.text)
             _write(folder / f"{key}.html", email.html)
             per_locale[email.locale] += 1
+            per_kind[recipient.notice_kind] += 1
             per_country[recipient.country] += 1
             fallbacks[email.fallback.value] += 1
             messages.append({"key": key, "row": recipient.row, "subject_id": recipient.subject_id,
+                             "kind": recipient.notice_kind,
                              "locale": email.locale, "requested_locale": recipient.locale,
                              "fallback": email.fallback.value, "country": recipient.country,
                              "sha256": email.sha256})
         summary = RenderSummary(out_dir, incident.id, len(messages), _sorted_counts(per_locale),
                                 _sorted_counts(per_country), _sorted_counts(fallbacks), list(recipients.rejected),
-                                list(recipients.notes), messages)
+                                list(recipients.notes), messages, _sorted_counts(per_kind), len(recipients.skipped))
         _write(stage / "summary.json", json.dumps(summary.to_dict(), ensure_ascii=False, indent=2) + "\n")
     return summary
 

@@ -19,142 +19,33 @@ built in for en, de and fr (babel is not a dependency); other locales get ISO-st
 from __future__ import annotations
 
 import functools
-import re
 import tomllib
 import traceback
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
-from markupsafe import Markup, escape
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
+from breachkit import resources
 from breachkit.config import Config
 from breachkit.errors import ConfigError, InputError, Location, Problem
 from breachkit.incidents.model import DATA_CATEGORIES
 from breachkit.notices.context import LocaleStrings
+from breachkit.notices.formatting import and_list, format_datetime, format_duration, format_number, paragraphs
 from breachkit.notices.recipients import LocaleChoice, base_language, choose_locale
 
 if TYPE_CHECKING:
-    from breachkit.notices.context import AuthorityContext, IncidentNoticeContext
-    from breachkit.notices.recipients import Recipient
+    pass
 
 # The templates shipped with breachkit (in a checkout or an editable install: <repo>/notices).
-BUNDLED_NOTICES = Path(__file__).resolve().parents[2] / "notices"
 SUBJECT_TEMPLATES = ("email.subject.txt", "email.txt", "email.html")
 STRINGS_FILE = "strings.toml"
 TemplateFormat = Literal["md", "html"]
 AUTHORITY_TEMPLATES: dict[TemplateFormat, str] = {"md": "authority/report.md", "html": "authority/report.html"}
-
-# --- formatting ----------------------------------------------------------------------------------------------
-
-MONTHS = {
-    "en": ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-           "November", "December"),
-    "de": ("Januar", "Februar", "März", "April", "Mai", "Juni", "Juli", "August", "September", "Oktober",
-           "November", "Dezember"),
-    "fr": ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre",
-           "novembre", "décembre"),
-}
-_UNITS = {  # singular, plural of day, hour, minute; "and"; "less than a minute"
-    "en": ((("day", "days"), ("hour", "hours"), ("minute", "minutes")), "and", "less than a minute"),
-    "de": ((("Tag", "Tage"), ("Stunde", "Stunden"), ("Minute", "Minuten")), "und", "weniger als eine Minute"),
-    "fr": ((("jour", "jours"), ("heure", "heures"), ("minute", "minutes")), "et", "moins d'une minute"),
-}
-_GERMAN_ZONES = {"CET": "MEZ", "CEST": "MESZ"}
-
-
-def _language(locale: str) -> str:
-    return base_language(locale) or "en"
-
-
-def _zone_label(local: datetime, language: str) -> str:
-    name = local.tzname() or ""
-    offset = local.utcoffset() or timedelta(0)
-    if name == "UTC" or (not offset and name in ("", "GMT")):
-        return "UTC"
-    if language == "de" and name in _GERMAN_ZONES:
-        return _GERMAN_ZONES[name]
-    if language == "fr" or not name.isalpha():
-        minutes = int(offset.total_seconds() // 60)
-        sign, minutes = ("+" if minutes >= 0 else "-"), abs(minutes)
-        return f"UTC{sign}{minutes // 60}" + (f":{minutes % 60:02d}" if minutes % 60 else "")
-    return name
-
-
-def format_datetime(value: datetime, zone: str, locale: str = "en", part: str = "datetime") -> str:
-    """`value` (aware) in `zone`, e.g. en "28 March 2026, 14:05 CET", de "28. März 2026, 14:05 Uhr (MEZ)",
-    fr "28 mars 2026 à 14 h 05 (UTC+1)". `part`: datetime, date or time."""
-    if not isinstance(value, datetime):
-        raise TypeError(f"localtime needs a datetime, not {type(value).__name__} (guard optional times with if)")
-    if value.tzinfo is None:
-        raise ValueError("localtime needs a timezone-aware datetime")
-    return _format_datetime(value, zone, locale, part)
-
-
-@functools.lru_cache(maxsize=4096)  # the same incident times recur in every message
-def _format_datetime(value: datetime, zone: str, locale: str, part: str) -> str:
-    try:
-        local = value.astimezone(ZoneInfo(zone))
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {zone!r}") from None
-    language = _language(locale)
-    label = _zone_label(local, language)
-    if language == "de":
-        day, clock = f"{local.day}. {MONTHS['de'][local.month - 1]} {local.year}", f"{local:%H:%M} Uhr ({label})"
-        joined = f"{day}, {clock}"
-    elif language == "fr":
-        first = "1er" if local.day == 1 else str(local.day)
-        day, clock = f"{first} {MONTHS['fr'][local.month - 1]} {local.year}", f"{local.hour} h {local:%M} ({label})"
-        joined = f"{day} à {clock}"
-    elif language == "en":
-        day, clock = f"{local.day} {MONTHS['en'][local.month - 1]} {local.year}", f"{local:%H:%M} {label}"
-        joined = f"{day}, {clock}"
-    else:
-        day, clock = f"{local:%Y-%m-%d}", f"{local:%H:%M} ({label})"
-        joined = f"{day} {clock}"
-    return {"date": day, "time": clock}.get(part, joined)
-
-
-def format_duration(value: timedelta, locale: str = "en") -> str:
-    """The two largest units of `value` (its absolute value), e.g. "3 days and 4 hours", "3 Tage und 4 Stunden"."""
-    units, conjunction, tiny = _UNITS.get(_language(locale), _UNITS["en"])
-    minutes = int(abs(value).total_seconds() // 60)
-    amounts = (minutes // 1440, minutes % 1440 // 60, minutes % 60)
-    words = [f"{n} {unit[n != 1]}" for n, unit in zip(amounts, units, strict=True) if n]
-    if not words:
-        return tiny
-    return f"{words[0]} {conjunction} {words[1]}" if len(words) > 1 else words[0]
-
-
-def format_number(value: int | float, locale: str = "en") -> str:
-    grouped = f"{value:,}"
-    language = _language(locale)
-    if language == "de":
-        return grouped.replace(",", "\x00").replace(".", ",").replace("\x00", ".")
-    if language == "fr":
-        return grouped.replace(",", "\u202f").replace(".", ",")
-    return grouped
-
-
-def and_list(items: Iterable[Any], locale: str = "en") -> str:
-    words = [str(i) for i in items]
-    conjunction = _UNITS.get(_language(locale), _UNITS["en"])[1]
-    return ", ".join(words[:-1]) + f" {conjunction} {words[-1]}" if len(words) > 1 else "".join(words)
-
-
-def paragraphs(text: str) -> Markup:
-    """HTML: each blank-line-separated paragraph escaped in <p>, single line breaks as <br>."""
-    parts = [p.strip() for p in re.split(r"\n\s*\n", str(text).strip()) if p.strip()]
-    return Markup("\n").join(
-        Markup("<p>") + Markup("<br>\n").join(escape(line) for line in p.splitlines()) + Markup("</p>")
-        for p in parts)
-
 
 def _locale_of(context: jinja2.runtime.Context) -> str:
     value = context.get("locale", "en")
@@ -190,6 +81,7 @@ class _StringsFile(BaseModel):
     consequences: dict[str, str] = {}
     advice: dict[str, list[str]] = {}
     general_advice: list[str] = []
+    compromise_advice: list[str] = []
 
     @field_validator("data_categories", "consequences", "advice")
     @classmethod
@@ -259,10 +151,12 @@ class NoticeEnvironment:
                 merged = _StringsFile(data_categories={**merged.data_categories, **layer.data_categories},
                                       consequences={**merged.consequences, **layer.consequences},
                                       advice={**merged.advice, **layer.advice},
-                                      general_advice=layer.general_advice or merged.general_advice)
+                                      general_advice=layer.general_advice or merged.general_advice,
+                                      compromise_advice=layer.compromise_advice or merged.compromise_advice)
             self._strings[locale] = LocaleStrings(
                 locale=locale, data_categories=merged.data_categories, consequences=merged.consequences,
-                advice={k: tuple(v) for k, v in merged.advice.items()}, general_advice=tuple(merged.general_advice))
+                advice={k: tuple(v) for k, v in merged.advice.items()}, general_advice=tuple(merged.general_advice),
+                compromise_advice=tuple(merged.compromise_advice))
         return self._strings[locale]
 
     def render(self, name: str, variables: Mapping[str, Any]) -> str:
@@ -303,58 +197,8 @@ def search_path(config: Config) -> list[Path]:
         paths.append(override)
     elif (config.workspace_dir / "notices").is_dir():
         paths.append(config.workspace_dir / "notices")
-    if not BUNDLED_NOTICES.is_dir():
-        raise ConfigError("the bundled notice templates are missing", path=BUNDLED_NOTICES)
-    return [*paths, BUNDLED_NOTICES]
+    return [*paths, resources.bundled("notices")]
 
 
 def environment_from_config(config: Config) -> NoticeEnvironment:
     return NoticeEnvironment(search_path(config), default_locale=config.notices.default_locale)
-
-
-def check_templates(env: NoticeEnvironment, *, authority: Sequence[AuthorityContext] = (),
-                    subjects: Sequence[tuple[Recipient, IncidentNoticeContext]] = ()) -> list[Problem]:
-    """Every problem of the templates in `env`, collected: syntax errors in any template, incomplete locales,
-    invalid strings files, and errors rendering each subject template of every locale for each (recipient,
-    incident) case and each authority template for each context (including Art. 33(3) items not rendered)."""
-    from breachkit.notices.authority import missing_art33_items
-    from breachkit.notices.render import render_authority, subject_variables
-
-    problems: list[Problem] = []
-
-    def attempt(what: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return what(*args, **kwargs)
-        except InputError as exc:
-            problems.extend(exc.problems or [Problem(exc.message, exc.location)])
-            return None
-
-    for name in env.template_names():
-        attempt(_compile, env, name)
-    found = {p.name for root in env.search_path if (root / "subject").is_dir()
-             for p in (root / "subject").iterdir() if p.is_dir()}
-    for locale in sorted(found - env.locales):
-        problems.append(Problem(f"locale {locale} lacks {', '.join(SUBJECT_TEMPLATES)} (one or more)",
-                                Location(f"subject/{locale}")))
-    empty = LocaleStrings("", {}, {}, {}, ())
-    for locale in sorted(env.locales):
-        strings = attempt(env.strings, locale) or empty
-        for recipient, incident in subjects:
-            variables = subject_variables(replace(recipient, locale=locale), incident, env, strings=strings)
-            for name in SUBJECT_TEMPLATES:
-                attempt(env.render, f"subject/{locale}/{name}", variables)
-    for ctx in authority:
-        for fmt, name in AUTHORITY_TEMPLATES.items():
-            text = attempt(render_authority, ctx, env, fmt, check_art33=False)
-            if text is not None:
-                problems += [Problem(f"Art. 33(3)({item}) is not rendered", Location(str(env.find(name) or name)))
-                             for item in missing_art33_items(text, ctx, fmt)]
-    return list(dict.fromkeys(problems))
-
-
-def _compile(env: NoticeEnvironment, name: str) -> None:
-    try:
-        env.jinja.get_template(name)
-    except jinja2.TemplateSyntaxError as exc:
-        raise InputError(f"template syntax error: {exc.message}", path=exc.filename or name,
-                         line=exc.lineno) from None

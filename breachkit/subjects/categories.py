@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from breachkit.config import CategoryRule
 from breachkit.detect import ir
@@ -34,8 +34,9 @@ CONFIG_KEY = "subjects.categories"
 _FIELDS = (("action", "event.action"), ("path", "url.path"))
 
 
-def _rule(category: str, *, action: str | None = None, path: str | None = None) -> CategoryRule:
-    return CategoryRule(category=category, action=action, path=path)
+def _rule(category: str, *, action: str | None = None, path: str | None = None,
+          belongs_to: Literal["target", "others"] = "target") -> CategoryRule:
+    return CategoryRule(category=category, action=action, path=path, belongs_to=belongs_to)
 
 
 # The built-in mapping for an IoT energy platform (portal, app API, public API, installer and admin
@@ -52,8 +53,9 @@ DEFAULT_RULES: list[CategoryRule] = [
     # profile pages, customer and user records, and exports show who the person is and how to reach them
     _rule("identity", path=_PROFILE),
     _rule("contact", path=_PROFILE),
-    _rule("identity", path=_PERSON_RECORD),
-    _rule("contact", path=_PERSON_RECORD),
+    # (a list of people or another person's record is never the requester's own data)
+    _rule("identity", path=_PERSON_RECORD, belongs_to="others"),
+    _rule("contact", path=_PERSON_RECORD, belongs_to="others"),
     _rule("identity", action=r"(?i)^export$"),
     _rule("contact", action=r"(?i)^export$"),
     # meters, gateways, heat pumps, inverters, wallboxes: their ids and IMEIs
@@ -69,49 +71,75 @@ DEFAULT_RULES: list[CategoryRule] = [
 
 @dataclass(frozen=True)
 class CompiledRules:
-    """Validated rules as one predicate per category (categories without a rule are left out)."""
+    """Validated rules as one predicate per slot — a category and whose data it is (`CategoryRule.belongs_to`) —
+    in DATA_CATEGORIES order, "target" before "others"; slots without a rule are left out."""
 
     rules: tuple[CategoryRule, ...]
-    predicates: tuple[tuple[str, ir.Node], ...]  # (category, predicate), in DATA_CATEGORIES order
+    predicates: tuple[tuple[str, ir.Node], ...]  # (category, predicate) per slot
     only_successful: bool = True
+    owners: tuple[str, ...] = ()  # per slot: "target" or "others" (empty: all "target")
 
     @property
     def categories(self) -> tuple[str, ...]:
+        """The category of each slot (a category with rules of both owners appears twice)."""
         return tuple(c for c, _ in self.predicates)
 
+    def owner(self, slot: int) -> str:
+        return self.owners[slot] if self.owners else "target"
+
+    @property
+    def slots(self) -> tuple[str, ...]:
+        """A unique name per slot: the category, with ".others" for the slots of other people's data."""
+        return tuple(c + ("" if self.owner(i) == "target" else ".others") for i, c in enumerate(self.categories))
+
     def sql(self) -> list[tuple[str, str]]:
-        """(category, DuckDB boolean expression over the `events` columns; never NULL)."""
-        return [(c, f"coalesce({to_sql(p)}, FALSE)") for c, p in self.predicates]
+        """(slot, DuckDB boolean expression over the `events` columns; never NULL)."""
+        return [(s, f"coalesce({to_sql(p)}, FALSE)") for s, (_, p) in zip(self.slots, self.predicates, strict=True)]
 
     def es_filters(self) -> dict[str, dict[str, Any]]:
-        """Category → Elasticsearch query (`regexp` on the keyword fields; `match_all` for catch-all rules)."""
-        return {c: to_dsl(p) for c, p in self.predicates}
+        """Slot → Elasticsearch query (`regexp` on the keyword fields; `match_all` for catch-all rules)."""
+        return {s: to_dsl(p) for s, (_, p) in zip(self.slots, self.predicates, strict=True)}
 
     def match(self, event: Mapping[str, Any]) -> list[str]:
         """The categories one event exposes (the reference semantics, in Python), sorted."""
-        return sorted(c for c, p in self.predicates if ir.evaluate(p, event))
+        return sorted({c for c, p in self.predicates if ir.evaluate(p, event)})
 
     def match_for(self, event: Mapping[str, Any], field: str) -> list[str]:
-        """The categories one event exposes of the person behind `field` (`attributed`)."""
-        return attributed(self.match(event), field, event.get(TARGET_FIELD) is not None)
+        """The categories one event exposes of the person behind `field` (`reaches`)."""
+        has_target = event.get(TARGET_FIELD) is not None
+        return sorted({c for i, (c, p) in enumerate(self.predicates)
+                       if reaches(c, self.owner(i), field, has_target) and ir.evaluate(p, event)})
 
 
 # Whose data an event exposes. Categories describing the requester (their address, session) belong to the
 # actor; what the response contained belongs to the account named in user.target.id when there is one
-# (a target, when present, names someone other than the actor), else to the actor. Device identifiers
-# follow the target rule. So an enumerating installer is not listed with the customers' consumption,
-# and the customers are not listed with the installer's IP address.
+# (a target, when present, names someone other than the actor), else to the actor — unless the rule says the
+# response holds other people's data (`belongs_to = "others"`: a list of customers), which never reaches the
+# actor. Device identifiers follow the target rule. So an enumerating installer is not listed with the
+# customers' consumption, and the customers are not listed with the installer's IP address.
 ACTOR_CATEGORIES = frozenset({"online_identifiers"})
 ACTOR_FIELD, TARGET_FIELD = "user.id", "user.target.id"
 
 
+def reaches(category: str, owner: str, field: str, has_target: bool) -> bool:
+    """Whether an event exposing `category` (from a rule whose data belongs to `owner`) exposes the data of the
+    person behind the identifier in `field`, given whether the event names a target."""
+    if category in ACTOR_CATEGORIES:
+        return field == ACTOR_FIELD or not has_target
+    if field == ACTOR_FIELD:
+        return owner == "target" and not has_target
+    return True
+
+
 def restricted(category: str, field: str) -> bool:
-    """True when `category` reaches the identifier in `field` only from events without a target."""
-    return (category in ACTOR_CATEGORIES) != (field == ACTOR_FIELD)
+    """True when `category` (of a "target" rule) reaches the identifier in `field` only from events without a
+    target."""
+    return reaches(category, "target", field, False) and not reaches(category, "target", field, True)
 
 
 def attributed(categories: Sequence[str], field: str, has_target: bool) -> list[str]:
-    return [c for c in categories if not (has_target and restricted(c, field))]
+    """The categories (of "target" rules) that reach the person behind `field`."""
+    return [c for c in categories if reaches(c, "target", field, has_target)]
 
 
 def _regex(field: str, pattern: str) -> ir.Regex:
@@ -131,7 +159,7 @@ def compile_rules(rules: Sequence[CategoryRule] | None = None, *, only_successfu
     """
     chosen = tuple(DEFAULT_RULES if rules is None else rules)
     problems: list[Problem] = []
-    per_category: dict[str, list[ir.Node]] = {}
+    per_slot: dict[tuple[str, str], list[ir.Node]] = {}
     for i, rule in enumerate(chosen):
         where = f"{CONFIG_KEY}[{i}]"
         if rule.category not in DATA_CATEGORIES:
@@ -148,7 +176,7 @@ def compile_rules(rules: Sequence[CategoryRule] | None = None, *, only_successfu
                 problems.append(Problem(
                     f"regular expression {pattern!r} cannot run the same on both engines: {exc}",
                     Location(field=f"{where}.{key}")))
-        per_category.setdefault(rule.category, []).append(ir.and_(parts))
+        per_slot.setdefault((rule.category, rule.belongs_to), []).append(ir.and_(parts))
     if problems:
         raise ConfigError(
             f"invalid data-category rules ({len(problems)} problem{'s' if len(problems) != 1 else ''})",
@@ -157,6 +185,8 @@ def compile_rules(rules: Sequence[CategoryRule] | None = None, *, only_successfu
                  "lookaround, backreferences or anchors other than a leading ^ and a trailing $",
         )
     gate = SUCCEEDED if only_successful else ir.TRUE
-    predicates = tuple((c, ir.and_([ir.or_(per_category[c]), gate])) for c in DATA_CATEGORIES if c in per_category)
-    return CompiledRules(rules=chosen, predicates=tuple((c, p) for c, p in predicates if p != ir.FALSE),
-                         only_successful=only_successful)
+    slots = [(c, o) for c in DATA_CATEGORIES for o in ("target", "others") if (c, o) in per_slot]
+    compiled = [(c, o, ir.and_([ir.or_(per_slot[c, o]), gate])) for c, o in slots]
+    kept = [(c, o, p) for c, o, p in compiled if p != ir.FALSE]
+    return CompiledRules(rules=chosen, predicates=tuple((c, p) for c, _, p in kept), only_successful=only_successful,
+                         owners=tuple(o for _, o, _ in kept))

@@ -39,7 +39,8 @@ _ARROW_SCHEMA = pa.schema(
     [(c, pa.string()) for c in TEXT_COLUMNS]
     + [(schema.MINOR, pa.bool_()), (schema.CATEGORIES, pa.list_(pa.string())),
        (schema.IDENTIFIERS, pa.list_(pa.string())), (schema.FIRST_SEEN, pa.timestamp("us", tz="UTC")),
-       (schema.LAST_SEEN, pa.timestamp("us", tz="UTC")), (schema.RECORDS, pa.int64())])
+       (schema.LAST_SEEN, pa.timestamp("us", tz="UTC")), (schema.RECORDS, pa.int64()),
+       (schema.ROLES, pa.list_(pa.string())), (schema.REQUESTS, pa.int64())])
 
 
 @dataclass(frozen=True)
@@ -160,7 +161,7 @@ def _from_csv(raw: pd.DataFrame) -> pd.DataFrame:
             frame[column] = values == "true"
         elif column in _TIME_COLUMNS:
             frame[column] = pd.to_datetime(values.where(values != ""), format="ISO8601", utc=True)
-        elif column == schema.RECORDS:
+        elif column in schema.INT_COLUMNS:
             frame[column] = pd.to_numeric(values.where(values != "", "0"), errors="raise")
     return frame
 

@@ -4,8 +4,12 @@ The actor events are the events in the scope's window (`since`/`until` inclusive
 stores keep; None leaves that side open) whose `source.ip` is one of the scope's addresses or networks
 (IPv4 and IPv6 CIDR), or whose `user.id`, `user.name`, `device.id`, `device.imei` or `session.id` is listed
 (an OR over the lists; `Scope.systems` does not narrow them). Over those events every identifier in
-`schema.IDENTIFIER_FIELDS` gets one row: first and last seen, the number of events, and the union of the
-data categories those events expose (`categories.CompiledRules`).
+`schema.IDENTIFIER_FIELDS` gets one row: first and last seen, the number of events, the union of the
+data categories those events expose (`categories.CompiledRules`), the number of events that exposed data of
+the person behind it (`exposing`: a category other than the requester's own online identifiers), and for an
+account (`user.id`) the number of its events that succeeded (`succeeded`: failed logins alone are attempts) and of
+those that came from the scope's actor addresses, networks, sessions, devices or IMEIs (`used_by_actor`: evidence
+that someone else used the account; `subjects.roles`).
 
 Both engines aggregate server-side and return only one row per identifier:
 
@@ -31,14 +35,23 @@ import pandas as pd
 
 from breachkit.config import CategoryRule
 from breachkit.detect import ir
-from breachkit.detect.sqlgen import ip_range
+from breachkit.detect.esquery import to_dsl
+from breachkit.detect.sqlgen import ip_range, to_sql
 from breachkit.errors import Location, Problem, UsageError
 from breachkit.incidents.model import Scope
 from breachkit.logs.ingest import ProgressCallback
 from breachkit.logs.local import TABLE, LocalStore, ip_bin_column, q
 from breachkit.logs.schema import canonical_ip
 from breachkit.subjects import schema
-from breachkit.subjects.categories import TARGET_FIELD, CompiledRules, compile_rules, restricted
+from breachkit.subjects.categories import (
+    ACTOR_CATEGORIES,
+    ACTOR_FIELD,
+    SUCCEEDED,
+    TARGET_FIELD,
+    CompiledRules,
+    compile_rules,
+    reaches,
+)
 
 if TYPE_CHECKING:
     from breachkit.logs.search import SearchStore
@@ -49,6 +62,9 @@ FIELDS: tuple[str, ...] = tuple(schema.IDENTIFIER_FIELDS)  # output order: user.
 # Scope lists matched by value (exact, case-sensitive), with the field each one matches.
 _KEYWORD_LISTS = (("user_ids", "user.id"), ("user_names", "user.name"), ("device_ids", "device.id"),
                   ("imeis", "device.imei"), ("session_ids", "session.id"))
+# The lists that name the actor's means (where it acted from) rather than accounts: an account used through
+# one of them was used by the actor (`used_by_actor`). Source addresses and networks count too.
+_MEANS_FIELDS = frozenset({"device.id", "device.imei", "session.id"})
 _ES_TERMS_CHUNK = 50_000  # values per `terms` query (index.max_terms_count defaults to 65,536)
 ES_PAGE_BUCKETS = 60_000  # buckets per response, below search.max_buckets (65,536), sub-aggregations included
 _MS = timedelta(milliseconds=1)
@@ -107,8 +123,9 @@ def _ceil_ms(value: datetime | None) -> datetime | None:
 @dataclass(frozen=True)
 class Aggregated:
     """One row per identifier, as both engines return it: the field's index in FIELDS, the value, epoch
-    milliseconds of the first and last event, the event count and a bit mask of the categories exposed
-    (bit i = `CompiledRules.categories[i]`)."""
+    milliseconds of the first and last event, the event count, a bit mask of the categories exposed
+    (bit i = `CompiledRules.categories[i]`), the events that exposed the person's data and, for accounts, the
+    successful events made through the actor's means."""
 
     field: np.ndarray
     value: list[str]
@@ -116,6 +133,9 @@ class Aggregated:
     last_ms: np.ndarray
     events: np.ndarray
     mask: np.ndarray
+    exposing: np.ndarray
+    used: np.ndarray
+    succeeded: np.ndarray
 
 
 def affected_identifiers(source: LocalStore | SearchStore, scope: Scope,
@@ -125,14 +145,14 @@ def affected_identifiers(source: LocalStore | SearchStore, scope: Scope,
 
     `rules`: compiled rules, a list of `CategoryRule`, or None for `categories.DEFAULT_RULES`.
     Rows are sorted by field (in `schema.IDENTIFIER_FIELDS` order), then value. Raises UsageError for an
-    empty scope or an invalid address, ConfigError for bad rules, ServiceError when Elasticsearch fails.
+    empty scope or an invalid address, ConfigError for bad rules, ServiceError when the search engine fails.
     """
     compiled = rules if isinstance(rules, CompiledRules) else compile_rules(rules)
     actors = ActorFilter.from_scope(scope)
     if isinstance(source, LocalStore):
         rows = _local(source, actors, compiled, progress)
     else:
-        rows = _elasticsearch(source, actors, compiled, progress)
+        rows = _search(source, actors, compiled, progress)
     return identifier_frame(rows, compiled.categories)
 
 
@@ -143,7 +163,7 @@ def identifier_frame(rows: Aggregated, categories: Sequence[str]) -> pd.DataFram
     """The identifier table from the aggregated rows, sorted by field order then value."""
     names: dict[int, tuple[str, ...]] = {}
     for m in np.unique(rows.mask).tolist():
-        names[m] = tuple(sorted(c for i, c in enumerate(categories) if m >> i & 1))
+        names[m] = tuple(sorted({c for i, c in enumerate(categories) if m >> i & 1}))
     order = np.asarray(rows.field, dtype=np.int64)
     frame = pd.DataFrame({
         schema.ID_FIELD: pd.Series([FIELDS[i] for i in order.tolist()], dtype="str"),
@@ -153,6 +173,9 @@ def identifier_frame(rows: Aggregated, categories: Sequence[str]) -> pd.DataFram
         schema.ID_LAST_SEEN: _times(rows.last_ms),
         schema.ID_EVENTS: pd.Series(np.asarray(rows.events, dtype=np.int64), dtype="int64"),
         schema.ID_CATEGORIES: pd.Series([list(names[m]) for m in rows.mask.tolist()], dtype="object"),
+        schema.ID_EXPOSING: pd.Series(np.asarray(rows.exposing, dtype=np.int64), dtype="int64"),
+        schema.ID_USED_BY_ACTOR: pd.Series(np.asarray(rows.used, dtype=np.int64), dtype="int64"),
+        schema.ID_SUCCEEDED: pd.Series(np.asarray(rows.succeeded, dtype=np.int64), dtype="int64"),
         "_order": order,
     })
     frame = frame.sort_values(["_order", schema.ID_VALUE], kind="stable").drop(columns="_order")
@@ -165,13 +188,15 @@ def _times(ms: np.ndarray) -> pd.Series:
 
 def _empty() -> Aggregated:
     none = np.zeros(0, dtype=np.int64)
-    return Aggregated(none, [], none, none, none, none)
+    return Aggregated(none, [], none, none, none, none, none, none, none)
 
 
 # --------------------------------------------------------------------------------------- embedded
 
 
-def _local_where(actors: ActorFilter) -> tuple[str, dict[str, Any]]:
+def _local_where(actors: ActorFilter) -> tuple[str, str, dict[str, Any]]:
+    """The actor events' condition, the condition of the actor's means (addresses, sessions, devices: what tells
+    an account used by the actor), and their parameters."""
     params: dict[str, Any] = {}
     window: list[str] = []
     if actors.since is not None:
@@ -181,37 +206,49 @@ def _local_where(actors: ActorFilter) -> tuple[str, dict[str, Any]]:
         window.append('"@timestamp" < $until_next')  # inclusive to the millisecond
         params["until_next"] = actors.until + _MS
     who: list[str] = []
+    means: list[str] = []
     if actors.addresses:
-        who.append('"source.ip" IN (SELECT unnest($addresses))')
+        means.append('"source.ip" IN (SELECT unnest($addresses))')
         params["addresses"] = list(actors.addresses)
     for i, network in enumerate(actors.networks):
         low, high = ip_range(network)
-        who.append(f"{q(ip_bin_column('source.ip'))} BETWEEN $net{i}_lo AND $net{i}_hi")
+        means.append(f"{q(ip_bin_column('source.ip'))} BETWEEN $net{i}_lo AND $net{i}_hi")
         params[f"net{i}_lo"], params[f"net{i}_hi"] = low, high
     for i, (field, values) in enumerate(actors.values):
-        who.append(f"{q(field)} IN (SELECT unnest($values{i}))")
+        (means if field in _MEANS_FIELDS else who).append(f"{q(field)} IN (SELECT unnest($values{i}))")
         params[f"values{i}"] = list(values)
-    return " AND ".join([*window, "(" + " OR ".join(who) + ")"]), params
+    where = " AND ".join([*window, "(" + " OR ".join(who + means) + ")"])
+    return where, ("coalesce(" + " OR ".join(means) + ", FALSE)") if means else "FALSE", params
 
 
 def local_sql(actors: ActorFilter, rules: CompiledRules) -> tuple[str, dict[str, Any]]:
     """The one DuckDB statement (and its parameters) that aggregates the identifiers."""
-    where, params = _local_where(actors)
+    where, means, params = _local_where(actors)
     bits = " | ".join(f"(CASE WHEN {sql} THEN {1 << i} ELSE 0 END)" for i, (_c, sql) in enumerate(rules.sql()))
     ids = ", ".join(f"{q(f)} AS i{k}" for k, f in enumerate(FIELDS))
     target = FIELDS.index(TARGET_FIELD)
+    person = sum(1 << i for i, c in enumerate(rules.categories) if c not in ACTOR_CATEGORIES)
+    succeeded = f"coalesce({to_sql(SUCCEEDED)}, FALSE)"
 
-    def mask(field: str) -> str:
-        # categories reaching this field's person only from events without a target (categories.attributed)
-        keep = sum(1 << i for i, c in enumerate(rules.categories) if not restricted(c, field))
-        return f"bit_or(CASE WHEN i{target} IS NULL THEN m ELSE m & {keep} END)"
+    def attributed(field: str) -> str:
+        # the slots reaching this field's person, with and without a target in the event (categories.reaches)
+        def keep(has_target: bool) -> int:
+            return sum(1 << i for i, c in enumerate(rules.categories)
+                       if reaches(c, rules.owner(i), field, has_target))
+        return f"(CASE WHEN i{target} IS NULL THEN m & {keep(False)} ELSE m & {keep(True)} END)"
+
+    def used(field: str) -> str:
+        return "count(*) FILTER (WHERE u), count(*) FILTER (WHERE s)" if field == ACTOR_FIELD else "0, 0"
 
     # SQL from the schema's quoted field names and the compiled rules; scope values are parameters.
     per_field = "\nUNION ALL\n".join(
-        f"SELECT {k} AS f, i{k} AS v, min(t), max(t), count(*), {mask(field)} FROM actor_events "  # noqa: S608
+        f"SELECT {k} AS f, i{k} AS v, min(t), max(t), count(*), bit_or({attributed(field)}), "  # noqa: S608
+        f"count(*) FILTER (WHERE {attributed(field)} & {person} != 0), {used(field)} FROM actor_events "
         f"WHERE i{k} IS NOT NULL GROUP BY i{k}" for k, field in enumerate(FIELDS))
     sql = (f'WITH actor_events AS MATERIALIZED (SELECT epoch_ms("@timestamp") AS t, {ids}, '  # noqa: S608
-           f"CAST({bits or '0'} AS BIGINT) AS m FROM {TABLE} WHERE {where})\n{per_field}")
+           f"CAST({bits or '0'} AS BIGINT) AS m, ({means}) AND {succeeded} AS u, {succeeded} AS s FROM {TABLE} "
+           f"WHERE {where})\n"
+           f"{per_field}")
     return sql, params
 
 
@@ -221,16 +258,18 @@ def _local(store: LocalStore, actors: ActorFilter, rules: CompiledRules,
         progress(PHASE, 0, None)
     sql, params = local_sql(actors, rules)
     columns = store.con.execute(sql, params).fetchnumpy()
-    f, v, first, last, count, mask = (columns[k] for k in columns)
+    f, v, first, last, count, mask, exposing, used, succeeded = (columns[k] for k in columns)
     rows = Aggregated(field=np.asarray(f, dtype=np.int64), value=[str(x) for x in np.asarray(v, dtype=object)],
                       first_ms=np.asarray(first, dtype=np.int64), last_ms=np.asarray(last, dtype=np.int64),
-                      events=np.asarray(count, dtype=np.int64), mask=np.asarray(mask, dtype=np.int64))
+                      events=np.asarray(count, dtype=np.int64), mask=np.asarray(mask, dtype=np.int64),
+                      exposing=np.asarray(exposing, dtype=np.int64), used=np.asarray(used, dtype=np.int64),
+                      succeeded=np.asarray(succeeded, dtype=np.int64))
     if progress is not None:
         progress(PHASE, len(rows.value), len(rows.value))
     return rows
 
 
-# --------------------------------------------------------------------------------------- Elasticsearch
+# --------------------------------------------------------------------------------------- Elasticsearch and OpenSearch
 
 
 def es_query(actors: ActorFilter) -> dict[str, Any]:
@@ -241,55 +280,87 @@ def es_query(actors: ActorFilter) -> dict[str, Any]:
     if actors.until is not None:
         bounds["lte"] = _epoch_ms(actors.until)
     filters = [{"range": {"@timestamp": {**bounds, "format": "epoch_millis"}}}] if bounds else []
-    should: list[dict[str, Any]] = []
-    ips = [*actors.addresses, *actors.networks]  # `terms` on an ip field takes addresses and CIDR ranges
-    for field, values in (("source.ip", tuple(ips)), *actors.values):
-        should += [{"terms": {field: list(values[i:i + _ES_TERMS_CHUNK])}}
-                   for i in range(0, len(values), _ES_TERMS_CHUNK)]
+    should = _terms(actors, means=False) + _terms(actors, means=True)
     return {"bool": {"filter": filters, "should": should, "minimum_should_match": 1}}
+
+
+def _terms(actors: ActorFilter, *, means: bool) -> list[dict[str, Any]]:
+    """`terms` queries on the scope's lists: the actor's means (addresses, sessions, devices) or its accounts."""
+    ips = [*actors.addresses, *actors.networks]  # `terms` on an ip field takes addresses and CIDR ranges
+    lists = [("source.ip", tuple(ips)), *actors.values]
+    return [{"terms": {field: list(values[i:i + _ES_TERMS_CHUNK])}}
+            for field, values in lists if (field == "source.ip" or field in _MEANS_FIELDS) == means
+            for i in range(0, len(values), _ES_TERMS_CHUNK)]
 
 
 def _epoch_ms(value: datetime) -> int:
     return int(value.timestamp()) * 1000 + value.microsecond // 1000
 
 
-def _elasticsearch(store: SearchStore, actors: ActorFilter, rules: CompiledRules,
+def _search(store: SearchStore, actors: ActorFilter, rules: CompiledRules,
                    progress: ProgressCallback | None) -> Aggregated:
     query = es_query(actors)
     no_target = {"exists": {"field": TARGET_FIELD}}
     dsl = rules.es_filters()
-    always: dict[int, int] = {}  # field index → categories every event of it exposes
-    filters: dict[int, dict[str, dict[str, Any]]] = {}  # field index → category → query
+    always: dict[int, int] = {}  # field index → slots every event of it exposes
+    filters: dict[int, dict[str, dict[str, Any]]] = {}  # field index → slot → query
     for k, field in enumerate(FIELDS):
         always[k], filters[k] = 0, {}
-        for i, (category, predicate) in enumerate(rules.predicates):
-            if restricted(category, field):  # only from events without a target (categories.attributed)
-                base = [] if predicate == ir.TRUE else [dsl[category]]
-                filters[k][category] = {"bool": {"filter": base, "must_not": [no_target]}}
-            elif predicate == ir.TRUE:
-                always[k] |= 1 << i
-            else:
-                filters[k][category] = dsl[category]
-    bit = {c: 1 << i for i, c in enumerate(rules.categories)}
-    page = max(1, ES_PAGE_BUCKETS // (len(FIELDS) * (1 + max(len(f) for f in filters.values()))))
+        for i, (slot, (category, predicate)) in enumerate(zip(rules.slots, rules.predicates, strict=True)):
+            with_target, without = (reaches(category, rules.owner(i), field, t) for t in (True, False))
+            base = [] if predicate == ir.TRUE else [dsl[slot]]
+            if with_target and without:
+                if predicate == ir.TRUE:
+                    always[k] |= 1 << i
+                else:
+                    filters[k][slot] = dsl[slot]
+            elif without:  # only from events without a target (categories.reaches)
+                filters[k][slot] = {"bool": {"filter": base, "must_not": [no_target]}}
+            elif with_target:
+                filters[k][slot] = {"bool": {"filter": [*base, no_target]}}
+    bit = {slot: 1 << i for i, slot in enumerate(rules.slots)}
+    person = {c for c in rules.categories if c not in ACTOR_CATEGORIES}
+    person_bits = sum(1 << i for i, c in enumerate(rules.categories) if c in person)
+    extra: dict[int, dict[str, Any]] = {}  # field index → the `exposing` / `used` filter sub-aggregations
+    means = _terms(actors, means=True)
+    for k, field in enumerate(FIELDS):
+        aggs: dict[str, Any] = {}
+        exposing = [q for slot, q in filters[k].items() if slot.split(".")[0] in person]
+        if not always[k] & person_bits and exposing:
+            aggs["exposing"] = {"filter": {"bool": {"should": exposing, "minimum_should_match": 1}}}
+        if field == ACTOR_FIELD and means:
+            aggs["used"] = {"filter": {"bool": {"filter": [to_dsl(SUCCEEDED)], "should": means,
+                                                "minimum_should_match": 1}}}
+        if field == ACTOR_FIELD:
+            aggs["ok"] = {"filter": to_dsl(SUCCEEDED)}
+        extra[k] = aggs
+    width = 1 + max(len(f) for f in filters.values()) + 2
+    page = max(1, ES_PAGE_BUCKETS // (len(FIELDS) * width))
     fields: list[int] = []
     values: list[str] = []
     firsts: list[float] = []
     lasts: list[float] = []
     counts: list[int] = []
     masks: list[int] = []
+    exposed: list[int] = []
+    used: list[int] = []
+    succeeded: list[int] = []
     with store.conn.errors():
-        for k, b in _composite(store, query, filters, page):
+        for k, b in _composite(store, query, filters, extra, page):
             fields.append(k)
             values.append(str(b["key"]["v"]))
             firsts.append(b["first"]["value"])
             lasts.append(b["last"]["value"])
             counts.append(int(b["doc_count"]))
             mask = always[k]
-            for category, hit in (b["cats"]["buckets"].items() if filters[k] else ()):
+            for slot, hit in (b["cats"]["buckets"].items() if filters[k] else ()):
                 if hit["doc_count"]:
-                    mask |= bit[category]
+                    mask |= bit[slot]
             masks.append(mask)
+            exposed.append(int(b["doc_count"]) if always[k] & person_bits
+                           else int(b["exposing"]["doc_count"]) if "exposing" in b else 0)
+            used.append(int(b["used"]["doc_count"]) if "used" in b else 0)
+            succeeded.append(int(b["ok"]["doc_count"]) if "ok" in b else 0)
             if progress is not None and len(values) % 10_000 == 0:
                 progress(PHASE, len(values), None)
     if progress is not None:
@@ -299,18 +370,20 @@ def _elasticsearch(store: SearchStore, actors: ActorFilter, rules: CompiledRules
     return Aggregated(field=np.asarray(fields, dtype=np.int64), value=values,
                       first_ms=np.asarray(firsts, dtype=np.float64).astype(np.int64),
                       last_ms=np.asarray(lasts, dtype=np.float64).astype(np.int64),
-                      events=np.asarray(counts, dtype=np.int64), mask=np.asarray(masks, dtype=np.int64))
+                      events=np.asarray(counts, dtype=np.int64), mask=np.asarray(masks, dtype=np.int64),
+                      exposing=np.asarray(exposed, dtype=np.int64), used=np.asarray(used, dtype=np.int64),
+                      succeeded=np.asarray(succeeded, dtype=np.int64))
 
 
 def _composite(store: SearchStore, query: dict[str, Any], filters: dict[int, dict[str, dict[str, Any]]],
-               page: int) -> Iterator[tuple[int, dict[str, Any]]]:
+               extra: dict[int, dict[str, Any]], page: int) -> Iterator[tuple[int, dict[str, Any]]]:
     """(field index, bucket) for every identifier of every field over the actor events, paged to the end.
 
     One search carries a composite aggregation per identifier field that still has pages, so a small
     scope costs one search (each search also compiles the category filters' automata once per field).
     """
     times: dict[str, Any] = {"first": {"min": {"field": "@timestamp"}}, "last": {"max": {"field": "@timestamp"}}}
-    subs = {k: times | ({"cats": {"filters": {"filters": f}}} if f else {}) for k, f in filters.items()}
+    subs = {k: times | ({"cats": {"filters": {"filters": f}}} if f else {}) | extra[k] for k, f in filters.items()}
     pending: dict[int, dict[str, Any] | None] = dict.fromkeys(range(len(FIELDS)))  # field index → after key
     while pending:
         aggs: dict[str, Any] = {}

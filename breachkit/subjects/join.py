@@ -13,7 +13,9 @@ Identity resolution, all as merges and group-bys:
 Each person gets the union of the data categories, the earliest first and latest last sighting, the sum of
 the events (``records``: an event that names two identifiers of the same person counts twice, so the number
 is approximate) and the list of identifiers through which they were reached (``"device.imei:3596…"``).
-Identifiers that reach nobody are returned with the reason.
+`SubjectBuild.evidence` keeps apart what reached each person through their own account (``user.id``: the
+requests made with it) and through others' requests (as a target, through their device), which is what
+`subjects.roles` decides roles from. Identifiers that reach nobody are returned with the reason.
 """
 
 from __future__ import annotations
@@ -48,11 +50,25 @@ UNSUPPORTED_FIELD = "unsupported_field"
 _PERSON = "_person"
 
 
+# SubjectBuild.evidence columns (one row per person, in the table's order)
+OWN_CATEGORIES = "own_categories"  # exposed by requests made with the person's own account (user.id)
+OTHER_CATEGORIES = "other_categories"  # exposed as a target or through the person's device
+OWN_RECORDS = "own_records"  # requests made with their account that exposed their data
+OTHER_RECORDS = "other_records"  # others' requests that exposed their data
+REQUESTS = schema.REQUESTS  # requests made with their account (user.id events)
+USED_BY_ACTOR = schema.ID_USED_BY_ACTOR  # of those, successful ones through the scope's actor means
+SUCCEEDED = schema.ID_SUCCEEDED  # of those, the ones that succeeded (none: only attempts against the account)
+ACCOUNTS = "accounts"  # list: their user.id values that made requests
+EVIDENCE_COLUMNS: Final = (OWN_CATEGORIES, OTHER_CATEGORIES, OWN_RECORDS, OTHER_RECORDS, REQUESTS, USED_BY_ACTOR,
+                           SUCCEEDED, ACCOUNTS)
+
+
 @dataclass(frozen=True)
 class SubjectBuild:
     table: pd.DataFrame  # schema.SUBJECT_COLUMNS, one row per person, sorted by subject_id
     unmatched: pd.DataFrame  # UNMATCHED_COLUMNS, in identifier order
     merged: int  # people reached through more than one identifier
+    evidence: pd.DataFrame | None = None  # EVIDENCE_COLUMNS, aligned with `table`
 
 
 def build_subject_table(identifiers: pd.DataFrame, directory: pd.DataFrame,
@@ -103,9 +119,43 @@ def build_subject_table(identifiers: pd.DataFrame, directory: pd.DataFrame,
     table[schema.IDENTIFIERS], reached_through = _lists(codes, items, len(table))
     categories = pa.array(rows[schema.ID_CATEGORIES], type=pa.list_(pa.string()), from_pandas=True)
     parents = np.asarray(pc.list_parent_indices(categories).to_numpy(), dtype=np.int64)
-    table[schema.CATEGORIES], _ = _lists(codes[parents], pc.list_flatten(categories), len(table))
+    flat = pc.list_flatten(categories)
+    table[schema.CATEGORIES], _ = _lists(codes[parents], flat, len(table))
     table = table.join(_attributes(accounts, _codes(account_person, people_ids)))
-    return SubjectBuild(_conform(table, lists=False), unmatched, int((reached_through > 1).sum()))
+    own = (rows[schema.ID_FIELD] == "user.id").to_numpy()
+    evidence = pd.DataFrame(index=table.index)
+    evidence[OWN_CATEGORIES], _ = _lists(codes[parents][own[parents]], flat.filter(pa.array(own[parents])), len(table))
+    evidence[OTHER_CATEGORIES], _ = _lists(codes[parents][~own[parents]], flat.filter(pa.array(~own[parents])),
+                                           len(table))
+    exposing = _column(rows, schema.ID_EXPOSING, _exposing_default(rows))
+    evidence[OWN_RECORDS] = _per_person(exposing.where(own, 0), codes, len(table))
+    evidence[OTHER_RECORDS] = _per_person(exposing.where(~own, 0), codes, len(table))
+    evidence[REQUESTS] = _per_person(rows[schema.ID_EVENTS].where(own, 0), codes, len(table))
+    evidence[USED_BY_ACTOR] = _per_person(_column(rows, schema.ID_USED_BY_ACTOR, 0).where(own, 0), codes, len(table))
+    evidence[SUCCEEDED] = _per_person(_column(rows, schema.ID_SUCCEEDED, _exposing_default(rows)).where(own, 0), codes,
+                                      len(table))
+    evidence[ACCOUNTS], _ = _lists(codes[own], _arrow(rows[schema.ID_VALUE].astype("str").str.strip()[own]), len(table))
+    return SubjectBuild(_conform(table, lists=False), unmatched, int((reached_through > 1).sum()),
+                        evidence.reset_index(drop=True))
+
+
+def _column(rows: pd.DataFrame, name: str, default: pd.Series | int) -> pd.Series:
+    """An identifier column that frames built before it existed may lack (or hold NaN in): `default` fills it."""
+    fill = default if isinstance(default, pd.Series) else pd.Series(default, index=rows.index)
+    if name not in rows.columns:
+        return fill.astype("int64")
+    return rows[name].where(rows[name].notna(), fill).astype("int64")
+
+
+def _exposing_default(rows: pd.DataFrame) -> pd.Series:
+    """Without an `exposing` count: every event of an identifier that exposed some category."""
+    reached = rows[schema.ID_CATEGORIES].map(lambda c: c is not None and len(c) > 0)
+    return rows[schema.ID_EVENTS].where(reached, 0)
+
+
+def _per_person(values: pd.Series, codes: np.ndarray, size: int) -> pd.Series:
+    sums = np.bincount(codes, weights=values.to_numpy(dtype=np.float64), minlength=size) if size else np.zeros(0)
+    return pd.Series(sums.astype(np.int64))
 
 
 def _require(frame: pd.DataFrame, columns: tuple[str, ...], what: str) -> None:
@@ -206,7 +256,7 @@ def _conform(frame: pd.DataFrame, *, lists: bool) -> pd.DataFrame:
             out[column] = pd.Series(list_array(values).to_pylist(), index=frame.index) if lists else values
         elif column in (schema.FIRST_SEEN, schema.LAST_SEEN):
             out[column] = pd.to_datetime(values, utc=True, format="ISO8601").astype(TIME_DTYPE)
-        else:
+        else:  # schema.INT_COLUMNS
             out[column] = values.fillna(0).astype("int64")
     return out.reset_index(drop=True)
 
@@ -222,21 +272,28 @@ def list_array(values: pd.Series) -> pa.Array:
     return pc.fill_null(array, pa.scalar([], pa.list_(pa.string())))
 
 
-TAKEN_OVER = "credentials"  # an account whose credentials an attacker used: everything it holds was reachable
+TAKEN_OVER = "credentials"  # without roles: an account whose credentials were used (the category marks it)
 
 
 def at_risk_in_taken_over_accounts(table: pd.DataFrame, directory: pd.DataFrame) -> pd.DataFrame:
     """Add the data categories the directory says each person's account holds (`categories_held`) to the
-    people whose credentials were used (category `credentials`): whoever was logged in could read all of it."""
+    compromised accounts (role ``compromised_account``; in a table without roles, the people whose credentials
+    were used): whoever used the account could read all of it, so its holder is a data subject for that data."""
     if "categories_held" not in directory.columns or table.empty:
         return table
     held = directory.set_index(schema.SUBJECT_ID)["categories_held"].dropna()
     held = held[~held.index.duplicated()].str.split(schema.LIST_SEPARATOR)
     extra = table[schema.SUBJECT_ID].map(held)
-    taken = table[schema.CATEGORIES].map(lambda c: TAKEN_OVER in c) & extra.notna()
+    if schema.ROLES in table.columns:
+        taken = table[schema.ROLES].map(lambda r: "compromised_account" in list(r)) & extra.notna()
+    else:
+        taken = table[schema.CATEGORIES].map(lambda c: TAKEN_OVER in c) & extra.notna()
     if not taken.any():
         return table
     out = table.copy()
     out[schema.CATEGORIES] = [sorted(set(c) | set(e)) if t else c for c, e, t in
                               zip(table[schema.CATEGORIES], extra, taken, strict=True)]
+    if schema.ROLES in table.columns:  # the holder's data was within reach: a data subject too
+        out[schema.ROLES] = [sorted(set(r) | {"data_subject"}) if t else r for r, t in
+                             zip(table[schema.ROLES], taken, strict=True)]
     return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -10,15 +11,15 @@ from zoneinfo import ZoneInfo
 
 from breachkit.config import IngestConfig
 from breachkit.errors import InputError
+from breachkit.logs.names import FORMATS
 from breachkit.logs.parsers.authlog import AuthLogParser
 from breachkit.logs.parsers.base import ParseError, Parser, Record
 from breachkit.logs.parsers.structured import CsvParser, JsonLinesParser
 from breachkit.logs.parsers.web import CombinedParser, CommonParser
 from breachkit.logs.reader import Line
 
-__all__ = ["FORMATS", "ParseError", "Parser", "Record", "detect_format", "make_parser"]
+__all__ = ["FORMATS", "SNIFF_LINES", "ParseError", "Parser", "Record", "detect_format", "make_parser"]
 
-FORMATS: Final = ("combined", "common", "jsonl", "csv", "auth")
 SNIFF_LINES: Final = 50
 _BY_SUFFIX: Final = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv"}
 
@@ -29,9 +30,13 @@ def make_parser(
     *,
     year: int | None = None,
     remote_user_field: str = "user.name",
+    timezone: str | None = None,
 ) -> Parser:
-    """A fresh parser for `fmt` (parsers keep per-file state, such as the syslog year)."""
-    assume = ZoneInfo(config.assume_timezone)
+    """A fresh parser for `fmt` (parsers keep per-file state, such as the syslog year).
+
+    `year`: the year of the first classic syslog line; `timezone`: the zone of times without an offset
+    (default `ingest.assume_timezone`)."""
+    assume = ZoneInfo(timezone or config.assume_timezone)
     factories: dict[str, Callable[[], Parser]] = {
         "combined": lambda: CombinedParser(config.actions, remote_user_field, config.targets),
         "common": lambda: CommonParser(config.actions, remote_user_field, config.targets),
@@ -45,22 +50,38 @@ def make_parser(
         raise InputError(f"unknown format {fmt!r}; choose one of: auto, {', '.join(FORMATS)}") from None
 
 
-def detect_format(path: str, sample: list[Line], config: IngestConfig) -> str:
-    """Pick the format that reads most of the first lines; the file suffix breaks ties and helps CSV."""
+def _binary(line: Line) -> bool:
+    """Looks like binary data rather than text: unreadable, or a quarter of it undecodable or control bytes."""
+    if line.text is None:
+        return True
+    if not line.flags and _CONTROL_RE.search(line.text) is None:
+        return False
+    odd = len(_CONTROL_RE.findall(line.text))
+    return odd * 4 > len(line.text)
+
+
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def detect_format(path: str, sample: list[Line], config: IngestConfig) -> str | None:
+    """Pick the format that reads most of the first lines; the file suffix breaks ties and helps CSV.
+
+    None for an empty input (no line but blank ones): an empty input is not an error."""
     name = path[:-3] if path.endswith(".gz") else path
     hinted = _BY_SUFFIX.get(Path(name).suffix.lower())
-    unreadable = [line for line in sample if line.text is None]
-    if sample and len(unreadable) * 2 > len(sample):
-        raise InputError(f"not a text log file ({unreadable[0].error})", path=path, line=unreadable[0].number,
-                         hint="binary data, or an encoding other than UTF-8; nothing was stored")
     lines = [ln.text for ln in sample if ln.text is not None and ln.text.strip()][:SNIFF_LINES]
-    if not lines:
-        raise InputError("empty input: nothing to detect the format from", path=path,
-                         hint="pass --format if the file is meant to be empty")
+    if not lines and not any(ln.text is None for ln in sample):
+        return None
     scores = {fmt: make_parser(fmt, config, year=2000).sniff(lines) for fmt in FORMATS if fmt != "csv"}
-    if hinted == "csv" or (hinted is None and lines[0].count(config.csv.delimiter) >= 2):
+    if lines and (hinted == "csv" or (hinted is None and lines[0].count(config.csv.delimiter) >= 2)):
         scores["csv"] = make_parser("csv", config).sniff(lines)
     best = max(scores, key=lambda f: (scores[f], f == hinted))
+    binary = [line for line in sample if _binary(line)]
+    if scores[best] < 0.5 and sample and len(binary) * 2 > len(sample):
+        first = binary[0]
+        raise InputError(f"not a text log file ({first.error or 'binary data'})",
+                         path=path, line=first.number,
+                         hint="binary data, or an encoding other than UTF-8; nothing was stored")
     if scores[best] < 0.5:
         raise InputError(
             "cannot tell the log format: fewer than half of the first lines match any known format "

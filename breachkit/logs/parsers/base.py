@@ -19,14 +19,18 @@ class Record:
     """The outcome for one input line: its events (usually one), or the reason it could not be read."""
 
     line: int
-    raw: str
+    raw: str  # as read: may hold lone surrogates for bytes that are not UTF-8 (ingest escapes them)
     events: list[Event] | None = None
     error: str | None = None
+    flags: tuple[str, ...] = ()  # the line's flags from the reader (non_utf8)
 
 
 class Parser:
     """Turns the lines of one input into records. Subclasses implement `parse_line` (one line at a time)
-    or override `records` (formats where a record can span lines, such as CSV)."""
+    or override `records` (formats where a record can span lines, such as CSV).
+
+    A parser may add `log.flags` to an event as a list of flag names (schema.FLAGS); ingest merges them
+    with the line's own flags."""
 
     name: ClassVar[str]
     default_dataset: ClassVar[str]
@@ -43,9 +47,9 @@ class Parser:
             if not line.text.strip():
                 continue  # blank lines are neither events nor errors
             try:
-                yield Record(line.number, line.text, parse(line.text))
+                yield Record(line.number, line.text, parse(line.text), flags=line.flags)
             except ParseError as exc:
-                yield Record(line.number, line.text, error=str(exc))
+                yield Record(line.number, line.text, error=str(exc), flags=line.flags)
 
     def sniff(self, lines: list[str]) -> float:
         """Share (0..1) of the given sample lines this parser reads; used by `--format auto`."""

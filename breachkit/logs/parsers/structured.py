@@ -3,6 +3,13 @@
 By default a source field carries its ECS name: JSON may use flat dotted keys (`"source.ip"`) or nested
 objects (`{"source": {"ip": …}}`); CSV headers are the ECS names. `ingest.jsonl.mapping` /
 `ingest.csv.mapping` (ECS name → source key, dotted for nested JSON) cover everything else.
+
+Empty values. In JSON, `""` is a value and `null` (or a missing key) is none: an empty string is kept as
+"" in keyword fields (a rule's `field: ''` matches it, `field: null` does not); in number, date and
+address fields, which have no empty form, `""` counts as missing. CSV cannot tell an empty string from a
+missing value (`a,,b` and `a,"",b` read the same), so an empty CSV cell is always **missing** — the way
+CSV exports write NULL and pandas reads them. Values longer than `schema.MAX_VALUE_CHARS` are kept,
+cut by ingest and flagged `truncated`.
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ from breachkit.errors import ConfigError, Location, Problem
 from breachkit.logs.parsers.base import ParseError, Parser, Record
 from breachkit.logs.parsers.times import parse_epoch, parse_iso, to_utc
 from breachkit.logs.reader import Line
-from breachkit.logs.schema import FIELD_NAMES, FIELD_TYPES, MAX_VALUE_CHARS, Event, FieldType, coerce
+from breachkit.logs.schema import FIELD_NAMES, FIELD_TYPES, Event, FieldType, coerce
 
 # Fields that ingest fills in itself and a source cannot set.
 _DERIVED = frozenset({"event.id", "log.file.path", "log.file.line", "log.original"})
@@ -59,8 +66,10 @@ class _Mapper:
         by_source = self.by_source
         for key, value in self._items(obj):
             name = by_source.get(key)
-            if name is None or name in event or value is None or value == "":
+            if name is None or name in event or value is None:
                 continue
+            if value == "" and FIELD_TYPES[name] is not FieldType.KEYWORD:
+                continue  # no empty form for numbers, dates and addresses
             self._set(event, name, key, value)
         if "@timestamp" not in event:
             raise ParseError(f"no timestamp (field {self.sources['@timestamp']!r})")
@@ -68,8 +77,8 @@ class _Mapper:
 
     def _set(self, event: Event, name: str, key: str, value: Any) -> None:
         ftype = FIELD_TYPES[name]
-        if ftype is FieldType.KEYWORD and type(value) is str and len(value) <= MAX_VALUE_CHARS:
-            event[name] = value  # the common case, without the general coercion
+        if ftype is FieldType.KEYWORD and type(value) is str:
+            event[name] = value  # the common case, without the general coercion (ingest cuts long values)
             return
         if ftype is FieldType.DATE:
             event[name] = self.timestamp(value, key)
@@ -77,7 +86,7 @@ class _Mapper:
         if isinstance(value, dict | list):
             raise ParseError(f"{key!r}: expected a single value, got a {type(value).__name__}")
         try:
-            event[name] = coerce(name, value)
+            event[name] = coerce(name, value, max_chars=None)
         except ValueError as exc:
             if name == "source.ip":  # a hostname or garbage where an address belongs: keep it as logged
                 event["source.address"] = str(value)
@@ -100,6 +109,7 @@ class _Mapper:
             raise ParseError(f"{key!r}: not a timestamp: {str(value)[:60]!r}") from None
 
     def build(self, get: Callable[[str], Any]) -> Event:
+        """An event from CSV cells: an empty cell is a missing value (see the module docstring)."""
         event: Event = {}
         for name, key in self.sources.items():
             value = get(key)
@@ -143,7 +153,10 @@ class CsvParser(Parser):
         self._delimiter = delimiter
 
     def parse_line(self, text: str) -> list[Event]:  # only used for sniffing a header line
-        header = next(csv.reader([text], delimiter=self._delimiter))
+        try:
+            header = next(csv.reader([text], delimiter=self._delimiter))
+        except csv.Error as exc:
+            raise ParseError(f"CSV: {exc}") from None
         if self._mapper.sources["@timestamp"] not in header:
             raise ParseError(f"no {self._mapper.sources['@timestamp']!r} column in the header")
         return []
@@ -159,8 +172,8 @@ class CsvParser(Parser):
 
     def records(self, lines: Iterator[Line]) -> Iterator[Record]:
         # The csv module pulls physical lines from `texts()`; `pending` keeps the ones of the record being
-        # read (its first line number and raw text), and `bad` the undecodable lines seen meanwhile.
-        pending: list[tuple[int, str]] = []
+        # read (its first line number, raw text and flags), and `bad` the unreadable lines seen meanwhile.
+        pending: list[tuple[int, str, tuple[str, ...]]] = []
         bad: list[Line] = []
 
         def texts() -> Iterator[str]:
@@ -168,7 +181,7 @@ class CsvParser(Parser):
                 if line.text is None:
                     bad.append(line)
                     continue
-                pending.append((line.number, line.text))
+                pending.append((line.number, line.text, line.flags))
                 yield line.text + "\n"
 
         reader = csv.reader(texts(), delimiter=self._delimiter, strict=True)
@@ -190,10 +203,11 @@ class CsvParser(Parser):
             if row is None and error is None:
                 return
             first = pending[0][0] if pending else 0
-            raw = "\n".join(text for _, text in pending)
+            raw = "\n".join(text for _, text, _ in pending)
+            flags = tuple(sorted({f for _, _, line_flags in pending for f in line_flags}))
             pending.clear()
             if error is not None or row is None:
-                yield Record(first, raw, error=error)
+                yield Record(first, raw, error=error, flags=flags)
                 continue
             if not any(cell.strip() for cell in row):
                 continue
@@ -205,14 +219,14 @@ class CsvParser(Parser):
                     return
                 continue
             if len(row) != len(header):
-                yield Record(first, raw, error=f"{len(row)} values for {len(header)} columns")
+                yield Record(first, raw, error=f"{len(row)} values for {len(header)} columns", flags=flags)
                 continue
             try:
                 event = self._mapper.build(_row_lookup(row, index))
             except ParseError as exc:
-                yield Record(first, raw, error=str(exc))
+                yield Record(first, raw, error=str(exc), flags=flags)
                 continue
-            yield Record(first, raw, [event])
+            yield Record(first, raw, [event], flags=flags)
 
 
 def _row_lookup(row: list[str], index: dict[str, int]) -> Callable[[str], Any]:

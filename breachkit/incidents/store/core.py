@@ -15,22 +15,16 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import UTC, datetime
-from pathlib import Path
+from datetime import datetime
 from typing import Any
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from pydantic import ValidationError
-from sqlalchemy import Connection, Engine, create_engine, event, func, insert, select, text, update
+from sqlalchemy import Connection, func, insert, select, tuple_, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from breachkit.errors import ConflictError, InputError, Location, NotFoundError, Problem, ServiceError, UsageError
+from breachkit.errors import ConflictError, InputError, NotFoundError, ServiceError, UsageError
 from breachkit.incidents import tables as t
 from breachkit.incidents.model import (
     EDITABLE_FIELDS,
@@ -46,74 +40,23 @@ from breachkit.incidents.model import (
     TimelineEntry,
     format_id,
 )
+from breachkit.incidents.store.engine import READ_ONLY, create_store_engine, migrate
+from breachkit.incidents.store.outbox import Outbox
+from breachkit.incidents.store.reminders import Reminders
+from breachkit.incidents.store.scans import ScanState
+from breachkit.incidents.store.subjects import SubjectLists
+from breachkit.incidents.store.users import Users
+from breachkit.incidents.store.values import as_utc, jsonable, validation_problems
 
-MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+def _chunks(values: list[str], size: int = 500) -> Iterator[list[str]]:
+    """Bound parameter lists stay well under SQLite's limit."""
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
+
+
 _RECORD_MODELS: dict[str, type[Assessment] | type[Decision] | type[Filing]] = {
     "assessment": Assessment, "decision": Decision, "filing": Filing}
-
-
-def _jsonable(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=str))
-
-
-def as_utc(value: datetime | None) -> datetime | None:
-    """SQLite gives naive datetimes back: they were written as UTC."""
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def validation_problems(exc: ValidationError, where: str) -> list[Problem]:
-    return [Problem(e["msg"], Location(where, field=".".join(str(p) for p in e["loc"]) or None))
-            for e in exc.errors()]
-
-
-def create_store_engine(url: str) -> Engine:
-    parsed = make_url(url)
-    password = os.environ.get("BREACHKIT_DB_PASSWORD")
-    if password and parsed.password is None and not parsed.drivername.startswith("sqlite"):
-        parsed = parsed.set(password=password)
-    if parsed.drivername.startswith("sqlite"):
-        database = parsed.database
-        if database and database != ":memory:":
-            path = Path(database)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if not path.exists():  # created 0600: the store holds personal data
-                os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
-        engine = create_engine(parsed, connect_args={"timeout": 60})
-
-        @event.listens_for(engine, "connect")
-        def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
-            dbapi_connection.isolation_level = None  # let SQLAlchemy's "begin" event issue BEGIN itself
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            # WAL + NORMAL: a commit is atomic and never corrupts; a power cut may lose the last commits,
-            # which the outbox tolerates (a lost "sent" leaves "sending", which becomes "unknown").
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=60000")
-            cursor.close()
-
-        @event.listens_for(engine, "begin")
-        def _sqlite_begin(connection: Connection) -> None:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
-
-        return engine
-    return create_engine(parsed, pool_pre_ping=True)
-
-
-def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest Alembic revision (no-op when it is current)."""
-    config = AlembicConfig()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    head = ScriptDirectory.from_config(config).get_current_head()
-    with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":  # two processes starting at once migrate one after the other
-            conn.execute(text("SELECT pg_advisory_xact_lock(7316201)"))
-        if MigrationContext.configure(conn).get_current_revision() == head:
-            return
-        config.attributes["connection"] = conn
-        command.upgrade(config, "head")
 
 
 class IncidentStore:
@@ -128,6 +71,13 @@ class IncidentStore:
         except OperationalError as exc:
             raise ServiceError(f"cannot open the incident store {self.display_url}: {exc.orig}",
                                hint="check incidents.store.url and that the database server runs") from None
+        # The other tables' repositories: every write to the store goes through this package, and each one
+        # that changes an incident appends its timeline entry (and audit row) in the same transaction.
+        self.outbox = Outbox(self)
+        self.subject_lists = SubjectLists(self)
+        self.reminders = Reminders(self)
+        self.scans = ScanState(self)
+        self.users = Users(self)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -146,11 +96,25 @@ class IncidentStore:
         except OperationalError as exc:
             raise ServiceError(f"incident store {self.display_url}: {exc.orig}") from None
 
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A transaction that only reads: on SQLite a deferred one on the WAL snapshot, so readers (the board's
+        pages, dozens at once) neither wait for nor block the one writer."""
+        try:
+            with self.engine.connect() as conn:
+                conn = conn.execution_options(**{READ_ONLY: True})
+                with conn.begin():
+                    yield conn
+        except OperationalError as exc:
+            raise ServiceError(f"incident store {self.display_url}: {exc.orig}") from None
+
     # --- incidents ---------------------------------------------------------------------------------
 
     def open_incident(self, fields: Mapping[str, Any], *, actor: str, now: datetime, reason: str = "",
-                      tasks: Sequence[Task] = ()) -> Incident:
-        """Create an incident (id BK-<year>-<n>, numbered per year of `aware_at`) and its playbook tasks."""
+                      tasks: Sequence[Task] = (), detections: Sequence[LinkedDetection] = (),
+                      detections_reason: str = "") -> Incident:
+        """Create an incident (id BK-<year>-<n>, numbered per year of `aware_at`), its playbook tasks and its
+        first linked detections, in one transaction."""
         unknown = sorted(set(fields) - EDITABLE_FIELDS)
         if unknown:
             raise UsageError(f"unknown incident fields: {', '.join(unknown)}")
@@ -173,7 +137,11 @@ class IncidentStore:
                     task = task.model_copy(update={"incident_id": incident.id})
                     conn.execute(insert(t.tasks).values(
                         incident_id=incident.id, key=task.key, position=position, state=task.state.value,
-                        due_at=task.due_at, version=1, data=_jsonable(task.model_dump(mode="json"))))
+                        due_at=task.due_at, version=1, data=jsonable(task.model_dump(mode="json",
+                                                                                      exclude={"version"}))))
+                if detections:
+                    incident = self._link(conn, incident, detections, actor=actor, now=now,
+                                          reason=detections_reason)[0]
                 return incident
         raise ConflictError("could not allocate an incident number (too many concurrent openings); retry")
 
@@ -212,14 +180,14 @@ class IncidentStore:
         return Incident.model_validate(row[0])
 
     def get(self, incident_id: str) -> Incident:
-        with self.transaction() as conn:
+        with self.read() as conn:
             return self.load(conn, incident_id)
 
     def list_incidents(self, *, status: Sequence[Status] = ()) -> list[Incident]:
         query = select(t.incidents.c.data).order_by(t.incidents.c.year, t.incidents.c.number)
         if status:
             query = query.where(t.incidents.c.status.in_([s.value for s in status]))
-        with self.transaction() as conn:
+        with self.read() as conn:
             return [Incident.model_validate(r[0]) for r in conn.execute(query)]
 
     def update(self, incident_id: str, changes: Mapping[str, Any], *, expected_version: int, actor: str,
@@ -237,7 +205,7 @@ class IncidentStore:
                     f"you read version {expected_version}); nothing was written",
                     hint=f"see `breachkit incident show {incident_id}` and apply your change again")
             before = current.model_dump(mode="json")
-            candidate = self._validate({**before, **_jsonable(dict(changes))}, "incident update")
+            candidate = self._validate({**before, **jsonable(dict(changes))}, "incident update")
             after = candidate.model_dump(mode="json")
             diff = {k: [before[k], after[k]] for k in after if after[k] != before[k]}
             if not diff:
@@ -259,10 +227,35 @@ class IncidentStore:
         return self.update(incident_id, {"status": status.value}, expected_version=expected_version, actor=actor,
                            now=now, reason=reason, action="status", allow=frozenset({"status"}))
 
+    def record_override(self, incident_id: str, action: str, errors: Sequence[Mapping[str, Any]], *, reason: str,
+                        actor: str, now: datetime) -> TimelineEntry:
+        """Record that someone went ahead with `action` (a filing, a report, sending notices) although the
+        pre-filing check found `errors`: a timeline entry and an audit row, in one transaction."""
+        if not reason.strip():
+            raise UsageError("overriding the pre-filing check needs a reason (it is recorded)", field="reason")
+        with self.transaction() as conn:
+            self.load(conn, incident_id, lock=True)
+            entry = self.append_entry(conn, incident_id, now, actor, "override", reason,
+                                      {"action": action, "errors": list(errors)})
+            self.audit("override", action, actor=actor, at=now, incident_id=incident_id, reason=reason,
+                       detail={"errors": [e.get("code") for e in errors]}, conn=conn)
+            return entry
+
     def note(self, incident_id: str, text_: str, *, actor: str, now: datetime) -> TimelineEntry:
         with self.transaction() as conn:
             self.load(conn, incident_id, lock=True)
             return self.append_entry(conn, incident_id, now, actor, "note", text_, {})
+
+    def change_marker(self, incident_id: str | None = None) -> str:
+        """A cheap value that changes whenever the store (or one incident) changes: every change appends a timeline
+        entry (append-only, so the count only grows) and every export or view an audit row. For live views."""
+        timeline = select(func.count()).select_from(t.timeline)
+        audit = select(func.count()).select_from(t.audit)
+        if incident_id is not None:
+            timeline = timeline.where(t.timeline.c.incident_id == incident_id)
+            audit = audit.where(t.audit.c.incident_id == incident_id)
+        with self.read() as conn:
+            return f"{conn.execute(timeline).scalar() or 0}.{conn.execute(audit).scalar() or 0}"
 
     # --- timeline ----------------------------------------------------------------------------------
 
@@ -272,13 +265,13 @@ class IncidentStore:
         seq = (conn.execute(select(func.max(t.timeline.c.seq)).where(t.timeline.c.incident_id == incident_id))
                .scalar() or 0) + 1
         entry = TimelineEntry(incident_id=incident_id, seq=seq, at=at, actor=actor, action=action, reason=reason,
-                              changes=_jsonable(dict(changes)))
+                              changes=jsonable(dict(changes)))
         conn.execute(insert(t.timeline), {"incident_id": incident_id, "seq": seq, "at": entry.at, "actor": actor,
                                           "action": action, "reason": reason, "changes": entry.changes})
         return entry
 
     def timeline(self, incident_id: str) -> list[TimelineEntry]:
-        with self.transaction() as conn:
+        with self.read() as conn:
             self.load(conn, incident_id)
             rows = conn.execute(select(t.timeline).where(t.timeline.c.incident_id == incident_id)
                                 .order_by(t.timeline.c.seq)).mappings()
@@ -292,32 +285,36 @@ class IncidentStore:
         """Attach detections (once each) and widen the incident's scope to their actors and window."""
         with self.transaction() as conn:
             incident = self.load(conn, incident_id, lock=True)
-            known = set(conn.execute(select(t.detections.c.fingerprint)
-                                     .where(t.detections.c.incident_id == incident_id)).scalars())
-            fresh: list[LinkedDetection] = []
-            for detection in found:
-                fingerprint = hashlib.sha256(json.dumps(
-                    [detection.rule_id, detection.key, detection.first_seen.isoformat()]).encode()).hexdigest()
-                if fingerprint in known:
-                    continue
-                known.add(fingerprint)
-                fresh.append(detection)
-                conn.execute(insert(t.detections).values(incident_id=incident_id, fingerprint=fingerprint,
-                                                         linked_at=now, data=detection.model_dump(mode="json")))
-            if not fresh:
-                return 0
-            scope = incident.scope if not incident.scope.empty else None
-            for detection in fresh:
-                scope = detection.scope() if scope is None else scope.merged(detection.scope())
-            assert scope is not None
-            self._save(conn, incident, {"scope": scope}, now)
-            self.append_entry(conn, incident_id, now, actor, "detection", reason,
-                              {"linked": [f"{d.rule_id} {dict(d.key)}" for d in fresh],
-                               "scope": [incident.scope.model_dump(mode="json"), scope.model_dump(mode="json")]})
-            return len(fresh)
+            return self._link(conn, incident, found, actor=actor, now=now, reason=reason)[1]
+
+    def _link(self, conn: Connection, incident: Incident, found: Sequence[LinkedDetection], *, actor: str,
+              now: datetime, reason: str) -> tuple[Incident, int]:
+        known = set(conn.execute(select(t.detections.c.fingerprint)
+                                 .where(t.detections.c.incident_id == incident.id)).scalars())
+        fresh: list[LinkedDetection] = []
+        for detection in found:
+            fingerprint = hashlib.sha256(json.dumps(
+                [detection.rule_id, detection.key, detection.first_seen.isoformat()]).encode()).hexdigest()
+            if fingerprint in known:
+                continue
+            known.add(fingerprint)
+            fresh.append(detection)
+            conn.execute(insert(t.detections).values(incident_id=incident.id, fingerprint=fingerprint,
+                                                     linked_at=now, data=detection.model_dump(mode="json")))
+        if not fresh:
+            return incident, 0
+        scope = incident.scope if not incident.scope.empty else None
+        for detection in fresh:
+            scope = detection.scope() if scope is None else scope.merged(detection.scope())
+        assert scope is not None
+        updated = self._save(conn, incident, {"scope": scope}, now)
+        self.append_entry(conn, incident.id, now, actor, "detection", reason,
+                          {"linked": [f"{d.rule_id} {dict(d.key)}" for d in fresh],
+                           "scope": [incident.scope.model_dump(mode="json"), scope.model_dump(mode="json")]})
+        return updated, len(fresh)
 
     def detections(self, incident_id: str) -> list[LinkedDetection]:
-        with self.transaction() as conn:
+        with self.read() as conn:
             rows = conn.execute(select(t.detections.c.data).where(t.detections.c.incident_id == incident_id)
                                 .order_by(t.detections.c.linked_at, t.detections.c.fingerprint)).scalars()
             return [LinkedDetection.model_validate(r) for r in rows]
@@ -325,15 +322,55 @@ class IncidentStore:
     # --- tasks -------------------------------------------------------------------------------------
 
     def tasks(self, incident_id: str) -> list[Task]:
-        with self.transaction() as conn:
+        """The incident's tasks in playbook order, each with the version its row is at (optimistic locking)."""
+        with self.read() as conn:
             self.load(conn, incident_id)
-            rows = conn.execute(select(t.tasks.c.data).where(t.tasks.c.incident_id == incident_id)
-                                .order_by(t.tasks.c.position)).scalars()
-            return [Task.model_validate(r) for r in rows]
+            rows = conn.execute(select(t.tasks.c.data, t.tasks.c.version).where(t.tasks.c.incident_id == incident_id)
+                                .order_by(t.tasks.c.position))
+            return [Task.model_validate({**data, "version": version}) for data, version in rows]
+
+    def open_task_times(self, incident_ids: Sequence[str]) -> dict[str, list[tuple[str, datetime | None]]]:
+        """(key, due time) of every open task of several incidents, in playbook order — from the table's own
+        columns, without reading the tasks themselves (the board's counts)."""
+        out: dict[str, list[tuple[str, datetime | None]]] = {i: [] for i in incident_ids}
+        with self.read() as conn:
+            for chunk in _chunks(list(out)):
+                rows = conn.execute(select(t.tasks.c.incident_id, t.tasks.c.key, t.tasks.c.due_at)
+                                    .where(t.tasks.c.incident_id.in_(chunk), t.tasks.c.state == TaskState.OPEN.value)
+                                    .order_by(t.tasks.c.incident_id, t.tasks.c.position))
+                for incident_id, key, due_at in rows:
+                    out[incident_id].append((key, as_utc(due_at)))
+        return out
+
+    def tasks_named(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Task]:
+        """Tasks by (incident id, key), in one read."""
+        out: dict[tuple[str, str], Task] = {}
+        wanted = sorted(set(keys))
+        with self.read() as conn:
+            for start in range(0, len(wanted), 400):
+                chunk = wanted[start:start + 400]
+                rows = conn.execute(select(t.tasks.c.incident_id, t.tasks.c.key, t.tasks.c.data, t.tasks.c.version)
+                                    .where(tuple_(t.tasks.c.incident_id, t.tasks.c.key).in_(chunk)))
+                for incident_id, key, data, version in rows:
+                    out[(incident_id, key)] = Task.model_validate({**data, "version": version})
+        return out
+
+    def tasks_of(self, incident_ids: Sequence[str]) -> dict[str, list[Task]]:
+        """The tasks of several incidents in one read (the board), each in playbook order."""
+        out: dict[str, list[Task]] = {i: [] for i in incident_ids}
+        with self.read() as conn:
+            for chunk in _chunks(list(out)):
+                rows = conn.execute(select(t.tasks.c.incident_id, t.tasks.c.data, t.tasks.c.version)
+                                    .where(t.tasks.c.incident_id.in_(chunk))
+                                    .order_by(t.tasks.c.incident_id, t.tasks.c.position))
+                for incident_id, data, version in rows:
+                    out[incident_id].append(Task.model_validate({**data, "version": version}))
+        return out
 
     def update_task(self, incident_id: str, key: str, changes: Mapping[str, Any], *, actor: str, now: datetime,
-                    reason: str = "") -> Task:
-        """Assign, check items, complete or reopen a task; recorded in the incident's timeline."""
+                    reason: str = "", expected_version: int | None = None) -> Task:
+        """Assign, check items, complete or reopen a task; recorded in the incident's timeline. With
+        `expected_version`, only if the task is still at that version (else ConflictError, nothing written)."""
         allowed = {"assignee", "state", "checked", "note"}
         if set(changes) - allowed:
             raise UsageError(f"task fields that can change: {', '.join(sorted(allowed))}")
@@ -344,8 +381,13 @@ class IncidentStore:
             if row is None:
                 raise NotFoundError(f"{incident_id} has no task {key!r}",
                                     hint=f"`breachkit incident task list {incident_id}` shows them")
-            task = Task.model_validate(row[0])
-            data = task.model_dump(mode="json") | _jsonable(dict(changes))
+            if expected_version is not None and row[1] != expected_version:
+                raise ConflictError(
+                    f"task {key!r} of {incident_id} was changed by someone else (now version {row[1]}, you read "
+                    f"version {expected_version}); nothing was written",
+                    hint=f"see `breachkit incident task list {incident_id}` and apply your change again")
+            task = Task.model_validate({**row[0], "version": row[1]})
+            data = task.model_dump(mode="json") | jsonable(dict(changes))
             if "state" in changes:
                 done = changes["state"] in (TaskState.DONE.value, TaskState.SKIPPED.value)
                 data |= {"completed_at": now.isoformat() if done else None, "completed_by": actor if done else None}
@@ -353,8 +395,9 @@ class IncidentStore:
             if bad:
                 raise UsageError(f"task {key!r} has checklist items 1–{len(task.checklist)}, not "
                                  f"{', '.join(str(i + 1) for i in bad)}")
-            new = Task.model_validate(data)
-            before, after = task.model_dump(mode="json"), new.model_dump(mode="json")
+            new = Task.model_validate(data | {"version": row[1] + 1})
+            before, after = task.model_dump(mode="json", exclude={"version"}), new.model_dump(mode="json",
+                                                                                            exclude={"version"})
             diff = {f"task.{key}.{k}": [before[k], after[k]] for k in after if after[k] != before[k]}
             if not diff:
                 return task
@@ -366,7 +409,9 @@ class IncidentStore:
     # --- records: assessments, decisions, filings --------------------------------------------------
 
     def add_record(self, record: Assessment | Decision | Filing, *, actor: str, now: datetime,
-                   reason: str = "") -> None:
+                   reason: str = "", audit: Mapping[str, Any] | None = None) -> None:
+        """Store an assessment, decision or filing with its timeline entry; `audit` (the keyword arguments of
+        `audit()`) records what left breachkit with it, in the same transaction."""
         kind = next(k for k, m in _RECORD_MODELS.items() if isinstance(record, m))
         with self.transaction() as conn:
             incident = self.load(conn, record.incident_id, lock=True)
@@ -375,9 +420,11 @@ class IncidentStore:
             if isinstance(record, Assessment) and incident.severity != record.severity:
                 self._save(conn, incident, {"severity": record.severity}, now)
             self.append_entry(conn, record.incident_id, now, actor, kind, reason, data)
+            if audit is not None:
+                self.audit(**audit, actor=actor, at=now, incident_id=record.incident_id, conn=conn)
 
     def _records(self, incident_id: str, kind: str) -> list[dict[str, Any]]:
-        with self.transaction() as conn:
+        with self.read() as conn:
             return list(conn.execute(select(t.records.c.data).where(t.records.c.incident_id == incident_id,
                                                                      t.records.c.kind == kind)
                                      .order_by(t.records.c.id)).scalars())
@@ -391,6 +438,18 @@ class IncidentStore:
     def filings(self, incident_id: str) -> list[Filing]:
         return [Filing.model_validate(r) for r in self._records(incident_id, "filing")]
 
+    def filings_of(self, incident_ids: Sequence[str]) -> dict[str, list[Filing]]:
+        """The filings of several incidents in one read (the board)."""
+        out: dict[str, list[Filing]] = {i: [] for i in incident_ids}
+        with self.read() as conn:
+            for chunk in _chunks(list(out)):
+                rows = conn.execute(select(t.records.c.incident_id, t.records.c.data)
+                                    .where(t.records.c.kind == "filing", t.records.c.incident_id.in_(chunk))
+                                    .order_by(t.records.c.id))
+                for incident_id, data in rows:
+                    out[incident_id].append(Filing.model_validate(data))
+        return out
+
     # --- audit ---------------------------------------------------------------------------------------
 
     def audit(self, action: str, target: str, *, actor: str, at: datetime, reason: str = "",
@@ -398,7 +457,7 @@ class IncidentStore:
               detail: Mapping[str, Any] | None = None, conn: Connection | None = None) -> None:
         """Record something that left breachkit (an export, a rendered set, a sent message, a filing)."""
         values = {"at": at, "actor": actor, "action": action, "incident_id": incident_id, "target": target,
-                  "sha256": sha256, "reason": reason, "detail": _jsonable(dict(detail or {}))}
+                  "sha256": sha256, "reason": reason, "detail": jsonable(dict(detail or {}))}
         if conn is not None:
             conn.execute(insert(t.audit), values)
             return
@@ -409,9 +468,7 @@ class IncidentStore:
         query = select(t.audit).order_by(t.audit.c.id)
         if incident_id is not None:
             query = query.where(t.audit.c.incident_id == incident_id)
-        with self.transaction() as conn:
+        with self.read() as conn:
             return [dict(r) | {"at": as_utc(r["at"])} for r in conn.execute(query).mappings()]
 
 
-def store_url(configured: str | None, workspace_root: Path) -> str:
-    return configured or f"sqlite:///{workspace_root / 'incidents.db'}"

@@ -1,0 +1,5 @@
+"""`python -m breachkit …` works like the `breachkit` command."""
+
+from breachkit.cli import main
+
+main()

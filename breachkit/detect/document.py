@@ -1,0 +1,95 @@
+"""The detections document (`breachkit.detections/1`): what `breachkit detect -o json` prints and
+`incident open --detections` / `incident link` read back; `-o ndjson` prints one detection per line."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from breachkit.document import Document
+
+if TYPE_CHECKING:
+    from breachkit.detect.rules import RuleCheck
+    from breachkit.detect.run import Detection, DetectionRun
+
+
+class DetectionItem(BaseModel):
+    """One detection: a rule (or correlation) firing for one actor or group key."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rule_id: str
+    title: str
+    level: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    kind: str = "event"  # "event" or the correlation type
+    engine: str = "local"
+    key: dict[str, str]  # the actor or group: field → value, in the rule's order
+    count: int  # events
+    event_ids: list[str] = Field(default_factory=list)
+    first_seen: datetime
+    last_seen: datetime
+
+    @model_validator(mode="before")
+    @classmethod
+    def _count(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "count" not in data:  # hand-written or older files: the events listed
+            return {**data, "count": len(data.get("event_ids") or [])}
+        return data
+
+    @field_validator("key", mode="before")
+    @classmethod
+    def _pairs(cls, value: Any) -> Any:
+        if isinstance(value, list):  # [[field, value], …] as older files wrote it
+            return {str(k): str(v) for k, v in value}
+        return value
+
+    @classmethod
+    def of(cls, d: Detection) -> DetectionItem:
+        return cls(rule_id=d.rule_id, title=d.title, level=d.level, tags=list(d.tags), kind=d.kind, engine=d.engine,
+                   key=dict(d.key), count=d.count, event_ids=list(d.event_ids), first_seen=d.first_seen,
+                   last_seen=d.last_seen)
+
+
+class RuleTimingItem(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rule_id: str
+    title: str
+    seconds: float
+    detections: int
+
+
+class NotRunItem(BaseModel):
+    """A rule left out because it cannot run on the engine's indices (existing indices lacking its fields)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rule_id: str
+    title: str
+    problems: list[str]
+
+    @classmethod
+    def of(cls, check: RuleCheck) -> NotRunItem:
+        return cls(rule_id=check.rule_id, title=check.title, problems=list(check.problems))
+
+
+class DetectionsDocument(Document):
+    SCHEMA = "breachkit.detections/1"
+
+    engine: str
+    since: datetime | None = None
+    until: datetime | None = None
+    detections: list[DetectionItem]
+    timings: list[RuleTimingItem] = Field(default_factory=list)
+    not_run: list[NotRunItem] = Field(default_factory=list)
+
+    @classmethod
+    def of(cls, run: DetectionRun) -> DetectionsDocument:
+        return cls.create(engine=run.engine, since=run.window.since, until=run.window.until,
+                          detections=[DetectionItem.of(d) for d in run.detections],
+                          timings=[RuleTimingItem(rule_id=t.rule_id, title=t.title, seconds=round(t.seconds, 4),
+                                                  detections=t.detections) for t in run.timings],
+                          not_run=[NotRunItem.of(c) for c in run.not_run])
