@@ -266,12 +266,24 @@ class SmtpConfig(_Model):
     verify_certs: bool = True
     username: str | None = None  # password from BREACHKIT_SMTP_PASSWORD or password_file
     password_file: Path | None = None
-    sender: str = "privacy@example.org"
+    # The From address of every email breachkit sends: required to send (no default, so nothing ever goes out
+    # from an example address). Use an address of the controller's own domain (`notices.controller_domain`).
+    sender: str | None = None
     sender_name: str = ""
     timeout: float = Field(30.0, gt=0)
     rate_per_second: float = Field(10.0, gt=0)  # messages per second at most
     max_attempts: int = Field(5, ge=1, le=50)  # for temporary (4xx) failures
     backoff_seconds: float = Field(2.0, ge=0)  # first retry delay, doubled each attempt
+
+    def require_sender(self) -> str:
+        """The configured sender address; a ConfigError naming the key when there is none."""
+        sender = (self.sender or "").strip()
+        if not sender or "@" not in sender:
+            raise ConfigError("no sender address configured: breachkit does not send email without one",
+                              field="notices.smtp.sender",
+                              hint="set notices.smtp.sender in breachkit.toml (an address of your own domain, e.g. "
+                                   "privacy@<your domain>), or BREACHKIT_NOTICES__SMTP__SENDER")
+        return sender
 
 
 class NoticesConfig(_Model):
@@ -286,7 +298,32 @@ class NoticesConfig(_Model):
     dpo_address: str = ""  # postal address of the DPO or contact point (authority forms ask for it)
     reporter_name: str = ""
     reporter_email: str = ""
+    # The controller's email domain: a sender address outside it is warned about (an email from a stranger's
+    # domain looks like the phishing a breach notice warns of). Default: the domain of `dpo_email`.
+    controller_domain: str | None = None
+    # Four eyes: `notices send` refuses when the person sending approved the notices themselves.
+    require_second_person: bool = False
     smtp: SmtpConfig = Field(default_factory=SmtpConfig)
+
+    @property
+    def domain(self) -> tuple[str | None, str]:
+        """The controller's domain and where it comes from (for messages)."""
+        if self.controller_domain:
+            return self.controller_domain.strip().lower().lstrip("@"), "notices.controller_domain"
+        _, at, domain = self.dpo_email.rpartition("@")
+        return (domain.strip().lower() or None) if at else None, "the domain of notices.dpo_email"
+
+    def sender_warnings(self) -> list[str]:
+        """A sender outside the controller's domain (or its subdomains) is suspicious to the people it reaches."""
+        sender = (self.smtp.sender or "").strip().lower()
+        domain, source = self.domain
+        if not sender or domain is None:
+            return []
+        sender_domain = sender.rpartition("@")[2]
+        if sender_domain == domain or sender_domain.endswith("." + domain):
+            return []
+        return [f"the sender {sender} is not in the controller's domain {domain} ({source}): people may take the "
+                "notice for phishing; send from an address of your own domain"]
 
 
 class IncidentsConfig(_Model):
@@ -296,6 +333,12 @@ class IncidentsConfig(_Model):
     default_regimes: list[str] = Field(default_factory=lambda: ["gdpr-33", "gdpr-34"])
     # Reminders (breachkit remind): hours before a due time; "overdue" is always sent once.
     remind_before_hours: list[float] = Field(default_factory=lambda: [24.0, 6.0])
+    # A task or a deadline due within this many hours is shown as "due soon" (CLI, board, timeline picture); by
+    # default the nearer of the reminder thresholds.
+    due_soon_hours: float = Field(6.0, ge=0)
+    # Times (aware_at, occurred_at, detected_at…) may lie this far in the future (clock skew between machines);
+    # later ones are refused: the legal clock cannot start in the future.
+    max_future_skew_minutes: float = Field(5.0, ge=0, le=24 * 60)
 
 
 class ScanConfig(_Model):
@@ -325,7 +368,8 @@ class WebConfig(_Model):
     lockout_minutes: float = Field(15.0, gt=0)
     session_idle_hours: float = Field(12.0, gt=0)
     session_hours: float = Field(72.0, gt=0)  # every session ends after this
-    due_soon_hours: float = Field(6.0, gt=0)  # a task due within this is "due soon"
+    # "due soon" on the board when it must differ from the CLI's (None: incidents.due_soon_hours, one threshold)
+    due_soon_hours: float | None = Field(None, gt=0)
     poll_seconds: float = Field(3.0, ge=0.5, le=300)  # how often open pages look for changes
 
     @field_validator("trusted_proxies")
@@ -362,10 +406,14 @@ class Config(_Model):
     web: WebConfig = Field(default_factory=WebConfig)
     # Where the file was read from (None: defaults); relative paths in it resolve against its folder.
     source: Path | None = Field(default=None, exclude=True)
+    # Without a file, relative paths resolve against the folder the config was looked for in (load_config's cwd).
+    origin: Path | None = Field(default=None, exclude=True)
 
     @property
     def base_dir(self) -> Path:
-        return self.source.parent if self.source is not None else Path.cwd()
+        if self.source is not None:
+            return self.source.parent
+        return self.origin if self.origin is not None else Path.cwd()
 
     def resolve(self, path: Path) -> Path:
         """A path from the config, relative to the config file's folder."""
@@ -487,7 +535,7 @@ def load_config(
     from_env = env_variables(environ)
     data = _merge(data, env_overrides(environ))
     try:
-        config = Config.model_validate({**data, "source": source})
+        config = Config.model_validate({**data, "source": source, "origin": cwd.resolve()})
     except ValidationError as exc:
         for err in exc.errors():
             key = ".".join(str(p) for p in err["loc"])

@@ -10,11 +10,13 @@ The incident is a case file a DPO could file: the installer account whose API to
 compromised (its holder gets the compromise notice; its requests are not records), the categories declared are
 those the logs show, the decision facts are recorded, the people in Switzerland bring in the revFADP, the lead
 authority, measures and consequences are written and the DPO contact is complete — so the pre-filing check
-passes, and only then is the initial report recorded as filed (through the use case that runs the check).
+passes, and only then does the DPO approve the report (four eyes) and the approved copy is filed
+(`review/filed/report.pdf`, kept with the filing, through the use case that runs the check again).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -42,6 +44,8 @@ class DemoResult:
     compromised: int = 0  # accounts used by someone else (counted apart)
     review: Path | None = None
     check_passed: bool | None = None
+    config_path: Path | None = None  # the demo folder's breachkit.toml
+    opened_by: str = ENUMERATION_RULE  # the rule whose detections the incident was opened for
 
 
 def run_demo(directory: Path, *, now: datetime | None = None) -> DemoResult:
@@ -60,7 +64,8 @@ def run_demo(directory: Path, *, now: datetime | None = None) -> DemoResult:
                          ('# dpo_address = "Street 1, 12345 City, Country"',
                           'dpo_address = "Datenschutz, Königstraße 10, 70173 Stuttgart, Germany"'),
                          ('# controller_address = "Street 1, 12345 City, Country"',
-                          'controller_address = "Königstraße 10, 70173 Stuttgart, Germany"')):
+                          'controller_address = "Königstraße 10, 70173 Stuttgart, Germany"'),
+                         ('# sender = "privacy@your-domain.example"', 'sender = "datenschutz@heimwatt.example"')):
             text = text.replace(old, new, 1)
         config_path.write_text(text, encoding="utf-8")
     config = load_config(config_path, environ={})
@@ -81,9 +86,10 @@ def run_demo(directory: Path, *, now: datetime | None = None) -> DemoResult:
     ingested = IngestSummary("local", tuple(f for s in summaries for f in s.files))
     rules = len(ruleset.rules) + len(ruleset.correlations)
     found = [d for d in detections.detections if d.rule_id == ENUMERATION_RULE]
+    result = DemoResult(directory, ingested, detections, rules, config_path=config_path)
     if not found:
-        return DemoResult(directory, ingested, detections, rules)
-    return _incident(config, directory, found, now, DemoResult(directory, ingested, detections, rules))
+        return result
+    return _incident(config, directory, found, now, result)
 
 
 def _incident(config: Config, directory: Path, found: list[Detection], now: datetime,
@@ -95,6 +101,7 @@ def _incident(config: Config, directory: Path, found: list[Detection], now: date
     from breachkit.incidents.check_api import check_case
     from breachkit.incidents.decisions_api import decide
     from breachkit.notices import api as notices
+    from breachkit.notices.approvals import approve_notices
     from breachkit.scan import _linked
     from breachkit.session import Session
     from breachkit.subjects.api import build_subjects
@@ -147,8 +154,13 @@ def _incident(config: Config, directory: Path, found: list[Detection], now: date
                                          overwrite=True)
         checked = check_case(session, incident_id)
         if checked.passed:  # file_report runs the same check and would refuse otherwise
+            # four eyes on the report, then the approved PDF is what is filed (and kept with the filing)
+            approved = approve_notices(session.as_actor("dpo@heimwatt.example"), incident_id, version=1,
+                                       kind="authority", formats=("pdf",), out=review / "filed", overwrite=True,
+                                       reason="demo: facts, numbers and contact point checked against the incident")
             incidents.file_report(session, incident_id, regime="gdpr-33", stage="authority",
                                   reference="DEMO-LDA-0001", recipient="LfDI Baden-Württemberg",
-                                  note="demo: initial report filed")
-    return DemoResult(result.directory, result.ingested, result.detections, result.rules, incident_id,
-                      outcome.counts.people, outcome.counts.compromised_accounts, review, checked.passed)
+                                  note="demo: initial report filed", document=Path(approved.files[0]))
+    return dataclasses.replace(result, incident_id=incident_id, people=outcome.counts.people,
+                               compromised=outcome.counts.compromised_accounts, review=review,
+                               check_passed=checked.passed)

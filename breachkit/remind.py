@@ -5,7 +5,7 @@ server refuses it, so the next run tries again)."""
 from __future__ import annotations
 
 from breachkit.errors import ServiceError
-from breachkit.incidents.api import OPEN_STATUSES, deadlines_of
+from breachkit.incidents.api import OPEN_STATUSES, incident_state
 from breachkit.incidents.model import Incident
 from breachkit.incidents.remind import Reminder, RemindReport, due_reminders, message_id, send_reminders
 from breachkit.session import Session
@@ -30,9 +30,9 @@ def run_reminders(session: Session, *, dry_run: bool = False) -> tuple[RemindRep
         for incident in store.list_incidents(status=OPEN_STATUSES):
             if not incident.commander:
                 report.no_recipient.append(incident.id)
-            found = due_reminders(incident, store.tasks(incident.id),
-                                  deadlines_of(store, incident, session.regimes, now),
-                                  config.incidents.remind_before_hours, now, dpo=config.notices.dpo_email)
+            state = incident_state(session, incident.id)  # tasks and stages as what was done left them
+            found = due_reminders(incident, state.tasks, state.deadlines, config.incidents.remind_before_hours, now,
+                                  dpo=config.notices.dpo_email)
             sent = store.reminders.claimed(incident.id)
             fresh = [r for r in found if (r.subject, r.threshold, r.recipient) not in sent]
             report.already += len(found) - len(fresh)

@@ -11,11 +11,14 @@ from breachkit.detect.document import DetectionsDocument
 from breachkit.document import Document
 from breachkit.incidents.documents import CheckDocument, ClockDocument, DecisionDocument, IncidentDocument
 from breachkit.notices.api import NoticeStatusDocument
+from breachkit.notices.approvals import ApprovalDocument, SendPlanDocument
+from breachkit.notices.disclosures import DisclosuresDocument
 from breachkit.scan import ScanDocument
 from breachkit.subjects.document import SubjectsDocument
 
 DOCUMENTS: tuple[type[Document], ...] = (DetectionsDocument, IncidentDocument, ClockDocument, DecisionDocument,
-                                         SubjectsDocument, NoticeStatusDocument, ScanDocument, CheckDocument)
+                                         SubjectsDocument, NoticeStatusDocument, ScanDocument, CheckDocument,
+                                         ApprovalDocument, SendPlanDocument, DisclosuresDocument)
 
 
 def schema_files() -> dict[str, str]:

@@ -24,7 +24,7 @@ import os
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -89,6 +89,11 @@ class Session:
         if value.tzinfo is None:
             raise UsageError("the session's clock returned a time without a zone (use aware UTC times)")
         return value.astimezone(UTC)
+
+    @property
+    def due_soon(self) -> timedelta:
+        """Within this a task is shown as due soon (incidents.due_soon_hours)."""
+        return timedelta(hours=self.config.incidents.due_soon_hours)
 
     @property
     def zone(self) -> ZoneInfo:

@@ -146,6 +146,7 @@ def test_only_the_cli_imports_the_board():
 
 
 STORE_TABLES = ("incidents", "timeline", "tasks", "records", "detections", "audit", "outbox", "subject_builds",
+                "approvals", "filed_documents", "outbox_messages",
                 "reminders", "scan_state", "scan_seen", "users", "web_sessions")
 _DML = re.compile(r"\b(INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+\"?(" + "|".join(STORE_TABLES) + r")\b", re.I)
 

@@ -77,7 +77,9 @@ def test_words_for_durations():
     assert duration_words(timedelta(minutes=-12, seconds=-3)) == "12 min"
     assert duration_words(timedelta(seconds=40)) == "40 s"
     assert due_words(timedelta(hours=1)) == "due in 1 h 00 min"
-    assert due_words(timedelta(hours=-25)) == "overdue by 1 d 1 h"
+    assert due_words(timedelta(hours=-25)) == "OVERDUE by 1 d 1 h"
+    assert due_words(timedelta(hours=1), timedelta(hours=6)) == "due soon: in 1 h 00 min"
+    assert due_words(timedelta(hours=1), timedelta(hours=6), countdown=True) == "1 h 00 min left (due soon)"
 
 
 def test_task_updates_name_the_version_they_read(world):
@@ -99,6 +101,9 @@ def test_task_updates_name_the_version_they_read(world):
     assert tasks_api.check_items(world.session, iid, "contain", [2]).checked == [0, 1, 2]
 
 
+SOON = timedelta(hours=6)
+
+
 def test_terminal_views_fit_80_columns_with_full_due_times_and_words(world):
     from rich.console import Console
 
@@ -109,15 +114,15 @@ def test_terminal_views_fit_80_columns_with_full_due_times_and_words(world):
     tasks = tasks_api.list_tasks(world.session, world.overdue)
     out = io.StringIO()
     console = Console(file=out, width=80, color_system=None)
-    console.print(deadline_table(clock.deadlines, zone, "clock"))
-    console.print(task_table(tasks, zone, NOW))
+    console.print(deadline_table(clock.deadlines, zone, "clock", SOON))
+    console.print(task_table(tasks, zone, NOW, SOON))
     text = out.getvalue()
     flat = " ".join(text.split())
     assert max(len(line) for line in text.splitlines()) <= 80
     assert "…" not in text  # nothing cut
     assert "2026-03-30 12:00" in text  # the NIS2 early warning (10:00 UTC), whole, in local time (CEST)
     assert "OVERDUE by 1 d 2 h · reasons for the delay required" in flat
-    assert "due in 1 h 00 min (soon)" in tasks_text(tasks_api.list_tasks(world.session, world.running), zone)
+    assert "due soon: in 1 h 00 min" in tasks_text(tasks_api.list_tasks(world.session, world.running), zone)
     assert "security: sec@example.org" in flat  # the owner of "contain"
 
 
@@ -127,5 +132,5 @@ def tasks_text(tasks, zone) -> str:
     from breachkit.cli.views import task_table
 
     out = io.StringIO()
-    Console(file=out, width=80, color_system=None).print(task_table(tasks, zone, NOW))
+    Console(file=out, width=80, color_system=None).print(task_table(tasks, zone, NOW, SOON))
     return " ".join(out.getvalue().split())

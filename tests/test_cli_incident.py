@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -127,6 +128,7 @@ def test_remind_sends_each_reminder_once(run, tmp_path, monkeypatch):
         monkeypatch.setenv("BREACHKIT_NOTICES__SMTP__HOST", server.host)
         monkeypatch.setenv("BREACHKIT_NOTICES__SMTP__PORT", str(server.port))
         monkeypatch.setenv("BREACHKIT_NOTICES__SMTP__SECURITY", "none")
+        monkeypatch.setenv("BREACHKIT_NOTICES__SMTP__SENDER", "privacy@heimwatt.example")
         run("incident", "open", "--title", "t", "--aware-at", hours_ago(67), "--justification", "j",
             "--playbook", "gdpr-personal-data-breach", "--commander", "ic@heimwatt.example")
         first = json.loads(run("remind", "-o", "json").output)
@@ -150,6 +152,7 @@ def test_remind_keeps_unsent_reminders_for_the_next_run(run, monkeypatch):
     monkeypatch.setenv("BREACHKIT_NOTICES__SMTP__HOST", server.host)
     monkeypatch.setenv("BREACHKIT_NOTICES__SMTP__PORT", str(server.port))
     monkeypatch.setenv("BREACHKIT_NOTICES__SMTP__SECURITY", "none")
+    monkeypatch.setenv("BREACHKIT_NOTICES__SMTP__SENDER", "privacy@heimwatt.example")
     run("incident", "open", "--title", "t", "--aware-at", hours_ago(71), "--justification", "j",
         "--commander", "ic@heimwatt.example")
     server.recorder.script.reject = {"ic@heimwatt.example"}
@@ -161,3 +164,53 @@ def test_remind_keeps_unsent_reminders_for_the_next_run(run, monkeypatch):
     server.stop()
 
 
+
+
+def test_times_documents_reopening_and_the_record_through_the_commands(run, tmp_path, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "300")
+    future = (datetime.now(UTC) + timedelta(days=30)).isoformat()
+    assert "in the future" in run("incident", "open", "--title", "t", "--aware-at", future, "--justification", "j",
+                                  code=2).output
+    out = run("incident", "open", "--title", "t", "--aware-at", hours_ago(5), "--occurred-at", hours_ago(2),
+              "--justification", "j", code=2)
+    assert "is after aware_at" in out.output and "--allow-order" in out.output
+    assert "--allow-order needs --reason" in run("incident", "open", "--title", "t", "--aware-at", hours_ago(5),
+                                                 "--occurred-at", hours_ago(2), "--justification", "j",
+                                                 "--allow-order", code=2).output
+    iid = json.loads(run("incident", "open", "--title", "t", "--aware-at", hours_ago(5), "--occurred-at",
+                         hours_ago(2), "--justification", "j", "--allow-order", "--reason",
+                         "the proxy's clock was three hours fast", "--playbook", "gdpr-personal-data-breach",
+                         "-o", "json").output)["id"]
+    assert "in the future" in run("incident", "update", iid, "--set", f"aware_at={future}", "--reason", "r",
+                                  code=2).output
+    listed = run("incident", "task", "list", iid).output
+    assert re.search(r"OVERDUE by 4 h \d\d min", listed) and re.search(r"due in 6 h 5\d min", listed)
+    assert "due in 1 d 6 h" in listed
+    assert listed.index("triage") < listed.index("contain") < listed.index("lessons-learned")
+    (tmp_path / "report.pdf").write_bytes(b"%PDF-1.4 the report as submitted")
+    out = run("incident", "file", iid, "--regime", "gdpr-33", "--stage", "authority", "--recipient", "BayLDA",
+              "--reference", "LDA-1", "--document", "report.pdf",
+              "--override-check", "--reason", "contact details follow in the next filing")
+    assert "document sha256" in out.output and "not an approved authority report" in out.output
+    bare = run("incident", "file", iid, "--regime", "gdpr-33", "--stage", "authority", "--kind", "follow_up",
+               "--override-check", "--reason", "contact details follow")
+    assert "no document kept" in bare.output
+    run("incident", "decide", iid, "--authority", "yes", "--subjects", "no", "--reason", "risk, not high")
+    run("incident", "close", iid, "--reason", "done")
+    closed = run("incident", "task", "done", iid, "contain", code=2)
+    assert "is closed" in closed.output and "incident reopen" in closed.output
+    run("incident", "note", iid, "a note is still taken")
+    assert "is reopened" in run("incident", "reopen", iid, "--reason", "the LDA asked a question").output
+    run("incident", "task", "done", iid, "contain")
+    table = run("report", "disclosures", iid).output
+    assert "authority_filing" in table and "no document kept" in table and "sha256sum" in table
+    record = run("report", "disclosures", iid, "-f", "json", "--out", "record.json").output
+    assert "disclosures → record.json" in record and (tmp_path / "record.json").stat().st_mode & 0o777 == 0o600
+    rows = json.loads((tmp_path / "record.json").read_text())["disclosures"]
+    kept = next(r for r in rows if r["content_kept"])
+    run("report", "disclosures", "--content", kept["id"], "--out", "filed.pdf")
+    assert (tmp_path / "filed.pdf").read_bytes() == b"%PDF-1.4 the report as submitted"
+    window = run("report", "disclosures", "--since", hours_ago(1), "-f", "csv").output
+    assert len(list(csv.DictReader(io.StringIO(window)))) >= 3  # every incident's, from the last hour
+    assert "must be after" in run("report", "disclosures", "--since", hours_ago(1), "--until", hours_ago(2),
+                                  "-f", "csv", code=2).output

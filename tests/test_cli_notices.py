@@ -28,6 +28,8 @@ def env(tmp_path, monkeypatch, invoke_cli):
     monkeypatch.setenv("BREACHKIT_NOTICES__SMTP__HOST", server.host)
     monkeypatch.setenv("BREACHKIT_NOTICES__SMTP__PORT", str(server.port))
     monkeypatch.setenv("BREACHKIT_NOTICES__SMTP__SECURITY", "none")
+    monkeypatch.setenv("BREACHKIT_NOTICES__SMTP__SENDER", "privacy@heimwatt.example")
+    monkeypatch.setenv("BREACHKIT_NOTICES__DPO_EMAIL", "dpo@heimwatt.example")
     # a complete contact point: the pre-filing check refuses reports and sending without it
     monkeypatch.setenv("BREACHKIT_NOTICES__DPO_PHONE", "+43 1 555 0190")
     monkeypatch.setenv("BREACHKIT_NOTICES__DPO_ADDRESS", "Datenschutz, Königstraße 10, 70173 Stuttgart")
@@ -53,11 +55,20 @@ def test_render_review_then_send_exactly_once_and_account(env):
     assert all(p.stat().st_mode & 0o777 == 0o600 for p in (tmp / "review" / "messages").iterdir())
     assert "49" not in (tmp / "review" / "messages" / "u2.txt").read_text()
     # sending needs the recorded decision to tell the people
-    assert "no recorded decision" in invoke("notices", "send", IID, "--recipients", "subjects.csv", code=2).output
+    assert "no recorded decision" in invoke("notices", "send", IID, "--recipients", "subjects.csv", "--yes",
+                                            code=2).output
     invoke("incident", "decide", IID, "--subjects", "yes", "--reason", "passwords exposed: high risk")
     invoke("notices", "send", IID, "--recipients", "subjects.csv", "--dry-run", "--out", "eml")
     assert len(list((tmp / "eml").glob("*.eml"))) == 3 and not server.recorder.received
-    out = invoke("notices", "send", IID, "--recipients", "subjects.csv")
+    # nothing goes out unapproved, nor without a confirmation (--yes when there is no terminal)
+    assert "not approved" in invoke("notices", "send", IID, "--recipients", "subjects.csv", "--yes", code=2).output
+    approved = json.loads(invoke("notices", "approve", IID, "--version", "1", "--recipients", "subjects.csv",
+                                 "--reason", "read in de, en, fr", "-o", "json").output)
+    assert approved["messages"] == 3 and approved["per_locale"] == {"de": 1, "en": 1, "fr": 1}
+    assert approved["rejected"] == 2 and approved["warnings"] == []
+    refused = invoke("notices", "send", IID, "--recipients", "subjects.csv", code=2)
+    assert "no terminal" in refused.output and "--yes" in refused.output and not server.recorder.received
+    out = invoke("notices", "send", IID, "--recipients", "subjects.csv", "--yes")
     assert "sent 3" in out.output
     # the domain is normalised, the local part kept (it may be case-sensitive, RFC 5321)
     assert sorted(r.recipients[0] for r in server.recorder.received) == [
@@ -65,7 +76,8 @@ def test_render_review_then_send_exactly_once_and_account(env):
     german = next(r for r in server.recorder.received if r.recipients == ["Lea.Koehler@example.org"])
     assert german.message["Subject"] and "Köhler" in german.message.get_body(("plain",)).get_content()
     # again: nothing new goes out
-    assert "queued 0 new, 3 already" in invoke("notices", "send", IID, "--recipients", "subjects.csv").output
+    assert "queued 0 new, 3 already" in invoke("notices", "send", IID, "--recipients", "subjects.csv",
+                                                "--yes").output
     assert len(server.recorder.received) == 3
     status = json.loads(invoke("notices", "status", IID, "-o", "json").output)
     assert status["counts"]["sent"] == 3 and status["problems"] == []
@@ -78,14 +90,15 @@ def test_render_review_then_send_exactly_once_and_account(env):
 def test_rejected_recipient_by_the_server_is_reported_and_can_be_resent(env):
     invoke, server, _ = env
     invoke("incident", "decide", IID, "--subjects", "yes", "--reason", "high risk")
+    invoke("notices", "approve", IID, "--version", "1", "--recipients", "subjects.csv", "--reason", "checked")
     server.recorder.script.reject = {"ann@example.org"}
-    out = invoke("notices", "send", IID, "--recipients", "subjects.csv", code=4)
+    out = invoke("notices", "send", IID, "--recipients", "subjects.csv", "--yes", code=4)
     assert "failed: u3" in out.output
     status = json.loads(invoke("notices", "status", IID, "-o", "json").output)
     assert status["counts"]["failed"] == 1 and "550" in status["problems"][0]["error"]
     server.recorder.script.reject = set()
     invoke("notices", "resolve", IID, "--action", "resend", "--failed", "--reason", "mailbox fixed")
-    invoke("notices", "send", IID, "--recipients", "subjects.csv")
+    invoke("notices", "send", IID, "--recipients", "subjects.csv", "--yes")
     assert json.loads(invoke("notices", "status", IID, "-o", "json").output)["counts"]["sent"] == 3
 
 
@@ -127,8 +140,9 @@ def test_sending_and_reporting_stop_on_check_errors_unless_overridden_with_a_rea
     assert "--override-check needs --reason" in invoke("notices", "send", IID, "--recipients", "subjects.csv",
                                                        "--override-check", code=2).output
     assert "give --override-check" in invoke("report", "authority", IID, "--reason", "x", code=2).output
+    invoke("notices", "approve", IID, "--version", "1", "--recipients", "subjects.csv", "--reason", "checked")
     invoke("notices", "send", IID, "--recipients", "subjects.csv", "--override-check", "--reason",
-           "DPO phone line not set up yet; email contact given")
+           "DPO phone line not set up yet; email contact given", "--yes")
     assert len(server.recorder.received) == 3
     assert "notices.dpo_phone" in invoke("report", "authority", IID, code=1).output
     invoke("report", "authority", IID, "--override-check", "--reason", "phone follows by letter")

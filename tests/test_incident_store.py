@@ -195,3 +195,23 @@ def test_the_cheap_revision_check_knows_the_newest_migration():
     from breachkit.incidents.store.engine import HEAD_REVISION, alembic_head
 
     assert alembic_head() == HEAD_REVISION
+
+
+def test_approvals_filed_documents_and_sent_bytes_are_append_only_in_the_database(store):
+    from breachkit.incidents.model import Filing
+    from breachkit.notices.outbox import Outgoing
+
+    inc = store.open_incident(BASE, actor="alice", now=NOW)
+    store.approvals.add(inc.id, kind="subject", version=1, hashes={"u1": "0" * 64}, summary={}, actor="alice",
+                        now=NOW, reason="checked")
+    store.add_record(Filing(incident_id=inc.id, regime="gdpr-33", stage="authority", filed_at=NOW, filed_by="alice",
+                            content_sha256="1" * 64), actor="alice", now=NOW, document=("r.pdf", b"%PDF"))
+    store.outbox.enqueue([Outgoing(inc.id, "u1", "subject", 1, "u1@example.org", b"bytes", "<m@b>", "r", "2" * 64)],
+                         actor="alice", now=NOW)
+    for statement in ("UPDATE approvals SET approved_by = 'mallory'", "DELETE FROM approvals",
+                      "UPDATE filed_documents SET content = NULL", "DELETE FROM filed_documents",
+                      "UPDATE outbox_messages SET message = NULL", "DELETE FROM outbox_messages"):
+        with pytest.raises(DBAPIError, match="append-only"), store.engine.begin() as conn:
+            conn.execute(text(statement))
+    assert store.approvals.list(inc.id)[0].approved_by == "alice"
+    assert store.outbox.rows(inc.id)[0].message == b"bytes"

@@ -106,7 +106,7 @@ def test_svg_names_stages_moments_zone_and_colours_overdue_red(main: tuple[Figur
         assert stage in texts
     assert "aware (clock start): 2026-03-28 23:30 CET" in texts
     assert "Time in Europe/Berlin (CET/CEST)" in texts
-    assert "without undue delay, not filed yet" in texts  # Art. 34 has no fixed time: shown at the right edge
+    assert "without undue delay, not met yet" in texts  # Art. 34 has no fixed time: shown at the right edge
     assert "initial report filed (early_warning) 2026-03-29 20:30 CEST, reference CSIRT-2026-113" in texts
     assert f"fill: {RED}" in texts["Notify the supervisory authority (Art. 33(1))"]
     assert f"fill: {RED}" in texts["due 2026-04-01 00:30 CEST · OVERDUE by 8 h 00 min"]
@@ -168,12 +168,12 @@ def test_tasks_grouped_by_role_coloured_by_state_and_the_figure_grows(main: tupl
     roles = [row.split(" · ")[0] for row in task_rows]
     assert roles == sorted(roles, key=["security", "dpo", "legal", "communications", "commander"].index)
     colours = {t.get_text(): to_hex(t.get_color()) for t in ax.texts}
-    assert colours["due 2026-03-29 08:30 CEST · OVERDUE"] == RED  # t01: due T+8 h, still open at T+80 h
+    assert colours["due 2026-03-29 08:30 CEST · OVERDUE by 3 d"] == RED  # t01: due T+8 h, still open at T+80 h
     assert colours["due 2026-03-29 04:30 CEST · done 2026-03-29 00:30 CET"] == GREEN  # t00: done before DST began
-    assert colours["due 2026-04-02 00:30 CEST · open"] == BLUE  # t07: due T+96 h
+    assert colours["due 2026-04-02 00:30 CEST · due in 16 h 00 min"] == BLUE  # t07: due T+96 h
     assert "no due time · open" in colours
     # no tasks, no filings, no occurred/detected: still a picture, with the edge note for Art. 34
-    assert "Communicate to the data subjects without undue delay (Art. 34(1))\nwithout undue delay, not filed yet" in {
+    assert "Communicate to the data subjects without undue delay (Art. 34(1))\nwithout undue delay, not met yet" in {
         t.get_text() for t in small.axes[0].texts}
 
 

@@ -262,7 +262,7 @@ def test_only_the_dpo_sees_the_people_and_exports_and_each_is_audited(world):
     register = dpo.get("/register.csv")
     assert register.status_code == 200 and world.overdue.encode() in register.content
     record = dpo.get("/disclosures")
-    assert (record.status_code == 200 and "LDA-2026-117" not in record.text) or "filing" in record.text
+    assert record.status_code == 200 and "authority filing" in record.text and "ref LDA-2026-117" in record.text
     rows = world.session.store.audit_log()[before:]
     assert [(r["action"], r["actor"]) for r in rows] == [("view", "dpo@example.org"), ("export", "dpo@example.org"),
                                                          ("export", "dpo@example.org"), ("view", "dpo@example.org")]

@@ -14,6 +14,8 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from zoneinfo import ZoneInfo
 
+    from rich.console import Console
+
     from breachkit.detect.rules import RuleCheck
     from breachkit.detect.run import DetectionRun
 
@@ -57,7 +59,7 @@ def warn_not_run(engine: str, not_run: Sequence[RuleCheck]) -> None:
                    f"{safe('; '.join(item.problems))}", err=True)
 
 
-def emit(result: DetectionRun, output: str, zone: ZoneInfo) -> None:
+def emit(result: DetectionRun, output: str, zone: ZoneInfo, console: Console | None = None) -> None:
     """Print a detection run: a table for people, the breachkit.detections/1 document, or one detection per line."""
     from rich.table import Table
 
@@ -77,7 +79,7 @@ def emit(result: DetectionRun, output: str, zone: ZoneInfo) -> None:
         key = " ".join(f"{k}={v}" for k, v in d.key)
         table.add_row(d.level or "", d.title, d.kind, safe(key), str(d.count),
                       f"{d.first_seen.astimezone(zone):%Y-%m-%d %H:%M:%S}", f"{d.last_seen.astimezone(zone):%H:%M:%S}")
-    console = out_console()
+    console = console or out_console()
     console.print(table)
     slow = sorted(result.timings, key=lambda t: -t.seconds)[:5]
     if slow:

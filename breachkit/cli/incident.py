@@ -1,4 +1,5 @@
-"""`breachkit incident …`: open, list, show, update, note, status, close, link detections, file, clock."""
+"""`breachkit incident …`: open, list, show, update, facts, note, link detections, clock (status, file, close and
+reopen are in `cli.lifecycle`, tasks in `cli.tasks`, assess and decide in `cli.assess`)."""
 
 from __future__ import annotations
 
@@ -21,10 +22,9 @@ from breachkit.cli.common import (
     safe,
 )
 from breachkit.cli.views import deadline_table, task_table
-from breachkit.incidents.model import FilingKind, Status
+from breachkit.incidents.model import Status
 
 STATUSES = [s.value for s in Status]
-FILING_KINDS = [k.value for k in FilingKind]
 
 
 @click.group("incident")
@@ -46,12 +46,16 @@ def incident() -> None:
 @click.option("--detections", "detections_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Link the detections in this file (breachkit detect -o json|ndjson).")
 @click.option("--set", "assignments", multiple=True, help="Any other field: field=value (repeatable).")
+@click.option("--allow-order", is_flag=True,
+              help="Accept moments out of order (occurred ≤ detected ≤ aware); needs --reason (recorded).")
+@click.option("--reason", default="", help="Why moments out of order are right (with --allow-order).")
 @output_option()
 @pass_app
 def open_cmd(app: AppContext, title: str, aware_at: str, justification: str, occurred_at: str | None,
              detected_at: str | None, description: str, playbook: str | None, regimes: tuple[str, ...],
-             commander: str | None, detections_file: Path | None, assignments: tuple[str, ...], output: str) -> None:
-    """Open an incident; its clocks start at --aware-at."""
+             commander: str | None, detections_file: Path | None, assignments: tuple[str, ...], allow_order: bool,
+             reason: str, output: str) -> None:
+    """Open an incident; its clocks start at --aware-at (never in the future)."""
     from breachkit.incidents.api import open_incident, read_detections
     from breachkit.incidents.documents import DeadlineItem
 
@@ -62,14 +66,22 @@ def open_cmd(app: AppContext, title: str, aware_at: str, justification: str, occ
                            detected_at=parse_time(detected_at, "--detected-at", zone), description=description,
                            playbook=playbook, regimes=regimes, commander=commander, detections=found,
                            detections_source=f"from {detections_file}" if detections_file else "",
-                           fields=parse_assignments(assignments))
+                           fields=parse_assignments(assignments), allow_order=_order_reason(allow_order, reason))
     if output == "json":
         echo_json({"id": opened.incident.id, "tasks": len(opened.tasks), "detections": opened.detections})
         return
     out_console().print(f"opened [bold]{opened.incident.id}[/]: {safe(opened.incident.title)} · {len(opened.tasks)} "
                         f"tasks · {opened.detections} detections")
     rows = [DeadlineItem.of(opened.incident, d) for d in opened.deadlines]
-    out_console().print(deadline_table(rows, app.session.zone, "deadlines"))
+    out_console().print(deadline_table(rows, app.session.zone, "deadlines", app.session.due_soon))
+
+
+def _order_reason(allow_order: bool, reason: str) -> str | None:
+    from breachkit.errors import UsageError
+
+    if allow_order and not reason.strip():
+        raise UsageError("--allow-order needs --reason: why these moments are right (it is recorded)")
+    return reason if allow_order else None
 
 
 @incident.command("list")
@@ -130,15 +142,17 @@ def show_cmd(app: AppContext, incident_id: str, timeline: bool, output: str) -> 
     for name, value in inc.facts.model_dump(mode="json").items():
         if value not in ("", None) or name in ("unintended_recipients", "restore_hours"):
             facts.add_row(f"[bold]facts.{name}[/]", safe("unknown" if value is None else str(value)))
-    parts: list[Any] = [facts, deadline_table(doc.deadlines, zone, "deadlines")]
+    parts: list[Any] = [facts, deadline_table(doc.deadlines, zone, "deadlines", app.session.due_soon)]
     if doc.tasks:
-        parts.append(task_table([Task.model_validate(t) for t in doc.tasks], zone, doc.at))
+        parts.append(task_table([Task.model_validate({k: v for k, v in t.items() if k in Task.model_fields})
+                                 for t in doc.tasks], zone, doc.at, app.session.due_soon))
     for d in (Decision.model_validate(x) for x in doc.decisions):
         parts.append(safe(f"decision {d.kind.value}: {'yes' if d.decision else 'no'} — {d.reasons} "
                           f"({d.decided_by}, {local(d.decided_at, zone)})"))
     for f in (Filing.model_validate(x) for x in doc.filings):
+        kept = f"document {f.document_name} sha256 {f.content_sha256}" if f.content_sha256 else "no document kept"
         parts.append(safe(f"filed {f.regime}.{f.stage} ({f.kind.value}) {local(f.filed_at, zone)} "
-                          f"ref {f.reference or '—'}"))
+                          f"ref {f.reference or '—'} · {kept}"))
     if timeline:
         table = Table(title="timeline", title_justify="left")
         for col in ("#", f"when ({zone.key})", "who", "what", "why", "changes"):
@@ -157,17 +171,20 @@ def show_cmd(app: AppContext, incident_id: str, timeline: bool, output: str) -> 
 @click.option("--reference", help="The authority's case number (follow-up reports cite it).")
 @click.option("--reason", required=True, help="Why (recorded in the timeline).")
 @click.option("--if-version", type=int, help="Only if the incident is still at this version (for scripts).")
+@click.option("--allow-order", is_flag=True, help="Accept moments out of order; --reason says why (recorded).")
 @pass_app
 def update_cmd(app: AppContext, incident_id: str, assignments: tuple[str, ...], reference: str | None, reason: str,
-               if_version: int | None) -> None:
-    """Change incident fields; a concurrent change by someone else is a conflict (exit 5), never lost."""
+               if_version: int | None, allow_order: bool) -> None:
+    """Change incident fields; a concurrent change by someone else is a conflict (exit 5), never lost. Moments in
+    the future are refused, moments out of order too unless --allow-order. A closed incident refuses changes."""
     from breachkit.errors import UsageError
     from breachkit.incidents.api import update_incident
 
     if not assignments and reference is None:
         raise UsageError("nothing to change: give --set field=value or --reference")
     changes = parse_assignments(assignments) | ({"authority_reference": reference} if reference is not None else {})
-    new = update_incident(app.session, incident_id, changes, reason=reason, if_version=if_version)
+    new = update_incident(app.session, incident_id, changes, reason=reason, if_version=if_version,
+                          allow_order=allow_order)
     out_console().print(f"{new.id} is at version {new.version}")
 
 
@@ -202,19 +219,6 @@ def note_cmd(app: AppContext, incident_id: str, text: str) -> None:
     out_console().print(f"timeline #{add_note(app.session, incident_id, text).seq}")
 
 
-@incident.command("status")
-@click.argument("incident_id")
-@click.argument("status", type=click.Choice(STATUSES))
-@click.option("--reason", required=True)
-@pass_app
-def status_cmd(app: AppContext, incident_id: str, status: str, reason: str) -> None:
-    """Move the incident along its lifecycle (closing needs the authority decision on record)."""
-    from breachkit.incidents.api import set_status
-
-    new = set_status(app.session, incident_id, status, reason=reason)
-    out_console().print(f"{new.id} is {new.status.value}")
-
-
 @incident.command("link")
 @click.argument("incident_id")
 @click.argument("detections_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
@@ -227,32 +231,6 @@ def link_cmd(app: AppContext, incident_id: str, detections_file: Path, reason: s
     result = link_detections(app.session, incident_id, read_detections(detections_file),
                              reason=reason or f"from {detections_file.name}")
     out_console().print(f"{result.added} new detections linked ({result.already} already there)")
-
-
-@incident.command("file")
-@click.argument("incident_id")
-@click.option("--regime", required=True, help="e.g. gdpr-33")
-@click.option("--stage", required=True, help="e.g. authority")
-@click.option("--kind", type=click.Choice(FILING_KINDS), default="initial", show_default=True)
-@click.option("--at", "filed_at", help="When it was filed (default: now).")
-@click.option("--reference", help="The authority's case number (needed for follow-ups).")
-@click.option("--recipient", default="", help="The authority or channel.")
-@click.option("--note", default="")
-@click.option("--override-check", is_flag=True, help="File despite errors of the pre-filing check (needs --reason).")
-@click.option("--reason", help="Why the check's errors are overridden (recorded in the timeline and audit log).")
-@pass_app
-def file_cmd(app: AppContext, incident_id: str, regime: str, stage: str, kind: str, filed_at: str | None,
-             reference: str | None, recipient: str, note: str, override_check: bool, reason: str | None) -> None:
-    """Record a report filed with an authority (stops that stage's clock); the pre-filing check runs first."""
-    from breachkit.cli.common import override_reason
-    from breachkit.incidents.api import file_report
-
-    filed = parse_time(filed_at, "--at", app.session.zone)
-    filing = file_report(app.session, incident_id, regime=regime, stage=stage, kind=kind, filed_at=filed,
-                         reference=reference, recipient=recipient, note=note,
-                         override_reason=override_reason(override_check, reason))
-    when = local(filing.filed_at, app.session.zone)
-    out_console().print(f"{filing.incident_id}: {regime}.{stage} {kind} filed {when}")
 
 
 @incident.command("clock")
@@ -274,7 +252,7 @@ def clock_cmd(app: AppContext, incident_id: str | None, watch: bool, interval: f
 
     def table(suffix: str = "") -> Any:
         doc = clock(session, incident_id)
-        return deadline_table(doc.deadlines, zone, f"clock at {local(doc.at, zone)}{suffix}")
+        return deadline_table(doc.deadlines, zone, f"clock at {local(doc.at, zone)}{suffix}", session.due_soon)
 
     if not watch:
         out_console().print(table())
@@ -294,24 +272,13 @@ def clock_cmd(app: AppContext, incident_id: str | None, watch: bool, interval: f
                 break
 
 
-@incident.command("close")
-@click.argument("incident_id")
-@click.option("--reason", required=True, help="Why it can be closed (recorded).")
-@pass_app
-def close_cmd(app: AppContext, incident_id: str, reason: str) -> None:
-    """Close the incident (needs the decision on notifying the authority on record, Art. 33(5))."""
-    from breachkit.incidents.api import close_incident
-
-    out_console().print(f"{close_incident(app.session, incident_id, reason=reason).id} is closed")
-
-
 def _register_subgroups() -> None:
     from breachkit.cli.assess import assess_cmd, decide_cmd
+    from breachkit.cli.lifecycle import close_cmd, file_cmd, reopen_cmd, status_cmd
     from breachkit.cli.tasks import task
 
-    incident.add_command(task)
-    incident.add_command(assess_cmd)
-    incident.add_command(decide_cmd)
+    for command in (task, assess_cmd, decide_cmd, status_cmd, file_cmd, close_cmd, reopen_cmd):
+        incident.add_command(command)
 
 
 _register_subgroups()

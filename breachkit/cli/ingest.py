@@ -101,8 +101,10 @@ def ingest_cmd(app: AppContext, files: tuple[str, ...], fmt: str, engine: str | 
         raise error
 
 
-def render_summary(summary: IngestSummary, *, replace: bool = False) -> None:
-    console = out_console()
+def render_summary(summary: IngestSummary, *, replace: bool = False, console: Console | None = None) -> None:
+    """The ingest summary table (stdout) and its notes (stderr); both on `console` when one is given."""
+    err = console or err_console()
+    console = console or out_console()
     table = Table(title=f"ingested into {summary.engine}", title_justify="left")
     columns = ["source", "format", "lines", "events", "added"]
     columns += ["replaced", "removed"] if replace else ["already there"]
@@ -115,7 +117,6 @@ def render_summary(summary: IngestSummary, *, replace: bool = False) -> None:
         table.add_row(Text(printable(f.source)), f.format or "(empty)", f"{f.lines:,}", f"{f.events:,}",
                       f"{f.added:,}", *counts, f"{f.bad_lines:,}", rate)
     console.print(table)
-    err = err_console()
     for f in summary.files:
         name = printable(f.path)
         if f.bad_lines:

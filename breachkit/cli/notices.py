@@ -11,9 +11,12 @@ from breachkit.cli.common import AppContext, echo_json, err_console, out_console
 from breachkit.cli.common import safe as _safe
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from rich.table import Table
 
     from breachkit.errors import Problem
+    from breachkit.notices.approvals import SendPlanDocument
 
 REPORT_TYPES = click.Choice(["initial", "follow_up", "final"])
 
@@ -70,49 +73,117 @@ def render_cmd(app: AppContext, incident_id: str, kind: str, out: Path, recipien
                                                         "rows rejected (not rendered)"))
 
 
+@notices.command("approve")
+@click.argument("incident_id")
+@click.option("--version", "version", type=int, required=True, help="The version approved (a corrected one is new).")
+@click.option("--kind", type=click.Choice(["subject", "authority"]), default="subject", show_default=True)
+@click.option("--reason", required=True, help="Why it may go out as it is (recorded).")
+@click.option("--recipients", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Subject table; default: the incident's latest subject list (send must use the same).")
+@click.option("--report-type", type=REPORT_TYPES, default="initial", show_default=True, help="Authority report.")
+@click.option("--reference", help="The authority's reference of the first report (follow-ups).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Authority: a new folder for the approved copies (report.<fmt>, 0600) to file.")
+@output_option()
+@pass_app
+def approve_cmd(app: AppContext, incident_id: str, version: int, kind: str, reason: str, recipients: Path | None,
+                report_type: str, reference: str | None, out: Path | None, output: str) -> None:
+    """Four eyes: approve the exact messages of a version (or the authority report) — the SHA-256 of every message
+    as it will be sent is recorded with who approved it and why; `send` sends only bytes that still match."""
+    from breachkit.notices.approvals import approve_notices
+
+    doc = approve_notices(app.session, incident_id, version=version, kind=cast(Literal["subject", "authority"], kind),
+                          reason=reason, recipients=recipients, out=out,
+                          report_type=cast(Literal["initial", "follow_up", "final"], report_type), reference=reference)
+    if output == "json":
+        echo_json(doc)
+        return
+    what = (f"{doc.messages} messages · per kind {doc.per_kind} · per locale {doc.per_locale}" if kind == "subject"
+            else f"formats {', '.join(doc.formats)}")
+    out_console().print(f"{doc.incident} {kind} version {doc.version} approved by {_safe(doc.approved_by)} "
+                        f"(approval {doc.approval_id}, manifest sha256 {doc.sha256}): {what}")
+    for path in doc.files:
+        out_console().print(f"  approved copy: {_safe(path)}")
+    for warning in doc.warnings:
+        err_console().print(f"[yellow]warning:[/] {_safe(warning)}")
+
+
+def _confirmation(yes: bool) -> Callable[[SendPlanDocument], bool] | None:
+    """None when --yes; else a question on the terminal (refused, with the reason, when there is none)."""
+    import sys
+
+    from breachkit.errors import UsageError
+
+    if yes:
+        return None
+    interactive = sys.stdin.isatty()
+
+    def ask(plan: SendPlanDocument) -> bool:
+        # refused only when asked, i.e. after the pre-filing check and the approval were checked: those errors
+        # come first, as they need fixing before any confirmation could help
+        if not interactive:
+            raise UsageError("notices send asks for confirmation, and there is no terminal to ask on",
+                             hint="check the plan, then run it again with --yes")
+        console = err_console()
+        console.print(f"About to send {plan.incident} subject notices version {plan.version} from {_safe(plan.sender)}:"
+                      f" {plan.to_send} of {plan.messages} messages to go · per kind {plan.per_kind} · per locale "
+                      f"{plan.per_locale} · approved "
+                      f"by {_safe(plan.approved_by)} at {plan.approved_at.isoformat()} ({_safe(plan.approval_reason)})")
+        for warning in plan.warnings:
+            console.print(f"[yellow]warning:[/] {_safe(warning)}")
+        return click.confirm("Send them?", default=False, err=True)
+
+    return ask
+
+
 @notices.command("send")
 @click.argument("incident_id")
 @click.option("--kind", type=click.Choice(["subject"]), default="subject", show_default=True,
               help="Subject emails (authority reports are filed through the authority's portal: "
-                   "`report authority`, then `incident file`).")
+                   "`report authority`, then `incident file --document`).")
 @click.option("--recipients", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Subject table; default: the incident's latest subject list.")
 @click.option("--version", "version", type=int, default=1, show_default=True,
-              help="Notice version: a corrected notice to the same people is a new version.")
+              help="The approved notice version to send (a corrected notice to the same people is a new version).")
 @click.option("--dry-run", is_flag=True, help="Write .eml files into --out instead of queuing and sending.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Folder for --dry-run.")
 @click.option("--queue-only", is_flag=True, help="Queue the messages, send later (another run).")
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation (required without a terminal).")
 @click.option("--progress/--no-progress", default=True)
 @click.option("--override-check", is_flag=True, help="Send despite errors of the pre-filing check (needs --reason).")
 @click.option("--reason", help="Why the check's errors are overridden (recorded in the timeline and audit log).")
 @pass_app
 def send_cmd(app: AppContext, incident_id: str, kind: str, recipients: Path | None, version: int, dry_run: bool,
-             out: Path | None, queue_only: bool, progress: bool, override_check: bool, reason: str | None) -> None:
-    """Queue every person's email in the outbox and deliver it over SMTP, exactly once (or visibly `unknown`);
-    the pre-filing check runs first (not for --dry-run)."""
+             out: Path | None, queue_only: bool, yes: bool, progress: bool, override_check: bool,
+             reason: str | None) -> None:
+    """Send an approved version: the pre-filing check runs first (not for --dry-run), then every message is
+    checked against its approved bytes and delivered over SMTP exactly once (or visibly `unknown`). Asks for
+    confirmation (counts per locale and kind) unless --yes."""
     from breachkit.cli.common import override_reason
     from breachkit.notices.api import send_notices
     from breachkit.notices.outbox import State
 
     if dry_run and out is None:
         raise click.UsageError("--dry-run needs --out DIR")
+    confirm = None if dry_run else _confirmation(yes)
     with progress_bar(progress) as bar:
         task = bar.add_task("sending", total=None)
         result = send_notices(app.session, incident_id, recipients=recipients, version=version,
-                              dry_run_to=out if dry_run else None, queue_only=queue_only,
+                              dry_run_to=out if dry_run else None, queue_only=queue_only, confirm=confirm,
                               on_start=lambda total: bar.update(task, total=total),
                               on_message=lambda row, state: bar.advance(task) if state != State.QUEUED else None,
                               override_reason=override_reason(override_check, reason))
+    for warning in result.warnings:
+        err_console().print(f"[yellow]warning:[/] {_safe(warning)}")
     if result.rejected:
         err_console().print(_problems_table(result.rejected, "rows rejected (not sent)"))
     if dry_run:
         out_console().print(f"{len(result.dry_run)} .eml files in {out} (nothing queued or sent)")
         return
+    if result.cancelled:
+        out_console().print("not sent: nothing was queued")
+        return
     out_console().print(f"queued {result.queued} new, {result.already} already in the outbox")
-    if result.changed:
-        err_console().print(f"[yellow]{len(result.changed)} people already have version {version} queued with "
-                            f"different content: not queued again (use --version {version + 1} to send a "
-                            "corrected notice)[/]")
     if not result.delivered:
         return
     out_console().print(f"sent {result.sent} · retried {result.retried} · failed {len(result.failed)} · "

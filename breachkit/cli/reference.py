@@ -35,10 +35,10 @@ def exit_code_table() -> str:
 
 
 def cli_reference() -> str:
-    # the root's context settings (-h as well as --help), as `breachkit` itself runs: without them the text would
-    # depend on whether a command had already run in this process (click caches each command's help option)
-    root = click.Context(cli, info_name="breachkit", terminal_width=100, max_content_width=100,
-                         help_option_names=cli.context_settings.get("help_option_names"))
+    # the group's own context settings (-h as well as --help), as a real invocation applies them: click remembers a
+    # command's help option once it ran, so without them the text would depend on what ran before
+    root = click.Context(cli, info_name="breachkit", **{**cli.context_settings, "terminal_width": 100,
+                                                        "max_content_width": 100})
     parts = ["# breachkit command reference", "",
              "Generated from the commands by `python -m breachkit.cli.reference`; do not edit by hand.", "",
              "## Exit codes", "", exit_code_table()]

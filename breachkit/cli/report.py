@@ -12,7 +12,7 @@ from breachkit.cli.common import AppContext, out_console, output_option, pass_ap
 
 @click.group("report")
 def report() -> None:
-    """Documents: the breach register, the timeline picture, the authority report."""
+    """Documents: the breach register, the timeline picture, the authority report, the disclosure record."""
 
 
 def _stdout(data: bytes) -> None:
@@ -114,3 +114,12 @@ def check_cmd(app: AppContext, incident_id: str, report_type: str, reference: st
     if not doc.passed:
         raise InputError(f"{doc.errors} error{'s' if doc.errors != 1 else ''} block filing and sending",
                          path=doc.incident, hint="fix the fields listed, or override with --override-check --reason")
+
+
+def _register_subcommands() -> None:
+    from breachkit.cli.disclosures import disclosures_cmd
+
+    report.add_command(disclosures_cmd)
+
+
+_register_subcommands()

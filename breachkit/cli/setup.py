@@ -30,27 +30,28 @@ def init(app: AppContext, directory: Path, force: bool) -> None:
 def demo(app: AppContext, directory: Path) -> None:
     """Run the main job on the sample platform's logs, embedded engine, no server: ingest, detect, open an
     incident, build the affected-people list, render the notices for review."""
+    import io
+
+    from rich.console import Console
+
+    from breachkit.cli.demo_view import demo_lines, next_commands
     from breachkit.cli.detect import emit
     from breachkit.cli.ingest import render_summary
+    from breachkit.config import load_config
     from breachkit.demo import run_demo
+    from breachkit.workspace import write_private_text
 
     result = run_demo(directory)
+    assert result.config_path is not None
+    zone = load_config(result.config_path, environ={}).display_zone
+    full = (result.directory / "detections.txt").resolve()
+    wide = Console(file=io.StringIO(), width=200, force_terminal=False, color_system=None)
+    render_summary(result.ingested, console=wide)
+    emit(result.detections, "table", zone, console=wide)
+    write_private_text(full, wide.file.getvalue())  # type: ignore[attr-defined]
     console = out_console()
-    render_summary(result.ingested)
-    emit(result.detections, "table", app.session.zone)
-    by_rule: dict[str, int] = {}
-    for d in result.detections.detections:
-        by_rule[d.title] = by_rule.get(d.title, 0) + 1
-    console.print(f"\n{result.rules} rules ran; {len(result.detections.detections)} detections from "
-                  f"{len(by_rule)} rules. Workspace and config: {result.directory}", highlight=False)
-    if result.incident_id:
-        console.print(f"\nopened {result.incident_id} (GDPR playbook, clock from aware_at): {result.people} people "
-                      f"affected, {result.compromised} account compromised; emails and the authority report "
-                      f"rendered for review in {result.review} (nothing was sent); pre-filing check "
-                      f"{'passed: initial report recorded as filed' if result.check_passed else 'found errors'}",
-                      highlight=False)
-        console.print(f"next: cd {result.directory} && breachkit incident show {result.incident_id} · "
-                      f"breachkit report check {result.incident_id} · breachkit subjects show "
-                      f"{result.incident_id}", highlight=False)
-    else:
-        console.print(f"next: cd {result.directory} && breachkit detect --level high", highlight=False)
+    if app.verbose:
+        console.print(wide.file.getvalue(), markup=False, highlight=False)  # type: ignore[attr-defined]
+    width = min(console.width, 100)
+    for line in demo_lines(result, zone, width, full) + next_commands(result):
+        console.print(line, markup=False, highlight=False, crop=False, overflow="ignore")

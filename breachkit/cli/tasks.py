@@ -24,7 +24,7 @@ def task() -> None:
 @output_option()
 @pass_app
 def list_cmd(app: AppContext, incident_id: str, checklists: bool, output: str) -> None:
-    """The incident's tasks with owners and due times (open tasks past due in red)."""
+    """The incident's tasks by due time, with owners and where each stands in words (overdue by…, due in…)."""
     from rich.table import Table
 
     from breachkit.incidents import tasks_api
@@ -34,7 +34,7 @@ def list_cmd(app: AppContext, incident_id: str, checklists: bool, output: str) -
     if output == "json":
         echo_json([t.model_dump(mode="json") for t in tasks])
         return
-    out_console().print(task_table(tasks, zone, app.session.now()))
+    out_console().print(task_table(tasks, zone, app.session.now(), app.session.due_soon))
     if checklists:
         for t in tasks:
             table = Table(title=safe(f"{t.key}: {t.title} (due {local(t.due_at, zone)})"), title_justify="left")

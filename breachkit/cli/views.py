@@ -1,7 +1,8 @@
 """How results look on a terminal: the tables several commands share (deadlines, tasks).
 
 They fit 80 columns without cutting what matters: due times are shown whole in a short form (the zone is named
-in the column heading), and overdue / due soon are said in words, not by colour alone."""
+in the column heading), and where a stage or a task stands is said in words (`breachkit.incidents.timing`, the
+same words as the board's), not by colour alone."""
 
 from __future__ import annotations
 
@@ -18,9 +19,9 @@ if TYPE_CHECKING:
     from breachkit.incidents.documents import DeadlineItem
     from breachkit.incidents.model import Task
 
-STATUS_STYLE = {"running": "cyan", "overdue": "bold red", "met": "green", "late": "yellow", "open": "dim",
-                "done": "green"}
-DUE_SOON = timedelta(hours=6)
+STATUS_STYLE = {"running": "cyan", "due_soon": "yellow", "overdue": "bold red", "met": "green", "late": "yellow",
+                "open": "dim", "not_required": "green"}
+TASK_STYLE = {"overdue": "bold red", "due_soon": "yellow", "done": "green", "skipped": "dim"}
 
 
 def short_time(value: datetime | None, zone: ZoneInfo) -> str:
@@ -36,30 +37,12 @@ def _table(title: str) -> Table:
                  collapse_padding=True)
 
 
-def deadline_words(d: DeadlineItem, zone: ZoneInfo) -> str:
-    from breachkit.incidents.clock import duration_words
-
-    if d.status == "met":
-        return f"met: filed {short_time(d.filed_at, zone)}"
-    if d.status == "late":
-        words = f"FILED LATE: {short_time(d.filed_at, zone)}"
-    elif d.status == "done":
-        return f"done: filed {short_time(d.filed_at, zone)}"
-    elif d.status == "open":
-        return f"open · {duration_words(timedelta(seconds=d.elapsed_seconds))} since awareness"
-    else:
-        remaining = timedelta(seconds=d.remaining_seconds or 0)
-        if remaining < timedelta(0):
-            words = f"OVERDUE by {duration_words(remaining)}"
-        else:
-            words = f"{duration_words(remaining)} left" + (" (due soon)" if remaining <= DUE_SOON else "")
-    if d.needs_delay_reasons:
-        words += " · reasons for the delay required"
-    return words + (" · provisional" if d.provisional else "")
-
-
-def deadline_table(rows: Sequence[DeadlineItem], zone: ZoneInfo, title: str) -> Table:
+def deadline_table(rows: Sequence[DeadlineItem], zone: ZoneInfo, title: str, soon: timedelta) -> Table:
+    """Stages with their due time and where they stand in words (`incidents.timing.stage_timing`: met, late or not
+    required with what did it, time left, overdue)."""
     from rich.text import Text
+
+    from breachkit.incidents.timing import stage_timing
 
     several = len({d.incident for d in rows}) > 1
     table = _table(title)
@@ -69,35 +52,29 @@ def deadline_table(rows: Sequence[DeadlineItem], zone: ZoneInfo, title: str) -> 
     table.add_column(f"due ({zone.key})", no_wrap=True)
     table.add_column("status", overflow="fold", ratio=2)
     for d in rows:
-        cells = [f"{d.regime} {d.stage}", short_time(d.due_at, zone) or "no fixed time", deadline_words(d, zone)]
-        table.add_row(*([d.incident] if several else []), *map(Text, cells), style=STATUS_STYLE.get(d.status))
+        timing = stage_timing(d, soon, lambda t: short_time(t, zone))
+        cells = [f"{d.regime} {d.stage}", short_time(d.due_at, zone) or "no fixed time", safe(timing.text)]
+        table.add_row(*([d.incident] if several else []), *map(Text, cells), style=STATUS_STYLE.get(timing.state))
     return table
 
 
-def task_words(t: Task, now: datetime) -> str:
-    from breachkit.incidents.clock import duration_words
-
-    if t.state.value != "open":
-        return t.state.value
-    if t.due_at is None:
-        return "open"
-    left = t.due_at - now
-    if left < timedelta(0):
-        return f"OVERDUE by {duration_words(left)}"
-    return f"due in {duration_words(left)}" + (" (soon)" if left <= DUE_SOON else "")
-
-
-def task_table(tasks: Sequence[Task], zone: ZoneInfo, now: datetime) -> Table:
+def task_table(tasks: Sequence[Task], zone: ZoneInfo, now: datetime, soon: timedelta) -> Table:
+    """Tasks by due time, each saying in words where it stands (`incidents.timing.task_timing`: "OVERDUE by 2 d
+    3 h", "due in 5 h 10 min", "done 2026-03-31 14:05" and the action that did it)."""
     from rich.text import Text  # user text is never read as rich markup
+
+    from breachkit.incidents.progress import by_due_time
+    from breachkit.incidents.timing import task_timing
 
     table = _table("tasks")
     table.add_column("task · owner", overflow="fold", ratio=1)
     table.add_column(f"due ({zone.key})", no_wrap=True)
-    table.add_column("state", no_wrap=True)
+    table.add_column("state", overflow="fold", ratio=1)
     table.add_column("list", no_wrap=True, justify="right")
-    for t in tasks:
-        late = t.state.value == "open" and t.due_at is not None and t.due_at < now
+    for t in by_due_time(tasks):
+        timing = task_timing(t, now, soon, lambda at: short_time(at, zone))
         owner = f"{t.role}: {safe(t.assignee) if t.assignee else 'unassigned'}"
-        table.add_row(Text(f"{safe(t.title)} [{t.key}]\n  {owner}"), short_time(t.due_at, zone), task_words(t, now),
-                      f"{len(t.checked)}/{len(t.checklist)}", style="bold red" if late else None)
+        state = timing.text + (f" — {safe(timing.detail)}" if timing.detail else "")
+        table.add_row(Text(f"{safe(t.title)} [{t.key}]\n  {owner}"), short_time(t.due_at, zone), Text(state),
+                      f"{len(t.checked)}/{len(t.checklist)}", style=TASK_STYLE.get(timing.state.value))
     return table

@@ -8,24 +8,39 @@ the register and the timeline picture in `breachkit.incidents.reports_api`.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from breachkit.detect.document import DetectionItem, DetectionsDocument
-from breachkit.errors import InputError, Location, Problem, UsageError
+from breachkit.errors import ConflictError, InputError, Location, Problem, UsageError
+from breachkit.incidents.actions import Actions, Delivery
 from breachkit.incidents.clock import Deadline, incident_deadlines
 from breachkit.incidents.documents import ClockDocument, IncidentDocument
-from breachkit.incidents.model import Filing, FilingKind, Incident, LinkedDetection, Status, Task, TimelineEntry
+from breachkit.incidents.model import (
+    Approval,
+    Decision,
+    Filing,
+    FilingKind,
+    Incident,
+    LinkedDetection,
+    Status,
+    Task,
+    TimelineEntry,
+)
+from breachkit.incidents.moments import future_problems, order_problems
+from breachkit.incidents.progress import by_due_time, effective_tasks
 from breachkit.incidents.regimes import Regime
-from breachkit.incidents.store import IncidentStore
+from breachkit.incidents.store import IncidentStore, validation_problems
 from breachkit.session import Session
 from breachkit.times import parse_time
 
 OPEN_STATUSES = tuple(s for s in Status if s != Status.CLOSED)
+TIME_FIELDS = ("aware_at", "occurred_at", "occurred_until", "detected_at", "processor_notified_at")
 
 
 def normalize_id(incident_id: str) -> str:
@@ -33,9 +48,68 @@ def normalize_id(incident_id: str) -> str:
     return incident_id.strip().upper()
 
 
+def _actions(incident: Incident, filings: Sequence[Filing], decisions: Sequence[Decision],
+             approvals: Sequence[Approval], counts: Mapping[int, tuple[int, int, datetime | None]]) -> Actions:
+    """What was done: every approved version of the subject notices whose messages were all delivered counts as a
+    delivery (at the time of the last one)."""
+    deliveries = []
+    for version, (total, sent, last) in sorted(counts.items()):
+        approval = next((a for a in reversed(approvals) if a.kind == "subject" and a.version == version), None)
+        if approval is not None and last is not None and sent == total == approval.messages:
+            deliveries.append(Delivery("subject", version, total, last, approval.approved_by))
+    return Actions(filings=filings, decisions=decisions, deliveries=deliveries, approvals=approvals)
+
+
+def incident_actions(store: IncidentStore, incident: Incident) -> Actions:
+    """What was done on the incident, for the clock and the task list: filings, decisions, approvals, and every
+    approved version of the subject notices whose messages were all delivered."""
+    return _actions(incident, store.filings(incident.id), store.decisions(incident.id),
+                    store.approvals.list(incident.id), store.outbox.version_counts(incident.id, "subject"))
+
+
 def deadlines_of(store: IncidentStore, incident: Incident, regimes: Mapping[str, Regime],
-                 now: datetime) -> list[Deadline]:
-    return incident_deadlines(incident.regimes, regimes, incident.aware_at, store.filings(incident.id), now)
+                 now: datetime, actions: Actions | None = None) -> list[Deadline]:
+    actions = actions if actions is not None else incident_actions(store, incident)
+    return incident_deadlines(incident.regimes, regimes, incident.aware_at, actions, now)
+
+
+@dataclass(frozen=True)
+class IncidentState:
+    """What an incident stands at, at one moment: what was done, its deadlines as those actions left them (met,
+    late, not required…), and its tasks likewise (done by an action, or skipped when their stage is not
+    required), by due time. The CLI, the board's pages and the reports all read it."""
+
+    incident: Incident
+    actions: Actions
+    deadlines: list[Deadline]
+    tasks: list[Task]  # by due time
+
+
+def _state(incident: Incident, actions: Actions, tasks: Sequence[Task], regimes: Mapping[str, Regime],
+           now: datetime) -> IncidentState:
+    deadlines = incident_deadlines(incident.regimes, regimes, incident.aware_at, actions, now)
+    return IncidentState(incident, actions, deadlines, by_due_time(effective_tasks(tasks, actions, deadlines)))
+
+
+def incident_state(session: Session, incident_id: str) -> IncidentState:
+    """One incident's state at the session's now."""
+    store = session.store
+    incident = store.get(normalize_id(incident_id))
+    return _state(incident, incident_actions(store, incident), store.tasks(incident.id), session.regimes,
+                  session.now())
+
+
+def incident_states(session: Session, incidents: Sequence[Incident], *, open_tasks_only: bool = False
+                    ) -> list[IncidentState]:
+    """`incident_state` of many incidents, read in a few statements (the board over every open incident).
+    `open_tasks_only`: only the tasks still open in the store (those finished by hand need no reading)."""
+    store, now, regimes = session.store, session.now(), session.regimes
+    ids = [i.id for i in incidents]
+    filings, decisions = store.filings_of(ids), store.decisions_of(ids)
+    approvals, counts = store.approvals.list_of(ids), store.outbox.version_counts_of(ids, "subject")
+    tasks = store.tasks_of(ids, open_only=open_tasks_only)
+    return [_state(i, _actions(i, filings[i.id], decisions[i.id], approvals[i.id], counts[i.id]), tasks[i.id],
+                   regimes, now) for i in incidents]
 
 
 # --- reading --------------------------------------------------------------------------------------------
@@ -52,10 +126,10 @@ def list_incidents(session: Session, statuses: Iterable[Status | str] = ()) -> l
 def show_incident(session: Session, incident_id: str, *, timeline: bool = True) -> IncidentDocument:
     """Everything recorded about one incident, with its deadlines at the session's now."""
     store, now = session.store, session.now()
-    incident = store.get(normalize_id(incident_id))
-    return IncidentDocument.of(incident, deadlines_of(store, incident, session.regimes, now),
-                               store.tasks(incident.id), store.decisions(incident.id), store.filings(incident.id),
-                               store.timeline(incident.id) if timeline else [], now)
+    state = incident_state(session, incident_id)
+    incident = state.incident
+    return IncidentDocument.of(incident, state.deadlines, state.tasks, state.actions.decisions, state.actions.filings,
+                               store.timeline(incident.id) if timeline else [], now, soon=session.due_soon)
 
 
 def clock(session: Session, incident_id: str | None = None) -> ClockDocument:
@@ -81,9 +155,13 @@ def open_incident(session: Session, *, title: str, aware_at: datetime | str, jus
                   occurred_at: datetime | str | None = None, detected_at: datetime | str | None = None,
                   description: str = "", playbook: str | None = None, regimes: Sequence[str] = (),
                   commander: str | None = None, detections: Sequence[LinkedDetection] = (),
-                  detections_source: str = "", fields: Mapping[str, Any] | None = None) -> Opened:
+                  detections_source: str = "", fields: Mapping[str, Any] | None = None,
+                  allow_order: str | None = None) -> Opened:
     """Open an incident (its clocks start at `aware_at`), create its playbook's tasks and link its first
-    detections, in one transaction. Times without an offset are read in the display zone."""
+    detections, in one transaction. Times without an offset are read in the display zone.
+
+    A moment in the future is refused; moments out of order (occurred ≤ detected ≤ aware) are refused unless
+    `allow_order` gives the reason they are right, which is recorded."""
     from breachkit.incidents.playbooks import find_playbook, tasks_for
 
     config, zone = session.config, session.zone
@@ -110,10 +188,13 @@ def open_incident(session: Session, *, title: str, aware_at: datetime | str, jus
     if values["aware_at"] is None:
         raise UsageError("aware_at is required: it starts every clock", field="aware_at")
     now, store = session.now(), session.store
+    values = {k: v for k, v in values.items() if v is not None}
+    override = check_moments(session, _draft(values, now), allow_order)
     tasks = tasks_for(book, "BK-0000-0000", values["aware_at"]) if book else []
-    opened = store.open_incident({k: v for k, v in values.items() if v is not None}, actor=session.actor, now=now,
-                                 tasks=tasks, reason="opened", detections=detections,
-                                 detections_reason=detections_source or "linked when opened")
+    opened = store.open_incident(values, actor=session.actor, now=now, tasks=tasks,
+                                 reason="opened" + (f"; moments out of order accepted: {allow_order}" if override
+                                                    else ""),
+                                 detections=detections, detections_reason=detections_source or "linked when opened")
     return Opened(opened, store.tasks(opened.id), len(store.detections(opened.id)) if detections else 0,
                   deadlines_of(store, opened, known, now))
 
@@ -166,19 +247,67 @@ def _checked_facts(current: Mapping[str, Any], changes: Mapping[str, Any]) -> di
 
 
 def update_incident(session: Session, incident_id: str, changes: Mapping[str, Any], *, reason: str,
-                    if_version: int | None = None) -> Incident:
+                    if_version: int | None = None, allow_order: bool = False) -> Incident:
     """Change incident fields (dotted names reach into nested ones). With `if_version`, only if the incident is
-    still at that version; otherwise against the version read here. A concurrent change is a ConflictError."""
+    still at that version; otherwise against the version read here. A concurrent change is a ConflictError.
+
+    A moment set in the future is refused; one that puts the moments out of order is refused unless
+    `allow_order` (the change's `reason` then says why, and the override is recorded). A closed incident refuses
+    changes (reopen it)."""
     if not changes:
         raise UsageError("nothing to change")
+    if not reason.strip():
+        raise UsageError("a change needs a reason (it is recorded)", field="reason")
     store = session.store
     incident = store.get(normalize_id(incident_id))
+    if if_version is not None and if_version != incident.version:
+        raise ConflictError(f"{incident.id} was changed by someone else (now version {incident.version}, you read "
+                            f"version {if_version}); nothing was written",
+                            hint=f"see `breachkit incident show {incident.id}` and apply your change again")
     values = apply_changes(incident.model_dump(mode="json"), changes)
-    for name in ("aware_at", "occurred_at", "occurred_until", "detected_at", "processor_notified_at"):
+    for name in TIME_FIELDS:
         if isinstance(values.get(name), str):
             values[name] = parse_time(values[name], name, session.zone)
-    return store.update(incident.id, values, expected_version=if_version or incident.version, actor=session.actor,
-                        now=session.now(), reason=reason)
+    now = session.now()
+    candidate = _draft({**incident.model_dump(), **values}, now)
+    changed = frozenset(n for n in TIME_FIELDS if getattr(candidate, n) != getattr(incident, n))
+    override = check_moments(session, candidate, reason if allow_order else None, changed)
+    return store.update(incident.id, values, expected_version=incident.version, actor=session.actor, now=now,
+                        reason=reason, annotations={"order_override": override} if override else None)
+
+
+def _draft(values: Mapping[str, Any], now: datetime) -> Incident:
+    """The incident these values make (validated as the store will), to check before anything is written."""
+    from pydantic import ValidationError
+
+    data = {**values, "id": values.get("id", "BK-0000-0000"), "created_at": values.get("created_at", now),
+            "updated_at": now}
+    data = {k: v for k, v in data.items() if k in Incident.model_fields}
+    try:
+        return Incident.model_validate(data)
+    except ValidationError as exc:
+        problems = validation_problems(exc, "incident")
+        raise InputError(f"invalid incident ({len(problems)} problems)", problems=problems) from None
+
+
+def check_moments(session: Session, incident: Incident, allow_order: str | None,
+                  fields: frozenset[str] | None = None) -> list[str]:
+    """Refuse moments in the future (beyond incidents.max_future_skew_minutes) and, unless `allow_order` gives the
+    reason, moments out of order. Returns the order problems accepted (to record with the change)."""
+    skew = timedelta(minutes=session.config.incidents.max_future_skew_minutes)
+    future = future_problems(incident, session.now(), skew, fields)
+    if future:
+        raise UsageError(future[0].message if len(future) == 1 else f"{len(future)} moments are in the future",
+                         field=future[0].location.field, problems=future if len(future) > 1 else None,
+                         hint="give the time it actually happened (with its offset, e.g. +01:00); the allowed clock "
+                              "skew is incidents.max_future_skew_minutes")
+    order = order_problems(incident, fields)
+    if order and not (allow_order or "").strip():
+        raise UsageError(order[0].message if len(order) == 1 else f"{len(order)} moments are out of order",
+                         field=order[0].location.field, problems=order if len(order) > 1 else None,
+                         hint="a breach occurs, is detected, then the organisation becomes aware; if these times are "
+                              "right, say why: --allow-order with --reason (recorded)")
+    return [p.message for p in order]
 
 
 def add_note(session: Session, incident_id: str, text: str) -> TimelineEntry:
@@ -197,7 +326,17 @@ def set_status(session: Session, incident_id: str, status: Status | str, *, reas
 
 
 def close_incident(session: Session, incident_id: str, *, reason: str) -> Incident:
+    """Close the incident: from then on it refuses changes (notes aside) until reopened."""
     return set_status(session, incident_id, Status.CLOSED, reason=reason)
+
+
+def reopen_incident(session: Session, incident_id: str, *, reason: str) -> Incident:
+    """Reopen a closed incident (back to investigating), with the reason recorded: the only way to change a closed
+    case."""
+    store = session.store
+    incident = store.get(normalize_id(incident_id))
+    return store.set_status(incident.id, Status.INVESTIGATING, expected_version=incident.version,
+                            actor=session.actor, now=session.now(), reason=reason, reopen=True)
 
 
 @dataclass(frozen=True)
@@ -217,34 +356,76 @@ def link_detections(session: Session, incident_id: str, detections: Sequence[Lin
 def file_report(session: Session, incident_id: str, *, regime: str, stage: str,
                 kind: FilingKind | str = FilingKind.INITIAL, filed_at: datetime | str | None = None,
                 reference: str | None = None, recipient: str = "", note: str = "",
-                override_reason: str | None = None) -> Filing:
-    """Record a report filed with an authority (it stops that stage's clock), with its audit row, in one
-    transaction. A follow-up cites the authority's reference (given, from an earlier filing, or the incident's).
-    The pre-filing check runs first: its errors refuse the filing unless `override_reason` is given (recorded)."""
+                document: Path | tuple[str, bytes] | None = None, override_reason: str | None = None) -> Filing:
+    """Record a report filed with an authority, or a public communication (kind `public_communication`, for a
+    stage the regime lets one meet, e.g. gdpr-34.subjects under Art. 34(3)(c)), which stops that stage's clock —
+    with the exact document filed (`document`: a file, or a name and its bytes; kept in the store with its
+    SHA-256) and its audit row, in one transaction. A filing without a document is allowed and flagged in the
+    disclosure record. A document that is an approved authority report is linked to its approval. A follow-up
+    cites the authority's reference (given, from an earlier filing, or the incident's).
+
+    The pre-filing check runs once everything given is read and valid: its errors refuse the filing unless
+    `override_reason` is given (recorded). A public communication is checked as the initial disclosure."""
+    from breachkit.incidents.actions import latest_decision
     from breachkit.incidents.check_api import enforce_check
 
     regimes = session.regimes
     if regime not in regimes or stage not in [s.id for s in regimes[regime].stages]:
         stages = ", ".join(f"{r.id}.{s.id}" for r in regimes.values() for s in r.stages)
         raise UsageError(f"unknown regime stage {regime}.{stage} (known: {stages})", field="regime")
+    the_stage = regimes[regime].stage(stage)
+    kind = FilingKind(kind)
+    if kind is FilingKind.PUBLIC_COMMUNICATION and "public_communication" not in the_stage.met_by:
+        allowed = ", ".join(f"{r.id}.{s.id}" for r in regimes.values() for s in r.stages
+                            if "public_communication" in s.met_by)
+        raise UsageError(f"{regime}.{stage} is not met by a public communication (it is for: {allowed or 'none'})",
+                         field="kind")
     store, now = session.store, session.now()
     incident = store.get(normalize_id(incident_id))
-    kind = FilingKind(kind)
+    when = parse_time(filed_at, "filed_at", session.zone) or now
+    skew = timedelta(minutes=session.config.incidents.max_future_skew_minutes)
+    if when > now + skew:
+        raise UsageError(f"filed_at {when.isoformat()} is in the future: record a filing once it is made",
+                         field="filed_at")
     earlier = [f for f in store.filings(incident.id) if f.regime == regime and f.stage == stage]
     reference = reference or next((f.reference for f in earlier if f.reference), None) or (
         incident.authority_reference if regime == "gdpr-33" else None)
     if kind == FilingKind.FOLLOW_UP and not reference:
         raise UsageError("a follow-up report refers to the authority's reference of the first report",
                          field="reference", hint="give --reference, or record it on the initial filing")
-    enforce_check(session, incident.id, action=f"filing {regime}.{stage}", report_type=kind.value,
+    content = _read_document(document)
+    digest = hashlib.sha256(content[1]).hexdigest() if content else None
+    enforce_check(session, incident.id, action=f"filing {regime}.{stage}",
+                  report_type="initial" if kind is FilingKind.PUBLIC_COMMUNICATION else kind.value,
                   reference=reference, override_reason=override_reason)
-    filing = Filing(incident_id=incident.id, regime=regime, stage=stage, kind=kind,
-                    filed_at=parse_time(filed_at, "filed_at", session.zone) or now, reference=reference,
-                    recipient=recipient, filed_by=session.actor, note=note)
+    approval = store.approvals.find_hash(incident.id, "authority", digest) if digest else None
+    filing = Filing(incident_id=incident.id, regime=regime, stage=stage, kind=kind, filed_at=when,
+                    reference=reference, recipient=recipient, filed_by=session.actor, note=note,
+                    content_sha256=digest, document_name=content[0] if content else None,
+                    document_size=len(content[1]) if content else None,
+                    approval_id=approval.id if approval else None)
+    decision = latest_decision(store.decisions(incident.id), the_stage.not_required_by or "")
+    why = the_stage.title + (f": {decision.reasons}" if decision is not None and decision.decision else "")
     store.add_record(filing, actor=session.actor, now=now, reason=note or f"{kind.value} report filed",
-                     audit={"action": "filing", "target": recipient or regime,
-                            "reason": f"{regime}.{stage} {kind.value}", "detail": {"reference": filing.reference}})
+                     audit={"action": "filing", "target": recipient or regime, "sha256": digest,
+                            "reason": why + (f" ({note})" if note else ""),
+                            "detail": {"reference": filing.reference, "regime": regime, "stage": stage,
+                                       "kind": kind.value, "document": filing.document_name,
+                                       "filed_at": when.isoformat(), "approval_id": filing.approval_id}},
+                     document=content)
     return filing
+
+
+def _read_document(document: Path | tuple[str, bytes] | None) -> tuple[str, bytes] | None:
+    if document is None or isinstance(document, tuple):
+        return document
+    try:
+        data = document.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read the document filed: {exc.strerror}", path=document) from None
+    if not data:
+        raise InputError("the document filed is empty", path=document)
+    return document.name, data
 
 
 # --- detections from files ------------------------------------------------------------------------------

@@ -49,9 +49,12 @@ def check_case(session: Session, incident_id: str, *, report_type: str = "initia
 
 
 def enforce_check(session: Session, incident_id: str, *, action: str, report_type: str = "initial",
-                  reference: str | None = None, override_reason: str | None = None) -> CheckDocument:
+                  reference: str | None = None, override_reason: str | None = None,
+                  record: bool = True) -> CheckDocument:
     """Run the check before `action`. Errors raise CheckFailed (naming each field) unless `override_reason` is
-    given: then the override, with the errors and the reason, is recorded in the timeline and the audit log."""
+    given: then the override, with the errors and the reason, is recorded in the timeline and the audit log —
+    at once, or (`record=False`) by the caller through `record_check_override` once it goes ahead (e.g. after a
+    confirmation that may still say no)."""
     doc = check_case(session, incident_id, report_type=report_type, reference=reference)
     if doc.passed:
         return doc
@@ -64,6 +67,15 @@ def enforce_check(session: Session, incident_id: str, *, action: str, report_typ
                       for f in errors],
             hint=f"fix them (breachkit report check {doc.incident} lists every finding), or go ahead with "
                  "--override-check --reason \"why\" (recorded)")
-    session.store.record_override(doc.incident, action, [f.model_dump() for f in errors], reason=override_reason,
-                                  actor=session.actor, now=session.now())
+    if not override_reason.strip():
+        raise UsageError("overriding the pre-filing check needs a reason (it is recorded)", field="reason")
+    if record:
+        record_check_override(session, doc, action, override_reason)
     return doc
+
+
+def record_check_override(session: Session, doc: CheckDocument, action: str, reason: str) -> None:
+    """Record that `action` goes ahead although the check (`doc`) found errors: a timeline entry and an audit row."""
+    errors = [f.model_dump() for f in doc.findings if f.severity == "error"]
+    session.store.record_override(doc.incident, action, errors, reason=reason, actor=session.actor,
+                                  now=session.now())

@@ -6,6 +6,10 @@ three days". Working days are counted on the regime's calendar in its zone: the 
 is not counted; the deadline is the end of the N-th working day (its last instant, i.e. the next local
 midnight), weekends and public holidays skipped. Months add calendar months to the local time in UTC
 (the 31st becomes the month's last day).
+
+What was done comes in as actions (`breachkit.incidents.actions.Actions`): a stage met by a filing, by the delivery of
+every approved notice or by a public communication stops its clock at that moment (met, or late when after the
+deadline); a recorded decision not to notify makes it not required. The time shown as elapsed stops there too.
 """
 
 from __future__ import annotations
@@ -20,17 +24,18 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from breachkit.errors import UsageError
+from breachkit.incidents.actions import Actions, Fulfilment, stage_fulfilment, stage_waiver
 from breachkit.incidents.model import Filing
 from breachkit.incidents.regimes import Due, Regime
 
 
 class Status(enum.Enum):
-    RUNNING = "running"  # due in the future, not filed
-    OVERDUE = "overdue"  # past due, not filed: the report must give reasons for the delay
-    MET = "met"  # filed on time
-    LATE = "late"  # filed after the deadline: the report must give reasons for the delay
-    OPEN = "open"  # no fixed deadline ("without undue delay"), not filed
-    DONE = "done"  # no fixed deadline, filed
+    RUNNING = "running"  # due in the future, not met
+    OVERDUE = "overdue"  # past due, not met: the report must give reasons for the delay
+    MET = "met"  # met on time (or, without a fixed deadline, met)
+    LATE = "late"  # met after the deadline: the report must give reasons for the delay
+    OPEN = "open"  # no fixed deadline ("without undue delay"), not met yet
+    NOT_REQUIRED = "not_required"  # a recorded decision (with reasons) says it is not required
 
 
 @dataclass(frozen=True)
@@ -39,11 +44,14 @@ class Deadline:
     stage: str
     title: str
     due_at: datetime | None  # UTC; None: no fixed deadline
-    provisional: bool  # counted from an earlier stage's due time because that stage is not filed yet
-    filed_at: datetime | None
+    provisional: bool  # counted from an earlier stage's due time because that stage is not met yet
+    filed_at: datetime | None  # when it was filed (met by a filing)
     status: Status
-    remaining: timedelta | None  # until due_at (negative when overdue); None without a deadline
-    elapsed: timedelta  # since the clock started
+    remaining: timedelta | None  # until due_at from now, or from when it was met (negative: overdue or late)
+    elapsed: timedelta  # since the clock started, until now or until the stage was met or found not required
+    met_at: datetime | None = None  # when it was met or found not required, however
+    met_by: str | None = None  # filing | notices_delivered | public_communication | decision
+    detail: str = ""  # what met it, in words
 
     @property
     def needs_delay_reasons(self) -> bool:
@@ -99,54 +107,69 @@ def due_from(base: datetime, due: Due) -> datetime | None:
 
 
 def deadlines(regime: Regime, aware_at: datetime, now: datetime,
-              filed: Mapping[str, datetime] | None = None) -> list[Deadline]:
-    """Every stage of `regime`: due time, status and time left at `now`. `filed` maps stage id → when filed."""
+              filed: Mapping[str, datetime] | None = None, *, actions: Actions | None = None) -> list[Deadline]:
+    """Every stage of `regime`: due time, status and time left at `now`. `filed` maps stage id → when filed;
+    `actions` (filings, deliveries, decisions) meet or waive stages as the regime says."""
     start = _require_aware("aware_at", aware_at)
     now = _require_aware("now", now)
-    done = {k: _require_aware(f"filed[{k}]", v) for k, v in (filed or {}).items()}
+    met: dict[str, Fulfilment] = {k: Fulfilment(_require_aware(f"filed[{k}]", v), "filing", "filed")
+                                  for k, v in (filed or {}).items()}
+    waived: dict[str, Fulfilment] = {}
+    for stage in regime.stages:
+        found = stage_fulfilment(regime.id, stage, actions) if actions is not None else None
+        if found is not None and (stage.id not in met or found.at < met[stage.id].at):
+            met[stage.id] = found
+        waiver = stage_waiver(stage, actions) if actions is not None else None
+        if waiver is not None and stage.id not in met:
+            waived[stage.id] = waiver
     due_at: dict[str, datetime | None] = {}
     out: list[Deadline] = []
     for stage in regime.stages:
         provisional = False
         base: datetime | None = start
         if stage.due.after is not None:
-            if stage.due.after in done:
-                base = done[stage.due.after]
+            if stage.due.after in met:
+                base = met[stage.due.after].at
             else:
                 base, provisional = due_at.get(stage.due.after), True
+            if stage.due.after in waived and stage.id not in met:
+                earlier = waived[stage.due.after]
+                waived[stage.id] = Fulfilment(earlier.at, earlier.action,
+                                              f"{stage.due.after} is not required", earlier.by)
         due = due_from(base, stage.due) if base is not None and stage.due.fixed else None
         due_at[stage.id] = due
-        filed_at = done.get(stage.id)
-        if due is None:
-            status = Status.DONE if filed_at else Status.OPEN
-        elif filed_at is not None:
-            status = Status.MET if filed_at <= due else Status.LATE
+        done, waiver = met.get(stage.id), waived.get(stage.id)
+        stopped = done.at if done else waiver.at if waiver else None
+        if done is not None:
+            status = Status.MET if due is None or done.at <= due else Status.LATE
+        elif waiver is not None:
+            status = Status.NOT_REQUIRED
+        elif due is None:
+            status = Status.OPEN
         else:
             status = Status.OVERDUE if now > due else Status.RUNNING
-        out.append(Deadline(regime.id, stage.id, stage.title, due, provisional, filed_at, status,
-                            None if due is None else due - now, now - start))
+        remaining = None if due is None or (waiver is not None and done is None) else due - (stopped or now)
+        how = done or waiver
+        out.append(Deadline(regime.id, stage.id, stage.title, due, provisional,
+                            done.at if done is not None and done.action == "filing" else None, status, remaining,
+                            max((stopped or now) - start, timedelta(0)), met_at=stopped,
+                            met_by=how.action if how else None, detail=how.detail if how else ""))
     return out
 
 
-def filed_stages(filings: Sequence[Filing], regime_id: str) -> dict[str, datetime]:
-    """Stage id → when it was first filed (follow-ups to a filed stage do not move its clock)."""
-    filed: dict[str, datetime] = {}
-    for filing in filings:
-        if filing.regime == regime_id and (filing.stage not in filed or filing.filed_at < filed[filing.stage]):
-            filed[filing.stage] = filing.filed_at
-    return filed
-
-
 def incident_deadlines(regime_ids: Sequence[str], regimes: Mapping[str, Regime], aware_at: datetime,
-                       filings: Sequence[Filing], now: datetime) -> list[Deadline]:
-    """Every deadline of every regime an incident runs under, at `now`."""
+                       actions: Actions | Sequence[Filing], now: datetime) -> list[Deadline]:
+    """Every deadline of every regime an incident runs under, at `now`, given what was done (`actions`; a list of
+    filings alone is read as the actions)."""
+    if not isinstance(actions, Actions):
+        actions = Actions(filings=tuple(actions))
     out: list[Deadline] = []
     for regime_id in regime_ids:
         regime = regimes.get(regime_id)
         if regime is None:
             raise UsageError(f"unknown regime {regime_id!r} (known: {', '.join(sorted(regimes))})",
                              hint="custom regimes come from incidents.regimes in breachkit.toml")
-        out.extend(deadlines(regime, aware_at, now, filed_stages(filings, regime_id)))
+        out.extend(deadlines(regime, aware_at, now, actions=actions))
     return out
 
 
@@ -172,16 +195,9 @@ def legal_window(aware_at: datetime, deadlines: Iterable[HasDue], now: datetime)
     return start, max(end, start + timedelta(hours=1))
 
 
-def format_duration(value: timedelta) -> str:
-    """"2d 03:04:05" (the sign dropped) — exact elapsed time, never wall-clock arithmetic."""
-    seconds = int(abs(value).total_seconds())
-    days, rest = divmod(seconds, 86400)
-    text = f"{rest // 3600:02d}:{rest % 3600 // 60:02d}:{rest % 60:02d}"
-    return f"{days}d {text}" if days else text
-
-
 def duration_words(value: timedelta) -> str:
-    """"2 d 3 h", "3 h 05 min", "12 min", "40 s" (the sign dropped): how long, for people, two units at most."""
+    """"2 d 3 h", "3 h 05 min", "12 min", "40 s" (the sign dropped): how long, for people, two units at most. The
+    one way a span is said — by the CLI, the board, the timeline picture and the reminders."""
     seconds = int(abs(value).total_seconds())
     days, rest = divmod(seconds, 86400)
     hours, rest = divmod(rest, 3600)
@@ -193,13 +209,12 @@ def duration_words(value: timedelta) -> str:
     return f"{minutes} min" if minutes else f"{secs} s"
 
 
-def due_words(remaining: timedelta) -> str:
-    """"due in 3 h 05 min" / "overdue by 2 d 1 h"."""
-    return f"due in {duration_words(remaining)}" if remaining >= timedelta(0) else \
-        f"overdue by {duration_words(remaining)}"
-
-
-def format_remaining(remaining: timedelta) -> str:
-    """"2d 03:04:05 left" / "overdue by 1d 00:00:07"."""
-    text = format_duration(remaining)
-    return f"{text} left" if remaining >= timedelta(0) else f"overdue by {text}"
+def due_words(remaining: timedelta, soon: timedelta | None = None, *, countdown: bool = False) -> str:
+    """The one way a due time is said: "OVERDUE by 2 d 1 h"; "due in 3 h 05 min" ("due soon: in 3 h 05 min"
+    within `soon`); a legal deadline's `countdown`: "3 h 05 min left" ("… left (due soon)")."""
+    if remaining < timedelta(0):
+        return f"OVERDUE by {duration_words(remaining)}"
+    near = soon is not None and remaining <= soon
+    if countdown:
+        return f"{duration_words(remaining)} left" + (" (due soon)" if near else "")
+    return f"due soon: in {duration_words(remaining)}" if near else f"due in {duration_words(remaining)}"

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from breachkit.document import Document
 from breachkit.incidents.clock import Deadline
 from breachkit.incidents.model import Decision, Filing, Incident, Task, TimelineEntry
+from breachkit.incidents.timing import task_timing
 
 
 class _Item(BaseModel):
@@ -25,12 +26,15 @@ class DeadlineItem(_Item):
     stage: str
     title: str
     due_at: datetime | None  # None: "without undue delay"
-    status: str  # running | overdue | met | late | open | done
+    status: str  # running | overdue | met | late | open | not_required
     filed_at: datetime | None = None
     provisional: bool = False  # counted from an earlier stage that is not filed yet
     remaining_seconds: float | None = None  # negative when overdue
     elapsed_seconds: float
     needs_delay_reasons: bool  # past the deadline and the incident records no reasons yet
+    met_at: datetime | None = None  # when it was met, or found not required (the clock stopped)
+    met_by: str | None = None  # filing | notices_delivered | public_communication | decision
+    detail: str = ""  # what met it (or why it is not required), in words
 
     @classmethod
     def of(cls, incident: Incident, d: Deadline) -> DeadlineItem:
@@ -38,7 +42,8 @@ class DeadlineItem(_Item):
                    status=d.status.value, filed_at=d.filed_at, provisional=d.provisional,
                    remaining_seconds=None if d.remaining is None else d.remaining.total_seconds(),
                    elapsed_seconds=d.elapsed.total_seconds(),
-                   needs_delay_reasons=d.needs_delay_reasons and not incident.delay_reasons)
+                   needs_delay_reasons=d.needs_delay_reasons and not incident.delay_reasons,
+                   met_at=d.met_at, met_by=d.met_by, detail=d.detail)
 
 
 class ClockDocument(Document):
@@ -67,13 +72,22 @@ class IncidentDocument(Document):
     @classmethod
     def of(cls, incident: Incident, deadlines: Sequence[Deadline], tasks: Sequence[Task],
            decisions: Sequence[Decision], filings: Sequence[Filing], timeline: Sequence[TimelineEntry],
-           at: datetime) -> IncidentDocument:
+           at: datetime, soon: timedelta = timedelta(hours=12)) -> IncidentDocument:
         return cls.create(at=at, incident=incident.model_dump(mode="json"),
                           deadlines=[DeadlineItem.of(incident, d) for d in deadlines],
-                          tasks=[t.model_dump(mode="json") for t in tasks],
+                          tasks=[task_data(t, at, soon) for t in tasks],
                           decisions=[d.model_dump(mode="json") for d in decisions],
                           filings=[f.model_dump(mode="json") for f in filings],
                           timeline=[e.model_dump(mode="json") for e in timeline])
+
+
+def task_data(task: Task, at: datetime, soon: timedelta) -> dict[str, Any]:
+    """A task as data, with where it stands at `at` in words: due_state (done | skipped | overdue | due_soon | open |
+    no_deadline), due_text ("overdue by 2 d 3 h"), remaining_seconds."""
+    timing = task_timing(task, at, soon)
+    return task.model_dump(mode="json") | {
+        "due_state": timing.state.value, "due_text": timing.text,
+        "remaining_seconds": None if timing.remaining is None else timing.remaining.total_seconds()}
 
 
 class SuggestionItem(_Item):

@@ -313,6 +313,56 @@ class TaskState(enum.StrEnum):
     SKIPPED = "skipped"
 
 
+class ActionKind(enum.StrEnum):
+    """What was done on an incident that can complete a playbook task (playbooks/README.md, `completed_by`)."""
+
+    FILING = "filing"  # a report filed for a regime stage (of a filing kind, if given)
+    NOTICES_DELIVERED = "notices_delivered"  # every approved subject notice of a version delivered
+    PUBLIC_COMMUNICATION = "public_communication"  # a public communication recorded (Art. 34(3)(c))
+    DECISION = "decision"  # the notification decision(s) of the given kind(s) recorded
+    APPROVAL = "approval"  # a version of the notices (subject) or of the authority report approved
+    NOT_REQUIRED = "not_required"  # the regime stage is not required (a recorded decision): the task is skipped
+
+
+class TaskAction(_Model):
+    """One action that completes a task (or, `not_required`, makes it not apply)."""
+
+    action: ActionKind
+    regime: str | None = None  # filing, public_communication, not_required
+    stage: str | None = None
+    kind: list[str] = Field(default_factory=list)  # filing kind(s); decision kind(s) (all of them); approval kind
+
+    @field_validator("kind", mode="before")
+    @classmethod
+    def _listed(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _complete(self) -> TaskAction:
+        needs_stage = {ActionKind.FILING, ActionKind.NOT_REQUIRED}
+        if self.action in needs_stage and (self.regime is None or self.stage is None):
+            raise ValueError(f"`{self.action.value}` needs a regime and a stage")
+        if (self.regime is None) != (self.stage is None):
+            raise ValueError("give both regime and stage, or neither")
+        if self.action is ActionKind.DECISION:
+            unknown = [k for k in self.kind if k not in {d.value for d in DecisionKind}]
+            if not self.kind or unknown:
+                raise ValueError(f"`decision` needs kind: one or more of {', '.join(d.value for d in DecisionKind)}")
+        if self.action is ActionKind.FILING:
+            unknown = [k for k in self.kind if k not in {f.value for f in FilingKind}]
+            if unknown:
+                raise ValueError(f"unknown filing kind {', '.join(unknown)} (known: "
+                                 f"{', '.join(f.value for f in FilingKind)})")
+        if self.action is ActionKind.APPROVAL and not set(self.kind) <= {"subject", "authority"}:
+            raise ValueError("`approval` takes kind subject or authority")
+        return self
+
+    def describe(self) -> str:
+        where = f" {self.regime}.{self.stage}" if self.regime else ""
+        kinds = f" ({', '.join(self.kind)})" if self.kind else ""
+        return f"{self.action.value}{where}{kinds}"
+
+
 class Task(_Model):
     """A playbook task of one incident. `due_at` = aware_at + the playbook's offset."""
 
@@ -330,6 +380,10 @@ class Task(_Model):
     completed_at: UTCDateTime | None = None
     completed_by: str | None = None
     note: str = ""
+    # The actions that complete the task by themselves (any one of them; from the playbook's `completed_by`).
+    done_when: list[TaskAction] = Field(default_factory=list)
+    # Set on the task as shown (never stored): the action that completed (or skipped) it.
+    done_by_action: str | None = None
     version: int = 1  # of the task's row in the store (optimistic locking: a change names the version it read)
 
 
@@ -377,6 +431,7 @@ class FilingKind(enum.StrEnum):
     INITIAL = "initial"
     FOLLOW_UP = "follow_up"
     FINAL = "final"
+    PUBLIC_COMMUNICATION = "public_communication"  # Art. 34(3)(c): a public communication instead of messages
 
 
 class Filing(_Model):
@@ -389,9 +444,28 @@ class Filing(_Model):
     filed_at: UTCDateTime
     reference: str | None = None  # the authority's case number, for follow-ups
     recipient: str = ""  # the authority or channel
-    content_sha256: str | None = None
+    content_sha256: str | None = None  # of the document filed (kept in the store), None: no document kept
+    document_name: str | None = None  # the file name it was filed from
+    document_size: int | None = Field(default=None, ge=0)
+    approval_id: int | None = None  # the approved authority report whose bytes the document is
     filed_by: str
     note: str = ""
+
+
+class Approval(_Model):
+    """A rendered set approved by a person (four eyes): the hash of every message (subject notices) or of every
+    format (authority report), exactly as they are sent or filed. Stored with the hashes (`manifest`)."""
+
+    id: int
+    incident_id: str
+    kind: str  # subject | authority
+    version: int
+    approved_at: UTCDateTime  # also the messages' Date header (RFC 5322 origination date)
+    approved_by: str
+    reason: str
+    messages: int  # messages (or report formats) approved
+    sha256: str  # of the manifest: one line per message, "<key>\t<sha256 of its bytes>"
+    summary: dict[str, Any] = Field(default_factory=dict)  # per_locale, rejected, report_type, formats…
 
 
 class TimelineEntry(_Model):

@@ -28,13 +28,14 @@ from pydantic import (
     StringConstraints,
     ValidationError,
     ValidationInfo,
+    field_validator,
     model_validator,
 )
 
 from breachkit import resources
 from breachkit.errors import InputError, Location, Problem, UsageError
-from breachkit.incidents.model import Task
-from breachkit.incidents.regimes import builtin_regimes
+from breachkit.incidents.model import Task, TaskAction
+from breachkit.incidents.regimes import Regime, builtin_regimes
 
 # The playbooks shipped with breachkit (in a checkout or an editable install: <repo>/playbooks).
 PLAYBOOK_SUFFIXES = (".yaml", ".yml")
@@ -104,6 +105,13 @@ class PlaybookTask(_Model):
     description: str = ""
     checklist: list[Text] = Field(default_factory=list)
     depends_on: list[Text] = Field(default_factory=list)  # ids of earlier-due tasks of the playbook
+    # The actions that complete the task by themselves: one mapping, or a list of alternatives (any one).
+    completed_by: list[TaskAction] = Field(default_factory=list)
+
+    @field_validator("completed_by", mode="before")
+    @classmethod
+    def _alternatives(cls, value: object) -> object:
+        return [value] if isinstance(value, Mapping) else value
 
 
 class Playbook(_Model):
@@ -139,6 +147,28 @@ def _as_offset(value: object) -> timedelta | None:
         return _offset(value) if value is not None else None
     except ValueError:
         return None
+
+
+def _check_actions(tasks: Mapping[int, Mapping[str, Any]], known_regimes: Collection[str] | None
+                   ) -> list[tuple[Loc, str]]:
+    """`completed_by` names regimes and stages that exist (stages are checked when the regimes are known)."""
+    found: list[tuple[Loc, str]] = []
+    stages = ({r.id: [s.id for s in r.stages] for r in known_regimes.values()}
+              if isinstance(known_regimes, Mapping) else None)
+    for i, task in tasks.items():
+        actions = task.get("completed_by")
+        listed = [actions] if isinstance(actions, Mapping) else actions if isinstance(actions, list) else []
+        for j, action in enumerate(listed):
+            if not isinstance(action, Mapping) or not isinstance(action.get("regime"), str):
+                continue
+            loc: Loc = ("tasks", i, "completed_by", j) if isinstance(actions, list) else ("tasks", i, "completed_by")
+            regime, stage = action["regime"], action.get("stage")
+            if known_regimes is not None and regime not in known_regimes:
+                found.append(((*loc, "regime"), f"unknown regime {regime!r}"))
+            elif stages is not None and regime in stages and isinstance(stage, str) and stage not in stages[regime]:
+                found.append(((*loc, "stage"), f"unknown stage {stage!r} of {regime} (stages: "
+                                               f"{', '.join(stages[regime])})"))
+    return found
 
 
 def _cross_check(data: Any, known_regimes: Collection[str] | None) -> list[tuple[Loc, str]]:
@@ -191,6 +221,7 @@ def _cross_check(data: Any, known_regimes: Collection[str] | None) -> list[tuple
                 found.append((("tasks", i, "due"), f"due {format_offset(due)}, before {dep!r} that it depends on "
                                                    f"(due {format_offset(dep_due)})"))
     found.extend((loc, message) for loc, message, _ in cycles)
+    found.extend(_check_actions(tasks, known_regimes))
     return found
 
 
@@ -340,8 +371,13 @@ def _check(text: str, where: str, known_regimes: Collection[str]) -> _Checked:
     return _Checked(None if problems else playbook, problems, lines)
 
 
-def _known(known_regimes: Iterable[str] | None) -> frozenset[str]:
-    return frozenset(builtin_regimes() if known_regimes is None else known_regimes)
+def _known(known_regimes: Iterable[str] | Mapping[str, Regime] | None) -> Collection[str]:
+    """The known regimes: a mapping (ids and their stages, so `completed_by` stages are checked too) or ids."""
+    if known_regimes is None:
+        return builtin_regimes()
+    if isinstance(known_regimes, Mapping):
+        return dict(known_regimes)
+    return frozenset(known_regimes)
 
 
 def _read(path: Path, known: Collection[str]) -> _Checked:
@@ -445,5 +481,5 @@ def tasks_for(playbook: Playbook, incident_id: str, aware_at: datetime) -> list[
     start = aware_at.astimezone(UTC)  # adding to a zoned time would add wall-clock time across a DST change
     return [Task(incident_id=incident_id, key=t.id, title=t.title, role=t.role, description=t.description,
                  depends_on=list(t.depends_on), due_at=None if t.due is None else start + t.due,
-                 checklist=list(t.checklist))
+                 checklist=list(t.checklist), done_when=list(t.completed_by))
             for t in playbook.tasks]

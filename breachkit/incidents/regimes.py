@@ -52,10 +52,35 @@ class Due(_Model):
         return any(m is not None for m in (self.hours, self.working_days, self.months))
 
 
+# Actions that meet a stage besides a filing for it (a filing always does).
+STAGE_ACTIONS = ("notices_delivered", "public_communication")
+DECISION_KINDS = ("notify_authority", "notify_subjects")
+
+
 class Stage(_Model):
     id: str
     title: str
     due: Due = Field(default_factory=Due)
+    # What else meets the stage: "notices_delivered" (every approved subject notice of a version delivered),
+    # "public_communication" (a public communication filed, Art. 34(3)(c)).
+    met_by: list[str] = Field(default_factory=list)
+    # A recorded decision of this kind saying "no" (with its reasons) makes the stage not required.
+    not_required_by: str | None = None
+
+    @field_validator("met_by")
+    @classmethod
+    def _actions(cls, values: list[str]) -> list[str]:
+        unknown = [v for v in values if v not in STAGE_ACTIONS]
+        if unknown:
+            raise ValueError(f"unknown action {', '.join(map(repr, unknown))} (known: {', '.join(STAGE_ACTIONS)})")
+        return values
+
+    @field_validator("not_required_by")
+    @classmethod
+    def _decision(cls, value: str | None) -> str | None:
+        if value is not None and value not in DECISION_KINDS:
+            raise ValueError(f"unknown decision kind {value!r} (known: {', '.join(DECISION_KINDS)})")
+        return value
 
 
 class Regime(_Model):

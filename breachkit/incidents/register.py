@@ -7,7 +7,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from breachkit.incidents.clock import Status, incident_deadlines
+from breachkit.incidents.api import deadlines_of, incident_actions
+from breachkit.incidents.clock import Deadline, Status
 from breachkit.incidents.model import DecisionKind, Incident
 from breachkit.incidents.regimes import Regime
 from breachkit.incidents.store import IncidentStore
@@ -18,7 +19,7 @@ COLUMNS = (
     "availability", "systems", "data_categories", "special_categories", "subject_categories", "children",
     "approx_subjects", "approx_records", "countries", "lead_authority", "consequences", "measures_taken",
     "measures_proposed", "authority_decision", "authority_reasons", "subjects_decision", "subjects_reasons",
-    "notified_authority", "filings", "references", "late_stages", "delay_reasons", "severity_method",
+    "notified_authority", "filings", "references", "stages", "late_stages", "delay_reasons", "severity_method",
 )
 
 
@@ -30,14 +31,23 @@ def _yes_no(value: bool | None) -> str | None:
     return None if value is None else ("yes" if value else "no")
 
 
+def stage_text(d: Deadline) -> str:
+    """"gdpr-34.subjects met 2026-03-21T09:00:00Z (notices_delivered: all 216 approved notices … delivered)"."""
+    status = d.status.value.replace("_", " ")
+    if d.met_at is not None:
+        return f"{d.regime}.{d.stage} {status} {_time(d.met_at)} ({d.met_by}: {d.detail})"
+    due = f", due {_time(d.due_at)}" if d.due_at else ""
+    return f"{d.regime}.{d.stage} {status}{due}"
+
+
 def register_row(store: IncidentStore, incident: Incident, regimes: Mapping[str, Regime], now: datetime
                  ) -> dict[str, Any]:
-    decisions = store.decisions(incident.id)
-    filings = store.filings(incident.id)
+    actions = incident_actions(store, incident)
+    decisions, filings = actions.decisions, actions.filings
     assessments = store.assessments(incident.id)
     latest = {d.kind: d for d in decisions}  # the last decision of each kind counts
     authority, subjects = latest.get(DecisionKind.NOTIFY_AUTHORITY), latest.get(DecisionKind.NOTIFY_SUBJECTS)
-    deadlines = incident_deadlines(incident.regimes, regimes, incident.aware_at, filings, now)
+    deadlines = deadlines_of(store, incident, regimes, now, actions)
     late = [f"{d.regime}.{d.stage} ({d.status.value})" for d in deadlines if d.status in (Status.LATE, Status.OVERDUE)]
     return {
         "id": incident.id, "title": incident.title, "status": incident.status.value,
@@ -61,7 +71,8 @@ def register_row(store: IncidentStore, incident: Incident, regimes: Mapping[str,
         "notified_authority": _yes_no(any(f.regime in ("gdpr-33", "uk-gdpr") for f in filings)),
         "filings": [f"{f.regime}.{f.stage} {f.kind.value} {_time(f.filed_at)}" for f in filings],
         "references": sorted({f.reference for f in filings if f.reference}),
-        "late_stages": late, "delay_reasons": incident.delay_reasons or None,
+        "stages": [stage_text(d) for d in deadlines], "late_stages": late,
+        "delay_reasons": incident.delay_reasons or None,
         "severity_method": (f"ENISA SE={assessments[-1].score:g} ({assessments[-1].severity.value})"
                             if assessments else None),
     }

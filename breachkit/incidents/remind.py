@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from breachkit.errors import BreachkitError
-from breachkit.incidents.clock import Deadline, Status, format_remaining
+from breachkit.incidents.clock import Deadline, Status, due_words
 from breachkit.incidents.model import Incident, Task, TaskState
 from breachkit.incidents.store import IncidentStore
 
@@ -35,7 +35,7 @@ class Reminder:
     def text(self, incident: Incident, zone: ZoneInfo) -> tuple[str, str]:
         """Subject line and body (no personal data of data subjects: only the incident's own facts)."""
         when = self.due_at.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
-        state = format_remaining(self.remaining)
+        state = due_words(self.remaining)
         head = "OVERDUE" if self.threshold == OVERDUE else f"due in {self.threshold}"
         body = (f"{incident.id} — {incident.title}\n\n{self.title}\nDue: {when} ({state}).\n\n"
                 f"See: breachkit incident show {incident.id}\n")

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 from breachkit.errors import UsageError
-from breachkit.incidents.api import deadlines_of, normalize_id
+from breachkit.incidents.api import incident_state
 from breachkit.session import Session
 from breachkit.workspace import write_private_bytes
 
@@ -69,15 +69,14 @@ def export_timeline(session: Session, incident_id: str, out: Path, *, window: Ti
     if out.suffix.lower() not in (".png", ".svg"):
         raise UsageError(f"unsupported picture format {out.suffix!r}", path=out, hint="name the file .png or .svg")
     store, now, regimes = session.store, session.now(), session.regimes
-    incident = store.get(normalize_id(incident_id))
     if window not in WINDOWS:
         raise UsageError(f"unknown timeline window {window!r} (known: {', '.join(WINDOWS)})", field="window")
-    deadlines = deadlines_of(store, incident, regimes, now)
-    span = legal_window(incident.aware_at, deadlines, now) if window == "legal" else None
-    figure = plot_timeline(incident, deadlines=deadlines, tasks=store.tasks(incident.id),
-                           filings=store.filings(incident.id), now=now, zone=session.zone,
-                           regime_names={k: r.name for k, r in regimes.items()},
-                           window=span)
+    state = incident_state(session, incident_id)
+    incident = state.incident
+    span = legal_window(incident.aware_at, state.deadlines, now) if window == "legal" else None
+    figure = plot_timeline(incident, deadlines=state.deadlines, tasks=state.tasks, filings=list(state.actions.filings),
+                           now=now, zone=session.zone, regime_names={k: r.name for k, r in regimes.items()},
+                           soon=session.due_soon, window=span)
     save_timeline(figure, out)
     data = out.read_bytes()
     digest = hashlib.sha256(data).hexdigest()

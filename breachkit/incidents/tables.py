@@ -129,12 +129,20 @@ outbox = Table(
     Column("message_id", Text, nullable=False),
     Column("sha256", String(64), nullable=False),  # of the exact bytes sent (the disclosure record)
     Column("content_sha256", String(64), nullable=False),  # of what was said (tells a changed re-render)
-    Column("message", LargeBinary, nullable=False),  # the exact RFC 5322 bytes handed to the server
     Column("reason", Text, nullable=False),
     Column("queued_at", UTC_TIME, nullable=False),
     Column("updated_at", UTC_TIME, nullable=False),
     Column("sent_at", UTC_TIME),
     UniqueConstraint("incident_id", "recipient", "kind", "version", name="uq_outbox_message"),
+)
+
+outbox_messages = Table(
+    # The exact RFC 5322 bytes of each outbox message, written once when queued. Kept apart from the outbox row,
+    # whose state changes twice per message: rewriting ~10 kB of message with every change was most of the
+    # store's write volume while sending.
+    "outbox_messages", metadata,
+    Column("outbox_id", Integer, ForeignKey("outbox.id"), primary_key=True),
+    Column("message", LargeBinary, nullable=False),
 )
 
 reminders = Table(
@@ -188,4 +196,35 @@ web_sessions = Table(
     Column("created_at", UTC_TIME, nullable=False),
     Column("seen_at", UTC_TIME, nullable=False),
     Column("expires_at", UTC_TIME, nullable=False),
+)
+
+approvals = Table(
+    # Four eyes: who approved which rendered set, and the hash of every message (or report format) in it.
+    # Append-only (the database refuses UPDATE and DELETE): a new approval is a new row.
+    "approvals", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("incident_id", String(32), ForeignKey("incidents.id"), nullable=False, index=True),
+    Column("kind", String(16), nullable=False),  # subject | authority
+    Column("version", Integer, nullable=False),
+    Column("approved_at", UTC_TIME, nullable=False),  # also the Date header of the approved messages
+    Column("approved_by", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("messages", Integer, nullable=False),
+    Column("sha256", String(64), nullable=False),  # of the manifest
+    Column("summary", JSON, nullable=False),  # per locale, rejected rows, report type and formats…
+    Column("manifest", LargeBinary, nullable=False),  # gzip of "<key>\t<sha256>\n" lines, sorted by key
+)
+
+filed_documents = Table(
+    # The exact bytes of what was filed with an authority (or published), kept with the filing record.
+    # Append-only.
+    "filed_documents", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("incident_id", String(32), ForeignKey("incidents.id"), nullable=False, index=True),
+    Column("record_id", Integer, ForeignKey("records.id"), nullable=False, unique=True),
+    Column("name", Text, nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("content", LargeBinary, nullable=False),
+    Column("stored_at", UTC_TIME, nullable=False),
 )

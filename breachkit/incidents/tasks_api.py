@@ -1,19 +1,22 @@
 """Playbook tasks of an incident: list, assign, tick checklist items, complete, skip, reopen — each recorded in
-the incident's timeline with who did it. Each change takes `if_version`: only if the task is still at the version
-the caller read (a form rendered earlier, a script); otherwise a ConflictError and nothing is written."""
+the incident's timeline with who did it. A task the playbook lets an action complete (`completed_by`: a filing,
+the delivery of the approved notices, a decision…) is shown done when that action is on record. Each change takes
+`if_version`: only if the task is still at the version the caller read (a form rendered earlier, a script);
+otherwise a ConflictError and nothing is written."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
 from breachkit.errors import NotFoundError, UsageError
-from breachkit.incidents.api import normalize_id
+from breachkit.incidents.api import incident_state, normalize_id
 from breachkit.incidents.model import Task, TaskState
 from breachkit.session import Session
 
 
 def list_tasks(session: Session, incident_id: str) -> list[Task]:
-    return session.store.tasks(normalize_id(incident_id))
+    """The tasks by due time, as the actions on record left them (see `breachkit.incidents.progress`)."""
+    return incident_state(session, incident_id).tasks
 
 
 def get_task(session: Session, incident_id: str, key: str) -> Task:
@@ -69,6 +72,10 @@ def reopen_task(session: Session, incident_id: str, key: str, *, reason: str, if
                 ) -> Task:
     if not reason.strip():
         raise UsageError("reopening a task needs a reason", field="reason")
+    shown = next((t for t in list_tasks(session, incident_id) if t.key == key), None)
+    if shown is not None and shown.done_by_action and get_task(session, incident_id, key).state is TaskState.OPEN:
+        raise UsageError(f"task {key!r} follows what was done ({shown.done_by_action}): it cannot be reopened by hand",
+                         hint="it opens again only if the record changes (e.g. a new decision)")
     return _change(session, incident_id, key, {"state": TaskState.OPEN.value}, reason, if_version)
 
 

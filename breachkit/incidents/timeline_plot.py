@@ -41,6 +41,7 @@ from breachkit.errors import UsageError
 from breachkit.incidents.clock import Deadline, Status
 from breachkit.incidents.model import Filing, Incident, Task, TaskState
 from breachkit.incidents.regimes import builtin_regimes
+from breachkit.incidents.timing import Timing, task_timing
 from breachkit.workspace import write_private_bytes
 
 PictureFormat = Literal["png", "svg"]
@@ -56,7 +57,7 @@ STATUS_STYLE: dict[Status, tuple[str, str]] = {
     Status.MET: (GREEN, "deadline met"),
     Status.LATE: (ORANGE, "filed late"),
     Status.OPEN: (GREY, "without undue delay (no fixed time)"),
-    Status.DONE: (GREEN, "deadline met"),
+    Status.NOT_REQUIRED: (GREY, "not required (recorded decision)"),
 }
 
 LINE_INCHES = 0.36  # height of one line (row) of the plot
@@ -138,14 +139,15 @@ class _Plot:
 
 def plot_timeline(incident: Incident, *, deadlines: Sequence[Deadline], tasks: Sequence[Task],
                   filings: Sequence[Filing], now: datetime, zone: ZoneInfo, title: str | None = None,
-                  regime_names: Mapping[str, str] | None = None,
+                  regime_names: Mapping[str, str] | None = None, soon: timedelta = timedelta(hours=12),
                   window: tuple[datetime, datetime] | None = None) -> Figure:
     """The timeline picture of `incident` as of `now`, times shown in `zone`.
 
     `deadlines` come from `clock.deadlines()` for each of the incident's regimes (their status already
     reflects `now` and the filings); `regime_names` labels the regime bands (default: the built-in names,
     else the regime id); `window` (start, end) fixes the time axis (default: everything, now included).
-    `now` must be timezone-aware.
+    `now` must be timezone-aware. Open tasks say in words how long until or since they were due ("due soon" within
+    `soon`).
     """
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
@@ -164,6 +166,7 @@ def plot_timeline(incident: Incident, *, deadlines: Sequence[Deadline], tasks: S
 
     moments = [now, incident.aware_at, *(m for _, m, _ in events), *(e for _, _, e in events if e is not None)]
     moments += [d.due_at for d in deadlines if d.due_at is not None] + [f.filed_at for f in filings]
+    moments += [d.met_at for d in deadlines if d.met_at is not None]
     moments += [m for t in tasks for m in (t.due_at, t.completed_at) if m is not None]
     start, end = (min(moments), max(moments)) if window is None else window
     if end <= start:
@@ -184,7 +187,7 @@ def plot_timeline(incident: Incident, *, deadlines: Sequence[Deadline], tasks: S
         top += size
     if ordered_tasks:
         ax.axhline(top - 0.5, color=GREY, linewidth=0.8)
-        ticks += _draw_tasks(plot, ordered_tasks, top, incident.aware_at, now)
+        ticks += _draw_tasks(plot, ordered_tasks, top, incident.aware_at, now, soon)
 
     ax.axvline(_x(incident.aware_at), color=INK, linewidth=2.4, zorder=1)
     plot.key("aware: the clock starts", Line2D([], [], color=INK, linewidth=2.4))
@@ -280,14 +283,16 @@ def _draw_events(plot: _Plot, events: list[tuple[str, datetime, datetime | None]
 
 def _deadline_text(plot: _Plot, d: Deadline) -> str:
     due = "" if d.due_at is None else f"due {plot.when(d.due_at)}" + (" (provisional)" if d.provisional else "")
-    filed = "" if d.filed_at is None else plot.when(d.filed_at)
+    met = "" if d.met_at is None else plot.when(d.met_at)
+    how = {"filing": "filed", "notices_delivered": "all approved notices delivered",
+           "public_communication": "public communication", "decision": "decision"}.get(d.met_by or "", "")
     state = {
         Status.RUNNING: f"{_duration(d.remaining or timedelta())} left",
         Status.OVERDUE: f"OVERDUE by {_duration(d.remaining or timedelta())}",
-        Status.MET: f"met, filed {filed}",
-        Status.LATE: f"filed late, {filed}",
-        Status.OPEN: "without undue delay, not filed yet",
-        Status.DONE: f"without undue delay, filed {filed}",
+        Status.MET: f"met {met} ({how})",
+        Status.LATE: f"met LATE {met} ({how})",
+        Status.OPEN: "without undue delay, not met yet",
+        Status.NOT_REQUIRED: f"not required: decision {met}",
     }[d.status]
     return f"{d.title}\n{due} · {state}" if due else f"{d.title}\n{state}"
 
@@ -323,7 +328,7 @@ def _draw_filings(plot: _Plot, filings: list[Filing], top: int) -> None:
 
 
 def _draw_tasks(plot: _Plot, tasks: list[Task], top: int, aware_at: datetime,
-                now: datetime) -> list[tuple[float, str]]:
+                now: datetime, soon: timedelta) -> list[tuple[float, str]]:
     """One row per task from line `top` (a bar from aware_at to its due time), a thin rule between role groups.
 
     Returns the y tick labels.
@@ -335,12 +340,16 @@ def _draw_tasks(plot: _Plot, tasks: list[Task], top: int, aware_at: datetime,
         y = top + row
         if row and task.role != tasks[row - 1].role:
             ax.axhline(y - 0.5, color="#cccccc", linewidth=0.6)
-        overdue = task.state is TaskState.OPEN and task.due_at is not None and task.due_at < now
-        color, legend, state = {
-            TaskState.DONE: (GREEN, "task done", f"done {plot.when(task.completed_at)}" if task.completed_at
-                             else "done"),
-            TaskState.SKIPPED: (GREY, "task skipped", "skipped"),
-        }.get(task.state, (RED, "task overdue", "OVERDUE") if overdue else (BLUE, "task open", "open"))
+        timing = task_timing(task, now, soon, plot.when)
+        color, legend = {
+            Timing.DONE: (GREEN, "task done"),
+            Timing.SKIPPED: (GREY, "task skipped"),
+            Timing.OVERDUE: (RED, "task overdue"),
+            Timing.DUE_SOON: (ORANGE, "task due soon"),
+            Timing.OPEN: (BLUE, "task open"),
+            Timing.NO_DEADLINE: (BLUE, "task open"),
+        }[timing.state]
+        state = "open" if timing.state is Timing.NO_DEADLINE else timing.text
         if task.due_at is not None:
             end = _x(task.due_at)
             ax.barh(y, end - aware, left=aware, height=0.5, color=color, alpha=0.85, zorder=2)

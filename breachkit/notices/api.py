@@ -6,15 +6,16 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
 from breachkit.document import Document
 from breachkit.errors import PartialFailure, Problem, UsageError
 from breachkit.incidents.api import normalize_id
+from breachkit.notices.approvals import SendPlanDocument, latest_approval, send_plan
 from breachkit.notices.compose import (
     authority_report_context,
-    chunks,
     load_recipients,
     notice_context,
     outgoing,
@@ -22,7 +23,7 @@ from breachkit.notices.compose import (
     write_eml,
 )
 from breachkit.notices.context import ReportType
-from breachkit.notices.outbox import Row, State
+from breachkit.notices.outbox import Row, State, approval_mismatch
 from breachkit.notices.render import AUTHORITY_FORMATS, AuthorityFormat, RenderSummary, render_all, render_authority
 from breachkit.notices.render import write_authority as write_authority_files
 from breachkit.notices.templates import environment_from_config
@@ -105,8 +106,8 @@ def authority_report(session: Session, incident_id: str, fmt: AuthorityFormat = 
 class SendResult:
     incident: str
     queued: int = 0  # new in the outbox
-    already: int = 0  # queued before with the same content
-    changed: list[str] = field(default_factory=list)  # queued before with different content: not queued again
+    already: int = 0  # queued before (an earlier run): not queued again
+    changed: list[str] = field(default_factory=list)  # kept for callers of older versions: always empty now
     rejected: list[Problem] = field(default_factory=list)  # recipient rows left out
     dry_run: list[Path] = field(default_factory=list)  # .eml files written instead of queuing
     sent: int = 0
@@ -116,6 +117,9 @@ class SendResult:
     interrupted: list[str] = field(default_factory=list)  # left `sending` by an earlier run: now unknown
     counts: dict[str, int] = field(default_factory=dict)  # outbox totals by state after the run
     delivered: bool = False  # delivery ran (not --queue-only, not a dry run)
+    plan: SendPlanDocument | None = None  # what was confirmed
+    cancelled: bool = False  # the confirmation said no: nothing was queued or sent
+    warnings: list[str] = field(default_factory=list)
 
     def failure(self) -> PartialFailure | None:
         """The messages not delivered for sure, as the error the caller should raise (None: all fine)."""
@@ -131,37 +135,70 @@ class SendResult:
 
 def send_notices(session: Session, incident_id: str, *, recipients: Path | None = None, version: int = 1,
                  dry_run_to: Path | None = None, queue_only: bool = False,
+                 confirm: Callable[[SendPlanDocument], bool] | None = None,
                  on_start: Callable[[int], None] | None = None,
                  on_message: Callable[[Row, State], None] | None = None,
                  override_reason: str | None = None) -> SendResult:
-    """Queue every person's email in the outbox (batches of 500, one transaction each; a message already queued
-    is left alone) and deliver it over SMTP, exactly once or visibly `unknown`. Needs a recorded decision to tell
-    the people (its reasons are each disclosure's reason). `dry_run_to` writes .eml files instead. Before
-    queuing, the pre-filing check runs: its errors stop the sending unless `override_reason` is given
-    (recorded); a dry run only reviews, so it is not checked."""
-    from breachkit.incidents.check_api import enforce_check
+    """Send an approved version of the subject notices (every kind: breach, compromise, both): every message
+    rendered again and checked against the hash its approval recorded, the whole set queued in one transaction
+    (or, if one message differs, none: a ConflictError names how many and why), then delivered over SMTP, exactly
+    once or visibly `unknown`.
+
+    The pre-filing check runs first: its errors stop the sending unless `override_reason` is given (the override
+    is recorded once the sending goes ahead, i.e. after the confirmation). Then it needs a recorded decision to
+    tell the people (its reasons are each disclosure's reason), an approval of the version (`approve_notices`), a
+    configured sender and — with `notices.require_second_person` — a sender other than the approver. `confirm` is
+    shown the plan (counts per locale and kind, approver, the check's outcome) and may say no; None means the
+    caller has confirmed. A version queued by an earlier run is delivered without rendering it again.
+    `dry_run_to` writes the .eml files instead (no approval needed; a dry run only reviews, so it is not
+    checked)."""
+    from breachkit.incidents.check_api import enforce_check, record_check_override
     from breachkit.notices.delivery import DeliveryOptions, deliver, transport_from_config
 
     store, config, now = session.store, session.config, session.now()
     env = environment_from_config(config)
     incident = store.get(normalize_id(incident_id))
     reason = require_subject_decision(store, incident)
-    if dry_run_to is None:
-        enforce_check(session, incident.id, action="sending the notices", override_reason=override_reason)
-    people = load_recipients(store, incident, env, recipients)
-    messages = outgoing(incident, people, notice_context(store, config, incident), env, config, version=version,
-                        reason=reason, now=now)
-    result = SendResult(incident.id, rejected=list(people.rejected))
     if dry_run_to is not None:
+        approval = store.approvals.latest(incident.id, "subject", version)
+        people = load_recipients(store, incident, env, recipients)
+        messages = outgoing(incident, people, notice_context(store, config, incident), env, config,
+                            version=version, reason=reason, now=approval.approved_at if approval else now)
+        result = SendResult(incident.id, rejected=list(people.rejected))
         result.dry_run = write_eml(messages, dry_run_to)
         store.audit("render", str(dry_run_to), actor=session.actor, at=now, incident_id=incident.id,
                     reason="dry run (.eml)", detail={"messages": len(result.dry_run)})
         return result
+    checked = enforce_check(session, incident.id, action="sending the notices", override_reason=override_reason,
+                            record=False)
+    plan = send_plan(session, incident.id, version=version)
+    if not checked.passed:
+        plan = plan.model_copy(update={"warnings": [*plan.warnings, (
+            f"the pre-filing check found {checked.errors} error{'s' if checked.errors != 1 else ''}: going ahead "
+            f"on the override given ({override_reason}), recorded when the sending starts")]})
+    result = SendResult(incident.id, plan=plan, warnings=list(plan.warnings))
+    if confirm is not None and not confirm(plan):
+        result.cancelled = True
+        return result
+    if not checked.passed:
+        record_check_override(session, checked, "sending the notices", override_reason or "")
+    approval = latest_approval(session, incident, version)
+    approved = store.approvals.hashes(approval.id)
     outbox = store.outbox
-    for batch in chunks(messages):
-        queued = outbox.enqueue(batch, actor=session.actor, now=now)
-        result.queued, result.already = result.queued + queued.added, result.already + queued.already
-        result.changed += queued.changed
+    queued = outbox.version_hashes(incident.id, "subject", version)
+    if queued:  # an earlier run queued it: the outbox must hold exactly the approved bytes
+        if queued != approved:
+            raise approval_mismatch(incident.id, version, [r for r in queued if r in approved and
+                                                           queued[r] != approved[r]],
+                                    [r for r in queued if r not in approved], [r for r in approved if r not in queued])
+        result.already = len(queued)
+    else:
+        people = load_recipients(store, incident, env, recipients)
+        result.rejected = list(people.rejected)
+        messages = outgoing(incident, people, notice_context(store, config, incident), env, config, version=version,
+                            reason=reason, now=approval.approved_at)
+        result.queued = outbox.enqueue_approved(incident.id, "subject", version, messages, approved,
+                                                actor=session.actor, now=now)
     if not queue_only:
         if on_start is not None:
             on_start(outbox.counts(incident.id, "subject")[State.QUEUED.value])
@@ -192,6 +229,11 @@ def notice_status(session: Session, incident_id: str) -> NoticeStatusDocument:
         incident=incident.id, counts=store.outbox.counts(incident.id),
         problems=[{"recipient": r.recipient, "kind": r.kind, "state": r.state.value, "attempts": r.attempts,
                    "error": r.last_error} for r in trouble])
+
+
+def delivery_times(session: Session, incident_id: str) -> list[datetime]:
+    """When each subject notice of the incident was delivered, oldest first (the board's timeline picture)."""
+    return session.store.outbox.sent_times(normalize_id(incident_id), "subject")
 
 
 def resolve_notices(session: Session, incident_id: str, *, action: Literal["resend", "sent", "cancel"],

@@ -104,29 +104,18 @@ def message_id(incident_id: str, kind: str, version: int, subject_id: str, sende
 def outgoing(incident: Incident, recipients: Iterable[Recipient], incident_ctx: IncidentNoticeContext,
              env: NoticeEnvironment, config: Config, *, version: int, reason: str, now: datetime) -> Iterator[Outgoing]:
     """Render each recipient's email and compose the exact bytes to queue (lazily: a million people never sit
-    in memory as rendered messages at once)."""
+    in memory as rendered messages at once). `now` is the Date header: the same inputs give the same bytes."""
     smtp = config.notices.smtp
+    sender = smtp.require_sender()
+    sender_name = smtp.sender_name or config.notices.controller_name
     for recipient in recipients:
         email = render_subject(recipient, incident_ctx, env)
-        mid = message_id(incident.id, "subject", version, recipient.subject_id, smtp.sender)
-        body = compose(sender=smtp.sender, sender_name=smtp.sender_name or config.notices.controller_name,
-                       to_address=recipient.email, to_name=recipient.name, subject=email.subject_line,
-                       text=email.text, html=email.html, message_id=mid, date=now)
+        mid = message_id(incident.id, "subject", version, recipient.subject_id, sender)
+        body = compose(sender=sender, sender_name=sender_name, to_address=recipient.email, to_name=recipient.name,
+                       subject=email.subject_line, text=email.text, html=email.html, message_id=mid, date=now)
         content = hashlib.sha256(f"{recipient.email}\0{email.sha256}".encode()).hexdigest()
         yield Outgoing(incident.id, recipient.subject_id, "subject", version, recipient.email, body, mid, reason,
-                       content)
-
-
-def chunks(items: Iterable[Outgoing], size: int = 500) -> Iterator[list[Outgoing]]:
-    """Batches for queuing (one transaction each)."""
-    batch: list[Outgoing] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+                       content, email.locale, recipient.notice_kind)
 
 
 def write_eml(messages: Iterable[Outgoing], folder: Path) -> list[Path]:

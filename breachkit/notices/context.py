@@ -260,10 +260,14 @@ def _count(exact: int | None, estimate: int | None, is_exact: bool) -> Count:
     return Count(estimate, Precision.APPROXIMATE) if estimate is not None else Count(None, Precision.UNKNOWN)
 
 
-def _informed(filings: Sequence[Filing], decisions: Sequence[Decision]) -> SubjectsInformed:
+def _informed(filings: Sequence[Filing], decisions: Sequence[Decision],
+              deadlines: Sequence[Deadline] = ()) -> SubjectsInformed:
     decision = _latest_decision(decisions, DecisionKind.NOTIFY_SUBJECTS)
     reasons, decided_at = (decision.reasons, decision.decided_at) if decision else ("", None)
     told = sorted((f for f in filings if f.regime == SUBJECTS_REGIME), key=lambda f: f.filed_at)
+    delivered = next((d for d in deadlines if d.regime == SUBJECTS_REGIME and d.met_by == "notices_delivered"), None)
+    if delivered is not None and delivered.met_at is not None and (not told or delivered.met_at < told[0].filed_at):
+        return SubjectsInformed(Communication.INFORMED, delivered.met_at, "email", reasons, decided_at)
     if told:
         return SubjectsInformed(Communication.INFORMED, told[0].filed_at, told[0].recipient, reasons, decided_at)
     if decision is None:
@@ -362,7 +366,7 @@ def authority_context(incident: Incident, *, config: NoticesConfig, now: datetim
             assessment.cb_availability, assessment.cb_malicious, assessment.notes, assessment.assessed_by,
             assessment.assessed_at),
         measures=Measures(incident.measures_taken, incident.measures_proposed),
-        informed=_informed(filings, decisions),
+        informed=_informed(filings, decisions, deadlines),
         cross_border=CrossBorder(
             cross_border=len([c for c in countries if c in eea]) > 1 if eea else len(countries) > 1,
             lead_authority=incident.lead_authority, countries=tuple(countries),

@@ -226,3 +226,11 @@ def write_authority(ctx: AuthorityContext, env: NoticeEnvironment, out_dir: Path
         for fmt, content in rendered.items():
             _write(stage / f"report.{fmt}", content)
     return [out_dir / f"report.{fmt}" for fmt in formats]
+
+
+def write_rendered(files: dict[str, bytes], out_dir: Path, *, overwrite: bool = False) -> list[Path]:
+    """Write already rendered files (name → exact bytes) into `out_dir` (0600), all or nothing."""
+    with _staged(out_dir, overwrite) as stage:
+        for name, data in files.items():
+            _write(stage / name, data)
+    return [out_dir / name for name in files]

@@ -47,6 +47,35 @@ STRINGS_FILE = "strings.toml"
 TemplateFormat = Literal["md", "html"]
 AUTHORITY_TEMPLATES: dict[TemplateFormat, str] = {"md": "authority/report.md", "html": "authority/report.html"}
 
+class _Sandbox(SandboxedEnvironment):
+    """Jinja's sandbox, with its attribute check remembered per (type, attribute name): the check
+    (`is_safe_attribute`: a leading underscore, or an internal attribute of functions, frames, generators, types…)
+    depends on nothing else, and repeating it for every attribute read was a sixth of a notice's rendering time."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._safe: dict[tuple[type, str], bool] = {}
+
+    def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
+        key = (type(obj), attr)
+        known = self._safe.get(key)
+        if known is None:
+            known = self._safe[key] = bool(super().is_safe_attribute(obj, attr, value))
+        return known
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        """A data attribute already found safe is returned at once; the sandbox's full path (which wraps
+        `str.format` and refuses unsafe callables) handles everything else, exactly as before."""
+        if self._safe.get((type(obj), attribute)):
+            try:
+                value = getattr(obj, attribute)
+            except AttributeError:
+                return super().getattr(obj, attribute)
+            if not callable(value):
+                return value
+        return super().getattr(obj, attribute)
+
+
 def _locale_of(context: jinja2.runtime.Context) -> str:
     value = context.get("locale", "en")
     return value if isinstance(value, str) else "en"
@@ -110,7 +139,7 @@ class NoticeEnvironment:
     def __init__(self, search_path: Sequence[Path], *, default_locale: str = "en") -> None:
         self.search_path = tuple(p.resolve() for p in search_path)
         self.default_locale = default_locale
-        self.jinja = SandboxedEnvironment(
+        self.jinja = _Sandbox(
             loader=jinja2.ChoiceLoader([jinja2.FileSystemLoader(p) for p in self.search_path]),
             undefined=jinja2.StrictUndefined,
             autoescape=jinja2.select_autoescape(enabled_extensions=("html",), disabled_extensions=(),

@@ -45,7 +45,7 @@ class BoardSettings:
     trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     tls: bool = False
     policy: LoginPolicy = field(default_factory=LoginPolicy)
-    due_soon: timedelta = timedelta(hours=6)
+    due_soon: timedelta | None = None  # None: the session's (incidents.due_soon_hours), as on the CLI
     poll_seconds: float = 3.0
     throttle_failures: int = 20  # failed sign-ins from one address …
     throttle_window: float = 600.0  # … within this many seconds: refused for a while
@@ -58,7 +58,8 @@ class BoardSettings:
                                                lockout=timedelta(minutes=web.lockout_minutes),
                                                idle=timedelta(hours=web.session_idle_hours),
                                                lifetime=timedelta(hours=web.session_hours)),
-                   due_soon=timedelta(hours=web.due_soon_hours), poll_seconds=web.poll_seconds)
+                   due_soon=None if web.due_soon_hours is None else timedelta(hours=web.due_soon_hours),
+                   poll_seconds=web.poll_seconds)
 
 
 @dataclass(frozen=True)

@@ -90,6 +90,8 @@ class BoardContext:
     def __init__(self, session: Session, settings: BoardSettings) -> None:
         self.session = session
         self.settings = settings
+        # one "due soon" threshold for the board and the CLI (incidents.due_soon_hours) unless web.due_soon_hours
+        self.due_soon = settings.due_soon if settings.due_soon is not None else session.due_soon
         self.memo = Memo()
         self.auth = Authenticator(session, settings)
         self.markers = MarkerCache(lambda scope: session.store.change_marker(scope))
@@ -104,6 +106,7 @@ class BoardContext:
         self.env.globals["STATUS_WORDS"] = present.STATUS_WORDS
         self.env.globals["zone"] = zone.key
         self.env.globals["poll_seconds"] = settings.poll_seconds
+        self.env.globals["due_soon_hours"] = self.due_soon.total_seconds() / 3600
 
     # --- the gate -------------------------------------------------------------------------------------
 

@@ -19,12 +19,12 @@ from breachkit.incidents.clock import legal_window
 from breachkit.incidents.documents import DeadlineItem
 from breachkit.incidents.model import ID_PATTERN, Decision, Filing, Incident, Task, TimelineEntry
 from breachkit.incidents.reports_api import export_register, register_rows
-from breachkit.notices.api import notice_status
+from breachkit.notices.api import delivery_times, notice_status
+from breachkit.notices.disclosures import disclosure_record
 from breachkit.subjects.api import download_build, show_subjects
 from breachkit.web import present, timeline_svg
 from breachkit.web.auth import WebUser
 from breachkit.web.context import FRAGMENT_HEADER, BoardContext, board_of
-from breachkit.web.disclosures import disclosure_record
 
 HISTORY = 25  # timeline entries shown before "show all"
 
@@ -63,7 +63,7 @@ def _board(board: BoardContext, request: Request, user: WebUser) -> Response:
 
 def _board_rows(board: BoardContext) -> tuple[list[dict[str, Any]], float]:
     session = board.session
-    found = board_rows(session, due_soon=board.settings.due_soon)
+    found = board_rows(session, due_soon=board.due_soon)
     rows = []
     for row in found.rows:
         items = {(d.regime, d.stage): DeadlineItem.of(row.incident, d) for d in row.deadlines}
@@ -72,7 +72,8 @@ def _board_rows(board: BoardContext) -> tuple[list[dict[str, Any]], float]:
             "row": row, "incident": row.incident,
             "next": present.deadline_view(items[(nxt.regime, nxt.stage)], session.regimes, found.due_soon,
                                           session.zone) if nxt else None,
-            "next_task": present.task_view(row.tasks.next, found.at, found.due_soon) if row.tasks.next else None,
+            "next_task": (present.task_view(row.tasks.next, found.at, found.due_soon, session.zone)
+                          if row.tasks.next else None),
             "overdue_stages": [present.deadline_view(items[(d.regime, d.stage)], session.regimes, found.due_soon,
                                                      session.zone) for d in row.overdue_stages if d is not nxt],
         })
@@ -100,9 +101,9 @@ def incident_page_data(board: BoardContext, iid: str, *, all_history: bool = Fal
     session = board.session
     doc = incidents.show_incident(session, iid, timeline=True)
     incident = Incident.model_validate(doc.incident)
-    due_soon = board.settings.due_soon
+    due_soon = board.due_soon
     deadlines = [present.deadline_view(d, session.regimes, due_soon, session.zone) for d in doc.deadlines]
-    tasks = [Task.model_validate(t) for t in doc.tasks]
+    tasks = [Task.model_validate({k: v for k, v in t.items() if k in Task.model_fields}) for t in doc.tasks]
     decisions = [Decision.model_validate(d) for d in doc.decisions]
     filings = [Filing.model_validate(f) for f in doc.filings]
     timeline = [TimelineEntry.model_validate(e) for e in doc.timeline]
@@ -115,12 +116,12 @@ def incident_page_data(board: BoardContext, iid: str, *, all_history: bool = Fal
                     "people": counts.get("people", listing.record.rows),
                     "countries": counts.get("people_per_country", {}),
                     "categories": counts.get("people_per_category", {})}
-    sends = [d.at for d in disclosure_record(session, iid) if d.action == "send"]
+    sends = delivery_times(session, iid)
     window = legal_window(incident.aware_at, doc.deadlines, doc.at)
     picture = timeline_svg.draw(incident, deadlines, filings, decisions, tasks, sends, window, doc.at, session.zone)
     newest = list(reversed(timeline))
-    return IncidentPage(incident, deadlines, present.tasks_by_due(tasks, doc.at, due_soon), decisions, filings,
-                        newest if all_history else newest[:HISTORY], len(timeline), notices, subjects, picture)
+    return IncidentPage(incident, deadlines, present.tasks_by_due(tasks, doc.at, due_soon, session.zone), decisions,
+                        filings, newest if all_history else newest[:HISTORY], len(timeline), notices, subjects, picture)
 
 
 async def incident_page(request: Request) -> Response:
@@ -179,11 +180,10 @@ async def disclosures_page(request: Request) -> Response:
         session = board.session.as_actor(user.name)
         if iid is not None:
             incidents.get_incident(session, iid)  # a clear 404 for an unknown incident
-        rows = disclosure_record(session, iid)
-        session.store.audit("view", "disclosure record", actor=user.name, at=session.now(), incident_id=iid,
-                            reason="disclosure record shown on the board", detail={"rows": len(rows)})
-        return board.render(request, "disclosures.html", user, scope=None, rows=list(reversed(rows)), incident_id=iid,
-                            title="Disclosure record")
+        # the same use case as `report disclosures`; showing the record is recorded (an audit "view")
+        record = disclosure_record(session, iid, reason="disclosure record shown on the board").document
+        return board.render(request, "disclosures.html", user, scope=None, rows=list(reversed(record.disclosures)),
+                            incident_id=iid, verify=record.verify, title="Disclosure record")
 
     return await run_in_threadpool(run)
 

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from breachkit.incidents.clock import duration_words
 from breachkit.incidents.documents import DeadlineItem
 from breachkit.incidents.model import Task, TaskState
 from breachkit.incidents.regimes import Regime
+from breachkit.incidents.timing import Timing, stage_timing, task_timing
 
 
 def when(value: datetime | None, zone: ZoneInfo) -> str:
@@ -36,37 +36,29 @@ class DeadlineView:
     title: str
     due_at: datetime | None
     filed_at: datetime | None
-    status: str  # running | due-soon | overdue | met | late | open | done
-    words: str  # the state in words, as of the page's time
+    status: str  # running | due-soon | overdue | met | late | not-required | open
+    words: str  # the state in words, as of the page's time (`incidents.timing.stage_timing`, as on the CLI)
     needs_delay_reasons: bool
     provisional: bool
+    met_by: str | None = None  # filing | notices_delivered | public_communication | decision
+    met_at: datetime | None = None  # when it was met or found not required
 
     @property
     def counting(self) -> bool:
-        """A live countdown applies (a fixed due time, not filed yet)."""
-        return self.due_at is not None and self.filed_at is None
+        """A live countdown applies (a fixed due time, neither met nor found not required)."""
+        return self.due_at is not None and self.status in ("running", "due-soon", "overdue")
 
 
 def deadline_view(d: DeadlineItem, regimes: Mapping[str, Regime], due_soon: timedelta, zone: ZoneInfo
                   ) -> DeadlineView:
-    """A deadline of the clock document in words (`needs_delay_reasons` there already knows whether the incident
-    records reasons for the delay)."""
-    remaining = None if d.remaining_seconds is None else timedelta(seconds=d.remaining_seconds)
-    status = d.status
-    if status == "running" and remaining is not None and remaining <= due_soon:
-        status = "due-soon"
-    words = {
-        "met": f"met — filed {when(d.filed_at, zone)}",
-        "late": f"filed late — {when(d.filed_at, zone)}",
-        "done": f"done — filed {when(d.filed_at, zone)}",
-        "open": f"without undue delay — {duration_words(timedelta(seconds=d.elapsed_seconds))} since awareness",
-    }.get(d.status, "")
-    if not words and remaining is not None:
-        words = (f"{duration_words(remaining)} left" if remaining >= timedelta(0)
-                 else f"OVERDUE by {duration_words(remaining)}")
+    """A deadline of the clock document in words — the same words as the CLI's (`stage_timing`): met, late or not
+    required with what did it (a filing, the delivery of the approved notices, a decision), time left, overdue
+    (`needs_delay_reasons` there already knows whether the incident records reasons for the delay)."""
+    timing = stage_timing(d, due_soon, lambda v: when(v, zone))
     regime = regimes.get(d.regime)
-    return DeadlineView(d.regime, regime.name if regime else d.regime, d.stage, d.title, d.due_at, d.filed_at, status,
-                        words, d.needs_delay_reasons, d.provisional)
+    return DeadlineView(d.regime, regime.name if regime else d.regime, d.stage, d.title, d.due_at, d.filed_at,
+                        timing.state.replace("_", "-"), timing.text, d.needs_delay_reasons, d.provisional, d.met_by,
+                        d.met_at)
 
 
 @dataclass(frozen=True)
@@ -74,33 +66,32 @@ class TaskView:
     task: Task
     status: str  # overdue | due-soon | open | done | skipped
     words: str
+    detail: str = ""  # the action that completed (or skipped) it
 
     @property
     def checklist(self) -> str:
         return f"{len(self.task.checked)} of {len(self.task.checklist)}" if self.task.checklist else ""
 
 
-def task_view(task: Task, now: datetime, due_soon: timedelta) -> TaskView:
-    if task.state is TaskState.DONE:
-        return TaskView(task, "done", "done")
-    if task.state is TaskState.SKIPPED:
-        return TaskView(task, "skipped", "skipped")
-    if task.due_at is None:
-        return TaskView(task, "open", "open, no due time")
-    left = task.due_at - now
-    if left < timedelta(0):
-        return TaskView(task, "overdue", f"OVERDUE by {duration_words(left)}")
-    return TaskView(task, "due-soon" if left <= due_soon else "open", f"due in {duration_words(left)}")
+_TASK_STATUS = {Timing.DUE_SOON: "due-soon", Timing.NO_DEADLINE: "open"}
 
 
-def tasks_by_due(tasks: list[Task], now: datetime, due_soon: timedelta) -> list[TaskView]:
+def task_view(task: Task, now: datetime, due_soon: timedelta, zone: ZoneInfo | None = None) -> TaskView:
+    """A task in words — the same words as the CLI's (`task_timing`), done ones with when and the action that did
+    it."""
+    timing = task_timing(task, now, due_soon, None if zone is None else (lambda v: when(v, zone)))
+    return TaskView(task, _TASK_STATUS.get(timing.state, timing.state.value), timing.text, timing.detail)
+
+
+def tasks_by_due(tasks: list[Task], now: datetime, due_soon: timedelta, zone: ZoneInfo | None = None
+                 ) -> list[TaskView]:
     """Open tasks first, by due time (overdue first; none last), then finished ones."""
     def key(t: Task) -> tuple[int, float]:
         finished = t.state is not TaskState.OPEN
         return int(finished) * 2 + int(t.due_at is None), t.due_at.timestamp() if t.due_at else 0.0
 
-    return [task_view(t, now, due_soon) for t in sorted(tasks, key=key)]
+    return [task_view(t, now, due_soon, zone) for t in sorted(tasks, key=key)]
 
 
-STATUS_WORDS = {"running": "running", "due-soon": "due soon", "overdue": "OVERDUE", "met": "met", "late": "filed late",
-                "open": "no fixed time", "done": "done"}
+STATUS_WORDS = {"running": "running", "due-soon": "due soon", "overdue": "OVERDUE", "met": "met", "late": "MET LATE",
+                "not-required": "not required", "open": "no fixed time"}

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from breachkit.incidents.model import Decision, Filing, Incident, Task, TaskState
+from breachkit.incidents.timing import task_timing
 from breachkit.web.present import DeadlineView, when
 
 WIDTH = 960
@@ -156,12 +157,15 @@ def draw(incident: Incident, deadlines: list[DeadlineView], filings: list[Filing
         if d.due_at is None:
             pic.marks.append(Mark(WIDTH - RIGHT, y, "due-open", "without undue delay (no fixed time)", "end"))
         else:
-            kind = {"overdue": "due-overdue", "late": "due-overdue", "met": "due-met", "done": "due-met"}.get(
+            kind = {"overdue": "due-overdue", "late": "due-overdue", "met": "due-met", "not-required": "due-met"}.get(
                 d.status, "due")
-            mark(d.due_at, y, kind, f"due {when(d.due_at, zone)}" + (" (provisional)" if d.provisional else ""))
+            mark(d.due_at, y, kind, f"due {when(d.due_at, zone)}" + (" (provisional)" if d.provisional else "")
+                 + (" · not required" if d.status == "not-required" else ""))
         for f in (f for f in filings if f.regime == d.regime and f.stage == d.stage):
             ref = f" · ref {f.reference}" if f.reference else ""
             mark(f.filed_at, y, "filed", f"{f.kind.value.replace('_', '-')} filed{ref}")
+        if d.met_at is not None and d.met_by == "notices_delivered":  # met by what was done, not by a filing
+            mark(d.met_at, y, "filed", "approved notices all delivered")
     if decisions:
         y = row("Decisions")
         for dec in decisions:
@@ -181,7 +185,7 @@ def draw(incident: Incident, deadlines: list[DeadlineView], filings: list[Filing
             assert t.due_at is not None
             late = t.state is TaskState.OPEN and t.due_at < now
             if inside(t.due_at):
-                state = {"done": "done", "skipped": "skipped"}.get(t.state.value, "OVERDUE" if late else "open")
+                state = task_timing(t, now, timedelta(0), lambda v: when(v, zone)).text  # the CLI's words
                 pic.marks.append(Mark(x_of(t.due_at), y, "task-overdue" if late else f"task-{t.state.value}", "",
                                       "start", f"{t.title} — due {when(t.due_at, zone)} — {state}"))
             else:

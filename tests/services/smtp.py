@@ -165,6 +165,7 @@ def main() -> None:  # pragma: no cover - manual use
             print(f"\r{len(recorder.received)} messages received", end="", flush=True)
     except KeyboardInterrupt:
         controller.stop()
+        print(f"\n{len(recorder.received)} messages received", flush=True)
 
 
 if __name__ == "__main__":  # pragma: no cover

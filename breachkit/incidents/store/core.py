@@ -5,6 +5,10 @@ caller read (optimistic locking: a stale version raises ConflictError and writes
 the change and (4) appends a timeline entry saying who, when, what and why. The timeline and the audit
 log are append-only: the database refuses UPDATE and DELETE on them (triggers from the migration).
 
+A closed incident refuses every change (`load(..., change=…)` says which) except notes, the documentation of
+what happened to messages already sent (`notices resolve --action sent|cancel`) and reopening it
+(`reopen`, with a reason): a closed case is a record, changed only in the open.
+
 SQLite transactions start with BEGIN IMMEDIATE (one writer at a time, waiting up to `busy_timeout`),
 so two processes never both read a version and both write; PostgreSQL gets the same from
 ``SELECT … FOR UPDATE`` on the incident row plus the version check in the UPDATE itself.
@@ -20,7 +24,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import Connection, func, insert, select, tuple_, update
+from sqlalchemy import Connection, Text, bindparam, func, insert, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
 
@@ -40,6 +44,7 @@ from breachkit.incidents.model import (
     TimelineEntry,
     format_id,
 )
+from breachkit.incidents.store.approvals import Approvals
 from breachkit.incidents.store.engine import READ_ONLY, create_store_engine, migrate
 from breachkit.incidents.store.outbox import Outbox
 from breachkit.incidents.store.reminders import Reminders
@@ -47,6 +52,17 @@ from breachkit.incidents.store.scans import ScanState
 from breachkit.incidents.store.subjects import SubjectLists
 from breachkit.incidents.store.users import Users
 from breachkit.incidents.store.values import as_utc, jsonable, validation_problems
+
+# The next timeline line in one statement (its seq: one more than the incident's last), built once.
+_INCIDENT = bindparam("b_incident", type_=t.timeline.c.incident_id.type)
+_APPEND = (insert(t.timeline)
+           .values(incident_id=_INCIDENT,
+                   seq=select(func.coalesce(func.max(t.timeline.c.seq), 0) + 1)
+                   .where(t.timeline.c.incident_id == _INCIDENT).scalar_subquery(),
+                   at=bindparam("b_at", type_=t.timeline.c.at.type), actor=bindparam("b_actor", type_=Text()),
+                   action=bindparam("b_action", type_=Text()), reason=bindparam("b_reason", type_=Text()),
+                   changes=bindparam("b_changes", type_=t.timeline.c.changes.type))
+           .returning(t.timeline.c.seq))
 
 
 def _chunks(values: list[str], size: int = 500) -> Iterator[list[str]]:
@@ -74,6 +90,7 @@ class IncidentStore:
         # The other tables' repositories: every write to the store goes through this package, and each one
         # that changes an incident appends its timeline entry (and audit row) in the same transaction.
         self.outbox = Outbox(self)
+        self.approvals = Approvals(self)
         self.subject_lists = SubjectLists(self)
         self.reminders = Reminders(self)
         self.scans = ScanState(self)
@@ -170,14 +187,20 @@ class IncidentStore:
             problems = validation_problems(exc, where)
             raise InputError(f"invalid {where} ({len(problems)} problems)", problems=problems) from None
 
-    def load(self, conn: Connection, incident_id: str, *, lock: bool = False) -> Incident:
+    def load(self, conn: Connection, incident_id: str, *, lock: bool = False, change: str | None = None) -> Incident:
+        """The incident (locked for the transaction with `lock`). `change` names a change about to be made: a
+        closed incident refuses it."""
         query = select(t.incidents.c.data).where(t.incidents.c.id == incident_id)
         if lock and conn.dialect.name == "postgresql":
             query = query.with_for_update()
         row = conn.execute(query).first()
         if row is None:
             raise NotFoundError(f"no incident {incident_id}", hint="`breachkit incident list` shows the incidents")
-        return Incident.model_validate(row[0])
+        incident = Incident.model_validate(row[0])
+        if change is not None and incident.status is Status.CLOSED:
+            raise UsageError(f"{incident_id} is closed: {change} is refused (a closed case only takes notes)",
+                             hint=f"reopen it first: breachkit incident reopen {incident_id} --reason …")
+        return incident
 
     def get(self, incident_id: str) -> Incident:
         with self.read() as conn:
@@ -192,13 +215,15 @@ class IncidentStore:
 
     def update(self, incident_id: str, changes: Mapping[str, Any], *, expected_version: int, actor: str,
                now: datetime, reason: str = "", action: str = "updated", allow: frozenset[str] = EDITABLE_FIELDS,
-               ) -> Incident:
-        """Apply `changes` if the incident is still at `expected_version`; record the change in the timeline."""
+               annotations: Mapping[str, Any] | None = None) -> Incident:
+        """Apply `changes` if the incident is still at `expected_version`; record the change in the timeline
+        (with `annotations`, e.g. an order check overridden and why)."""
         unknown = sorted(set(changes) - allow)
         if unknown:
             raise UsageError(f"these incident fields cannot be changed here: {', '.join(unknown)}")
         with self.transaction() as conn:
-            current = self.load(conn, incident_id, lock=True)
+            current = self.load(conn, incident_id, lock=True,
+                                change=None if action == "reopened" else "changing it")
             if current.version != expected_version:
                 raise ConflictError(
                     f"{incident_id} was changed by someone else (now version {current.version}, "
@@ -211,12 +236,20 @@ class IncidentStore:
             if not diff:
                 return current
             updated = self._save(conn, candidate, {}, now)
-            self.append_entry(conn, incident_id, now, actor, action, reason, diff)
+            self.append_entry(conn, incident_id, now, actor, action, reason, {**diff, **(annotations or {})})
             return updated
 
     def set_status(self, incident_id: str, status: Status, *, expected_version: int, actor: str, now: datetime,
-                   reason: str) -> Incident:
+                   reason: str, reopen: bool = False) -> Incident:
+        """Move along the lifecycle. A closed incident moves only when reopened (`reopen`, with a reason)."""
         current = self.get(incident_id)
+        if current.status is Status.CLOSED and not reopen:
+            raise UsageError(f"{incident_id} is closed: it changes only when reopened",
+                             hint=f"breachkit incident reopen {incident_id} --reason …")
+        if reopen and current.status is not Status.CLOSED:
+            raise UsageError(f"{incident_id} is {current.status.value}, not closed: there is nothing to reopen")
+        if reopen and not reason.strip():
+            raise UsageError("reopening needs a reason", field="reason")
         if status != current.status and status not in TRANSITIONS[current.status]:
             allowed = ", ".join(sorted(s.value for s in TRANSITIONS[current.status]))
             raise UsageError(f"{incident_id} is {current.status.value}: it can move to {allowed}, not {status.value}")
@@ -225,7 +258,8 @@ class IncidentStore:
                              "recorded (Art. 33(5): document every breach, notified or not)",
                              hint=f"breachkit incident decide {incident_id} --authority yes|no --reason …")
         return self.update(incident_id, {"status": status.value}, expected_version=expected_version, actor=actor,
-                           now=now, reason=reason, action="status", allow=frozenset({"status"}))
+                           now=now, reason=reason, action="reopened" if reopen else "status",
+                           allow=frozenset({"status"}))
 
     def record_override(self, incident_id: str, action: str, errors: Sequence[Mapping[str, Any]], *, reason: str,
                         actor: str, now: datetime) -> TimelineEntry:
@@ -262,13 +296,11 @@ class IncidentStore:
     def append_entry(self, conn: Connection, incident_id: str, at: datetime, actor: str, action: str, reason: str,
                 changes: Mapping[str, Any]) -> TimelineEntry:
         """Append a timeline entry; the caller holds the incident row (lock) so `seq` cannot collide."""
-        seq = (conn.execute(select(func.max(t.timeline.c.seq)).where(t.timeline.c.incident_id == incident_id))
-               .scalar() or 0) + 1
-        entry = TimelineEntry(incident_id=incident_id, seq=seq, at=at, actor=actor, action=action, reason=reason,
-                              changes=jsonable(dict(changes)))
-        conn.execute(insert(t.timeline), {"incident_id": incident_id, "seq": seq, "at": entry.at, "actor": actor,
-                                          "action": action, "reason": reason, "changes": entry.changes})
-        return entry
+        values = jsonable(dict(changes))
+        seq = conn.execute(_APPEND, {"b_incident": incident_id, "b_at": at, "b_actor": actor, "b_action": action,
+                                     "b_reason": reason, "b_changes": values}).scalar_one()
+        return TimelineEntry(incident_id=incident_id, seq=seq, at=at, actor=actor, action=action, reason=reason,
+                             changes=values)
 
     def timeline(self, incident_id: str) -> list[TimelineEntry]:
         with self.read() as conn:
@@ -284,7 +316,7 @@ class IncidentStore:
                         now: datetime, reason: str = "") -> int:
         """Attach detections (once each) and widen the incident's scope to their actors and window."""
         with self.transaction() as conn:
-            incident = self.load(conn, incident_id, lock=True)
+            incident = self.load(conn, incident_id, lock=True, change="linking detections")
             return self._link(conn, incident, found, actor=actor, now=now, reason=reason)[1]
 
     def _link(self, conn: Connection, incident: Incident, found: Sequence[LinkedDetection], *, actor: str,
@@ -329,41 +361,18 @@ class IncidentStore:
                                 .order_by(t.tasks.c.position))
             return [Task.model_validate({**data, "version": version}) for data, version in rows]
 
-    def open_task_times(self, incident_ids: Sequence[str]) -> dict[str, list[tuple[str, datetime | None]]]:
-        """(key, due time) of every open task of several incidents, in playbook order — from the table's own
-        columns, without reading the tasks themselves (the board's counts)."""
-        out: dict[str, list[tuple[str, datetime | None]]] = {i: [] for i in incident_ids}
-        with self.read() as conn:
-            for chunk in _chunks(list(out)):
-                rows = conn.execute(select(t.tasks.c.incident_id, t.tasks.c.key, t.tasks.c.due_at)
-                                    .where(t.tasks.c.incident_id.in_(chunk), t.tasks.c.state == TaskState.OPEN.value)
-                                    .order_by(t.tasks.c.incident_id, t.tasks.c.position))
-                for incident_id, key, due_at in rows:
-                    out[incident_id].append((key, as_utc(due_at)))
-        return out
-
-    def tasks_named(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Task]:
-        """Tasks by (incident id, key), in one read."""
-        out: dict[tuple[str, str], Task] = {}
-        wanted = sorted(set(keys))
-        with self.read() as conn:
-            for start in range(0, len(wanted), 400):
-                chunk = wanted[start:start + 400]
-                rows = conn.execute(select(t.tasks.c.incident_id, t.tasks.c.key, t.tasks.c.data, t.tasks.c.version)
-                                    .where(tuple_(t.tasks.c.incident_id, t.tasks.c.key).in_(chunk)))
-                for incident_id, key, data, version in rows:
-                    out[(incident_id, key)] = Task.model_validate({**data, "version": version})
-        return out
-
-    def tasks_of(self, incident_ids: Sequence[str]) -> dict[str, list[Task]]:
-        """The tasks of several incidents in one read (the board), each in playbook order."""
+    def tasks_of(self, incident_ids: Sequence[str], *, open_only: bool = False) -> dict[str, list[Task]]:
+        """The tasks of several incidents in one read (the board), each in playbook order; `open_only`: those still
+        open in the store (what was done may yet complete some of them)."""
         out: dict[str, list[Task]] = {i: [] for i in incident_ids}
         with self.read() as conn:
             for chunk in _chunks(list(out)):
-                rows = conn.execute(select(t.tasks.c.incident_id, t.tasks.c.data, t.tasks.c.version)
-                                    .where(t.tasks.c.incident_id.in_(chunk))
-                                    .order_by(t.tasks.c.incident_id, t.tasks.c.position))
-                for incident_id, data, version in rows:
+                query = (select(t.tasks.c.incident_id, t.tasks.c.data, t.tasks.c.version)
+                         .where(t.tasks.c.incident_id.in_(chunk))
+                         .order_by(t.tasks.c.incident_id, t.tasks.c.position))
+                if open_only:
+                    query = query.where(t.tasks.c.state == TaskState.OPEN.value)
+                for incident_id, data, version in conn.execute(query):
                     out[incident_id].append(Task.model_validate({**data, "version": version}))
         return out
 
@@ -375,7 +384,7 @@ class IncidentStore:
         if set(changes) - allowed:
             raise UsageError(f"task fields that can change: {', '.join(sorted(allowed))}")
         with self.transaction() as conn:
-            self.load(conn, incident_id, lock=True)
+            self.load(conn, incident_id, lock=True, change="changing its tasks")
             row = conn.execute(select(t.tasks.c.data, t.tasks.c.version)
                                .where(t.tasks.c.incident_id == incident_id, t.tasks.c.key == key)).first()
             if row is None:
@@ -409,19 +418,32 @@ class IncidentStore:
     # --- records: assessments, decisions, filings --------------------------------------------------
 
     def add_record(self, record: Assessment | Decision | Filing, *, actor: str, now: datetime,
-                   reason: str = "", audit: Mapping[str, Any] | None = None) -> None:
+                   reason: str = "", audit: Mapping[str, Any] | None = None,
+                   document: tuple[str, bytes] | None = None) -> int:
         """Store an assessment, decision or filing with its timeline entry; `audit` (the keyword arguments of
-        `audit()`) records what left breachkit with it, in the same transaction."""
+        `audit()`) records what left breachkit with it, and `document` (name, bytes) the exact document filed,
+        in the same transaction. Returns the record's id."""
         kind = next(k for k, m in _RECORD_MODELS.items() if isinstance(record, m))
         with self.transaction() as conn:
-            incident = self.load(conn, record.incident_id, lock=True)
+            incident = self.load(conn, record.incident_id, lock=True, change=f"recording a new {kind}")
             data = record.model_dump(mode="json")
-            conn.execute(insert(t.records).values(incident_id=record.incident_id, kind=kind, at=now, data=data))
+            inserted = conn.execute(insert(t.records).values(incident_id=record.incident_id, kind=kind, at=now,
+                                                             data=data)).inserted_primary_key
+            assert inserted is not None
+            record_id = int(inserted[0])
+            if document is not None:
+                name, content = document
+                conn.execute(insert(t.filed_documents).values(
+                    incident_id=record.incident_id, record_id=record_id, name=name, size=len(content),
+                    sha256=hashlib.sha256(content).hexdigest(), content=content, stored_at=now))
             if isinstance(record, Assessment) and incident.severity != record.severity:
                 self._save(conn, incident, {"severity": record.severity}, now)
             self.append_entry(conn, record.incident_id, now, actor, kind, reason, data)
             if audit is not None:
-                self.audit(**audit, actor=actor, at=now, incident_id=record.incident_id, conn=conn)
+                detail = {**dict(audit.get("detail") or {}), "record_id": record_id}
+                self.audit(**{**audit, "detail": detail}, actor=actor, at=now, incident_id=record.incident_id,
+                           conn=conn)
+        return record_id
 
     def _records(self, incident_id: str, kind: str) -> list[dict[str, Any]]:
         with self.read() as conn:
@@ -438,16 +460,41 @@ class IncidentStore:
     def filings(self, incident_id: str) -> list[Filing]:
         return [Filing.model_validate(r) for r in self._records(incident_id, "filing")]
 
+    def filing_records(self, incident_id: str | None = None) -> list[tuple[int, Filing]]:
+        """Filings with their record ids (of one incident, or of all), in the order recorded."""
+        query = select(t.records.c.id, t.records.c.data).where(t.records.c.kind == "filing").order_by(t.records.c.id)
+        if incident_id is not None:
+            query = query.where(t.records.c.incident_id == incident_id)
+        with self.read() as conn:
+            return [(int(r.id), Filing.model_validate(r.data)) for r in conn.execute(query)]
+
+    def filed_document(self, record_id: int) -> tuple[str, bytes, str] | None:
+        """The document kept with a filing record: (file name, exact bytes, SHA-256 recorded when filed)."""
+        with self.read() as conn:
+            row = conn.execute(select(t.filed_documents.c.name, t.filed_documents.c.content,
+                                      t.filed_documents.c.sha256)
+                               .where(t.filed_documents.c.record_id == record_id)).first()
+        return None if row is None else (row.name, bytes(row.content), row.sha256)
+
     def filings_of(self, incident_ids: Sequence[str]) -> dict[str, list[Filing]]:
         """The filings of several incidents in one read (the board)."""
-        out: dict[str, list[Filing]] = {i: [] for i in incident_ids}
+        return {i: [Filing.model_validate(d) for d in rows]
+                for i, rows in self._records_of(incident_ids, "filing").items()}
+
+    def decisions_of(self, incident_ids: Sequence[str]) -> dict[str, list[Decision]]:
+        """The decisions of several incidents in one read (the board)."""
+        return {i: [Decision.model_validate(d) for d in rows]
+                for i, rows in self._records_of(incident_ids, "decision").items()}
+
+    def _records_of(self, incident_ids: Sequence[str], kind: str) -> dict[str, list[dict[str, Any]]]:
+        out: dict[str, list[dict[str, Any]]] = {i: [] for i in incident_ids}
         with self.read() as conn:
             for chunk in _chunks(list(out)):
                 rows = conn.execute(select(t.records.c.incident_id, t.records.c.data)
-                                    .where(t.records.c.kind == "filing", t.records.c.incident_id.in_(chunk))
+                                    .where(t.records.c.kind == kind, t.records.c.incident_id.in_(chunk))
                                     .order_by(t.records.c.id))
                 for incident_id, data in rows:
-                    out[incident_id].append(Filing.model_validate(data))
+                    out[incident_id].append(data)
         return out
 
     # --- audit ---------------------------------------------------------------------------------------
@@ -464,10 +511,21 @@ class IncidentStore:
         with self.transaction() as own:
             own.execute(insert(t.audit), values)
 
-    def audit_log(self, incident_id: str | None = None) -> list[dict[str, Any]]:
+    def audit_row(self, row_id: int) -> dict[str, Any] | None:
+        with self.transaction() as conn:
+            row = conn.execute(select(t.audit).where(t.audit.c.id == row_id)).mappings().first()
+        return None if row is None else dict(row) | {"at": as_utc(row["at"])}
+
+    def audit_log(self, incident_id: str | None = None, *, since: datetime | None = None,
+                  until: datetime | None = None) -> list[dict[str, Any]]:
+        """Audit rows in the order written, of one incident (or all), within [since, until)."""
         query = select(t.audit).order_by(t.audit.c.id)
         if incident_id is not None:
             query = query.where(t.audit.c.incident_id == incident_id)
+        if since is not None:
+            query = query.where(t.audit.c.at >= since)
+        if until is not None:
+            query = query.where(t.audit.c.at < until)
         with self.read() as conn:
             return [dict(r) | {"at": as_utc(r["at"])} for r in conn.execute(query).mappings()]
 

@@ -21,15 +21,15 @@ import enum
 import fcntl
 import hashlib
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, func, insert, or_, select, text, update
+from sqlalchemy import Connection, bindparam, case, func, insert, or_, select, text, update
 
-from breachkit.errors import UsageError
+from breachkit.errors import ConflictError, Problem, UsageError
 from breachkit.incidents import tables as t
 from breachkit.incidents.store.values import as_utc
 
@@ -59,6 +59,8 @@ class Outgoing:
     message_id: str
     reason: str  # why it is sent (the disclosure record's "reason")
     content_sha256: str  # of the content (address, subject, bodies): the same notice re-rendered has the same
+    locale: str = ""  # the template locale it was rendered in (counts for the confirmation)
+    notice_kind: str = ""  # breach | compromise | breach_and_compromise (counts for the confirmation)
 
     @property
     def sha256(self) -> str:
@@ -91,22 +93,41 @@ class Queued:
     changed: list[str]  # recipients queued before with different content (need a new --version)
 
 
-def _row(data: Any) -> Row:
+def _insert(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Insert outbox rows (each with its "message" bytes, stored in outbox_messages)."""
+    if not rows:
+        return
+    messages = [r.pop("message") for r in rows]
+    ids = conn.execute(insert(t.outbox).returning(t.outbox.c.id, sort_by_parameter_order=True), rows).scalars().all()
+    conn.execute(insert(t.outbox_messages), [{"outbox_id": i, "message": m} for i, m in zip(ids, messages,
+                                                                                          strict=True)])
+
+
+def _row(data: Any, message: bytes | None = None) -> Row:
     return Row(id=data.id, incident_id=data.incident_id, recipient=data.recipient, kind=data.kind,
                version=data.version, address=data.address, state=State(data.state), attempts=data.attempts,
                next_attempt_at=as_utc(data.next_attempt_at), last_error=data.last_error, message_id=data.message_id,
-               sha256=data.sha256, message=bytes(data.message), reason=data.reason, sent_at=as_utc(data.sent_at))
+               sha256=data.sha256, message=bytes(data.message if message is None else message), reason=data.reason,
+               sent_at=as_utc(data.sent_at))
 
+
+# Outbox rows with their message bytes (kept in their own table, written once).
+_ROWS = select(t.outbox, t.outbox_messages.c.message).join(t.outbox_messages,
+                                                           t.outbox_messages.c.outbox_id == t.outbox.c.id)
+_MESSAGE = select(t.outbox_messages.c.message).where(t.outbox_messages.c.outbox_id == bindparam("b_id"))
 
 # The statements of the per-message hot path, built once (bound parameters; SQLAlchemy caches their SQL).
-_NEXT_DUE = (select(t.outbox)
-             .where(t.outbox.c.incident_id == bindparam("incident_id"), t.outbox.c.kind == bindparam("kind"),
+_NOW = bindparam("now", type_=t.outbox.c.updated_at.type)
+_NEXT_DUE = (select(t.outbox.c.id)
+             .where(t.outbox.c.incident_id == bindparam("b_incident"), t.outbox.c.kind == bindparam("b_kind"),
                     t.outbox.c.state == State.QUEUED.value,
-                    or_(t.outbox.c.next_attempt_at.is_(None), t.outbox.c.next_attempt_at <= bindparam("now")))
+                    or_(t.outbox.c.next_attempt_at.is_(None), t.outbox.c.next_attempt_at <= _NOW))
              .order_by(t.outbox.c.id).limit(1))
+# Claim the next due message in one statement: moved to `sending`, its attempt counted, the row returned.
 _CLAIM = (update(t.outbox)
-          .where(t.outbox.c.id == bindparam("row_id"), t.outbox.c.state == State.QUEUED.value)
-          .values(state=State.SENDING.value, attempts=bindparam("new_attempts"), updated_at=bindparam("now")))
+          .where(t.outbox.c.id == _NEXT_DUE.scalar_subquery(), t.outbox.c.state == State.QUEUED.value)
+          .values(state=State.SENDING.value, attempts=t.outbox.c.attempts + 1, updated_at=_NOW)
+          .returning(*t.outbox.c))
 _SENT = (update(t.outbox).where(t.outbox.c.id == bindparam("row_id"))
          .values(state=State.SENT.value, sent_at=bindparam("now"), updated_at=bindparam("now"), last_error=""))
 
@@ -122,7 +143,7 @@ class Outbox:
         incident_id = messages[0].incident_id
         added, already, changed = 0, 0, []
         with self.store.transaction() as conn:
-            self.store.load(conn, incident_id, lock=True)
+            self.store.load(conn, incident_id, lock=True, change="queuing notices")
             existing = {(r.recipient, r.kind, r.version): r.content_sha256 for r in conn.execute(
                 select(t.outbox.c.recipient, t.outbox.c.kind, t.outbox.c.version, t.outbox.c.content_sha256)
                 .where(t.outbox.c.incident_id == incident_id))}
@@ -144,16 +165,91 @@ class Outbox:
                              "updated_at": now, "sent_at": None})
                 added += 1
             if rows:
-                conn.execute(insert(t.outbox), rows)
+                _insert(conn, rows)
                 self.store.append_entry(conn, incident_id, now, actor, "queued", messages[0].reason,
                                    {"kind": messages[0].kind, "messages": added})
         return Queued(added, already, changed)
+
+    def enqueue_approved(self, incident_id: str, kind: str, version: int, messages: Iterable[Outgoing],
+                         approved: Mapping[str, str], *, actor: str, now: datetime, batch: int = 500) -> int:
+        """Queue a whole approved version in ONE transaction, each message checked against the SHA-256 its
+        approval recorded (`approved`: recipient → hash of the exact bytes). Any message that differs, is not
+        approved, or is missing refuses the whole set (ConflictError naming how many and why): nothing is queued.
+        The version must not be in the outbox yet (see `version_hashes`)."""
+        changed: list[str] = []
+        unapproved: list[str] = []
+        seen: set[str] = set()
+        added = 0
+        with self.store.transaction() as conn:
+            self.store.load(conn, incident_id, lock=True, change="queuing notices")
+            if conn.execute(select(func.count()).select_from(t.outbox).where(
+                    t.outbox.c.incident_id == incident_id, t.outbox.c.kind == kind,
+                    t.outbox.c.version == version)).scalar_one():
+                raise ConflictError(f"{incident_id}: version {version} is already in the outbox")
+            rows: list[dict[str, Any]] = []
+            reason = ""
+            for m in messages:
+                seen.add(m.recipient)
+                expected = approved.get(m.recipient)
+                if expected is None:
+                    unapproved.append(m.recipient)
+                elif expected != m.sha256:
+                    changed.append(m.recipient)
+                if changed or unapproved:
+                    continue  # refused anyway: only count the rest
+                reason = m.reason
+                rows.append({"incident_id": m.incident_id, "recipient": m.recipient, "kind": m.kind,
+                             "version": m.version, "address": m.address, "state": State.QUEUED.value,
+                             "attempts": 0, "next_attempt_at": None, "last_error": "", "message_id": m.message_id,
+                             "sha256": m.sha256, "content_sha256": m.content_sha256, "message": m.message,
+                             "reason": m.reason, "queued_at": now, "updated_at": now, "sent_at": None})
+                if len(rows) == batch:
+                    added += len(rows)
+                    _insert(conn, rows)
+                    rows = []
+            missing = sorted(set(approved) - seen)
+            if changed or unapproved or missing:
+                raise approval_mismatch(incident_id, version, changed, unapproved, missing)
+            if rows:
+                added += len(rows)
+                _insert(conn, rows)
+            if added:
+                self.store.append_entry(conn, incident_id, now, actor, "queued", reason,
+                                        {"kind": kind, "version": version, "messages": added})
+        return added
+
+    def version_hashes(self, incident_id: str, kind: str, version: int) -> dict[str, str]:
+        """recipient → SHA-256 of the bytes queued for a version (empty: nothing queued yet)."""
+        with self.store.transaction() as conn:
+            return {r.recipient: r.sha256 for r in conn.execute(
+                select(t.outbox.c.recipient, t.outbox.c.sha256).where(
+                    t.outbox.c.incident_id == incident_id, t.outbox.c.kind == kind, t.outbox.c.version == version))}
+
+    def version_counts(self, incident_id: str, kind: str) -> dict[int, tuple[int, int, datetime | None]]:
+        """version → (messages, of them sent, when the last was sent)."""
+        return self.version_counts_of([incident_id], kind)[incident_id]
+
+    def version_counts_of(self, incident_ids: Sequence[str], kind: str
+                          ) -> dict[str, dict[int, tuple[int, int, datetime | None]]]:
+        """`version_counts` of several incidents in one read (the board)."""
+        out: dict[str, dict[int, tuple[int, int, datetime | None]]] = {i: {} for i in incident_ids}
+        ids = list(out)
+        sent = func.sum(case((t.outbox.c.state == State.SENT.value, 1), else_=0))
+        with self.store.read() as conn:
+            for start in range(0, len(ids), 500):
+                query = (select(t.outbox.c.incident_id, t.outbox.c.version, func.count(), sent,
+                                func.max(t.outbox.c.sent_at))
+                         .where(t.outbox.c.incident_id.in_(ids[start:start + 500]), t.outbox.c.kind == kind)
+                         .group_by(t.outbox.c.incident_id, t.outbox.c.version))
+                for iid, v, n, k, last in conn.execute(query):
+                    out[iid][int(v)] = (int(n), int(k or 0), as_utc(last))
+        return out
 
     def orphans_to_unknown(self, incident_id: str, *, actor: str, now: datetime) -> list[Row]:
         """Rows left in `sending` by a process that died: the server may or may not have them. Call only
         while holding the send lock (so no live sender owns them)."""
         with self.store.transaction() as conn:
-            found = [_row(r) for r in conn.execute(select(t.outbox).where(
+            found = [_row(r) for r in conn.execute(_ROWS.where(
                 t.outbox.c.incident_id == incident_id, t.outbox.c.state == State.SENDING.value))]
             if found:
                 conn.execute(update(t.outbox).where(t.outbox.c.id.in_([r.id for r in found])).values(
@@ -164,16 +260,18 @@ class Outbox:
         return found
 
     def claim(self, incident_id: str, kind: str, now: datetime) -> Row | None:
-        """The next queued message that is due, moved to `sending` (committed before any byte is sent)."""
+        """The next queued message that is due, moved to `sending` with this attempt counted (committed before any
+        byte is sent)."""
         with self.store.transaction() as conn:
-            candidate = conn.execute(_NEXT_DUE, {"incident_id": incident_id, "kind": kind, "now": now}).first()
-            if candidate is None:
-                return None
-            result = conn.execute(_CLAIM, {"row_id": candidate.id, "new_attempts": candidate.attempts + 1,
-                                           "now": now})
-            if result.rowcount != 1:
-                return None
-            return _row(candidate)
+            return self._claim(conn, incident_id, kind, now)
+
+    @staticmethod
+    def _claim(conn: Connection, incident_id: str, kind: str, now: datetime) -> Row | None:
+        claimed = conn.execute(_CLAIM, {"b_incident": incident_id, "b_kind": kind, "now": now}).first()
+        if claimed is None:
+            return None
+        message = conn.execute(_MESSAGE, {"b_id": claimed.id}).scalar_one()
+        return _row(claimed, message)
 
     def next_due(self, incident_id: str, kind: str) -> datetime | None:
         """When the earliest waiting retry is due (None: nothing is waiting)."""
@@ -186,14 +284,29 @@ class Outbox:
     def mark_sent(self, row: Row, *, actor: str, now: datetime, reply: str) -> None:
         """Sent: the disclosure record (timeline + audit: content hash, time, reason, recipient)."""
         with self.store.transaction() as conn:
-            conn.execute(_SENT, {"row_id": row.id, "now": now})
-            self.store.append_entry(conn, row.incident_id, now, actor, "disclosure", row.reason,
-                                    {"kind": row.kind, "recipient": row.recipient, "version": row.version,
-                                     "sha256": row.sha256, "message_id": row.message_id})
-            self.store.audit("send", row.address, actor=actor, at=now, reason=row.reason,
-                             incident_id=row.incident_id, sha256=row.sha256, conn=conn,
-                             detail={"kind": row.kind, "recipient": row.recipient, "version": row.version,
-                                     "message_id": row.message_id, "reply": reply})
+            self._sent(conn, row, actor=actor, now=now, reply=reply)
+
+    def mark_sent_and_claim(self, row: Row, *, actor: str, now: datetime, reply: str) -> Row | None:
+        """`mark_sent` for this message and `claim` of the next one, in ONE transaction (half the commits).
+
+        The guarantees hold, crash by crash: before the commit, this message is still `sending` (it becomes
+        `unknown`, as the server may have it — it does) and the next one still `queued` (it was never handed to the
+        server: the next run sends it); after the commit and before the next message's DATA, that one is `sending`
+        and becomes `unknown` although the server never saw it — the same window `claim` alone always had. Nothing
+        is sent twice or lost silently."""
+        with self.store.transaction() as conn:
+            self._sent(conn, row, actor=actor, now=now, reply=reply)
+            return self._claim(conn, row.incident_id, row.kind, now)
+
+    def _sent(self, conn: Connection, row: Row, *, actor: str, now: datetime, reply: str) -> None:
+        conn.execute(_SENT, {"row_id": row.id, "now": now})
+        self.store.append_entry(conn, row.incident_id, now, actor, "disclosure", row.reason,
+                                {"kind": row.kind, "recipient": row.recipient, "version": row.version,
+                                 "sha256": row.sha256, "message_id": row.message_id})
+        self.store.audit("send", row.address, actor=actor, at=now, reason=row.reason,
+                         incident_id=row.incident_id, sha256=row.sha256, conn=conn,
+                         detail={"kind": row.kind, "recipient": row.recipient, "version": row.version,
+                                 "message_id": row.message_id, "reply": reply})
 
     def mark_retry(self, row: Row, *, error: str, at: datetime, now: datetime, count_attempt: bool = True) -> None:
         extra: dict[str, Any] = {"next_attempt_at": at}
@@ -227,9 +340,10 @@ class Outbox:
         if recipients is not None and not recipients:
             return 0
         with self.store.transaction() as conn:
-            self.store.load(conn, incident_id, lock=True)
-            query = select(t.outbox).where(t.outbox.c.incident_id == incident_id, t.outbox.c.kind == kind,
-                                           t.outbox.c.state.in_([s.value for s in states]))
+            # on a closed incident, what happened to messages already sent may still be documented (sent, cancel)
+            self.store.load(conn, incident_id, lock=True, change="resending notices" if action == "resend" else None)
+            query = _ROWS.where(t.outbox.c.incident_id == incident_id, t.outbox.c.kind == kind,
+                                t.outbox.c.state.in_([s.value for s in states]))
             if recipients is not None:
                 query = query.where(t.outbox.c.recipient.in_(list(recipients)))
             rows = [_row(r) for r in conn.execute(query)]
@@ -245,9 +359,11 @@ class Outbox:
                                {"kind": kind, "recipients": [r.recipient for r in rows]})
             if action == "sent":
                 for r in rows:
-                    self.store.audit("send", r.address, actor=actor, at=now, reason=reason,
+                    self.store.audit("send", r.address, actor=actor, at=now, reason=f"{r.reason} (confirmed: {reason})",
                                      incident_id=incident_id, sha256=r.sha256, conn=conn,
-                                     detail={"kind": kind, "recipient": r.recipient, "confirmed_by": actor})
+                                     detail={"kind": kind, "recipient": r.recipient, "version": r.version,
+                                             "message_id": r.message_id, "confirmed_by": actor,
+                                             "reply": "not seen: confirmed by a person"})
         return len(rows)
 
     def counts(self, incident_id: str, kind: str | None = None) -> dict[str, int]:
@@ -258,6 +374,23 @@ class Outbox:
             found: dict[str, int] = {str(k): int(v) for k, v in conn.execute(query.group_by(t.outbox.c.state))}
         return {s.value: int(found.get(s.value, 0)) for s in State}
 
+    def message(self, incident_id: str, recipient: str, kind: str, version: int) -> Row | None:
+        """One message (with its exact bytes), by its unique key."""
+        with self.store.transaction() as conn:
+            row = conn.execute(_ROWS.where(
+                t.outbox.c.incident_id == incident_id, t.outbox.c.recipient == recipient, t.outbox.c.kind == kind,
+                t.outbox.c.version == version)).first()
+        return None if row is None else _row(row)
+
+    def sent_times(self, incident_id: str, kind: str = "subject") -> list[datetime]:
+        """When each message of the incident that was delivered was sent, oldest first (no bytes read)."""
+        query = (select(t.outbox.c.sent_at).where(t.outbox.c.incident_id == incident_id, t.outbox.c.kind == kind,
+                                                  t.outbox.c.state == State.SENT.value,
+                                                  t.outbox.c.sent_at.is_not(None))
+                 .order_by(t.outbox.c.sent_at))
+        with self.store.read() as conn:
+            return [at for at in (as_utc(v) for v in conn.execute(query).scalars()) if at is not None]
+
     def recipients(self, incident_id: str, kind: str = "subject") -> int:
         """How many distinct people the outbox holds messages for (cancelled ones aside)."""
         query = (select(func.count(t.outbox.c.recipient.distinct()))
@@ -267,7 +400,7 @@ class Outbox:
             return int(conn.execute(query).scalar() or 0)
 
     def rows(self, incident_id: str, *, states: Sequence[State] = (), kind: str | None = None) -> list[Row]:
-        query = select(t.outbox).where(t.outbox.c.incident_id == incident_id).order_by(t.outbox.c.id)
+        query = _ROWS.where(t.outbox.c.incident_id == incident_id).order_by(t.outbox.c.id)
         if states:
             query = query.where(t.outbox.c.state.in_([s.value for s in states]))
         if kind is not None:
@@ -306,6 +439,25 @@ def send_lock(store: IncidentStore, incident_id: str) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
+
+
+def approval_mismatch(incident_id: str, version: int, changed: Sequence[str], unapproved: Sequence[str],
+                      missing: Sequence[str]) -> ConflictError:
+    """The refusal of a set that is not exactly the approved one (recipients by subject id, never by address)."""
+    parts = []
+    if changed:
+        parts.append(f"{len(changed)} messages differ from the approved bytes (the incident's facts, the templates, "
+                     "the recipients' data or the configuration changed after the approval)")
+    if unapproved:
+        parts.append(f"{len(unapproved)} recipients were not in the approved set")
+    if missing:
+        parts.append(f"{len(missing)} approved recipients are no longer in the recipient list")
+    shown = [Problem(f"changed: {r}") for r in changed[:20]] + [Problem(f"not approved: {r}") for r in unapproved[:20]]
+    shown += [Problem(f"missing: {r}") for r in missing[:20]]
+    return ConflictError(f"{incident_id}: version {version} is not sent: " + "; ".join(parts) + ". Nothing was queued",
+                         problems=shown,
+                         hint=f"review the change (`breachkit notices render`), then approve it as a new version: "
+                              f"breachkit notices approve {incident_id} --version {version + 1} --reason …")
 
 
 def retry_delay(attempt: int, backoff_seconds: float) -> timedelta:

@@ -56,7 +56,7 @@ class SubjectLists:
         the entry says — counts only, never identities)."""
         digest = hashlib.sha256(table_parquet).hexdigest()
         with self.store.transaction() as conn:
-            self.store.load(conn, incident_id, lock=True)
+            self.store.load(conn, incident_id, lock=True, change="building a subject list")
             version = (conn.execute(select(func.max(t.subject_builds.c.version))
                                     .where(t.subject_builds.c.incident_id == incident_id)).scalar() or 0) + 1
             conn.execute(insert(t.subject_builds).values(incident_id=incident_id, version=version, built_at=now,

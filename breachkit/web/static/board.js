@@ -10,7 +10,8 @@
   var scope = body.dataset.scope || "";
   var marker = body.dataset.marker || "";
   var pollMs = Math.max(500, parseFloat(body.dataset.poll || "3") * 1000);
-  var dueSoonMs = 6 * 3600 * 1000;
+  var dueSoonMs = parseFloat(body.dataset.dueSoonHours || "6") * 3600 * 1000;  // incidents.due_soon_hours
+  if (isNaN(dueSoonMs)) { dueSoonMs = 6 * 3600 * 1000; }
   var lastOk = Date.now();
   var pending = false;
   var dirty = false;

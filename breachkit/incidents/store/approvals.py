@@ -1,0 +1,96 @@
+"""Approvals (four eyes): who approved which rendered set of notices or which authority report, and why, with the
+SHA-256 of every message or format exactly as it is sent or filed (the manifest). Append-only: the database
+refuses to change or delete one; a new approval is a new row, and the latest one of a version counts."""
+
+from __future__ import annotations
+
+import builtins
+import gzip
+import hashlib
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import insert, select
+
+from breachkit.incidents import tables as t
+from breachkit.incidents.model import Approval
+from breachkit.incidents.store.values import as_utc, jsonable
+
+if TYPE_CHECKING:
+    from breachkit.incidents.store.core import IncidentStore
+
+_COLUMNS = [c for c in t.approvals.c if c.name != "manifest"]
+
+
+def manifest_bytes(hashes: Mapping[str, str]) -> bytes:
+    """The manifest as text: one "<key>\\t<sha256>" line per message, sorted by key (its SHA-256 is the approval's)."""
+    return "".join(f"{key}\t{hashes[key]}\n" for key in sorted(hashes)).encode("utf-8")
+
+
+def _approval(row: Any) -> Approval:
+    return Approval(id=row.id, incident_id=row.incident_id, kind=row.kind, version=row.version,
+                    approved_at=as_utc(row.approved_at), approved_by=row.approved_by, reason=row.reason,
+                    messages=row.messages, sha256=row.sha256, summary=row.summary)
+
+
+class Approvals:
+    def __init__(self, store: IncidentStore) -> None:
+        self.store = store
+
+    def add(self, incident_id: str, *, kind: str, version: int, hashes: Mapping[str, str], summary: Mapping[str, Any],
+            actor: str, now: datetime, reason: str) -> Approval:
+        """Record an approval with its timeline entry, in one transaction. Refused on a closed incident."""
+        text = manifest_bytes(hashes)
+        digest = hashlib.sha256(text).hexdigest()
+        with self.store.transaction() as conn:
+            self.store.load(conn, incident_id, lock=True, change="approving notices")
+            row_id = conn.execute(insert(t.approvals).values(
+                incident_id=incident_id, kind=kind, version=version, approved_at=now, approved_by=actor,
+                reason=reason, messages=len(hashes), sha256=digest, summary=jsonable(dict(summary)),
+                manifest=gzip.compress(text, mtime=0))).inserted_primary_key
+            assert row_id is not None
+            self.store.append_entry(conn, incident_id, now, actor, "approved", reason,
+                                    {"kind": kind, "version": version, "messages": len(hashes), "sha256": digest})
+        return Approval(id=int(row_id[0]), incident_id=incident_id, kind=kind, version=version, approved_at=now,
+                        approved_by=actor, reason=reason, messages=len(hashes), sha256=digest,
+                        summary=jsonable(dict(summary)))
+
+    def list(self, incident_id: str, kind: str | None = None) -> list[Approval]:
+        """Every approval of an incident, oldest first."""
+        query = select(*_COLUMNS).where(t.approvals.c.incident_id == incident_id).order_by(t.approvals.c.id)
+        if kind is not None:
+            query = query.where(t.approvals.c.kind == kind)
+        with self.store.read() as conn:
+            return [_approval(r) for r in conn.execute(query)]
+
+    def list_of(self, incident_ids: Sequence[str]) -> dict[str, builtins.list[Approval]]:
+        """The approvals of several incidents in one read (the board), each oldest first."""
+        out: dict[str, builtins.list[Approval]] = {i: [] for i in incident_ids}
+        ids = list(out)
+        with self.store.read() as conn:
+            for start in range(0, len(ids), 500):
+                query = (select(*_COLUMNS).where(t.approvals.c.incident_id.in_(ids[start:start + 500]))
+                         .order_by(t.approvals.c.id))
+                for row in conn.execute(query):
+                    out[row.incident_id].append(_approval(row))
+        return out
+
+    def latest(self, incident_id: str, kind: str, version: int) -> Approval | None:
+        """The approval that counts for a version: the latest one."""
+        found = [a for a in self.list(incident_id, kind) if a.version == version]
+        return found[-1] if found else None
+
+    def hashes(self, approval_id: int) -> dict[str, str]:
+        """key → SHA-256 of each approved message (or format)."""
+        with self.store.read() as conn:
+            data = conn.execute(select(t.approvals.c.manifest).where(t.approvals.c.id == approval_id)).scalar_one()
+        lines = gzip.decompress(bytes(data)).decode("utf-8").splitlines()
+        return {key: value for key, _, value in (line.partition("\t") for line in lines if line)}
+
+    def find_hash(self, incident_id: str, kind: str, sha256: str) -> Approval | None:
+        """The latest approval of `kind` one of whose items has this hash (a filed document that was approved)."""
+        for approval in reversed(self.list(incident_id, kind)):
+            if sha256 in self.hashes(approval.id).values():
+                return approval
+        return None
