@@ -211,14 +211,36 @@ class OpenSearchConfig(_SearchConfig):
     hosts: list[str] = Field(default_factory=lambda: ["https://localhost:9200"])
 
 
+class LogsourceMapping(_Model):
+    """Which `event.dataset` values a Sigma logsource covers (breachkit.detect.logsources): an entry matches a
+    rule whose logsource has every key given here (keys left out match anything)."""
+
+    product: str | None = None
+    category: str | None = None
+    service: str | None = None
+    # event.dataset values; ["*"]: every dataset; []: none (rules with this logsource are skipped)
+    datasets: list[str]
+
+    @model_validator(mode="after")
+    def _some_key(self) -> LogsourceMapping:
+        if self.product is None and self.category is None and self.service is None:
+            raise ValueError("give at least one of product, category, service")
+        if any(not d.strip() for d in self.datasets):
+            raise ValueError("datasets must be non-empty names (or \"*\" for every dataset)")
+        return self
+
+
 class DetectConfig(_Model):
     # Rule files or folders in addition to the bundled pack (e.g. a SigmaHQ checkout's rules/web).
     rules: list[Path] = Field(default_factory=list)
     bundled: bool = True  # load the rule pack shipped with breachkit
-    # pySigma processing-pipeline YAML files applied after breachkit's taxonomy mapping.
+    # pySigma processing-pipeline YAML files, applied with breachkit's taxonomy mapping (priority 20) in
+    # the order of their `priority` (lowest first), as pySigma does.
     pipelines: list[Path] = Field(default_factory=list)
     # Unknown fields are errors (not just warnings that make the condition false).
     strict_fields: bool = False
+    # Logsource → datasets, looked up before the built-in defaults (first match wins).
+    logsources: list[LogsourceMapping] = Field(default_factory=list)
 
 
 class StoreConfig(_Model):

@@ -4,26 +4,29 @@ incident whose scope they touch, and alert the on-call about the rest.
 A detection is not awareness (EDPB 9/2022: awareness needs a reasonable degree of certainty that personal
 data was compromised), so the scan never opens an incident or starts a clock: a human does, with
 `incident open --detections`. The window re-covers an overlap before the checkpoint (the longest correlation
-timespan) so a burst split across two runs is seen whole; what was reported before for the same rule and
-actor, and is still going on, is not alerted again.
+reach: a chain's timespans added up) so a burst split across two runs is seen whole; what was reported before
+for the same rule and actor, and is still going on, is not alerted again.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from pydantic import Field
 
 from breachkit.detect.document import DetectionItem, NotRunItem
 from breachkit.detect.engines import Engine, TimeWindow
-from breachkit.detect.rules import RuleCheck, RuleMeta, RuleSet
-from breachkit.detect.run import Detection, run
+from breachkit.detect.health import RuleSetChange, RuleSetState, compare
+from breachkit.detect.rules import RuleMeta, RuleSet
+from breachkit.detect.run import Detection, DetectionRun, run
 from breachkit.document import Document
-from breachkit.errors import InputError, ServiceError
+from breachkit.errors import InputError, ServiceError, UsageError
 from breachkit.incidents.model import Incident, LinkedDetection, Status
 from breachkit.incidents.store import IncidentStore
 from breachkit.session import Session
@@ -44,13 +47,14 @@ class ScanResult:
     new: list[Detection] = field(default_factory=list)  # to alert about
     ongoing: list[Detection] = field(default_factory=list)  # reported before, still going on
     seen: dict[tuple[str, str], datetime | None] = field(default_factory=dict, repr=False)  # as read by the scan
-    not_run: list[RuleCheck] = field(default_factory=list)  # rules that cannot run on the engine's indices
+    run: DetectionRun | None = None  # what ran and what did not (not_run: skipped, broken, failed rules)
+    rules: RuleSetChange | None = None  # rules that stopped running or broke since the last run (alert once)
 
 
 def overlap(ruleset: RuleSet, minutes: float | None) -> timedelta:
     if minutes is not None:
         return timedelta(minutes=minutes)
-    return timedelta(seconds=max((c.timespan for c in ruleset.correlations), default=0))
+    return timedelta(seconds=max((c.reach for c in ruleset.correlations), default=0))
 
 
 def window_for(store: IncidentStore, engine: str, ruleset: RuleSet, now: datetime, *, first_lookback: timedelta,
@@ -73,10 +77,12 @@ def scan(store: IncidentStore, ruleset: RuleSet, engine: Engine, *, now: datetim
     def selected(meta: RuleMeta) -> bool:
         return LEVELS.index(meta.level or "informational") >= minimum
 
-    found = run(ruleset, engine, window, select=selected, on_rule=on_rule).detections
+    outcome = run(ruleset, engine, window, select=selected, on_rule=on_rule)
+    found = outcome.detections
     open_incidents = store.list_incidents(status=[s for s in Status if s != Status.CLOSED])
     seen = store.scans.seen()
-    result = ScanResult(engine.name, window, len(found), seen=seen)
+    previous = RuleSetState.from_json(store.scans.rules(engine.name))
+    result = ScanResult(engine.name, window, len(found), seen=seen, run=outcome, rules=compare(previous, outcome))
     for detection in sorted(found, key=lambda d: (d.first_seen, d.rule_id, d.key)):
         incident = _incident_for(open_incidents, detection)
         if incident is not None:
@@ -100,7 +106,19 @@ def commit(store: IncidentStore, result: ScanResult, now: datetime) -> None:
     # ongoing activity moves its last_seen too, so a long campaign stays "ongoing" instead of alerting again
     reported = [d for ds in result.linked.values() for d in ds] + result.new + result.ongoing
     store.scans.commit(result.engine, result.window.until or now,
-                       [(d.rule_id, _key(d), d.last_seen) for d in reported], dict(result.seen), now)
+                       [(d.rule_id, _key(d), d.last_seen) for d in reported], dict(result.seen), now,
+                       rules=_rules_json(result))
+
+
+def remember_rules(store: IncidentStore, result: ScanResult, now: datetime) -> None:
+    """A run in which nothing could run: store which rules ran (none) and why the others did not, so the change
+    is alerted once, but keep the checkpoint (at the window's start on a first run), so its window is scanned
+    again once rules run."""
+    store.scans.record_rules(result.engine, _rules_json(result), now, first_until=result.window.since or now)
+
+
+def _rules_json(result: ScanResult) -> dict[str, Any] | None:
+    return RuleSetState.of(result.run).to_json() if result.run is not None else None
 
 
 def _incident_for(incidents: Sequence[Incident], detection: Detection) -> Incident | None:
@@ -121,7 +139,12 @@ def alert_text(result: ScanResult, zone_name: str, to_local: Callable[[datetime]
                      f"{to_local(d.last_seen)}")
     lines += ["", "Decide whether this is a personal-data breach; if so, open an incident with the time and",
               "reason you became aware: breachkit incident open --detections FILE (breachkit detect -o ndjson)."]
-    return f"[breachkit] {len(result.new)} new detections", "\n".join(lines) + "\n"
+    subject = f"[breachkit] {len(result.new)} new detections"
+    if result.rules is not None and result.rules.news:  # said once: the next run stores the new rule set
+        lines += ["", "The scan's rule set changed: what these rules would find is not being looked for.",
+                  *result.rules.lines(), "Check them with: breachkit rules check"]
+        subject += f"; {len(result.rules.stopped) + len(result.rules.broken)} rules stopped running or broke"
+    return subject, "\n".join(lines) + "\n"
 
 
 UTC_MIN = datetime(1970, 1, 1, tzinfo=UTC)
@@ -151,33 +174,45 @@ def run_scan(session: Session, *, engine: str | None = None, since: datetime | s
              level: str | None = None, dry_run: bool = False,
              on_start: Callable[[int], None] | None = None,
              on_rule: Callable[[RuleMeta], None] | None = None) -> ScanResult:
-    """Detect since the checkpoint (minus the longest correlation timespan), link detections of an open
+    """Detect since the checkpoint (minus the longest correlation reach), link detections of an open
     incident's actors to it, email new ones to scan.alert_to, then move the checkpoint — in that order, so a
-    failed alert leaves the checkpoint where it was and the next run alerts again. Never opens an incident."""
-    from breachkit.detect.api import open_engine, ruleset_from_config, runnable_on
+    failed alert leaves the checkpoint where it was and the next run alerts again. Never opens an incident.
+
+    A rule that stops running or breaks is alerted once too (the run's rule set is stored with the
+    checkpoint). When no rule could run, the rule set is stored but the checkpoint stays, and this raises
+    (InputError, exit 1) after alerting; when some broke or were rejected by the engine, the result's
+    `incomplete` is the PartialFailure (exit 4) to raise after showing it."""
+    from breachkit.detect.api import level_at_least, open_engine, ruleset_from_config, runnable_on
+    from breachkit.detect.run import verdict
 
     config, store, now = session.config, session.store, session.now()
     engine_name = engine or config.ingest.default_engine
+    min_level = level or config.scan.min_level
     ruleset = ruleset_from_config(config)
-    if ruleset.problems:
-        raise InputError(f"{len(ruleset.problems)} broken rules; nothing was scanned",
-                         problems=list(ruleset.problems), hint="breachkit rules check")
     window = window_for(store, engine_name, ruleset, now,
                         first_lookback=timedelta(hours=config.scan.first_lookback_hours),
                         overlap_minutes=config.scan.overlap_minutes,
                         since=parse_time(since, "since"))
     with open_engine(config, session.workspace, engine_name) as eng:
-        # over existing indices lacking fields some rules cannot run: left out and named, never silently empty
-        ruleset, not_run = runnable_on(ruleset, eng)
+        # over existing indices lacking fields some rules cannot run: skipped with why, never silently empty
+        ruleset = runnable_on(ruleset, eng)
         if on_start is not None:
-            on_start(len(ruleset.rules) + len(ruleset.correlations))
-        result = scan(store, ruleset, eng, now=now, window=window, min_level=level or config.scan.min_level,
+            on_start(sum(1 for item in ruleset.alerting if level_at_least(item.meta.level, min_level)))
+        result = scan(store, ruleset, eng, now=now, window=window, min_level=min_level,
                       actor=session.actor, dry_run=dry_run, on_rule=on_rule)
-    result.not_run = list(not_run)
+    assert result.run is not None
+    problem = verdict(result.run)
+    nothing_ran = isinstance(problem, InputError | UsageError)
     if not dry_run:
-        if result.new and config.scan.alert_to:
+        if (result.new or (result.rules is not None and result.rules.news)) and config.scan.alert_to:
             _alert(session, result)
-        commit(store, result, now)
+        if nothing_ran:
+            remember_rules(store, result, now)
+        else:
+            commit(store, result, now)
+    if problem is not None and nothing_ran:
+        raise problem
+    result.run = dataclasses.replace(result.run, incomplete=problem)
     return result
 
 
@@ -219,12 +254,17 @@ class ScanDocument(Document):
     linked: dict[str, list[DetectionItem]]  # incident id → detections linked to it
     new: list[DetectionItem]  # alerted
     dry_run: bool
-    not_run: list[NotRunItem] = Field(default_factory=list)  # rules left out: they cannot run on the indices
+    rules_run: int | None = None  # rules and correlations that ran to the end (None: not recorded)
+    not_run: list[NotRunItem] = Field(default_factory=list)  # selected rules that did not run, with the reason
+    rules_changed: list[str] = Field(default_factory=list)  # rules that stopped running or broke (alerted once)
 
     @classmethod
     def of(cls, result: ScanResult, *, dry_run: bool) -> ScanDocument:
+        run = result.run
         return cls.create(engine=result.engine, since=result.window.since, until=result.window.until,
                           detections=result.detections, ongoing=len(result.ongoing),
                           linked={k: [DetectionItem.of(d) for d in v] for k, v in result.linked.items()},
                           new=[DetectionItem.of(d) for d in result.new], dry_run=dry_run,
-                          not_run=[NotRunItem.of(c) for c in result.not_run])
+                          rules_run=run.ran if run is not None else None,
+                          not_run=[NotRunItem.of(n) for n in run.not_run] if run is not None else [],
+                          rules_changed=result.rules.lines() if result.rules is not None else [])

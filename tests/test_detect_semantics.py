@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import pytest
@@ -21,14 +22,23 @@ CASES, CASE_PROBLEMS = load_cases([DATA / "tests"])
 
 def test_semantics_rules_and_cases_load():
     assert RULES.problems == () and RULES.skipped == () and CASE_PROBLEMS == []
-    alerting = {r.meta.id for r in RULES.rules if r.generate} | {c.meta.id for c in RULES.correlations}
+    alerting = {r.meta.id for r in RULES.alerting}
     assert {c.rule_id for c in CASES} == alerting
 
 
+@contextlib.contextmanager
+def local_sql_only(batch):
+    """The embedded engine evaluating events with derived fields in SQL too (as it does when there are many)."""
+    with local_engine_for(batch) as engine:
+        engine.sparse_limit = 0
+        yield engine
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-@pytest.mark.parametrize("engine", ["reference", "local"])
+@pytest.mark.parametrize("engine", ["reference", "local", "local-sql-only"])
 def test_case_in_process(case, engine):
-    open_engine = reference_engine_for if engine == "reference" else local_engine_for
+    open_engine = {"reference": reference_engine_for, "local": local_engine_for,
+                   "local-sql-only": local_sql_only}[engine]
     result = run_case(case, RULES, open_engine)
     assert result.passed, result.message
 

@@ -13,7 +13,7 @@ import pytest
 from breachkit.errors import InputError, NotFoundError, PartialFailure, ServiceError
 from breachkit.logs import audit
 from breachkit.logs.ingest import IngestOptions, forget_source, ingest_file
-from breachkit.logs.local import LocalStore
+from breachkit.logs.local import SCHEMA_VERSION, LocalStore
 from breachkit.logs.search import index_mappings
 from breachkit.logs.searchload import SearchLoader
 from tests.storepair import pair
@@ -143,10 +143,14 @@ def test_stores_of_an_older_schema_gain_log_flags(pair, tmp_path) -> None:
     with LocalStore(old) as store:
         ingest_file(str(path), store, pair.config, pair.workspace)
         assert store.count() == 6
-        assert store.query("SELECT value FROM breachkit_meta WHERE key = 'schema_version'") == [("2",)]
-    # a search-engine index created before log.flags and the run field existed (strict mapping without them)
+        assert store.query("SELECT value FROM breachkit_meta WHERE key = 'schema_version'") == [(str(SCHEMA_VERSION),)]
+    # a search-engine index created before log.flags, the derived fields and the run field existed (strict
+    # mapping without them)
     mappings = index_mappings()
-    del mappings["properties"]["log"]["properties"]["flags"]
+    for name in ("flags", "decoded"):
+        del mappings["properties"]["log"]["properties"][name]
+    for name in ("original_decoded", "path_decoded", "query_decoded"):
+        del mappings["properties"]["url"]["properties"][name]
     del mappings["properties"]["breachkit"]
     conn, index = pair.search.conn, pair.search.index
     conn.create_index(index)  # no template yet: the mapping is the one put next
@@ -157,6 +161,8 @@ def test_stores_of_an_older_schema_gain_log_flags(pair, tmp_path) -> None:
     props = conn.get_mapping(index)[index]["properties"]
     assert props["log"]["properties"]["flags"] == {"type": "keyword", "ignore_above": 8191}
     assert props["breachkit"]["properties"]["run"] == {"type": "keyword"}
+    assert {"decoded", "flags"} <= set(props["log"]["properties"])
+    assert {"original_decoded", "path_decoded", "query_decoded"} <= set(props["url"]["properties"])
 
 
 def test_empty_strings_stay_distinct_from_missing_on_both_engines(pair, tmp_path) -> None:

@@ -19,7 +19,7 @@ BUNDLED_RULES = bundled("rules")
 
 PACK = load_rules([BUNDLED_RULES], strict_fields=True)
 CASES, CASE_PROBLEMS = load_cases([BUNDLED_RULES / "tests"])
-ALERTING = [*(r for r in PACK.rules if r.generate), *PACK.correlations]
+ALERTING = list(PACK.alerting)
 
 
 def test_pack_is_valid_and_large_enough():
@@ -39,9 +39,13 @@ def test_every_rule_is_tagged_and_tested(item):
 
 
 @pytest.mark.parametrize("case", CASES, ids=[f"{c.rule_id[:8]}-{c.name}" for c in CASES])
-@pytest.mark.parametrize("engine", ["reference", "local"])
+@pytest.mark.parametrize("engine", ["reference", "local", "local-sql-only"])
 def test_case_in_process(case, engine):
-    result = run_case(case, PACK, reference_engine_for if engine == "reference" else local_engine_for)
+    from tests.test_detect_semantics import local_sql_only
+
+    open_engine = {"reference": reference_engine_for, "local": local_engine_for,
+                   "local-sql-only": local_sql_only}[engine]
+    result = run_case(case, PACK, open_engine)
     assert result.passed, result.message
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from breachkit.detect import ir
 from breachkit.detect.esquery import has_backslash, to_dsl
-from breachkit.detect.searchengine import _from_source, _split_url, adapt, query_for, split_or
+from breachkit.detect.searchengine import _from_source, adapt, query_for, split_or
+from breachkit.detect.sources import DERIVED_FROM, bases, derive
+from breachkit.detect.sources import split_url as _split_url
 from breachkit.logs.search import IndexFields, MappedField, flatten_mapping, index_mappings
 
 
@@ -54,10 +56,48 @@ def test_backslash_conditions_use_the_exact_keyword_field():
     assert dsl == {"wildcard": {"url.original.keyword": {"value": "*..\\\\*", "case_insensitive": True}}}
 
 
+def test_empty_string_equality_is_exact_and_not_case_insensitive():
+    """OpenSearch's case-insensitive `term` never matches "", nor does its `wildcard` field: the keyword field,
+    without the option (nothing to fold)."""
+    node = ir.Str("http.request.referrer", "eq", "")
+    assert to_dsl(node, {"http.request.referrer": "http.request.referrer.keyword"}) == {
+        "term": {"http.request.referrer.keyword": {"value": ""}}}
+    assert to_dsl(ir.Str("user.name", "eq", "bob")) == {
+        "term": {"user.name": {"value": "bob", "case_insensitive": True}}}
+
+
 def test_split_url_as_the_parser_does():
     assert _split_url("/a/b.PHP?x=1&y") == {"url.path": "/a/b.PHP", "url.query": "x=1&y", "url.extension": "PHP"}
     assert _split_url("/a") == {"url.path": "/a", "url.query": None, "url.extension": None}
     assert _split_url(None) == {}
+
+
+def test_derived_fields_of_existing_indices_are_computed_on_the_client_after_a_prefilter():
+    """What breachkit's ingest derives (the URL parts, once-decoded URLs, decoded JSON text) an existing index
+    lacks: the server fetches a superset (a decoded URL needs a % in the logged one), the client computes them."""
+    derived = frozenset(DERIVED_FROM)
+    fields = IndexFields(query={"url.original": "url.original", "log.original": "log.original"}, derived=derived)
+    node = ir.expand_derived(ir.Str("url.original", "contains", "<script"))
+    server, client = adapt(node, fields)
+    assert client and set(ir.fields(server)) == {"url.original"}
+    assert ir.evaluate(server, {"url.original": "/a%3Cb"}) and ir.evaluate(server, {"url.original": "/<script>"})
+    assert not ir.evaluate(server, {"url.original": "/plain"})
+    negated, _ = adapt(ir.Not(node), fields)  # under `not`: a subset, so the negation stays a superset
+    assert ir.evaluate(negated, {"url.original": "/a%3Cscript"})
+    event = {"url.original": "/s/%3Cscript%3E?q=%41", **dict.fromkeys(derived)}
+    derive(event, derived)
+    assert (event["url.path"], event["url.query"]) == ("/s/%3Cscript%3E", "q=%41")
+    assert (event["url.original_decoded"], event["url.path_decoded"], event["url.query_decoded"]) == (
+        "/s/<script>?q=A", "/s/<script>", "q=A")
+    assert ir.evaluate(node, event) and event["log.decoded"] is None
+    plain = {"url.original": "/plain", **dict.fromkeys(derived)}
+    derive(plain, derived)
+    assert plain["url.original_decoded"] is None and not ir.evaluate(node, plain)  # decoded only where it differs
+    assert bases(["url.path_decoded", "log.decoded"], derived) == ["url.original", "log.original"]
+    for raw, text in (('{"m": "a\\"b"}', '{"m": "a"b"}'), ('GET "a\\"b"', None), ('{"m": "ab"}', None)):
+        line = {"log.original": raw, "log.decoded": None}
+        derive(line, derived)
+        assert line["log.decoded"] == text, raw  # JSON objects only, as a jsonl ingest derives it
 
 
 def test_values_from_source_in_either_shape():

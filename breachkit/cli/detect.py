@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from breachkit.cli.common import AppContext, out_console, parse_time, pass_app, progress_bar, safe
+from breachkit.cli.common import AppContext, err_console, out_console, parse_time, pass_app, progress_bar, safe
 from breachkit.logs.names import ENGINES
 
 if TYPE_CHECKING:
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
     from rich.console import Console
 
-    from breachkit.detect.rules import RuleCheck
+    from breachkit.detect.model import NotRun
     from breachkit.detect.run import DetectionRun
 
 LEVELS = ("informational", "low", "medium", "high", "critical")
@@ -38,7 +38,9 @@ LEVELS = ("informational", "low", "medium", "high", "critical")
 def detect_cmd(app: AppContext, since: str | None, until: str | None, rule_ids: tuple[str, ...],
                tags: tuple[str, ...], level: str | None, rule_paths: tuple[Path, ...], engine: str | None,
                output: str, progress: bool) -> None:
-    """Run the Sigma rules (single-event and correlations) and print the detections."""
+    """Run the Sigma rules (single-event and correlations) and print the detections. Rules that do not run are
+    listed on stderr and in the JSON output (not_run). Exit 1 if no selected rule could run, 4 if some were
+    broken, rejected by the engine, or given explicitly (--rules, --rule) and could not run."""
     from breachkit.detect.api import run_detection
 
     with progress_bar(progress) as bar:
@@ -48,15 +50,24 @@ def detect_cmd(app: AppContext, since: str | None, until: str | None, rule_ids: 
                                extra_rules=rule_paths, engine=engine,
                                on_start=lambda total: bar.update(task, total=total),
                                on_rule=lambda meta: bar.advance(task))
-    warn_not_run(result.engine, result.not_run)
     emit(result, output, app.session.zone)
+    warn_not_run(result.not_run)
+    if result.incomplete is not None:
+        raise result.incomplete
 
 
-def warn_not_run(engine: str, not_run: Sequence[RuleCheck]) -> None:
-    """Rules left out over existing indices lacking their fields: said on stderr, never silently empty."""
-    for item in not_run:
-        click.echo(f"warning: rule {safe(item.title)} [{item.rule_id}] cannot run on {engine}: "
-                   f"{safe('; '.join(item.problems))}", err=True)
+def warn_not_run(not_run: Sequence[NotRun]) -> None:
+    """Every rule that did not run, on stderr (the JSON output lists them too): nothing silently missing."""
+    if not not_run:
+        return
+    kinds: dict[str, int] = {}
+    for n in not_run:
+        kinds[n.kind] = kinds.get(n.kind, 0) + 1
+    console = err_console()
+    console.print(f"[yellow]warning:[/] {len(not_run)} rules did not run ("
+                  + ", ".join(f"{v} {k}" for k, v in sorted(kinds.items())) + "):", highlight=False)
+    for n in not_run:
+        console.print(f"  {safe(n)}", markup=False, highlight=False)
 
 
 def emit(result: DetectionRun, output: str, zone: ZoneInfo, console: Console | None = None) -> None:
@@ -72,7 +83,9 @@ def emit(result: DetectionRun, output: str, zone: ZoneInfo, console: Console | N
     if output == "json":
         click.echo(DetectionsDocument.of(result).to_json())
         return
-    table = Table(title=f"{len(result.detections)} detections ({result.engine})", title_justify="left")
+    missing = f"; {len(result.not_run)} did not run (see stderr)" if result.not_run else ""
+    table = Table(title=f"{len(result.detections)} detections ({result.engine}) from {result.ran} rules{missing}",
+                  title_justify="left")
     for col in ("level", "rule", "kind", "key", "events", f"first ({zone.key})", "last"):
         table.add_column(col, justify="right" if col == "events" else "left")
     for d in sorted(result.detections, key=lambda d: (-LEVELS.index(d.level or "informational"), d.first_seen)):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -10,7 +9,7 @@ from typing import Any
 import click
 from rich.table import Table
 
-from breachkit.cli.common import AppContext, echo_json, out_console, output_option, pass_app
+from breachkit.cli.common import AppContext, echo_json, err_console, out_console, output_option, pass_app, safe
 from breachkit.detect.api import rule_paths as rule_dirs
 from breachkit.detect.api import ruleset_from_config
 from breachkit.detect.engines import LocalEngine, SearchEngine
@@ -41,48 +40,52 @@ def rules() -> None:
 @output_option()
 @pass_app
 def list_cmd(app: AppContext, paths: tuple[Path, ...], output: str) -> None:
-    """List the rules that would run, and those skipped with the reason."""
-    ruleset = _load(app, paths)
-    items: list[Rule | Correlation] = [*ruleset.rules, *ruleset.correlations]
+    """List the rules that would run (with their logsource and the datasets they run on), and those that
+    do not, with the reason."""
+    from breachkit.detect.rules_api import list_rules
+
+    listing = list_rules(app.session, paths)
     if output == "json":
-        echo_json({
-            "rules": [{**dataclasses.asdict(i.meta), "kind": "event" if isinstance(i, Rule) else i.type,
-                       "generates": not isinstance(i, Rule) or i.generate} for i in items],
-            "skipped": [{**dataclasses.asdict(s.meta), "reason": s.reason} for s in ruleset.skipped],
-            "problems": [str(p) for p in ruleset.problems],
-        })
+        echo_json(listing.to_json())
         return
-    table = Table(title=f"{len(items)} rules ({len(ruleset.correlations)} correlations), "
+    ruleset = listing.ruleset
+    table = Table(title=f"{len(listing.entries)} rules ({len(ruleset.correlations)} correlations), "
                   f"{len(ruleset.skipped)} skipped, {len(ruleset.problems)} broken", title_justify="left")
-    for col in ("level", "kind", "title", "tags", "id"):
+    for col in ("level", "kind", "title", "logsource", "datasets", "tags", "id"):
         table.add_column(col)
-    for item in items:
-        kind = ("event" if item.generate else "event (for correlations)") if isinstance(item, Rule) else item.type
-        table.add_row(item.meta.level or "", kind, item.meta.title, " ".join(item.meta.tags), item.meta.id)
+    for e in listing.entries:
+        meta = e.item.meta
+        table.add_row(meta.level or "", e.kind + ("" if e.item.generate else " (for correlations)"), safe(meta.title),
+                      safe(meta.logsource or ""), e.datasets_text, safe(" ".join(meta.tags)), safe(meta.id))
     out_console().print(table)
-    for skipped in ruleset.skipped:
-        out_console().print(f"skipped: {skipped.meta.title} ({skipped.meta.path}): {skipped.reason}", highlight=False)
+    for n in listing.not_run:
+        out_console().print(safe(n), markup=False, highlight=False)
 
 
 @rules.command()
 @paths_argument
 @pass_app
 def check(app: AppContext, paths: tuple[Path, ...]) -> None:
-    """Validate every rule; list every problem with its file and line. Exit 1 if any rule is broken."""
-    ruleset = _load(app, paths)
-    console = out_console()
+    """Validate every rule; list every problem with its file and line, and every rule that cannot run with the
+    reason. Exit 1 if any rule is broken, if a rule given as PATHS cannot run, or if no rule can run."""
+    from breachkit.detect.rules_api import check_rules
+
+    result = check_rules(app.session, paths)
+    ruleset, console = result.ruleset, out_console()
     for rule in ruleset.rules:
         for warning in rule.warnings:
-            console.print(f"warning: {rule.meta.path}: {rule.meta.title}: {warning}", highlight=False)
+            console.print(safe(f"warning: {rule.meta.path}: {rule.meta.title}: {warning}"), markup=False,
+                          highlight=False)
     for skipped in ruleset.skipped:
-        console.print(f"skipped: {skipped.meta.path}: {skipped.meta.title}: {skipped.reason}", highlight=False)
+        console.print(safe(f"skipped: {skipped.meta.path}: {skipped.meta.title}: {skipped.reason}"), markup=False,
+                      highlight=False)
     for finding in ruleset.lint:
-        console.print(f"lint: {finding}", highlight=False)
-    total = len(ruleset.rules) + len(ruleset.correlations)
-    if ruleset.problems:
-        raise InputError(f"{len(ruleset.problems)} problems in {len(ruleset.files)} rule files",
-                         problems=list(ruleset.problems), hint="nothing was run; fix the rules listed above")
-    console.print(f"{total} rules ok ({len(ruleset.skipped)} skipped) in {len(ruleset.files)} files", highlight=False)
+        console.print(safe(f"lint: {finding}"), markup=False, highlight=False)
+    if result.problem is not None:
+        raise result.problem
+    if result.warning:
+        err_console().print(f"[yellow]warning:[/] {result.warning}", highlight=False)
+    console.print(result.summary, highlight=False)
 
 
 @rules.command()

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from breachkit.cli.common import AppContext, echo_json, local, out_console, parse_time, pass_app, progress_bar, safe
 from breachkit.cli.detect import LEVELS, warn_not_run
 from breachkit.logs.names import ENGINES
+
+if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
+
+    from breachkit.scan import ScanResult
 
 
 @click.command("scan")
@@ -21,9 +28,9 @@ from breachkit.logs.names import ENGINES
 def scan_cmd(app: AppContext, engine: str | None, since: str | None, level: str | None, dry_run: bool,
              show_status: bool, output: str) -> None:
     """Run the rules over what arrived since the last scan. Detections of an open incident's actors are linked
-    to it; new ones are emailed to scan.alert_to. Never opens an incident: awareness is a human decision."""
-    from rich.table import Table
-
+    to it; new ones are emailed to scan.alert_to, and so, once, is a rule that stops running or breaks. Never
+    opens an incident: awareness is a human decision. Exit 1 (checkpoint kept) if no rule could run, 4 if
+    some rules were broken."""
     from breachkit.scan import ScanDocument, run_scan, scan_status
 
     session, zone = app.session, app.session.zone
@@ -38,12 +45,21 @@ def scan_cmd(app: AppContext, engine: str | None, since: str | None, level: str 
         result = run_scan(session, engine=engine, since=parse_time(since, "--since"), level=level, dry_run=dry_run,
                           on_start=lambda total: bar.update(task, total=total),
                           on_rule=lambda meta: bar.advance(task))
-    warn_not_run(result.engine, result.not_run)
+    assert result.run is not None
+    warn_not_run(result.run.not_run)
     if output == "json":
         echo_json(ScanDocument.of(result, dry_run=dry_run))
-        return
+    else:
+        _print(result, level or session.config.scan.min_level, dry_run, zone)
+    if result.run.incomplete is not None:
+        raise result.run.incomplete
+
+
+def _print(result: ScanResult, level: str, dry_run: bool, zone: ZoneInfo) -> None:
+    from rich.table import Table
+
     console = out_console()
-    console.print(f"{result.detections} detections at level ≥ {level or session.config.scan.min_level}: "
+    console.print(f"{result.detections} detections at level ≥ {level}: "
                   f"{len(result.new)} new, {sum(map(len, result.linked.values()))} linked to open incidents, "
                   f"{len(result.ongoing)} ongoing"
                   + (" (dry run: nothing linked, alerted or remembered)" if dry_run else ""))

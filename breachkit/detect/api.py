@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING
 from breachkit import resources
 from breachkit.config import Config
 from breachkit.detect.engines import Engine, LocalEngine, SearchEngine, TimeWindow
-from breachkit.detect.rules import RuleCheck, RuleMeta, RuleSet, load_rules
+from breachkit.detect.logsources import LogsourceMap
+from breachkit.detect.rules import RuleMeta, RuleSet, load_rules
 from breachkit.detect.run import DetectionRun
-from breachkit.errors import InputError
 from breachkit.logs.local import LocalStore
 from breachkit.logs.search import SearchStore
 from breachkit.logs.stores import open_event_store
@@ -35,7 +35,12 @@ def ruleset_from_config(config: Config, extra: Sequence[Path] = (), *, only: Seq
     """The configured rules (bundled pack + detect.rules + `extra`), or exactly `only` when given."""
     paths = list(only) if only else rule_paths(config, extra)
     return load_rules(paths, pipelines=[config.resolve(p) for p in config.detect.pipelines],
-                      strict_fields=config.detect.strict_fields)
+                      strict_fields=config.detect.strict_fields, logsources=logsource_mapping(config))
+
+
+def logsource_mapping(config: Config) -> list[LogsourceMap]:
+    """The configured `[[detect.logsources]]` entries (looked up before the built-in defaults)."""
+    return [LogsourceMap(m.product, m.category, m.service, tuple(m.datasets)) for m in config.detect.logsources]
 
 
 @contextlib.contextmanager
@@ -47,13 +52,14 @@ def open_engine(config: Config, workspace: Workspace, engine: str | None = None)
             yield search_engine(config, store)
 
 
-def runnable_on(ruleset: RuleSet, engine: Engine) -> tuple[RuleSet, list[RuleCheck]]:
-    """The rules that can run on `engine` and those that cannot (over existing indices lacking fields)."""
-    if isinstance(engine, SearchEngine):
+def runnable_on(ruleset: RuleSet, engine: Engine) -> RuleSet:
+    """`ruleset` with the rules that cannot run on `engine` (over existing indices lacking fields they read)
+    moved to its skipped rules, with why: they are reported as not run, never silently empty."""
+    if isinstance(engine, SearchEngine) and not engine.fields.is_native:
         from breachkit.detect.sources import runnable
 
-        return runnable(ruleset, engine.fields)
-    return ruleset, []
+        return runnable(ruleset, engine.fields, f"{engine.name} {engine.index}")[0]
+    return ruleset
 
 
 def search_engine(config: Config, store: SearchStore) -> SearchEngine:
@@ -80,28 +86,32 @@ def run_detection(session: Session, *, since: datetime | str | None = None, unti
                   on_start: Callable[[int], None] | None = None,
                   on_rule: Callable[[RuleMeta], None] | None = None) -> DetectionRun:
     """Run the configured rules (plus `extra_rules`), selected by id, tag and minimum level, over the events in
-    [since, until) on an engine (default ingest.default_engine). Times without an offset are UTC."""
-    from breachkit.detect.run import run
+    [since, until) on an engine (default ingest.default_engine). Times without an offset are UTC.
+
+    Nothing is dropped silently: the result lists every selected rule that did not run (`not_run`: skipped
+    here, broken, or rejected by the engine) and the others still run. When none could run, this raises
+    (InputError, or UsageError when no rule matches the selection): no detections must never look like "all
+    quiet". When some did not run that had to — broken, rejected, or given explicitly (`extra_rules`,
+    `rule_ids`) — the result carries the PartialFailure (`incomplete`, exit 4) to raise after showing it."""
+    from breachkit.detect.run import run, verdict
 
     window = TimeWindow(parse_time(since, "since"), parse_time(until, "until"))
     ruleset = ruleset_from_config(session.config, extra_rules)
-    if ruleset.problems:
-        raise InputError(f"{len(ruleset.problems)} broken rules; nothing was run", problems=list(ruleset.problems),
-                         hint="breachkit rules check")
 
     def selected(meta: RuleMeta) -> bool:
         return ((not rule_ids or meta.id in rule_ids) and (not tags or bool(set(tags) & set(meta.tags)))
                 and level_at_least(meta.level, level))
 
-    metas = {r.meta.id: r.meta for r in ruleset.rules} | {c.meta.id: c.meta for c in ruleset.correlations}
     with open_engine(session.config, session.workspace, engine) as eng:
-        # over existing indices lacking fields some rules cannot run: left out and named, never silently empty
-        ruleset, not_run = runnable_on(ruleset, eng)
+        # over existing indices lacking fields some rules cannot run: skipped with why, never silently empty
+        ruleset = runnable_on(ruleset, eng)
         if on_start is not None:
-            on_start(sum(1 for r in ruleset.rules if r.generate and selected(r.meta))
-                     + sum(1 for c in ruleset.correlations if selected(c.meta)))
+            on_start(sum(1 for item in ruleset.alerting if selected(item.meta)))
         result = run(ruleset, eng, window, select=selected, on_rule=on_rule)
-    return dataclasses.replace(result, not_run=tuple(c for c in not_run if selected(metas[c.rule_id])))
+    problem = verdict(result, explicit=[str(p) for p in extra_rules], explicit_ids=rule_ids)
+    if problem is not None and result.ran == 0:
+        raise problem
+    return dataclasses.replace(result, incomplete=problem)
 
 
 def check_existing_index(session: Session, pattern: str, engine: str = "elasticsearch") -> IndexCheck:

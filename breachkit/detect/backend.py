@@ -43,11 +43,12 @@ from sigma.types import (
 )
 
 from breachkit.detect import ir
-from breachkit.detect.regex import NotPortable, analyze
+from breachkit.detect.regex import NotPortable, analyze, check_ascii_letters
 from breachkit.logs.schema import FIELD_TYPES, FieldType
 
-# Sigma keywords (values without a field) search the raw event.
-KEYWORD_FIELD = "log.original"
+# Sigma keywords (values without a field) search the event's text as logged, decoded (`ir.TEXT`, resolved by
+# `ir.expand_derived`: log.decoded where the ingest derived it, else the raw line).
+KEYWORD_FIELD = ir.TEXT
 _OPS: dict[CompareOperators, ir.CmpOp] = {
     CompareOperators.LT: "lt", CompareOperators.LTE: "lte", CompareOperators.GT: "gt", CompareOperators.GTE: "gte",
 }
@@ -219,6 +220,8 @@ class IRBackend(Backend):
         pattern = str(value.regexp)
         try:
             info = analyze(pattern)
+            if SigmaRegularExpressionFlag.IGNORECASE in value.flags:
+                check_ascii_letters(pattern)
         except NotPortable as exc:
             raise Unsupported(f"regular expression {pattern!r}: {exc}") from None
         flags = value.flags
@@ -306,7 +309,7 @@ def show(parts: list[str]) -> str:
 
 def string_match(field: str, parts: list[str], cased: bool) -> ir.Node:
     """The cheapest IR string node for a pattern of literal parts and wildcards."""
-    norm = [p if cased or p in (ir.Wild.MULTI, ir.Wild.SINGLE) else p.lower() for p in parts]
+    norm = [p if cased or p in (ir.Wild.MULTI, ir.Wild.SINGLE) else ir.fold(p) for p in parts]
     merged: list[str] = []
     for p in norm:  # join adjacent literals; collapse ** into *
         if merged and p not in (ir.Wild.MULTI, ir.Wild.SINGLE) and merged[-1] not in (ir.Wild.MULTI, ir.Wild.SINGLE):

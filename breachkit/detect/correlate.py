@@ -19,17 +19,26 @@ Semantics (Sigma v2 `event_count`, `value_count`, `temporal`, `temporal_ordered`
 * A window fires when its measure satisfies every bound of the condition (gt, gte, lt, lte, eq, neq;
   two bounds give a range). Overlapping firing windows of one group merge into one detection that
   carries all their events' ids and spans from the first to the last of them.
+
+Chains (a correlation referenced by another, Sigma v2): each firing window of the referenced correlation
+is one event for the referencing one, *completed* at the earliest of its events at which the events so
+far — from the window's opening event — already satisfy the condition (for `gte: 10`, the tenth). That
+event gives its time and id (for ordering; equal times are ordered by id as usual); windows completed at
+the same event are one event. Its group values are the referenced correlation's group, projected onto
+the fields the referencing correlation groups by (which must be among them), and it stands for all the
+events of the windows completed there (a detection lists them all). So "ten failures within 10m, then a
+success within 10m" means: a success at most 10 minutes after the tenth failure of some 10-minute window.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from breachkit.detect.rules import Correlation, Op
+from breachkit.detect.model import Correlation, Op
 
 GroupKey = tuple[Any, ...]
 
@@ -41,6 +50,12 @@ class CorrelationEvent:
     rule: str  # referenced rule id
     group: GroupKey
     value: Any = None  # value_count: the counted field's value
+    # A referenced correlation's firing: the events it stands for, (timestamp, id); () for a plain event.
+    evidence: tuple[tuple[datetime, str], ...] = field(default=(), compare=False)
+
+    @property
+    def members(self) -> tuple[tuple[datetime, str], ...]:
+        return self.evidence or ((self.timestamp, self.id),)
 
 
 @dataclass(frozen=True)
@@ -150,22 +165,39 @@ def can_narrow_by_count(corr: Correlation) -> int | None:
     return low if low > 0 else None
 
 
+class _Measure:
+    """A window's measure, grown one event at a time (every measure only grows as events are added)."""
+
+    def __init__(self, corr: Correlation) -> None:
+        self.corr, self.count, self.seen, self.step = corr, 0, set[Any](), 0
+
+    def add(self, event: CorrelationEvent) -> int:
+        self.count += 1
+        kind = self.corr.type
+        if kind == "event_count":
+            return self.count
+        if kind == "value_count":
+            if event.value is not None:
+                self.seen.add(event.value)
+            return len(self.seen)
+        if kind == "temporal":
+            self.seen.add(event.rule)
+            return len(self.seen)
+        # temporal_ordered: the longest prefix of the rule order found in sequence, from the opening event
+        order = self.corr.rules
+        if self.count == 1:
+            self.step = 1 if event.rule == order[0] else 0
+        elif 0 < self.step < len(order) and event.rule == order[self.step]:
+            self.step += 1
+        return self.step
+
+
 def _measure(corr: Correlation, window: Sequence[CorrelationEvent]) -> int:
-    if corr.type == "event_count":
-        return len(window)
-    if corr.type == "value_count":
-        return len({e.value for e in window if e.value is not None})
-    if corr.type == "temporal":
-        return len({e.rule for e in window})
-    # temporal_ordered: the longest prefix of the rule order found in sequence, from the opening event
-    order = list(corr.rules)
-    if not window or window[0].rule != order[0]:
-        return 0
-    step = 1
-    for event in window[1:]:
-        if step < len(order) and event.rule == order[step]:
-            step += 1
-    return step
+    measure = _Measure(corr)
+    value = 0
+    for event in window:
+        value = measure.add(event)
+    return value
 
 
 def _tracked(corr: Correlation, event: CorrelationEvent) -> Any:
@@ -176,44 +208,72 @@ def _tracked(corr: Correlation, event: CorrelationEvent) -> Any:
     return None
 
 
-def fire(corr: Correlation, events: Iterable[CorrelationEvent]) -> list[Firing]:
-    """Every group's merged firing windows, ordered by group and time."""
+def _groups(events: Iterable[CorrelationEvent]) -> list[tuple[GroupKey, list[CorrelationEvent]]]:
     groups: dict[GroupKey, list[CorrelationEvent]] = defaultdict(list)
     for event in events:
         if any(v is None for v in event.group):
             continue
         groups[event.group].append(event)
+    ordered = sorted(groups, key=lambda k: tuple("" if v is None else str(v) for v in k))
+    return [(key, sorted(set(groups[key]))) for key in ordered]
+
+
+def _windows(corr: Correlation, seq: Sequence[CorrelationEvent]) -> list[tuple[int, int]]:
+    """[start, end) index ranges of the group's firing windows (one per opening event that fires)."""
     span = corr.timespan
-    result: list[Firing] = []
-    for key in sorted(groups, key=lambda k: tuple("" if v is None else str(v) for v in k)):
-        seq = sorted(set(groups[key]))
-        firing: list[tuple[int, int]] = []  # [start, end) index ranges of firing windows
-        counts: Counter[Any] = Counter()  # value_count: values in the window; temporal: rules
-        end = 0
-        for start, opener in enumerate(seq):
-            while end < len(seq) and (seq[end].timestamp - opener.timestamp).total_seconds() <= span:
-                tracked = _tracked(corr, seq[end])
-                if tracked is not None:
-                    counts[tracked] += 1
-                end += 1
-            if corr.type == "event_count":
-                measure = end - start
-            elif corr.type in ("value_count", "temporal"):
-                measure = len(counts)
-            else:
-                measure = _measure(corr, seq[start:end])
-            if satisfied(measure, corr.bounds):
-                firing.append((start, end))
-            tracked = _tracked(corr, opener)  # the opener leaves before the next window
+    firing: list[tuple[int, int]] = []
+    counts: Counter[Any] = Counter()  # value_count: values in the window; temporal: rules
+    end = 0
+    for start, opener in enumerate(seq):
+        while end < len(seq) and (seq[end].timestamp - opener.timestamp).total_seconds() <= span:
+            tracked = _tracked(corr, seq[end])
             if tracked is not None:
-                counts[tracked] -= 1
-                if counts[tracked] == 0:
-                    del counts[tracked]
+                counts[tracked] += 1
+            end += 1
+        if corr.type == "event_count":
+            measure = end - start
+        elif corr.type in ("value_count", "temporal"):
+            measure = len(counts)
+        else:
+            measure = _measure(corr, seq[start:end])
+        if satisfied(measure, corr.bounds):
+            firing.append((start, end))
+        tracked = _tracked(corr, opener)  # the opener leaves before the next window
+        if tracked is not None:
+            counts[tracked] -= 1
+            if counts[tracked] == 0:
+                del counts[tracked]
+    return firing
+
+
+def fire(corr: Correlation, events: Iterable[CorrelationEvent]) -> list[Firing]:
+    """Every group's merged firing windows, ordered by group and time."""
+    result: list[Firing] = []
+    for key, seq in _groups(events):
         merged: list[tuple[int, int]] = []
-        for start, stop in firing:
+        for start, stop in _windows(corr, seq):
             if merged and start < merged[-1][1]:
                 merged[-1] = (merged[-1][0], max(merged[-1][1], stop))
             else:
                 merged.append((start, stop))
         result.extend(Firing(key, tuple(seq[a:b])) for a, b in merged)
     return result
+
+
+def completions(corr: Correlation, events: Iterable[CorrelationEvent]) -> list[CorrelationEvent]:
+    """The firings of `corr` as events for a correlation that references it (see the module docs): one per
+    completing event, `rule` = `corr`'s id, group = `corr`'s group, evidence = the windows' events."""
+    done: dict[int, set[tuple[datetime, str]]] = {}
+    out: list[CorrelationEvent] = []
+    for key, seq in _groups(events):
+        done.clear()
+        for start, stop in _windows(corr, seq):
+            measure = _Measure(corr)
+            for j in range(start, stop):
+                if satisfied(measure.add(seq[j]), corr.bounds):
+                    done.setdefault(j, set()).update(m for e in seq[start:j + 1] for m in e.members)
+                    break
+        for j, evidence in sorted(done.items()):
+            out.append(CorrelationEvent(seq[j].timestamp, seq[j].id, corr.meta.id, key,
+                                        evidence=tuple(sorted(evidence))))
+    return out

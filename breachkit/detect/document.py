@@ -4,14 +4,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from breachkit.document import Document
 
 if TYPE_CHECKING:
-    from breachkit.detect.rules import RuleCheck
+    from breachkit.detect.model import NotRun
     from breachkit.detect.run import Detection, DetectionRun
 
 
@@ -63,17 +63,22 @@ class RuleTimingItem(BaseModel):
 
 
 class NotRunItem(BaseModel):
-    """A rule left out because it cannot run on the engine's indices (existing indices lacking its fields)."""
+    """A rule that did not run, and why: `skipped` (cannot run here, e.g. its logsource maps to no data),
+    `broken` (the file or rule is invalid) or `failed` (the engine rejected its query)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    rule_id: str
-    title: str
-    problems: list[str]
+    kind: Literal["skipped", "broken", "failed"]
+    reason: str
+    path: str | None = None
+    line: int | None = None
+    rule_id: str | None = None  # None: the file did not parse far enough to tell which rule
+    title: str | None = None
 
     @classmethod
-    def of(cls, check: RuleCheck) -> NotRunItem:
-        return cls(rule_id=check.rule_id, title=check.title, problems=list(check.problems))
+    def of(cls, n: NotRun) -> NotRunItem:
+        return cls(kind=n.kind, reason=n.reason, path=n.location.path, line=n.location.line,
+                   rule_id=n.meta.id if n.meta else None, title=n.meta.title if n.meta else None)
 
 
 class DetectionsDocument(Document):
@@ -84,7 +89,8 @@ class DetectionsDocument(Document):
     until: datetime | None = None
     detections: list[DetectionItem]
     timings: list[RuleTimingItem] = Field(default_factory=list)
-    not_run: list[NotRunItem] = Field(default_factory=list)
+    rules_run: int | None = None  # rules and correlations that ran to the end (None: not recorded)
+    not_run: list[NotRunItem] = Field(default_factory=list)  # selected rules that did not run, with the reason
 
     @classmethod
     def of(cls, run: DetectionRun) -> DetectionsDocument:
@@ -92,4 +98,4 @@ class DetectionsDocument(Document):
                           detections=[DetectionItem.of(d) for d in run.detections],
                           timings=[RuleTimingItem(rule_id=t.rule_id, title=t.title, seconds=round(t.seconds, 4),
                                                   detections=t.detections) for t in run.timings],
-                          not_run=[NotRunItem.of(c) for c in run.not_run])
+                          rules_run=run.ran, not_run=[NotRunItem.of(n) for n in run.not_run])

@@ -40,9 +40,16 @@ def has_backslash(node: ir.Str | ir.Regex) -> bool:
     return any("\\" in p for p in parts if p not in (ir.Wild.MULTI, ir.Wild.SINGLE))
 
 
+def needs_exact(node: ir.Str | ir.Regex) -> bool:
+    """Must a condition on a `wildcard` field be answered by an exact `keyword` field (or on the client)? Those
+    with a backslash (`has_backslash`), and equality with the empty string, which OpenSearch 2.19's `wildcard`
+    field never matches."""
+    return has_backslash(node) or (isinstance(node, ir.Str) and node.kind == "eq" and node.value == "")
+
+
 def to_dsl(node: ir.Node, exact: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The query DSL for `node`. `exact`: for fields mapped as `wildcard`, the `keyword` field that answers
-    conditions with a backslash in their text (see `has_backslash`)."""
+    the conditions it cannot (see `needs_exact`)."""
     exact = exact or {}
     match node:
         case ir.Const(value):
@@ -56,10 +63,11 @@ def to_dsl(node: ir.Node, exact: Mapping[str, str] | None = None) -> dict[str, A
         case ir.Exists(field):
             return {"exists": {"field": field}}
         case ir.Str(field=field, kind=kind, value=value, cased=cased, pattern=pattern):
-            if field in exact and has_backslash(node):
+            if field in exact and needs_exact(node):
                 field = exact[field]
             if kind == "eq":
-                return {"term": {field: _ci({"value": value}, cased)}}
+                # "" has no case to fold, and OpenSearch's case-insensitive term never matches it
+                return {"term": {field: _ci({"value": value}, cased or value == "")}}
             if kind == "prefix":
                 return {"prefix": {field: _ci({"value": value}, cased)}}
             parts: ir.Pattern = (
@@ -72,10 +80,11 @@ def to_dsl(node: ir.Node, exact: Mapping[str, str] | None = None) -> dict[str, A
             return {"term": {field: {"value": value}}}
         case ir.Num(field=field, value=value, op=op):
             return {"range": {field: {op: value}}}
-        case ir.Regex(field=field, pattern=pattern, ignore_case=ignore_case):
-            if field in exact and has_backslash(node):
+        case ir.Regex(field=field, pattern=pattern, ignore_case=ignore_case, dotall=dotall):
+            if field in exact and needs_exact(node):
                 field = exact[field]
-            return {"regexp": {field: _ci({"value": to_lucene(pattern), "flags": "NONE"}, not ignore_case)}}
+            # case-insensitivity is spelt out in the expression (ASCII letters only, classes included)
+            return {"regexp": {field: {"value": to_lucene(pattern, dotall, ignore_case), "flags": "NONE"}}}
         case ir.Cidr(field=field, network=network):
             return {"term": {field: {"value": network}}}
         case ir.FieldRef():

@@ -3,10 +3,18 @@
 pySigma parses a rule and applies the processing pipelines; `backend.IRBackend` (a pySigma `Backend`)
 turns the parsed condition into this IR, deciding every semantic question once: case-insensitive
 matching unless `|cased`, wildcard patterns, a condition on a missing field is false (so `not` of it is
-true), numbers against keyword fields, CIDR on IP fields. The engine compilers (`sqlgen` for DuckDB,
-`esquery` for Elasticsearch) then translate the IR mechanically, and `evaluate` here is the reference
-semantics in plain Python, used as the oracle in tests and for the parts Elasticsearch cannot evaluate
-server-side (`FieldRef`).
+true), numbers against keyword fields, CIDR on IP fields.
+
+Case-insensitive means ASCII letters fold (A-Z = a-z) and every other character matches itself, on every
+engine: Elasticsearch's `case_insensitive` option folds ASCII only, so the embedded engine and the
+reference do the same (`fold`). "CAFÉ" matches "cafÉ" but not "café".
+
+Values: an empty string is a value (`''` matches it, `'*'` matches it, `|exists` sees it); a missing
+field and a JSON null are the same (`null` matches them, `not <anything on the field>` matches them).
+
+The engine compilers (`sqlgen` for DuckDB, `esquery` for Elasticsearch) then translate the IR
+mechanically, and `evaluate` here is the reference semantics in plain Python, used as the oracle in tests
+and for the parts Elasticsearch cannot evaluate server-side (`FieldRef`).
 """
 
 from __future__ import annotations
@@ -14,9 +22,11 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any, Literal
+
+from breachkit.detect.regex import analyze
 
 StrKind = Literal["eq", "prefix", "suffix", "contains", "glob"]
 CmpOp = Literal["lt", "lte", "gt", "gte"]
@@ -196,16 +206,30 @@ def render(pattern: Sequence[str], multi: str, single: str, escape: Callable[[st
     return "".join(multi if p == Wild.MULTI else single if p == Wild.SINGLE else escape(p) for p in pattern)
 
 
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def fold(text: str) -> str:
+    """Case folding for case-insensitive matching: ASCII letters only (see the module docs)."""
+    return text.lower() if text.isascii() else text.translate(_ASCII_LOWER)
+
+
 @lru_cache(maxsize=4096)
 def glob_regex(pattern: Pattern, cased: bool) -> re.Pattern[str]:
-    return re.compile(render(pattern, ".*", ".", re.escape), re.DOTALL if cased else re.DOTALL | re.IGNORECASE)
+    # re.ASCII: IGNORECASE folds ASCII letters only, as everywhere else
+    flags = re.DOTALL | re.ASCII if cased else re.DOTALL | re.IGNORECASE | re.ASCII
+    return re.compile(render(pattern, ".*", ".", re.escape), flags)
 
 
 @lru_cache(maxsize=4096)
 def _regex(node: Regex) -> re.Pattern[str]:
-    flags = (re.IGNORECASE if node.ignore_case else 0) | (re.MULTILINE if node.multiline else 0)
+    # re.ASCII: \w, \d, \s and case folding are ASCII-only, as in RE2 and Lucene
+    flags = re.ASCII | (re.IGNORECASE if node.ignore_case else 0) | (re.MULTILINE if node.multiline else 0)
     flags |= re.DOTALL if node.dotall else 0
-    return re.compile(node.pattern, flags)
+    pattern = node.pattern
+    if not node.multiline and analyze(pattern).anchored_end:
+        pattern = pattern[:-1] + r"\Z"  # RE2's and Lucene's `$`: the very end, not before a final newline
+    return re.compile(pattern, flags)
 
 
 @lru_cache(maxsize=4096)
@@ -238,7 +262,7 @@ def evaluate(node: Node, event: Mapping[str, Any]) -> bool:
 def _leaf(node: Str | Num | Regex | Cidr | FieldRef, value: Any, event: Mapping[str, Any]) -> bool:
     match node:
         case Str(kind=kind, value=lit, cased=cased, pattern=pattern):
-            text = _text(value) if cased else _text(value).lower()
+            text = _text(value) if cased else fold(_text(value))
             if kind == "eq":
                 return text == lit
             if kind == "prefix":
@@ -266,5 +290,72 @@ def _leaf(node: Str | Num | Regex | Cidr | FieldRef, value: Any, event: Mapping[
             if second is None:
                 return False
             a, b = _text(value), _text(second)
-            return a == b if cased else a.lower() == b.lower()
+            return a == b if cased else fold(a) == fold(b)
     raise TypeError(f"unknown IR node {node!r}")  # pragma: no cover
+
+
+# ------------------------------------------------------------------------------------------- derived fields
+
+# Sigma keywords (values without a field) search the event's text: this pseudo-field, which
+# `expand_derived` resolves to log.decoded where an event has it and log.original elsewhere.
+TEXT = "@text"
+TEXT_DECODED = "log.decoded"
+TEXT_RAW = "log.original"
+# URL conditions match the logged or the once-decoded form (breachkit.logs.derive).
+URL_DECODED = {"url.original": "url.original_decoded", "url.path": "url.path_decoded",
+               "url.query": "url.query_decoded"}
+
+
+def rename(node: Node, old: str, new: str) -> Node:
+    """The same expression reading field `new` wherever it read `old`."""
+    match node:
+        case And(args):
+            return And(tuple(rename(a, old, new) for a in args))
+        case Or(args):
+            return Or(tuple(rename(a, old, new) for a in args))
+        case Not(arg):
+            return Not(rename(arg, old, new))
+        case FieldRef(field=f, other=o):
+            return replace(node, field=new if f == old else f, other=new if o == old else o)
+        case Str(field=f) | Num(field=f) | Regex(field=f) | Cidr(field=f) | Exists(field=f) if f == old:
+            return replace(node, field=new)
+        case _:
+            return node
+
+
+def expand_derived(node: Node) -> Node:
+    """Resolve the keyword pseudo-field and test URL conditions on both URL forms (see module docs).
+
+    Keywords: every largest sub-expression that reads only `TEXT` becomes "if log.decoded exists, the
+    expression on it, else on log.original" — exactly one of the two texts is an event's text, so `not`
+    over keywords keeps its meaning. URLs: each string or regex test of a URL field becomes "on the logged
+    form, or on the decoded one" (the decoded field exists only where it differs, so no event matches
+    twice and an unencoded URL is tested once)."""
+    used = set(fields(node))
+    if used and used <= {TEXT}:
+        has_text = Exists(TEXT_DECODED)
+        return or_([and_([has_text, rename(node, TEXT, TEXT_DECODED)]),
+                    and_([not_(has_text), rename(node, TEXT, TEXT_RAW)])])
+    match node:
+        case And(args):
+            return and_([expand_derived(a) for a in args])
+        case Or(args):
+            # the decoded tests of an OR are grouped behind one "decoded form present" guard per field: the
+            # guard is implied (a test on a missing field is false) but lets an engine skip them on the many
+            # events whose URL has nothing to decode
+            kept: list[Node] = []
+            on_decoded: dict[str, list[Node]] = {}
+            for a in args:
+                if isinstance(a, Str | Regex) and a.field in URL_DECODED:
+                    kept.append(a)
+                    on_decoded.setdefault(URL_DECODED[a.field], []).append(replace(a, field=URL_DECODED[a.field]))
+                else:
+                    kept.append(expand_derived(a))
+            kept += [and_([Exists(field), or_(tests)]) for field, tests in on_decoded.items()]
+            return or_(kept)
+        case Not(arg):
+            return not_(expand_derived(arg))
+        case Str(field=f) | Regex(field=f) if f in URL_DECODED:
+            return or_([node, and_([Exists(URL_DECODED[f]), replace(node, field=URL_DECODED[f])])])
+        case _:
+            return node

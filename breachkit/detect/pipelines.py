@@ -1,9 +1,14 @@
-"""Processing pipelines: Sigma taxonomy fields → the event schema, and which events a logsource covers.
+"""Processing pipelines: Sigma taxonomy fields → the event schema.
 
 breachkit's own rules are written against the event schema (logsource `product: breachkit`, optional
 `service: web|api|auth|access`). SigmaHQ's webserver and proxy rules use the W3C/IIS-style taxonomy
 (`cs-method`, `c-uri`, `sc-status`, …); the mapping below puts them onto the schema. Users add their own
-pipeline YAML files (pySigma's format) for other field names; they run after these.
+pipeline YAML files (pySigma's format) for other field names. All pipelines are applied in the order of
+their `priority`, lowest first, as pySigma's resolver does (files of equal priority in the order given):
+the taxonomy mapping has priority 20, so a user pipeline with a lower priority (pySigma's default is 0)
+runs before it — e.g. a `change_logsource` into `category: webserver` then gets SigmaHQ's taxonomy names
+mapped — and one with a higher priority runs after it. Which events a rule covers is decided on the
+logsource the pipelines leave (`logsources`).
 
 Note on `cs-uri-query`: in IIS logs it is the query string only, but SigmaHQ's webserver rules use it
 for the whole request target (`cs-uri-query|contains: '/wp-admin/'`), so it maps to `url.original`.
@@ -15,10 +20,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from sigma.exceptions import SigmaError
-from sigma.processing.conditions import LogsourceCondition
 from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
 from sigma.processing.transformations import FieldMappingTransformation
-from sigma.rule import SigmaLogSource
 
 from breachkit.errors import InputError
 
@@ -43,12 +46,9 @@ WEB_FIELDS: dict[str, str] = {
     "sc-bytes": "http.response.body.bytes",
     "src_ip": "source.ip",
 }
-def _web_logsources() -> list[LogsourceCondition]:  # fresh objects: a condition belongs to one pipeline
-    return [LogsourceCondition(category="webserver"), LogsourceCondition(category="proxy"),
-            LogsourceCondition(product="apache"), LogsourceCondition(product="nginx")]
-
-
 def taxonomy_pipeline() -> ProcessingPipeline:
+    """SigmaHQ's web taxonomy names → the schema, for every rule: the W3C names are unambiguous, so a rule
+    of a custom logsource written with them needs no pipeline of its own, only a logsource mapping."""
     return ProcessingPipeline(
         name="breachkit taxonomy → event schema",
         priority=20,
@@ -56,44 +56,23 @@ def taxonomy_pipeline() -> ProcessingPipeline:
             ProcessingItem(
                 identifier="breachkit_web_fields",
                 transformation=FieldMappingTransformation(WEB_FIELDS),  # type: ignore[arg-type]
-                rule_conditions=_web_logsources(),  # type: ignore[arg-type]
-                rule_condition_linking=any,
             )
         ],
     )
 
 
 def load_pipeline(paths: Sequence[Path]) -> ProcessingPipeline:
-    """The taxonomy pipeline followed by the user's pipeline files, in order."""
-    pipeline = taxonomy_pipeline()
+    """The taxonomy pipeline and the user's pipeline files, merged in priority order (stable)."""
+    pipelines = [taxonomy_pipeline()]
     for path in paths:
         try:
-            pipeline = pipeline + ProcessingPipeline.from_yaml(path.read_text(encoding="utf-8"))
+            pipelines.append(ProcessingPipeline.from_yaml(path.read_text(encoding="utf-8")))
         except OSError as exc:
             raise InputError(f"cannot read pipeline: {exc.strerror}", path=path) from None
-        except (SigmaError, ValueError, TypeError) as exc:
+        except (SigmaError, ValueError, TypeError, AttributeError, KeyError) as exc:
             raise InputError(f"invalid processing pipeline: {exc}", path=path) from None
-    return pipeline
-
-
-# event.dataset values each logsource covers; None means every dataset.
-_DATASETS = {"web": ("web", "access"), "access": ("access",), "api": ("api",), "auth": ("auth",)}
-
-
-def logsource_scope(logsource: SigmaLogSource) -> tuple[str, ...] | str | None:
-    """Datasets a rule's logsource covers: a tuple, None (all), or a string saying why none."""
-    product, category, service = logsource.product, logsource.category, logsource.service
-    if product == "breachkit":
-        if service is None and category is None:
-            return None
-        key = service or category
-        return _DATASETS.get(key or "", f"unknown breachkit service {key!r} (use web, api, auth or access)")
-    if category in ("webserver", "proxy") or product in ("apache", "nginx"):
-        return _DATASETS["web"]
-    if product == "linux" and service in ("auth", "sshd"):
-        return _DATASETS["auth"]
-    if category == "authentication":
-        return None
-    parts = ", ".join(f"{k}: {v}" for k, v in (("product", product), ("category", category), ("service", service))
-                      if v)
-    return f"logsource ({parts or 'empty'}) is not among the logs breachkit reads"
+    ordered = sorted(pipelines, key=lambda p: p.priority)
+    merged = ordered[0]
+    for pipeline in ordered[1:]:
+        merged = merged + pipeline
+    return merged

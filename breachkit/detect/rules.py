@@ -13,90 +13,34 @@ here.
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 from sigma.collection import SigmaCollection
 from sigma.correlations import SigmaCorrelationRule
 from sigma.exceptions import SigmaError, SigmaRuleLocation, SigmaRuleNotFoundError
-from sigma.processing.pipeline import ProcessingPipeline
-from sigma.rule import SigmaRule
 
-from breachkit.detect import ir
-from breachkit.detect.backend import IRBackend
-from breachkit.detect.pipelines import load_pipeline, logsource_scope
+from breachkit.detect.compile import SUPPORTED_CORRELATIONS, Compiled, compile_rules, locate, message, meta_of
+from breachkit.detect.logsources import LogsourceMap
+from breachkit.detect.model import (
+    Correlation,
+    CorrelationType,
+    NotRun,
+    NotRunKind,
+    Op,
+    Rule,
+    RuleMeta,
+    RuleSet,
+    Skipped,
+)
+from breachkit.detect.pipelines import load_pipeline
 from breachkit.errors import InputError, Location, Problem
 
-CorrelationType = Literal["event_count", "value_count", "temporal", "temporal_ordered"]
-Op = Literal["gt", "gte", "lt", "lte", "eq", "neq"]
-SUPPORTED_CORRELATIONS = ("event_count", "value_count", "temporal", "temporal_ordered")
+__all__ = ["SUPPORTED_CORRELATIONS", "Correlation", "CorrelationType", "NotRun", "NotRunKind", "Op", "Rule",
+           "RuleMeta", "RuleSet", "Skipped", "load_rules", "rule_files"]
 RULE_SUFFIXES = (".yml", ".yaml")
-
-
-@dataclass(frozen=True)
-class RuleMeta:
-    id: str
-    title: str
-    name: str | None
-    level: str | None
-    tags: tuple[str, ...]
-    path: str | None
-    status: str | None = None
-    description: str | None = None
-
-
-@dataclass(frozen=True)
-class Rule:
-    """A single-event rule, compiled: `query` includes the logsource's dataset scope."""
-
-    meta: RuleMeta
-    query: ir.Node
-    warnings: tuple[str, ...] = ()
-    generate: bool = True  # False: only used by correlations (Sigma's `generate: false` default)
-    datasets: tuple[str, ...] | None = None  # the event.dataset values its logsource covers (None: all)
-
-
-@dataclass(frozen=True)
-class Correlation:
-    meta: RuleMeta
-    type: CorrelationType
-    rules: tuple[str, ...]  # ids of the referenced rules, in the rule's order
-    group_by: dict[str, tuple[str, ...]]  # rule id → its group-by fields (aliases resolved)
-    timespan: int  # seconds
-    bounds: tuple[tuple[Op, int], ...]  # all must hold
-    value_field: dict[str, str] = field(default_factory=dict)  # value_count: rule id → counted field
-
-
-@dataclass(frozen=True)
-class Skipped:
-    meta: RuleMeta
-    reason: str
-
-
-@dataclass(frozen=True)
-class RuleCheck:
-    """A rule that cannot run on an engine's indices (a field missing or unusable there), with why."""
-
-    rule_id: str
-    title: str
-    problems: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class RuleSet:
-    rules: tuple[Rule, ...]
-    correlations: tuple[Correlation, ...]
-    skipped: tuple[Skipped, ...]
-    problems: tuple[Problem, ...]
-    files: tuple[Path, ...]
-    lint: tuple[Problem, ...] = ()  # findings of SigmaHQ's validators (style, not errors)
-
-    def by_id(self) -> dict[str, Rule]:
-        return {r.meta.id: r for r in self.rules}
 
 
 def rule_files(paths: Iterable[Path]) -> list[Path]:
@@ -110,30 +54,6 @@ def rule_files(paths: Iterable[Path]) -> list[Path]:
         else:
             raise InputError("no such rule file or folder", path=path)
     return files
-
-
-def _line_of(text: str, needle: str) -> int | None:
-    for number, line in enumerate(text.splitlines(), start=1):
-        if needle in line:
-            return number
-    return None
-
-
-def _locate(path: Path, text: str, error: Exception) -> Location:
-    """File and, where the message quotes something found in the file, its line."""
-    source = getattr(error, "source", None)
-    line = getattr(source, "line", None) if isinstance(source, SigmaRuleLocation) else None
-    if line is None:
-        for quoted in re.findall(r"'([^']{2,80})'", str(error)):
-            line = _line_of(text, quoted)
-            if line is not None:
-                break
-    return Location(str(path), line)
-
-
-def _message(error: Exception) -> str:
-    text = str(error.args[0]) if error.args else str(error)
-    return re.sub(r"\s+in \S+\.ya?ml$", "", text) or type(error).__name__
 
 
 def _split_range(doc: dict[str, Any]) -> tuple[dict[str, Any], tuple[tuple[Op, int], ...] | None]:
@@ -155,40 +75,26 @@ def _split_range(doc: dict[str, Any]) -> tuple[dict[str, Any], tuple[tuple[Op, i
     return {**doc, "correlation": {**corr, "condition": cond}}, tuple(bounds)
 
 
-def _meta(rule: SigmaRule | SigmaCorrelationRule, path: Path | None) -> RuleMeta:
-    return RuleMeta(
-        id=str(rule.id) if rule.id else (rule.name or rule.title),
-        title=rule.title,
-        name=rule.name,
-        level=str(rule.level.name).lower() if rule.level else None,
-        tags=tuple(str(t) for t in rule.tags),
-        path=str(path) if path else None,
-        status=str(rule.status.name).lower() if rule.status else None,
-        description=rule.description,
-    )
-
-
-def _parse_files(files: Sequence[Path]) -> tuple[list[tuple[Any, Path, str]], list[Problem], dict[int, Any]]:
+def _parse_files(files: Sequence[Path], out: Compiled) -> tuple[list[tuple[Any, Path, str]], dict[int, Any]]:
     parsed: list[tuple[Any, Path, str]] = []
-    problems: list[Problem] = []
     ranges: dict[int, Any] = {}
     for path in files:
         try:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            problems.append(Problem(f"cannot read: {exc}", Location(str(path))))
+            out.problem(f"cannot read: {exc}", Location(str(path)))
             continue
         try:
             docs = [d for d in yaml.safe_load_all(text) if d is not None]
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             line = mark.line + 1 if mark is not None else None
-            problems.append(Problem(f"YAML syntax: {getattr(exc, 'problem', None) or exc}", Location(str(path), line)))
+            out.problem(f"YAML syntax: {getattr(exc, 'problem', None) or exc}", Location(str(path), line))
             continue
         fixed = []
         for doc in docs:
             if not isinstance(doc, dict):
-                problems.append(Problem("a rule must be a YAML mapping", Location(str(path))))
+                out.problem("a rule must be a YAML mapping", Location(str(path)))
                 continue
             doc, bounds = _split_range(doc)
             fixed.append(doc)
@@ -198,30 +104,45 @@ def _parse_files(files: Sequence[Path]) -> tuple[list[tuple[Any, Path, str]], li
             collection = SigmaCollection.from_dicts(fixed, collect_errors=True, source=SigmaRuleLocation(path),
                                                     resolve_references=False)
         except SigmaError as exc:
-            problems.append(Problem(_message(exc), _locate(path, text, exc)))
+            out.problem(message(exc), locate(path, text, exc))
             continue
         for rule, doc in zip(collection.rules, fixed, strict=False):
             parsed.append((rule, path, text))
             if id(doc) in ranges:
                 ranges[id(rule)] = ranges.pop(id(doc))
-    return parsed, problems, ranges
+    return parsed, ranges
 
 
-def load_rules(paths: Sequence[Path], *, pipelines: Sequence[Path] = (), strict_fields: bool = False) -> RuleSet:
-    """Load, validate and compile every rule under `paths`. Problems are collected, never raised."""
+def _meta_or_none(rule: Any, path: Path) -> RuleMeta | None:
+    try:
+        return meta_of(rule, path) if rule.title else None
+    except (AttributeError, TypeError, ValueError):  # a rule too broken to describe
+        return None
+
+
+def load_rules(paths: Sequence[Path], *, pipelines: Sequence[Path] = (), strict_fields: bool = False,
+               logsources: Sequence[LogsourceMap] = ()) -> RuleSet:
+    """Load, validate and compile every rule under `paths`. Problems are collected, never raised: a broken
+    file or rule is listed (`RuleSet.problems`, `RuleSet.broken`) and every other rule still compiles.
+    `logsources`: the configured logsource → dataset mapping, looked up before the defaults."""
     files = rule_files(paths)
-    parsed, problems, ranges = _parse_files(files)
+    pipeline = load_pipeline(pipelines)
+    out = Compiled()
+    parsed, ranges = _parse_files(files, out)
     for rule, path, text in parsed:
         for error in rule.errors:
-            problems.append(Problem(_message(error), _locate(path, text, error)))
+            out.problem(message(error), locate(path, text, error), _meta_or_none(rule, path))
     good = [(r, p, t) for r, p, t in parsed if not r.errors]
     ids: dict[str, Path] = {}
+    duplicates = []
     for rule, path, _ in good:
         key = str(rule.id) if rule.id else None
         if key and key in ids:
-            problems.append(Problem(f"duplicate rule id {key} (also in {ids[key]})", Location(str(path))))
+            out.problem(f"duplicate rule id {key} (also in {ids[key]})", Location(str(path)), meta_of(rule, path))
+            duplicates.append(rule)
         elif key:
             ids[key] = path
+    good = [g for g in good if g[0] not in duplicates]
     collection = SigmaCollection([r for r, _, _ in good], resolve_references=False)
     unresolved = []
     for rule, path, text in good:
@@ -229,12 +150,12 @@ def load_rules(paths: Sequence[Path], *, pipelines: Sequence[Path] = (), strict_
             try:
                 rule.resolve_rule_references(collection)
             except SigmaRuleNotFoundError as exc:
-                problems.append(Problem(_message(exc), _locate(path, text, exc)))
+                out.problem(message(exc), locate(path, text, exc), meta_of(rule, path))
                 unresolved.append(rule)
     good = [g for g in good if g[0] not in unresolved]
-    pipeline = load_pipeline(pipelines)
-    ruleset = _compile(good, pipeline, strict_fields, ranges, problems, tuple(files))
-    return dataclasses.replace(ruleset, lint=tuple(lint([r for r, _, _ in good])))
+    compile_rules(good, pipeline, strict=strict_fields, ranges=ranges, logsources=logsources, out=out)
+    return RuleSet(tuple(out.rules), tuple(out.correlations), tuple(out.skipped), tuple(out.problems),
+                   tuple(files), tuple(lint([r for r, _, _ in good])), tuple(out.broken))
 
 
 # SigmaHQ's validators that need the network (they download MITRE ATT&CK / D3FEND data) are left out.
@@ -264,96 +185,3 @@ def lint(rules: Sequence[Any]) -> list[Problem]:
                           Location(", ".join(paths) or None))
         counts[finding] = counts.get(finding, 0) + 1
     return [p if n == 1 else dataclasses.replace(p, message=f"{p.message} ×{n}") for p, n in counts.items()]
-
-
-def _compile(good: list[tuple[Any, Path, str]], pipeline: ProcessingPipeline, strict: bool,
-             ranges: dict[int, Any], problems: list[Problem], files: tuple[Path, ...]) -> RuleSet:
-    backend = IRBackend(processing_pipeline=pipeline, strict_fields=strict)
-    rules: list[Rule] = []
-    skipped: list[Skipped] = []
-    compiled: dict[int, Rule] = {}
-    for rule, path, text in good:
-        if not isinstance(rule, SigmaRule):
-            continue
-        meta = _meta(rule, path)
-        scope = logsource_scope(rule.logsource)
-        if isinstance(scope, str):
-            skipped.append(Skipped(meta, scope))
-            continue
-        try:
-            backend.convert_rule(rule)  # returns [] for rules only correlations use: read the result instead
-            queries = rule.get_conversion_result()
-        except SigmaError as exc:
-            if strict and "event schema" in str(exc):
-                problems.append(Problem(_message(exc), _locate(path, text, exc)))
-            else:
-                skipped.append(Skipped(meta, _message(exc)))
-            continue
-        query = ir.or_(list(queries))
-        if scope is not None:
-            query = ir.and_([ir.or_([ir.Str("event.dataset", "eq", d) for d in scope]), query])
-        warnings = tuple(backend.warnings)
-        compiled[id(rule)] = Rule(meta, query, warnings, generate=bool(rule._output), datasets=scope)
-        rules.append(compiled[id(rule)])
-    correlations = []
-    for rule, path, text in good:
-        if isinstance(rule, SigmaCorrelationRule):
-            result = _correlation(rule, path, text, compiled, ranges.get(id(rule)), pipeline)
-            if isinstance(result, Correlation):
-                correlations.append(result)
-            elif isinstance(result, Skipped):
-                skipped.append(result)
-            else:
-                problems.append(result)
-    return RuleSet(tuple(rules), tuple(correlations), tuple(skipped), tuple(problems), files)
-
-
-def _correlation(rule: SigmaCorrelationRule, path: Path, text: str, compiled: dict[int, Rule],
-                 bounds: Any, pipeline: ProcessingPipeline) -> Correlation | Skipped | Problem:
-    meta = _meta(rule, path)
-    kind = rule.type.name.lower()
-    if kind not in SUPPORTED_CORRELATIONS:
-        supported = ", ".join(SUPPORTED_CORRELATIONS)
-        return Skipped(meta, f"correlation type {kind} is not supported (supported: {supported})")
-    refs = []
-    for ref in rule.rules or []:
-        target = getattr(ref, "rule", None)
-        if target is None:
-            where = _locate(path, text, ValueError(f"'{ref.reference}'"))
-            return Problem(f"correlation refers to {ref.reference!r}, which is not loaded", where)
-        if not isinstance(target, SigmaRule) or id(target) not in compiled:
-            return Skipped(meta, f"referenced rule {ref.reference!r} is not runnable here")
-        refs.append((ref, target))
-    try:
-        pipeline.apply(rule)  # maps group-by, alias and condition fields, as for the referenced rules
-    except SigmaError as exc:
-        return Problem(_message(exc), _locate(path, text, exc))
-    cond: Any = rule.condition
-    if bounds is None:
-        if cond is None or not hasattr(cond, "op"):
-            bounds = (("gte", len(refs)),) if kind.startswith("temporal") else None
-        else:
-            bounds = ((cond.op.name.lower(), cond.count),)
-    if not bounds:
-        return Problem("correlation has no condition", Location(str(path)))
-    group_by: dict[str, tuple[str, ...]] = {}
-    value_field: dict[str, str] = {}
-    for ref, target in refs:
-        rid = compiled[id(target)].meta.id
-        fields = []
-        for name in rule.group_by or []:
-            alias = rule.aliases.aliases.get(name) if rule.aliases else None
-            if alias is not None:
-                mapped = next((f for r, f in alias.mapping.items() if getattr(r, "rule", None) is target), None)
-                if mapped is None:
-                    return Problem(f"alias {name!r} has no field for rule {ref.reference!r}", Location(str(path)))
-                fields.append(mapped)
-            else:
-                fields.append(name)
-        group_by[rid] = tuple(fields)
-        if kind == "value_count":
-            condition_field = getattr(cond, "fieldref", None)
-            if not isinstance(condition_field, str):
-                return Problem("value_count needs condition.field", Location(str(path)))
-            value_field[rid] = condition_field
-    return Correlation(meta, kind, tuple(group_by), group_by, rule.timespan.seconds, tuple(bounds), value_field)  # type: ignore[arg-type]

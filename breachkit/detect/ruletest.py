@@ -15,6 +15,11 @@ A case file (`rules/tests/<anything>.yml`) names a rule by id and lists cases::
         events: [...]
         expect: []
 
+A case (or the whole file) may name `format: jsonl` or `format: csv`: its events' `log.original` is then
+read as such a line, and the keyword text is derived from it as the ingest does (`breachkit.logs.derive`);
+the decoded URL fields are always derived. An empty string stays an empty value; a missing field or `~`
+is missing.
+
 `repeat: N` with `every: <seconds>s|m|h` stands for N copies of the event, each `every` later than the
 previous (the first at the given time); indexes count the expanded events. `event.dataset` defaults
 to the rule's first logsource dataset when missing. Each case runs in its own empty store.
@@ -24,7 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -37,6 +42,7 @@ from breachkit.detect.engines import Engine, LocalEngine, ReferenceEngine, Searc
 from breachkit.detect.rules import Correlation, Rule, RuleSet
 from breachkit.detect.run import detect_correlation, detect_rule
 from breachkit.errors import InputError, Location, Problem
+from breachkit.logs.derive import add_derived
 from breachkit.logs.local import LocalStore
 from breachkit.logs.parsers.times import parse_iso
 from breachkit.logs.schema import ARROW_SCHEMA, FIELD_NAMES, FIELD_TYPES, Event, FieldType, coerce
@@ -54,6 +60,7 @@ class Case:
     name: str
     events: tuple[Event, ...]
     expect: tuple[frozenset[int], ...]
+    format: str = ""  # the ingest format whose derivations apply to log.original (jsonl, csv; "": none)
 
 
 @dataclass(frozen=True)
@@ -82,6 +89,8 @@ def _event(raw: dict[str, Any], where: Location) -> list[Event]:
     for name, value in raw.items():
         if FIELD_TYPES[name] is FieldType.DATE:
             base[name] = parse_iso(str(value).replace("Z", "+00:00")) if not hasattr(value, "tzinfo") else value
+        elif value == "" and FIELD_TYPES[name] is FieldType.KEYWORD:
+            base[name] = ""  # an empty value, logged as such: not the same as a missing field (`~` / absent)
         else:
             try:
                 base[name] = coerce(name, value)
@@ -111,7 +120,7 @@ def load_cases(paths: Sequence[Path]) -> tuple[list[Case], list[Problem]]:
                 if bad:
                     raise InputError(f"{raw.get('name')}: expected event indexes out of range: {bad}", path=file)
                 cases.append(Case(str(file), None, str(doc["rule"]), str(raw.get("name", f"case {n}")),
-                                  tuple(events), expect))
+                                  tuple(events), expect, str(raw.get("format", doc.get("format", "")))))
         except InputError as exc:
             problems.append(Problem(exc.message, exc.location))
         except (OSError, yaml.YAMLError, TypeError, ValueError) as exc:
@@ -125,6 +134,7 @@ def case_batch(case: Case, dataset: str | None) -> pa.RecordBatch:
         row = {**event, "event.id": f"e{i:06d}", "log.file.path": "case", "log.file.line": i + 1}
         row.setdefault("event.dataset", dataset or "api")
         row.setdefault("log.original", " ".join(f"{k}={v}" for k, v in event.items() if k != "@timestamp"))
+        add_derived(row, row["log.original"], case.format)  # as the ingest derives them
         rows.append(row)
     return pa.RecordBatch.from_pylist(rows, schema=ARROW_SCHEMA)
 
@@ -132,11 +142,10 @@ def case_batch(case: Case, dataset: str | None) -> pa.RecordBatch:
 def run_case(case: Case, ruleset: RuleSet, open_engine: Callable[[pa.RecordBatch], Any]) -> CaseResult:
     """Run one case; `open_engine(batch)` is a context manager yielding an Engine over just those events."""
     rules = ruleset.by_id()
-    target: Rule | Correlation | None = rules.get(case.rule_id) or next(
-        (c for c in ruleset.correlations if c.meta.id == case.rule_id), None)
+    target = rules.get(case.rule_id)
     if target is None:
         return CaseResult(case, "-", False, (), f"no rule with id {case.rule_id}")
-    first_rule = target if isinstance(target, Rule) else rules.get(target.rules[0])
+    first_rule = first_base_rule(target, rules)
     batch = case_batch(case, first_rule.datasets[0] if first_rule and first_rule.datasets else None)
     with open_engine(batch) as engine:
         engine_: Engine = engine
@@ -148,6 +157,18 @@ def run_case(case: Case, ruleset: RuleSet, open_engine: Callable[[pa.RecordBatch
     ok = got == want
     message = "" if ok else f"expected {[sorted(g) for g in want]}, got {[sorted(g) for g in got]}"
     return CaseResult(case, engine_.name, ok, got, message)
+
+
+def first_base_rule(item: Rule | Correlation, rules: Mapping[str, Rule | Correlation]) -> Rule | None:
+    """The rule itself, or the first single-event rule at the bottom of a correlation (chain)."""
+    seen: set[str] = set()
+    while isinstance(item, Correlation) and item.meta.id not in seen:
+        seen.add(item.meta.id)
+        nxt = rules.get(item.rules[0])
+        if nxt is None:
+            return None
+        item = nxt
+    return item if isinstance(item, Rule) else None
 
 
 @contextlib.contextmanager

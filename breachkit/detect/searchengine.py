@@ -6,8 +6,10 @@ store (`breachkit.logs.search.SearchClient`), so nothing here imports an engine'
 Over an existing index (`IndexFields` not native: Filebeat's ECS indices) the IR is adapted first:
 field names follow the index's mapping, `event.dataset` values are the index's (`apache.access` for
 `web`), values standing for "not logged" (`-`) count as missing, and fields the index lacks but breachkit
-derives from others (`url.path`, `url.query`, `url.extension` from `url.original`) are checked on the
-client over the fetched candidates, with the reference evaluator — as field-to-field comparisons are.
+derives from others (`url.path`, `url.query`, `url.extension` from `url.original`, the once-decoded URLs,
+the decoded keyword text: `detect.sources.DERIVED_FROM`) are computed and checked on the client over the
+fetched candidates, with the reference evaluator — as field-to-field comparisons are — after a server-side
+pre-filter where one exists (a decoded URL needs a `%` in the logged one).
 """
 
 from __future__ import annotations
@@ -20,10 +22,11 @@ from typing import Any
 
 from breachkit.detect import ir
 from breachkit.detect.correlate import Narrowing, adjacent_bucket_candidates, adjacent_bucket_distinct_candidates
-from breachkit.detect.esquery import MATCH_ALL, has_backslash, to_dsl
+from breachkit.detect.esquery import MATCH_ALL, needs_exact, to_dsl
+from breachkit.detect.sources import bases, derive, prefilter
 from breachkit.errors import ServiceError
-from breachkit.logs.schema import FIELD_TYPES, FieldType, url_extension
-from breachkit.logs.search import IndexFields, SearchClient
+from breachkit.logs.schema import FIELD_TYPES, FieldType
+from breachkit.logs.search import IndexFields, QueryRejected, SearchClient
 
 Row = tuple[Any, ...]
 
@@ -34,7 +37,11 @@ class TimeWindow:
     until: datetime | None = None  # exclusive
 
 
-DERIVED_FROM_URL = ("url.path", "url.query", "url.extension")
+class QueryFailed(Exception):
+    """The engine rejected one rule's query (e.g. a regular expression its dialect refuses): that rule fails,
+    the others still run. Errors that concern every query (service down, credentials) are not this."""
+
+
 TOO_MANY_CLAUSES = "too_many_nested_clauses"  # the cluster's max_clause_count was exceeded
 
 
@@ -58,8 +65,12 @@ def adapt(node: ir.Node, fields: IndexFields, positive: bool = True) -> tuple[ir
             return ir.Const(positive), True
     names = list(ir.fields(node))
     if any(n in fields.derived for n in names):
-        return ir.Const(positive), True
-    if isinstance(node, ir.Str | ir.Regex) and node.field in fields.client_checked and has_backslash(node):
+        # computed on the client: the server fetches a superset (positive) or a subset (under a `not`)
+        narrower = None
+        if positive and isinstance(node, ir.Str | ir.Regex | ir.Exists):
+            narrower = prefilter(node, fields.derived)
+        return (adapt(narrower, fields)[0] if narrower is not None else ir.Const(positive)), True
+    if isinstance(node, ir.Str | ir.Regex) and node.field in fields.client_checked and needs_exact(node):
         return ir.Const(positive), True
     name = names[0] if names else ""
     out: ir.Node = node
@@ -119,8 +130,13 @@ class SearchEngine:
         return cls(store.conn, store.index, store.fields())
 
     def _search(self, body: dict[str, Any]) -> Any:
-        with self.conn.errors():
-            resp = self.conn.search(self.index, body)
+        try:
+            with self.conn.errors():
+                resp = self.conn.search(self.index, body)
+        except QueryRejected as exc:
+            if TOO_MANY_CLAUSES in exc.message:
+                raise  # `select` and `buckets` split the query
+            raise QueryFailed(exc.message) from None
         self.server_ms += int(resp.get("took", 0))
         return resp
 
@@ -138,11 +154,10 @@ class SearchEngine:
     # -------------------------------------------------------------------------------- fetching events
 
     def _wanted(self, names: Sequence[str]) -> list[str]:
-        """Index fields to fetch for breachkit fields (derived ones come from url.original)."""
+        """Index fields to fetch for breachkit fields (derived ones are computed from others: `bases`)."""
         out: list[str] = []
         for n in names:
-            source = "url.original" if n in self.fields.derived else n
-            mapped = self.fields.query.get(source)
+            mapped = self.fields.query.get(n) if n not in self.fields.derived else None
             if mapped is not None and mapped not in out:
                 out.append(mapped)
         return out
@@ -151,11 +166,10 @@ class SearchEngine:
         values = hit.get("fields", {})
         event: dict[str, Any] = {}
         for n in names:
-            source = "url.original" if n in self.fields.derived else n
-            mapped = self.fields.query.get(source)
+            mapped = self.fields.query.get(n) if n not in self.fields.derived else None
             if mapped is None:
                 event[n] = None
-            elif source in self.fields.from_source:
+            elif n in self.fields.from_source:
                 event[n] = _from_source(hit.get("_source", {}), mapped)
             else:
                 event[n] = _first(values.get(mapped))
@@ -175,11 +189,7 @@ class SearchEngine:
                 if dataset in theirs or dataset.lower() in (t.lower() for t in theirs):
                     event["event.dataset"] = ours
                     break
-        if any(n in self.fields.derived for n in event):
-            parts = _split_url(event.get("url.original"))
-            for n in DERIVED_FROM_URL:
-                if n in self.fields.derived and n in event:
-                    event[n] = parts.get(n)
+        derive(event, self.fields.derived)
 
     def select(self, query: ir.Node, window: TimeWindow, columns: Sequence[str],
                narrowing: Narrowing | None = None) -> list[Row]:
@@ -214,8 +224,7 @@ class SearchEngine:
                        for i in range(0, len(keys), step)]
         extra = sorted(set(ir.fields(query)) - set(columns)) if post_filter else []
         names = ["event.id", "@timestamp", *columns, *extra]
-        if "url.original" not in names and any(n in self.fields.derived for n in names):
-            names.append("url.original")
+        names += bases(names, self.fields.derived)
         wanted = self._wanted(names)
         rows: list[Row] = []
         for dsl_query in queries:
@@ -401,15 +410,6 @@ def _describe(dsl: dict[str, Any], post: bool) -> str:
     text = json.dumps({"query": dsl}, indent=2, ensure_ascii=False)
     return text + ("\n# then, on the fetched doc values: the conditions checked on the client "
                    "(|fieldref, derived fields)" if post else "")
-
-
-def _split_url(original: Any) -> dict[str, str | None]:
-    """url.path, url.query and url.extension of a request target, as breachkit's parsers derive them."""
-    if not isinstance(original, str) or not original:
-        return {}
-    path, sep, query = original.partition("?")  # as the access-log parser splits the request target
-    return {"url.path": path, "url.query": query if sep else None,
-            "url.extension": url_extension(path) if path else None}
 
 
 def _from_source(doc: Any, dotted: str) -> Any:

@@ -160,6 +160,9 @@ scan_state = Table(
     Column("engine", String(32), primary_key=True),
     Column("until", UTC_TIME, nullable=False),  # events before this were scanned
     Column("run_at", UTC_TIME, nullable=False),
+    # The rules of the last run: which ran and which did not, with reasons (breachkit.detect.health, JSON), so
+    # a rule that stops running is alerted about once.
+    Column("rules", JSON, nullable=True),
 )
 
 scan_seen = Table(

@@ -30,7 +30,7 @@ from elasticsearch import (
 
 from breachkit.config import ElasticsearchConfig, read_secret
 from breachkit.errors import ConfigError, ServiceError
-from breachkit.logs.search import SearchStore, index_mappings
+from breachkit.logs.search import QueryRejected, SearchStore, index_mappings
 
 __all__ = ["ElasticsearchStore", "EsClient", "connect", "index_mappings", "service_errors"]
 SUPPORTED_MAJORS = (8, 9)
@@ -101,7 +101,8 @@ def service_errors(config: ElasticsearchConfig | None = None, where: str | None 
         raise ServiceError(f"cannot reach Elasticsearch at {where}: {exc}",
                            hint="is it running? check elasticsearch.hosts") from None
     except ApiError as exc:
-        raise ServiceError(f"Elasticsearch error {exc.meta.status}: {_reason(exc)}") from None
+        kind = QueryRejected if exc.meta.status == 400 else ServiceError
+        raise kind(f"Elasticsearch error {exc.meta.status}: {_reason(exc)}") from None
 
 
 def _reason(exc: ApiError) -> str:

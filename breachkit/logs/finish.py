@@ -7,10 +7,12 @@ both engines (and the reference any other parsing path must reproduce):
    N times` — hashes `raw + "\\0" + k`); `log.file.path`, `log.file.line`, `log.original` (the raw line),
    `event.dataset` unless the parser set one, `url.extension` from `url.path`; `@timestamp` cut to
    milliseconds (Elasticsearch's precision).
-2. Every string value, and `log.original`, goes through `schema.escape_text`: bytes that are not UTF-8 and
-   control characters become `\\xHH` (flags `non_utf8`, `control_chars`).
-3. Strings longer than `schema.MAX_VALUE_CHARS` are cut there (flag `truncated`).
-4. `log.flags` = the line's flags ∪ the parser's flags ∪ the above, sorted and `;`-joined.
+2. The derived fields (`logs.derive`: `log.decoded`, the once-decoded `url.*_decoded`) from the raw line
+   and the parsed values, where they differ from them.
+3. Every string value, `log.original` and the derived fields included, goes through `schema.escape_text`:
+   bytes that are not UTF-8 and control characters become `\\xHH` (flags `non_utf8`, `control_chars`).
+4. Strings longer than `schema.MAX_VALUE_CHARS` are cut there (flag `truncated`).
+5. `log.flags` = the line's flags ∪ the parser's flags ∪ the above, sorted and `;`-joined.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from breachkit.logs.derive import DERIVED_FIELDS, add_derived
 from breachkit.logs.parsers.base import Record
 from breachkit.logs.schema import (
     FIELD_TYPES,
@@ -59,8 +62,9 @@ class Finished:
 
 
 def finish(records: Iterable[Record], source: str, dataset: str, out: Finished,
-           bad: list[BadLine], sample_limit: int) -> tuple[int, int]:
+           bad: list[BadLine], sample_limit: int, *, fmt: str = "", delimiter: str = ",") -> tuple[int, int]:
     """Finish the events of `records` into `out`; rejected ones go to `bad` (up to `sample_limit`).
+    `fmt` (the ingest format name) and the CSV `delimiter` say how the keyword text is derived.
     Returns (records read, records rejected)."""
     lines = rejected = 0
     for record in records:
@@ -71,8 +75,9 @@ def finish(records: Iterable[Record], source: str, dataset: str, out: Finished,
                 bad.append(bad_line(record))
             continue
         raw = record.raw
-        # Values can only need escaping or cutting if the raw line does, or holds JSON escapes (\u001b).
-        check = needs_escape(raw) or "\\u" in raw or len(raw) > MAX_VALUE_CHARS
+        # Values can only need escaping or cutting if the raw line does, or holds JSON escapes (\u001b, \b),
+        # or a derived (decoded) value does.
+        check = needs_escape(raw) or "\\" in raw or len(raw) > MAX_VALUE_CHARS
         for k, event in enumerate(record.events):
             event["event.id"] = event_id(source, record.line, raw if k == 0 else f"{raw}\0{k}")
             event["@timestamp"] = truncate_ms(event["@timestamp"])
@@ -84,9 +89,11 @@ def finish(records: Iterable[Record], source: str, dataset: str, out: Finished,
             event["log.file.path"] = source
             event["log.file.line"] = record.line
             event["log.original"] = raw
+            add_derived(event, raw, fmt, delimiter)
             flags = set(record.flags)
             flags.update(event.get("log.flags") or ())
-            if check:
+            # a derived value can need escaping where the line does not: %1b in a URL decodes to ESC
+            if check or any(needs_escape(event[d]) for d in DERIVED_FIELDS if d in event):
                 _escape_and_cut(event, flags)
             if flags:
                 event["log.flags"] = ";".join(sorted(flags))
@@ -103,7 +110,8 @@ def _escape_and_cut(event: Event, flags: set[str]) -> None:
         if name not in _STRING_FIELDS or not isinstance(value, str):
             continue
         text, found = escape_text(value)
-        flags.update(found)
+        if name not in DERIVED_FIELDS:  # the flags say how the line was read, not what decoding it gave
+            flags.update(found)
         if len(text) > MAX_VALUE_CHARS:
             text = _cut_escape(text[:MAX_VALUE_CHARS])
             flags.add(FLAG_TRUNCATED)

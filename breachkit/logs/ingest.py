@@ -154,6 +154,8 @@ class _Context:
     source: str
     dataset: str
     sample_limit: int
+    format: str = ""  # for the derived fields (logs.derive)
+    delimiter: str = ","
 
 
 @dataclass(frozen=True)
@@ -170,7 +172,8 @@ def _convert(records: Iterable[Record], ctx: _Context) -> _Chunk:
     """Parsed records → one Arrow batch of finished events, plus the bad-line accounting."""
     out = Finished()
     bad: list[BadLine] = []
-    lines, bad_count = finish(records, ctx.source, ctx.dataset, out, bad, ctx.sample_limit)
+    lines, bad_count = finish(records, ctx.source, ctx.dataset, out, bad, ctx.sample_limit,
+                              fmt=ctx.format, delimiter=ctx.delimiter)
     rows = out.events
     return _Chunk(to_batch(rows) if rows else None, bad, bad_count, lines, len(rows), out.flagged)
 
@@ -274,7 +277,8 @@ def ingest_file(
         plan = _year_plan(opened, options, zone, now) if fmt == "auth" else None
         parser = make_parser(fmt, cfg, year=plan.first_year if plan else None,
                              remote_user_field=options.remote_user_field, timezone=zone)
-        context = _Context(source, options.dataset or parser.default_dataset, cfg.bad_sample_size)
+        context = _Context(source, options.dataset or parser.default_dataset, cfg.bad_sample_size, fmt,
+                           cfg.csv.delimiter)
         loader = store.begin(source, replace=options.replace)
         bad: list[BadLine] = []
         flagged: dict[str, int] = {}

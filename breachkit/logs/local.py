@@ -22,7 +22,9 @@ from breachkit.errors import ServiceError
 from breachkit.logs.ingest import LoadResult, ProgressCallback
 from breachkit.logs.schema import FIELDS, FieldType
 
-SCHEMA_VERSION = 2  # 2: log.flags
+# 2: log.flags; 3: the derived fields log.decoded, url.original_decoded, url.path_decoded, url.query_decoded.
+# An older store gains the new columns on open (empty for the events already stored).
+SCHEMA_VERSION = 3
 TABLE = "events"
 _SQL_TYPES = {FieldType.KEYWORD: "VARCHAR", FieldType.IP: "VARCHAR", FieldType.LONG: "BIGINT",
               FieldType.DATE: "TIMESTAMPTZ"}
@@ -117,7 +119,7 @@ class LocalStore:
             )
         self.con.execute(_create_sql())
         if version < SCHEMA_VERSION:
-            # Fields added since (schema 2: log.flags) become columns; old events have no value in them.
+            # Fields added since (log.flags, the derived fields) become columns; old events have no value in them.
             have = {r[0] for r in self.con.execute(
                 "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [TABLE]).fetchall()}
             for f in FIELDS:

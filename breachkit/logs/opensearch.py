@@ -28,7 +28,7 @@ from opensearchpy import ConnectionError as OsConnectionError
 from breachkit.config import OpenSearchConfig, read_secret
 from breachkit.errors import ConfigError, ServiceError
 from breachkit.logs.schema import MAX_VALUE_CHARS
-from breachkit.logs.search import SearchStore
+from breachkit.logs.search import QueryRejected, SearchStore
 
 MIN_VERSION = (2, 0)
 WILDCARD_SINCE = (2, 15)
@@ -106,7 +106,8 @@ def service_errors(where: str) -> Iterator[None]:
         raise ServiceError(f"cannot reach OpenSearch at {where}: {exc}",
                            hint="is it running? check opensearch.hosts") from None
     except TransportError as exc:
-        raise ServiceError(f"OpenSearch error {exc.status_code}: {_reason(exc)}") from None
+        kind = QueryRejected if exc.status_code == 400 else ServiceError
+        raise kind(f"OpenSearch error {exc.status_code}: {_reason(exc)}") from None
 
 
 def _reason(exc: TransportError) -> str:

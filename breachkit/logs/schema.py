@@ -71,6 +71,9 @@ FIELDS: Final[tuple[Field, ...]] = (
     Field("url.path", FieldType.KEYWORD, "path part of the URL"),
     Field("url.query", FieldType.KEYWORD, "query string without '?'"),
     Field("url.extension", FieldType.KEYWORD, "file extension of url.path, without the dot (derived at ingest)"),
+    Field("url.original_decoded", FieldType.KEYWORD, "url.original percent-decoded once, where that differs (derived)"),
+    Field("url.path_decoded", FieldType.KEYWORD, "url.path percent-decoded once, where that differs (derived)"),
+    Field("url.query_decoded", FieldType.KEYWORD, "url.query percent-decoded once, where that differs (derived)"),
     Field("user_agent.original", FieldType.KEYWORD, "User-Agent header"),
     Field("service.name", FieldType.KEYWORD, "service or program that logged the event"),
     Field("host.name", FieldType.KEYWORD, "host that logged the event"),
@@ -80,6 +83,8 @@ FIELDS: Final[tuple[Field, ...]] = (
     Field("log.file.line", FieldType.LONG, "1-based line number in the source"),
     Field("log.original", FieldType.KEYWORD, "the raw line (bytes that are not UTF-8 text escaped as \\xHH)"),
     Field("log.flags", FieldType.KEYWORD, "how the line was read, when not plainly: ';'-joined, sorted (see FLAGS)"),
+    Field("log.decoded", FieldType.KEYWORD, "the raw line's text with JSON/CSV quoting decoded, where that differs "
+          "(derived; keyword conditions search it)"),
 )
 
 FIELD_NAMES: Final[tuple[str, ...]] = tuple(f.name for f in FIELDS)

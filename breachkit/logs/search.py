@@ -31,10 +31,16 @@ from breachkit.logs.searchload import RUN_FIELD, RUN_MAPPING, SearchLoader
 
 # Fields Sigma rules search with leading wildcards (`|contains`, `|endswith`, keywords over the raw line):
 # the `wildcard` field type answers those from an n-gram index instead of walking every term.
+# (with their derived forms: the once-decoded URLs and the decoded keyword text, `breachkit.logs.derive`)
 WILDCARD_FIELDS: frozenset[str] = frozenset({
     "url.original", "url.path", "url.query", "user_agent.original", "http.request.referrer",
-    "log.original", "message",
+    "log.original", "message", "url.original_decoded", "url.path_decoded", "url.query_decoded", "log.decoded",
 })
+
+
+class QueryRejected(ServiceError):
+    """The cluster refused one request as malformed (HTTP 400: e.g. a regular expression its dialect does not
+    take). Raised by a `SearchClient`'s `errors()`; the detection engine makes it the failure of one rule."""
 
 
 class SearchClient(Protocol):
@@ -129,12 +135,12 @@ class IndexFields:
 
     @property
     def exact(self) -> dict[str, str]:
-        """Wildcard fields → the keyword field answering their backslash conditions (esquery.has_backslash)."""
+        """Wildcard fields → the keyword field answering the conditions they cannot (esquery.needs_exact)."""
         return {n: self.aggregate[n] for n in self.wildcard if self.aggregate.get(n, n) != self.query.get(n, n)}
 
     @property
     def client_checked(self) -> frozenset[str]:
-        """Wildcard fields without such a keyword field: their backslash conditions are checked on the client."""
+        """Wildcard fields without such a keyword field: the conditions they cannot answer are checked on the client."""
         return frozenset(n for n in self.wildcard if n not in self.exact)
 
     @classmethod
@@ -239,7 +245,7 @@ class SearchStore:
         return {"index_patterns": [self.index], "priority": 200,
                 "template": {"settings": {"index": {"number_of_shards": 1, "refresh_interval": "5s"}},
                              "mappings": index_mappings(self.wildcard())},
-                "_meta": {"managed_by": "breachkit", "schema": 2}}
+                "_meta": {"managed_by": "breachkit", "schema": 3}}
 
     def _check_writable(self) -> None:
         from fnmatch import fnmatchcase
@@ -267,8 +273,9 @@ class SearchStore:
             self._add_missing_fields()
 
     def _add_missing_fields(self) -> None:
-        """An index created by an older breachkit lacks the fields added since (log.flags, breachkit.run): add
-        them (adding a field is allowed on a live index; existing fields are left as they are)."""
+        """An index created by an older breachkit lacks the fields added since (log.flags, the derived
+        log.decoded and url.*_decoded, breachkit.run): add them (adding a field is allowed on a live index;
+        existing fields are left as they are; events stored before have no value in them)."""
         want = field_mappings(self.wildcard())
         for mapping in self.conn.get_mapping(self.index).values():
             have = flatten_mapping(mapping)
