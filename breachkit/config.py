@@ -320,6 +320,11 @@ class NoticesConfig(_Model):
     dpo_address: str = ""  # postal address of the DPO or contact point (authority forms ask for it)
     reporter_name: str = ""
     reporter_email: str = ""
+    # The authority report's language: this one for every report, else the lead authority's language (the
+    # built-in table in breachkit.notices.authority_words, with `authority_languages` — authority name or its
+    # first word → language — over it), else English.
+    authority_locale: str | None = None
+    authority_languages: dict[str, str] = Field(default_factory=dict)
     # The controller's email domain: a sender address outside it is warned about (an email from a stranger's
     # domain looks like the phishing a breach notice warns of). Default: the domain of `dpo_email`.
     controller_domain: str | None = None
@@ -372,6 +377,9 @@ class ScanConfig(_Model):
     # Re-scan this much before the checkpoint so a correlation burst across two runs is seen whole
     # (None: the longest correlation timespan of the rules).
     overlap_minutes: float | None = Field(default=None, ge=0)
+    # An alert an address refuses (or a server that fails) is tried again by each following run, this many times
+    # in all, then given up (said by that run); the checkpoint waits for every alert to be sent or given up.
+    alert_max_attempts: int = Field(10, ge=1)
 
 
 class WebConfig(_Model):

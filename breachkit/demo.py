@@ -48,6 +48,48 @@ class DemoResult:
     opened_by: str = ENUMERATION_RULE  # the rule whose detections the incident was opened for
 
 
+# The incident's own text in the languages of the demo's customers (de, fr, nl, it besides en), so every notice
+# carries it and the pre-send language check has nothing to report.
+TRANSLATIONS = {
+    "de": {"description": "Das API-Token eines Installateur-Kontos wurde von einer Hosting-Adresse aus benutzt, um "
+                          "über die öffentliche API den Energieverbrauch von Kundinnen und Kunden zu lesen, die es "
+                          "nicht betreut – eine Kundennummer nach der anderen (fehlende Autorisierung auf "
+                          "Objektebene).",
+           "consequences": "Der Energieverbrauch verrät den Tagesablauf – wann jemand zu Hause oder unterwegs ist – "
+                           "und könnte für Einbrüche oder gezielte Phishing-Versuche genutzt werden.",
+           "measures_taken": "Das API-Token des Installateurs wurde am folgenden Morgen gesperrt; die API prüft "
+                             "jetzt, dass ein Installateur die Kundin oder den Kunden betreut.",
+           "measures_proposed": "Begrenzung der Anfragen je Token auf Kundenendpunkten; Alarme bei "
+                                "Aufzählungsmustern; Überprüfung aller Installateur-Tokens."},
+    "fr": {"description": "Le jeton d'API d'un compte d'installateur a été utilisé depuis une adresse d'hébergeur "
+                          "pour lire, via l'API publique, la consommation d'énergie de clients qu'il ne dessert "
+                          "pas, un numéro de client après l'autre (contrôle d'autorisation par objet manquant).",
+           "consequences": "La consommation d'énergie révèle le rythme de vie – quand on est chez soi ou absent – "
+                           "et pourrait servir à des cambriolages ou à un hameçonnage ciblé.",
+           "measures_taken": "Le jeton d'API de l'installateur a été révoqué le lendemain matin ; l'API vérifie "
+                             "désormais qu'un installateur dessert bien le client.",
+           "measures_proposed": "Limites de requêtes par jeton sur les points d'accès clients ; alertes sur les "
+                                "schémas d'énumération ; revue de tous les jetons d'installateurs."},
+    "nl": {"description": "Het API-token van een installateursaccount werd vanaf een hostingadres gebruikt om via de "
+                          "openbare API het energieverbruik te lezen van klanten die het niet bedient, het ene "
+                          "klantnummer na het andere (ontbrekende autorisatie op objectniveau).",
+           "consequences": "Het energieverbruik verraadt iemands dagritme – wanneer men thuis of weg is – en kan "
+                           "worden gebruikt voor inbraak of gerichte phishing.",
+           "measures_taken": "Het API-token van de installateur is de volgende ochtend ingetrokken; de API "
+                             "controleert nu dat een installateur de klant bedient.",
+           "measures_proposed": "Limieten per token op klantendpoints; meldingen bij opsommingspatronen; een "
+                                "controle van alle installateurstokens."},
+    "it": {"description": "Il token API di un account di installatore è stato usato da un indirizzo di hosting per "
+                          "leggere, tramite l'API pubblica, il consumo di energia di clienti che non segue, un numero "
+                          "cliente dopo l'altro (mancata autorizzazione a livello di oggetto).",
+           "consequences": "Il consumo di energia rivela le abitudini quotidiane – quando si è in casa o fuori – e "
+                           "potrebbe essere usato per furti in casa o phishing mirato.",
+           "measures_taken": "Il token API dell'installatore è stato revocato la mattina seguente; l'API verifica "
+                             "ora che un installatore segua il cliente.",
+           "measures_proposed": "Limiti di richieste per token sugli endpoint dei clienti; allarmi sugli schemi di "
+                                "enumerazione; una revisione di tutti i token degli installatori."},
+}
+
 def run_demo(directory: Path, *, now: datetime | None = None) -> DemoResult:
     directory.mkdir(parents=True, exist_ok=True)
     config_path = directory / "breachkit.toml"
@@ -139,7 +181,8 @@ def _incident(config: Config, directory: Path, found: list[Detection], now: date
                     "measures_proposed": "Rate limits per token on customer endpoints; alerts on enumeration "
                                          "patterns; a review of all installer tokens.",
                     "facts": {"confidentiality_reach": "wide", "exfiltration": "confirmed", "encryption": "none",
-                              "already_public": "no"}})
+                              "already_public": "no"},
+                    "translations": TRANSLATIONS})
         incident_id = opened.incident.id
         outcome = build_subjects(session, incident_id, engine="local")
         found_people = outcome.record.summary["found_subject_categories"]

@@ -26,11 +26,13 @@ from breachkit.detect.health import RuleSetChange, RuleSetState, compare
 from breachkit.detect.rules import RuleMeta, RuleSet
 from breachkit.detect.run import Detection, DetectionRun, run
 from breachkit.document import Document
-from breachkit.errors import InputError, ServiceError, UsageError
+from breachkit.errors import InputError, Location, PartialFailure, Problem, UsageError
 from breachkit.incidents.model import Incident, LinkedDetection, Status
 from breachkit.incidents.store import IncidentStore
+from breachkit.incidents.store.scans import AlertMessage
 from breachkit.session import Session
 from breachkit.times import parse_time
+from breachkit.workspace import Workspace
 
 LEVELS = ("informational", "low", "medium", "high", "critical")
 # Activity of the same rule and actor that resumes within this gap of what was last reported is the same
@@ -49,6 +51,30 @@ class ScanResult:
     seen: dict[tuple[str, str], datetime | None] = field(default_factory=dict, repr=False)  # as read by the scan
     run: DetectionRun | None = None  # what ran and what did not (not_run: skipped, broken, failed rules)
     rules: RuleSetChange | None = None  # rules that stopped running or broke since the last run (alert once)
+    alerts: AlertDelivery | None = None  # what this run's delivery of the alert outbox did (None: dry run)
+    checkpoint_moved: bool = False  # every alert sent or given up, and something ran: the window is done
+    late_from: datetime | None = None  # the window reached back to late data dated from here (None: none)
+
+
+@dataclass
+class AlertDelivery:
+    """The alert outbox after one run: each address on its own (a refused one does not re-alert the others)."""
+
+    sent: list[str] = field(default_factory=list)  # addresses reached in this run
+    retrying: list[tuple[str, int, str]] = field(default_factory=list)  # (address, attempts, why) — next run
+    given_up: list[tuple[str, int, str]] = field(default_factory=list)  # after scan.alert_max_attempts
+
+    def failure(self) -> PartialFailure | None:
+        if not self.retrying and not self.given_up:
+            return None
+        problems = [Problem(f"{why} (attempt {n}; the next scan tries again)", Location(field=address))
+                    for address, n, why in self.retrying]
+        problems += [Problem(f"{why} (given up after {n} attempts)", Location(field=address))
+                     for address, n, why in self.given_up]
+        return PartialFailure(f"{len(problems)} scan alert{'s' if len(problems) != 1 else ''} not delivered; "
+                              f"{len(self.sent)} delivered", problems=problems,
+                              hint="the checkpoint moves once every alert is delivered or given up; the others "
+                                   "are not alerted again")
 
 
 def overlap(ruleset: RuleSet, minutes: float | None) -> timedelta:
@@ -63,6 +89,29 @@ def window_for(store: IncidentStore, engine: str, ruleset: RuleSet, now: datetim
     start = since if since is not None else (now - first_lookback if last is None else
                                              last[0] - overlap(ruleset, overlap_minutes))
     return TimeWindow(start, now)
+
+
+# Ingests committed this long before the last run still count as possibly unseen by it (another host's clock, a
+# search engine's refresh): late data may be looked at twice, never missed — what was alerted is not alerted again.
+LATE_MARGIN = timedelta(minutes=10)
+
+
+def late_events_since(workspace: Workspace, engine: str, last_run: datetime) -> datetime | None:
+    """The earliest @timestamp of events stored in `engine` through this workspace since `last_run` (minus
+    LATE_MARGIN), from the ingest log: late data the window must reach back to. None: nothing stored since."""
+    from breachkit.logs import audit
+
+    earliest: datetime | None = None
+    for entry in audit.read(workspace):
+        if entry.get("engine") != engine or entry.get("action") not in ("ingest", "replace"):
+            continue
+        if not entry.get("earliest") or not (entry.get("added") or entry.get("replaced")):
+            continue
+        committed = datetime.fromisoformat(entry.get("committed_at") or entry["time"])
+        if committed >= last_run - LATE_MARGIN:
+            first = datetime.fromisoformat(entry["earliest"])
+            earliest = first if earliest is None else min(earliest, first)
+    return earliest
 
 
 def _key(detection: Detection) -> str:
@@ -100,21 +149,14 @@ def scan(store: IncidentStore, ruleset: RuleSet, engine: Engine, *, now: datetim
     return result
 
 
-def commit(store: IncidentStore, result: ScanResult, now: datetime) -> None:
-    """After the alert went out: remember what was reported and move the checkpoint (so a failed alert is
-    raised again by the next run rather than lost)."""
+def commit(store: IncidentStore, result: ScanResult, now: datetime, alerts: Sequence[AlertMessage] = ()) -> None:
+    """Remember what was reported, the run's rule set and queue its alerts (one per address), in one transaction.
+    The checkpoint moves later (`IncidentStore.scans.advance`), once every alert is sent or given up."""
     # ongoing activity moves its last_seen too, so a long campaign stays "ongoing" instead of alerting again
     reported = [d for ds in result.linked.values() for d in ds] + result.new + result.ongoing
-    store.scans.commit(result.engine, result.window.until or now,
+    store.scans.commit(result.engine, (result.window.since or now, result.window.until or now),
                        [(d.rule_id, _key(d), d.last_seen) for d in reported], dict(result.seen), now,
-                       rules=_rules_json(result))
-
-
-def remember_rules(store: IncidentStore, result: ScanResult, now: datetime) -> None:
-    """A run in which nothing could run: store which rules ran (none) and why the others did not, so the change
-    is alerted once, but keep the checkpoint (at the window's start on a first run), so its window is scanned
-    again once rules run."""
-    store.scans.record_rules(result.engine, _rules_json(result), now, first_until=result.window.since or now)
+                       rules=_rules_json(result), alerts=alerts)
 
 
 def _rules_json(result: ScanResult) -> dict[str, Any] | None:
@@ -189,10 +231,17 @@ def run_scan(session: Session, *, engine: str | None = None, since: datetime | s
     engine_name = engine or config.ingest.default_engine
     min_level = level or config.scan.min_level
     ruleset = ruleset_from_config(config)
+    start = parse_time(since, "since")
     window = window_for(store, engine_name, ruleset, now,
                         first_lookback=timedelta(hours=config.scan.first_lookback_hours),
-                        overlap_minutes=config.scan.overlap_minutes,
-                        since=parse_time(since, "since"))
+                        overlap_minutes=config.scan.overlap_minutes, since=start)
+    last = store.scans.checkpoint(engine_name)
+    late = late_events_since(session.workspace, engine_name, last[1]) if last and start is None else None
+    if late is not None and window.since is not None and late < window.since:
+        # events stored since the last run but dated before its checkpoint: scanned now, whatever their date
+        window = TimeWindow(late - overlap(ruleset, config.scan.overlap_minutes), window.until)
+    else:
+        late = None
     with open_engine(config, session.workspace, engine_name) as eng:
         # over existing indices lacking fields some rules cannot run: skipped with why, never silently empty
         ruleset = runnable_on(ruleset, eng)
@@ -200,24 +249,41 @@ def run_scan(session: Session, *, engine: str | None = None, since: datetime | s
             on_start(sum(1 for item in ruleset.alerting if level_at_least(item.meta.level, min_level)))
         result = scan(store, ruleset, eng, now=now, window=window, min_level=min_level,
                       actor=session.actor, dry_run=dry_run, on_rule=on_rule)
+    result.late_from = late
     assert result.run is not None
     problem = verdict(result.run)
     nothing_ran = isinstance(problem, InputError | UsageError)
     if not dry_run:
-        if (result.new or (result.rules is not None and result.rules.news)) and config.scan.alert_to:
-            _alert(session, result)
-        if nothing_ran:
-            remember_rules(store, result, now)
-        else:
-            commit(store, result, now)
+        news = bool(result.new or (result.rules is not None and result.rules.news))
+        commit(store, result, now, _alert_messages(session, result) if news and config.scan.alert_to else [])
+        result.alerts = _deliver_alerts(session, engine_name)
+        if not nothing_ran:  # a run in which nothing could run keeps the checkpoint: its window is scanned again
+            result.checkpoint_moved = store.scans.advance(engine_name, result.window.until or now, now)
     if problem is not None and nothing_ran:
         raise problem
-    result.run = dataclasses.replace(result.run, incomplete=problem)
+    alerting = result.alerts.failure() if result.alerts is not None else None
+    if problem is not None and alerting is not None:
+        problem = PartialFailure(f"{problem}; {alerting}", problems=[*problem.problems, *alerting.problems],
+                                 hint=alerting.hint)
+    result.run = dataclasses.replace(result.run, incomplete=problem or alerting)
     return result
 
 
-def _alert(session: Session, result: ScanResult) -> None:
-    """Email the on-call; a failure stops the run before the checkpoint moves (the next run alerts again)."""
+def _alert_messages(session: Session, result: ScanResult) -> list[AlertMessage]:
+    zone = session.zone
+    subject, body = alert_text(result, zone.key, lambda t: f"{t.astimezone(zone):%Y-%m-%d %H:%M:%S}")
+    out = []
+    for recipient in session.config.scan.alert_to:
+        digest = hashlib.sha256(f"{result.engine}|{result.window.until}|{recipient}".encode()).hexdigest()[:20]
+        out.append(AlertMessage(recipient, subject, body, f"<scan.{digest}@breachkit>"))
+    return out
+
+
+def _deliver_alerts(session: Session, engine: str) -> AlertDelivery:
+    """Deliver every pending alert of `engine` (this run's and earlier runs' refused ones), each address on its
+    own: a refusal is recorded with its reason and tried again by the next run, until scan.alert_max_attempts.
+    A crash between the server's acceptance and the record can repeat one alert to one address (at least once:
+    an alert must not be lost)."""
     from breachkit.notices.delivery import (
         PermanentFailure,
         TemporaryFailure,
@@ -226,19 +292,29 @@ def _alert(session: Session, result: ScanResult) -> None:
         transport_from_config,
     )
 
-    config, zone = session.config, session.zone
-    subject, body = alert_text(result, zone.key, lambda t: f"{t.astimezone(zone):%Y-%m-%d %H:%M:%S}")
+    config, store = session.config, session.store
+    delivery = AlertDelivery()
+    pending = store.scans.pending_alerts(engine)
+    if not pending:
+        return delivery
     transport = transport_from_config(config)
     try:
-        for recipient in config.scan.alert_to:
-            digest = hashlib.sha256(f"{result.window.until}|{recipient}".encode()).hexdigest()[:20]
-            send_plain(transport, config.notices.smtp, to=recipient, subject=subject, text=body,
-                       message_id=f"<scan.{digest}@breachkit>", date=session.now())
-    except (TemporaryFailure, PermanentFailure, UncertainFailure) as exc:
-        raise ServiceError(f"the scan alert could not be sent: {exc}",
-                           hint="nothing was marked as reported; the next run alerts again") from None
+        for alert in pending:
+            try:
+                send_plain(transport, config.notices.smtp, to=alert.recipient, subject=alert.subject,
+                           text=alert.body, message_id=alert.message_id, date=session.now())
+            except (TemporaryFailure, PermanentFailure, UncertainFailure) as exc:
+                state = store.scans.alert_outcome(alert.id, sent=False, error=str(exc), now=session.now(),
+                                                  max_attempts=config.scan.alert_max_attempts)
+                row = (alert.recipient, alert.attempts + 1, str(exc))
+                (delivery.given_up if state == "given_up" else delivery.retrying).append(row)
+            else:
+                store.scans.alert_outcome(alert.id, sent=True, error=None, now=session.now(),
+                                          max_attempts=config.scan.alert_max_attempts)
+                delivery.sent.append(alert.recipient)
     finally:
         transport.close()
+    return delivery
 
 
 class ScanDocument(Document):
@@ -257,6 +333,11 @@ class ScanDocument(Document):
     rules_run: int | None = None  # rules and correlations that ran to the end (None: not recorded)
     not_run: list[NotRunItem] = Field(default_factory=list)  # selected rules that did not run, with the reason
     rules_changed: list[str] = Field(default_factory=list)  # rules that stopped running or broke (alerted once)
+    alerts_sent: list[str] = Field(default_factory=list)  # addresses alerted by this run
+    alerts_retrying: list[str] = Field(default_factory=list)  # refused or failed: the next run tries again
+    alerts_given_up: list[str] = Field(default_factory=list)  # after scan.alert_max_attempts
+    checkpoint_moved: bool | None = None  # None: dry run
+    late_from: datetime | None = None  # events stored since the last run but dated before it: scanned from here
 
     @classmethod
     def of(cls, result: ScanResult, *, dry_run: bool) -> ScanDocument:
@@ -267,4 +348,11 @@ class ScanDocument(Document):
                           new=[DetectionItem.of(d) for d in result.new], dry_run=dry_run,
                           rules_run=run.ran if run is not None else None,
                           not_run=[NotRunItem.of(n) for n in run.not_run] if run is not None else [],
-                          rules_changed=result.rules.lines() if result.rules is not None else [])
+                          rules_changed=result.rules.lines() if result.rules is not None else [],
+                          alerts_sent=result.alerts.sent if result.alerts is not None else [],
+                          alerts_retrying=[f"{a}: {why}" for a, _, why in result.alerts.retrying]
+                          if result.alerts is not None else [],
+                          alerts_given_up=[f"{a}: {why}" for a, _, why in result.alerts.given_up]
+                          if result.alerts is not None else [],
+                          checkpoint_moved=None if dry_run else result.checkpoint_moved,
+                          late_from=result.late_from)

@@ -3,10 +3,12 @@
 Three incidents, each with everything the authority report and the subject emails need:
 
 * ``credential_stuffing`` — an initial report rendered after the 72-hour deadline (overdue: delay reasons given);
+  its own text also in German and French (`Incident.translations`);
 * ``device_imei`` — device identifiers and locations exposed through an API, children's data among them;
 * ``ransomware_follow_up`` — a follow-up report quoting the authority's reference of the initial filing, with a
   NIS2 early warning and a police complaint as other bodies informed, and a decision not to inform the people;
-  the categories declared (financial) and found (orders) differ.
+  the categories declared (financial) and found (orders) differ; its text in German, except the measures proposed
+  (the German report says which fields are in English only).
 
 ``credential_stuffing`` counts the taken-over accounts apart (compromised accounts that are data subjects too);
 its recipient also gets the compromise notice and the combined one (`compromised_recipient`).
@@ -77,11 +79,12 @@ class Sample:
             out += deadlines(regimes[regime_id], self.incident.aware_at, self.now, filed)
         return out
 
-    def authority_context(self, **changes: object) -> AuthorityContext:
+    def authority_context(self, locale: str = "en", **changes: object) -> AuthorityContext:
         incident = self.incident.model_copy(update=changes) if changes else self.incident
         return authority_context(incident, config=CONFIG, now=self.now, deadlines=self.deadlines(),
                                  numbers=self.numbers, filings=self.filings, decisions=self.decisions,
-                                 assessment=self.assessment, report_type=self.report_type, zone=ZONE)
+                                 assessment=self.assessment, report_type=self.report_type, zone=ZONE,
+                                 locale=locale, source_locale=CONFIG.default_locale)
 
     def incident_context(self) -> IncidentNoticeContext:
         return incident_notice_context(self.incident, config=CONFIG, zone=ZONE, filings=self.filings)
@@ -124,6 +127,41 @@ CREDENTIAL_STUFFING = Sample(
         delay_reasons="The affected accounts could only be identified after the access logs of the second data "
                       "centre had been restored from backup on 29 March. We notified as soon as the scope was "
                       "established.",
+        translations={
+            "de": {"description": "Zwischen dem 24. und 26. März 2026 hat ein Angreifer rund 180.000 Kombinationen "
+                                  "aus Benutzername und Passwort, die aus Datenlecks anderer Dienste stammen, am "
+                                  "Login des Kundenportals ausprobiert. 1.234 Anmeldungen waren erfolgreich; bei "
+                                  "diesen Konten hat der Angreifer die Profilseite und die Übersicht des "
+                                  "Energieverbrauchs aufgerufen und Verbrauchsdaten exportiert.",
+                   "consequences": "Übernahme der betroffenen Kundenkonten; Phishing mit den offengelegten "
+                                   "Kontaktdaten; Rückschlüsse auf den Tagesablauf der Haushalte aus den "
+                                   "Verbrauchsdaten.",
+                   "measures_taken": "Die angreifenden Adressbereiche wurden am 26. März an der Web Application "
+                                     "Firewall gesperrt.\nFür die 1.234 betroffenen Konten wurde ein Zurücksetzen "
+                                     "des Passworts erzwungen, und alle Sitzungen wurden beendet.\nDer Login-Endpunkt "
+                                     "begrenzt jetzt die Zahl der Anmeldeversuche.",
+                   "measures_proposed": "Zwei-Faktor-Authentifizierung bis Mai 2026 anbieten – neue Passwörter "
+                                        "gegen Listen bekannter kompromittierter Passwörter prüfen – die betroffenen "
+                                        "Konten 90 Tage lang überwachen.",
+                   "advice": "Wir haben Ihr Passwort zurückgesetzt: Über den Link „Passwort vergessen“ im "
+                             "Kundenportal vergeben Sie ein neues."},
+            "fr": {"description": "Entre le 24 et le 26 mars 2026, un attaquant a essayé environ 180 000 couples "
+                                  "identifiant/mot de passe, issus de fuites de données d'autres services, sur la "
+                                  "page de connexion de l'espace client. 1 234 connexions ont réussi ; pour ces "
+                                  "comptes, l'attaquant a consulté la page de profil et le tableau de bord de "
+                                  "consommation d'énergie, et a exporté des données de consommation.",
+                   "consequences": "Prise de contrôle des comptes clients concernés ; hameçonnage à l'aide des "
+                                   "coordonnées exposées ; déductions sur les habitudes des foyers à partir des "
+                                   "données de consommation.",
+                   "measures_taken": "Les plages d'adresses de l'attaquant ont été bloquées sur le pare-feu "
+                                     "applicatif le 26 mars.\nLa réinitialisation du mot de passe a été imposée "
+                                     "aux 1 234 comptes concernés et toutes leurs sessions ont été fermées.\nLe "
+                                     "nombre de tentatives de connexion est désormais limité.",
+                   "measures_proposed": "Proposer l'authentification à deux facteurs d'ici mai 2026 – vérifier "
+                                        "les nouveaux mots de passe auprès de listes de mots de passe compromis – "
+                                        "surveiller les comptes concernés pendant 90 jours.",
+                   "advice": "Nous avons réinitialisé votre mot de passe : choisissez-en un nouveau avec le lien "
+                             "« Mot de passe oublié » de l'espace client."}},
         commander="security@example-energy.de"),
     now=at("2026-03-31T10:00:00+00:00"),
     numbers=SubjectNumbers(people=1234, records=5678, exact=True, per_country={"DE": 1001, "AT": 150, "FR": 83},
@@ -211,6 +249,17 @@ RANSOMWARE_FOLLOW_UP = Sample(
         measures_taken="Isolated the server, restored it from offline backups by 11 February, reset all VPN "
                        "credentials and enforced two-factor authentication on the VPN; filed a criminal complaint.",
         measures_proposed="Watch the attackers' leak site and request take-down of any publication (≥ weekly).",
+        translations={"de": {
+            "description": "In der Nacht vom 8. auf den 9. Februar 2026 hat Ransomware den Abrechnungs-Dateiserver "
+                           "verschlüsselt.\n\nDie forensische Analyse hat seither ergeben, dass der Angreifer vor "
+                           "der Verschlüsselung ein Archiv mit PDF-Rechnungen kopiert hat.",
+            "consequences": "Gezieltes Phishing mit Rechnungsdaten; Veröffentlichung der Rechnungen auf der "
+                            "Leak-Seite der Angreifer. Die Kontonummern auf den Rechnungen sind bis auf die letzten "
+                            "vier Ziffern maskiert.",
+            "measures_taken": "Der Server wurde isoliert und bis zum 11. Februar aus Offline-Sicherungen "
+                              "wiederhergestellt; alle VPN-Zugangsdaten wurden zurückgesetzt und die "
+                              "Zwei-Faktor-Authentifizierung am VPN verpflichtend eingeführt; Strafanzeige wurde "
+                              "erstattet."}},
         commander="security@example-energy.de"),
     now=at("2026-03-02T09:00:00+00:00"),
     numbers=SubjectNumbers(people=18342, records=51877, exact=True, per_country={"DE": 18342},

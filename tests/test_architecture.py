@@ -15,7 +15,8 @@ ROOT = Path(__file__).resolve().parents[1] / "breachkit"
 # The flow, in order: a module may import its own layer and the ones before it, never a later one.
 LAYERS = [
     ("base", ["breachkit", "breachkit.errors", "breachkit.config", "breachkit.workspace", "breachkit.times",
-              "breachkit.document", "breachkit.resources", "breachkit.safecsv", "breachkit.session"]),
+              "breachkit.locales", "breachkit.document", "breachkit.resources", "breachkit.safecsv",
+              "breachkit.session"]),
     ("logs", ["breachkit.logs"]),
     ("sample", ["breachkit.sample"]),
     ("detect", ["breachkit.detect"]),

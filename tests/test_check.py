@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from breachkit.config import NoticesConfig
-from breachkit.incidents.check import CaseFile, Severity, SubjectList, check
+from breachkit.incidents.check import CaseFile, LanguageGroup, NoticeLanguages, Severity, SubjectList, check
 from breachkit.incidents.clock import deadlines
 from breachkit.incidents.facts import CaseFacts
 from breachkit.incidents.model import Decision, DecisionKind, Impact, Incident, Scope, Status
@@ -125,7 +125,27 @@ CASES: list[tuple[str, Callable[[], CaseFile], str, Severity]] = [
     ("no_authority_decision", lambda: case(decisions=()), "decisions", Severity.WARNING),
     ("fact_assumed", lambda: case(edit(facts=facts(misuse_observed="unknown"))),
      "facts.misuse_observed", Severity.WARNING),
+    ("language_fallback", lambda: case(languages=NoticeLanguages((LanguageGroup("fallback", "sv", "en", (), 2),))),
+     "notices.templates", Severity.ERROR),
+    ("notice_text_missing", lambda: case(languages=NoticeLanguages((LanguageGroup(
+        "missing_text", "", "de", ("description", "consequences"), 168),))), "translations", Severity.ERROR),
+    ("no_locale", lambda: case(languages=NoticeLanguages((LanguageGroup("no_locale", "", "en", (), 4),))),
+     "subjects", Severity.WARNING),
 ]
+
+
+def test_language_findings_say_who_reads_what_and_how_to_fix_it():
+    result = check(case(languages=NoticeLanguages((
+        LanguageGroup("fallback", "sv", "en", (), 2),
+        LanguageGroup("missing_text", "", "de", ("description", "consequences"), 168)), source_locale="en")))
+    fallback, missing = result.errors
+    assert fallback.message == "2 people asked for sv but would get the notice in en: there are no templates in " \
+                               "their language"
+    assert "notices/subject/sv/" in fallback.hint and "--accept-fallback" in fallback.hint
+    assert missing.message.startswith("168 people reading de would not get the incident's own description, "
+                                      "consequences: it is written in en only")
+    assert "--set 'description.de=…'" in missing.hint
+    assert check(case(languages=NoticeLanguages())).passed  # everyone reads their language, with the text
 
 
 @pytest.mark.parametrize(("code", "make", "field", "severity"), CASES, ids=[c[0] for c in CASES])

@@ -55,3 +55,28 @@ def test_the_json_schemas_are_current():
     files = schema_files()
     assert sorted(p.name for p in folder.glob("*.json")) == sorted(files), REGENERATE
     assert all((folder / name).read_text(encoding="utf-8") == text for name, text in files.items()), REGENERATE
+
+
+def test_the_help_lists_every_command_with_its_own_summary_without_importing_it():
+    """`breachkit --help` lists commands from SUMMARIES (no stage imported); they must say what the commands say."""
+    import click
+
+    from breachkit.cli import COMMANDS, SUMMARIES, cli
+
+    assert list(SUMMARIES) == list(COMMANDS)
+    ctx = click.Context(cli)
+    for name in COMMANDS:
+        command = cli.get_command(ctx, name)
+        assert command is not None
+        summary = click.Command(None, help=SUMMARIES[name]).get_short_help_str(1000)
+        assert command.get_short_help_str(limit=1000) == summary, name
+
+
+def test_help_starts_without_the_heavy_stages():
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-X", "importtime", "-m", "breachkit", "--help"], capture_output=True,
+                         text=True, check=True)
+    imported = {line.rsplit("|", 1)[-1].strip() for line in out.stderr.splitlines() if "|" in line}
+    assert not imported & {"duckdb", "pandas", "pyarrow", "sigma", "elasticsearch", "matplotlib", "jinja2"}

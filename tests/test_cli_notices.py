@@ -41,6 +41,8 @@ def env(tmp_path, monkeypatch, invoke_cli):
     aware = (datetime.now(UTC) - timedelta(hours=10)).isoformat()
     invoke("incident", "open", "--title", "Credential stuffing on the portal", "--aware-at", aware,
            "--justification", "confirmed takeovers", "--set", "description=Attackers logged in with stolen passwords.",
+           "--set", "description.de=Angreifer haben sich mit gestohlenen Passwörtern angemeldet.",
+           "--set", "description.fr=Des attaquants se sont connectés avec des mots de passe volés.",
            "--set", 'data_categories=["contact","credentials"]', "--set", "impact.confidentiality=true")
     yield invoke, server, tmp_path
     server.stop()
@@ -152,3 +154,72 @@ def test_sending_and_reporting_stop_on_check_errors_unless_overridden_with_a_rea
         ("sending the notices", "DPO phone line not set up yet; email contact given"),
         ("the authority report", "phone follows by letter")]
     assert overrides[0]["changes"]["errors"][0]["field"] == "notices.dpo_phone"
+
+
+def test_people_who_would_read_another_language_or_miss_the_incident_text_stop_the_sending(env):
+    """A Swedish reader gets English, a French reader without the French description gets only the general
+    wording: the review lists both, and sending refuses until someone accepts it with a reason (recorded)."""
+    invoke, server, tmp = env
+    (tmp / "more.csv").write_text(TABLE + "u6,sven@example.se,Sven Öberg,sv,SE,end_user,false,contact,user.id:u6,1\n",
+                                  encoding="utf-8")
+    invoke("incident", "update", IID, "--set", "description.fr=", "--reason", "the French text was wrong")
+    shown = json.loads(invoke("incident", "show", IID, "-o", "json").output)["incident"]
+    assert list(shown["translations"]) == ["de"]
+    out = invoke("notices", "render", IID, "--kind", "subject", "--recipients", "more.csv", "--out", "review")
+    assert "1 person asked for sv and get en" in out.output
+    assert "1 person reading fr miss the incident's own description" in out.output
+    languages = json.loads((tmp / "review" / "summary.json").read_text())["languages"]
+    assert (languages["fallback_language"], languages["missing_text"]) == (1, 1)
+    assert {(g["subject_id"], g["locale"], tuple(g["missing_text"])) for g in languages["recipients_with_gaps"]} == {
+        ("u6", "en", ()), ("u2", "fr", ("description",))}
+    invoke("incident", "decide", IID, "--subjects", "yes", "--reason", "passwords exposed: high risk")
+    refused = invoke("notices", "send", IID, "--recipients", "more.csv", code=1)
+    assert "language_fallback" not in refused.output  # the messages name the people and the fix
+    assert "asked for sv but would get the notice in en" in refused.output
+    assert "would not get the incident's own description" in refused.output and "description.fr=" in refused.output
+    assert "--accept-fallback" in refused.output and not server.recorder.received
+    assert "--accept-fallback needs --reason" in invoke("notices", "send", IID, "--recipients", "more.csv",
+                                                        "--accept-fallback", code=2).output
+    approved = invoke("notices", "approve", IID, "--version", "1", "--recipients", "more.csv", "--reason", "read")
+    assert "language: 1 person asked for sv and get en" in approved.output
+    sent = invoke("notices", "send", IID, "--recipients", "more.csv", "--accept-fallback", "--reason",
+                  "Swedish customer reads English; the French text follows in a second notice", "--yes")
+    assert "sent 4" in sent.output and "asked for sv" in sent.output
+    timeline = json.loads(invoke("incident", "show", IID, "-o", "json").output)["timeline"]
+    accepted = [e for e in timeline if e["action"] == "override"]
+    assert [(e["changes"]["action"], e["reason"]) for e in accepted] == [
+        ("sending the notices: language fallback accepted",
+         "Swedish customer reads English; the French text follows in a second notice")]
+    assert sorted(x["code"] for x in accepted[0]["changes"]["errors"]) == ["language_fallback", "notice_text_missing"]
+
+
+def test_accepting_the_fallback_leaves_every_other_error_standing(env, monkeypatch):
+    invoke, server, _ = env
+    invoke("incident", "decide", IID, "--subjects", "yes", "--reason", "passwords exposed: high risk")
+    invoke("incident", "update", IID, "--set", "description.de=", "--reason", "redo the German text")
+    monkeypatch.delenv("BREACHKIT_NOTICES__DPO_PHONE")
+    refused = invoke("notices", "send", IID, "--recipients", "subjects.csv", "--accept-fallback", "--reason",
+                     "German follows", code=1)
+    assert "notices.dpo_phone" in refused.output and "would not get" not in refused.output
+    assert not server.recorder.received
+    assert not [e for e in json.loads(invoke("incident", "show", IID, "-o", "json").output)["timeline"]
+                if e["action"] == "override"]  # nothing went ahead: nothing recorded
+
+
+def test_the_authority_report_speaks_the_lead_authoritys_language(env):
+    invoke, _, tmp = env
+    assert "Personal data breach notification" in invoke("report", "authority", IID).output
+    invoke("incident", "update", IID, "--set", "lead_authority=CNIL", "--reason", "main establishment in Paris")
+    french = invoke("report", "authority", IID, "--out", "fr.md")
+    assert "report in fr (the language of the lead authority CNIL)" in french.output
+    text = (tmp / "fr.md").read_text(encoding="utf-8")
+    assert "Notification d'une violation de données à caractère personnel" in text
+    assert "Des attaquants se sont connectés" in text
+    german = invoke("report", "authority", IID, "--locale", "de").output
+    assert "Meldung einer Verletzung des Schutzes personenbezogener Daten" in german
+    assert "Angreifer haben sich mit gestohlenen Passwörtern angemeldet." in german
+    invoke("incident", "update", IID, "--set", "lead_authority=Garante per la protezione dei dati personali",
+           "--reason", "Italian establishment")
+    out = invoke("notices", "render", IID, "--kind", "authority", "--out", "authority", "--format", "md")
+    assert "no report templates in it, so en" in out.output
+    assert "Personal data breach notification" in (tmp / "authority" / "report.md").read_text(encoding="utf-8")

@@ -34,12 +34,14 @@ def test_demo_runs_the_whole_flow_and_sends_nothing(tmp_path, monkeypatch):
     assert "Usage data" in customer and "API token" not in customer.split("What you should do now")[1]
     # nobody is told an attacker's address is theirs
     assert not [p.name for p in messages.iterdir() if re.search(r"\b203\.0\.113\.\d+\b", p.read_text())]
+    # in the lead authority's language (LfDI Baden-Württemberg: German), with the incident's own German text
     report = (review / "authority" / "report.md").read_text()
-    assert report.count("Art. 33(3)") >= 3
-    assert "**Number of people whose data was exposed:** 215 (exact)" in report
-    assert "**Number of records:** 215 (exact)" in report  # the customer records the API returned
-    assert "**Accounts compromised (counted apart):** 1" in report and "LfDI Baden-Württemberg" in report
-    assert "revFADP" in report and "not applicable" not in report
+    assert report.count("Art. 33 Abs. 3") >= 3
+    assert "**Zahl der Personen, deren Daten betroffen sind:** 215 (genau)" in report
+    assert "**Zahl der Datensätze:** 215 (genau)" in report  # the customer records the API returned
+    assert "**Kompromittierte Konten (gesondert gezählt):** 1" in report and "LfDI Baden-Württemberg" in report
+    assert "revFADP" in report and "nicht anwendbar" not in report
+    assert "Das API-Token eines Installateur-Kontos" in report
     assert all(p.stat().st_mode & 0o777 == 0o600 for p in messages.iterdir())
     monkeypatch.chdir(tmp_path / "demo")
     shown = json.loads(CliRunner().invoke(cli, ["incident", "show", "BK-2026-0001", "-o", "json"]).output)

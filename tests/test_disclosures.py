@@ -69,7 +69,12 @@ def world(tmp_path, smtp):
                                          justification="confirmed takeovers", playbook="gdpr-personal-data-breach",
                                          occurred_at=AWARE - timedelta(days=1), detected_at=AWARE - timedelta(hours=2),
                                          fields={"description": "Attackers logged in with stolen passwords.",
-                                                 "data_categories": ["contact"]})
+                                                 "data_categories": ["contact"],
+                                                 "translations": {
+                                                     "de": {"description": "Angreifer meldeten sich mit gestohlenen "
+                                                                           "Passwörtern an."},
+                                                     "fr": {"description": "Des attaquants se sont connectés avec "
+                                                                           "des mots de passe volés."}}})
         yield session, opened.incident.id, clock, tmp_path
 
 

@@ -33,12 +33,41 @@ COMMANDS = {
 }
 
 
+# command name → its one-line help, so `breachkit --help` lists the commands without importing them (each command
+# module pulls in its stage: DuckDB, pySigma, pandas…); tests/test_cli_docs.py keeps it equal to the commands' own
+SUMMARIES = {
+    "init": "Write a commented starter breachkit.toml into DIRECTORY (default: here) and create its workspace.",
+    "demo": "Run the main job on the sample platform's logs, embedded engine, no server: ingest, detect, open an "
+            "incident, build the affected-people list, render the notices for review.",
+    "ingest": "Ingest log FILES (plain, gzip, or '-' for stdin; a folder means the files in it).",
+    "logs": "Inspect the stored events.",
+    "rules": "Author and check Sigma rules (bundled pack, detect.rules from the config, or PATHS).",
+    "detect": "Run the Sigma rules (single-event and correlations) and print the detections.",
+    "scan": "Run the rules over what arrived since the last scan.",
+    "incident": "Incidents: the legal clock, tasks, decisions, filings and the timeline.",
+    "subjects": "Who was affected: identifiers the actors touched, joined with the user directory, with counts.",
+    "notices": "Subject emails and authority reports: render for review, send through the outbox, account for them.",
+    "report": "Documents: the breach register, the timeline picture, the authority report, the disclosure record.",
+    "remind": "Email reminders at the configured thresholds before each task's and deadline's due time, and when "
+              "overdue; each one once.",
+    "serve": "Serve the incident board: every open incident's deadlines, tasks and decisions, live.",
+    "users": "Who may sign in to the board (`breachkit serve`), with which role.",
+}
+
+
 class BreachkitGroup(click.Group):
     """Loads command modules on demand; maps breachkit's errors to a message with its location and a hint,
     and to the documented exit code."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(COMMANDS)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list from SUMMARIES: help starts without importing every stage."""
+        limit = formatter.width - 6 - max(len(name) for name in COMMANDS)
+        rows = [(name, _shorten(SUMMARIES[name], limit)) for name in COMMANDS]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         target = COMMANDS.get(cmd_name)
@@ -58,6 +87,11 @@ class BreachkitGroup(click.Group):
                 err_console().print(traceback.format_exc(), markup=False, highlight=False)
             report_error(exc)
             ctx.exit(exc.exit_code)
+
+
+def _shorten(text: str, limit: int) -> str:
+    """As click shortens a command's help for the list: the first sentence, cut at a word with '...'."""
+    return click.Command(None, help=text).get_short_help_str(max(limit, 45))
 
 
 def report_error(exc: BreachkitError) -> None:

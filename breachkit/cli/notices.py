@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
     from breachkit.errors import Problem
     from breachkit.notices.approvals import SendPlanDocument
+    from breachkit.notices.coverage import LanguageReport
 
 REPORT_TYPES = click.Choice(["initial", "follow_up", "final"])
 
@@ -49,20 +50,28 @@ def _problems_table(problems: list[Problem], title: str) -> Table:
 @click.option("--report-type", type=REPORT_TYPES, default="initial", show_default=True)
 @click.option("--reference", help="The authority's reference of the first report (follow-ups).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing review folder.")
+@click.option("--locale", help="The authority report's language (en, de, fr); default: the lead authority's.")
 @pass_app
 def render_cmd(app: AppContext, incident_id: str, kind: str, out: Path, recipients: Path | None,
-               formats: tuple[str, ...], report_type: str, reference: str | None, overwrite: bool) -> None:
+               formats: tuple[str, ...], report_type: str, reference: str | None, overwrite: bool,
+               locale: str | None) -> None:
     """Write what would be sent, for review: one file set per person plus a summary, or the authority report."""
-    from breachkit.notices.api import render_authority_reports, render_subject_notices
+    from breachkit.notices.api import authority_report_language, render_authority_reports, render_subject_notices
     from breachkit.notices.render import AUTHORITY_FORMATS, AuthorityFormat
 
     if kind == "authority":
         paths = render_authority_reports(
             app.session, incident_id, out, formats=cast(tuple[AuthorityFormat, ...], formats) or AUTHORITY_FORMATS,
             report_type=cast(Literal["initial", "follow_up", "final"], report_type), reference=reference,
-            overwrite=overwrite)
+            overwrite=overwrite, locale=locale)
+        language = authority_report_language(app.session, incident_id, locale)
         out_console().print("\n".join(str(p) for p in paths))
+        (err_console() if language.fallback else out_console()).print(
+            _safe(language.describe()), style="yellow" if language.fallback else None)
         return
+    if locale:
+        raise click.UsageError("--locale sets the authority report's language (--kind authority); each person's "
+                               "email is in their own language")
     summary = render_subject_notices(app.session, incident_id, out, recipients=recipients, overwrite=overwrite)
     console = out_console()
     console.print(f"{summary.rendered} emails rendered into {out} · per kind {summary.per_kind} · "
@@ -71,6 +80,16 @@ def render_cmd(app: AppContext, incident_id: str, kind: str, out: Path, recipien
     if summary.rejected:
         console.print(_problems_table(summary.rejected, f"{len({p.location.line for p in summary.rejected})} "
                                                         "rows rejected (not rendered)"))
+    _language_warnings(summary.languages, "summary.json lists every person (languages)")
+
+
+def _language_warnings(languages: LanguageReport | None, where: str) -> None:
+    """Who would read another language or miss the incident's own text — never silent."""
+    lines = languages.lines() if languages is not None else []
+    for line in lines:
+        err_console().print(f"[yellow]language: {_safe(line)}[/]")
+    if lines:
+        err_console().print(f"[yellow]language: {where}[/]")
 
 
 @notices.command("approve")
@@ -151,11 +170,15 @@ def _confirmation(yes: bool) -> Callable[[SendPlanDocument], bool] | None:
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation (required without a terminal).")
 @click.option("--progress/--no-progress", default=True)
 @click.option("--override-check", is_flag=True, help="Send despite errors of the pre-filing check (needs --reason).")
-@click.option("--reason", help="Why the check's errors are overridden (recorded in the timeline and audit log).")
+@click.option("--accept-fallback", is_flag=True,
+              help="Send although some people would read another language or miss the incident's own text in "
+                   "theirs (needs --reason; only these errors of the check).")
+@click.option("--reason", help="Why the check's errors are overridden or the fallback accepted (recorded in the "
+                               "timeline and audit log).")
 @pass_app
 def send_cmd(app: AppContext, incident_id: str, kind: str, recipients: Path | None, version: int, dry_run: bool,
              out: Path | None, queue_only: bool, yes: bool, progress: bool, override_check: bool,
-             reason: str | None) -> None:
+             accept_fallback: bool, reason: str | None) -> None:
     """Send an approved version: the pre-filing check runs first (not for --dry-run), then every message is
     checked against its approved bytes and delivered over SMTP exactly once (or visibly `unknown`). Asks for
     confirmation (counts per locale and kind) unless --yes."""
@@ -165,6 +188,9 @@ def send_cmd(app: AppContext, incident_id: str, kind: str, recipients: Path | No
 
     if dry_run and out is None:
         raise click.UsageError("--dry-run needs --out DIR")
+    if accept_fallback and not (reason or "").strip():
+        raise click.UsageError("--accept-fallback needs --reason: why send in another language (it is recorded)")
+    given = override_reason(override_check or accept_fallback, reason)  # --reason goes with either flag
     confirm = None if dry_run else _confirmation(yes)
     with progress_bar(progress) as bar:
         task = bar.add_task("sending", total=None)
@@ -172,7 +198,9 @@ def send_cmd(app: AppContext, incident_id: str, kind: str, recipients: Path | No
                               dry_run_to=out if dry_run else None, queue_only=queue_only, confirm=confirm,
                               on_start=lambda total: bar.update(task, total=total),
                               on_message=lambda row, state: bar.advance(task) if state != State.QUEUED else None,
-                              override_reason=override_reason(override_check, reason))
+                              override_reason=given if override_check else None,
+                              accept_fallback=given if accept_fallback else None)
+    _language_warnings(result.languages, "breachkit notices render … --kind subject lists every person")
     for warning in result.warnings:
         err_console().print(f"[yellow]warning:[/] {_safe(warning)}")
     if result.rejected:

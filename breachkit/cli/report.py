@@ -7,7 +7,7 @@ from typing import Literal, cast
 
 import click
 
-from breachkit.cli.common import AppContext, out_console, output_option, pass_app
+from breachkit.cli.common import AppContext, err_console, out_console, output_option, pass_app, safe
 
 
 @click.group("report")
@@ -62,9 +62,11 @@ def timeline_cmd(app: AppContext, incident_id: str, out: Path, window: str) -> N
 @click.option("--override-check", is_flag=True, help="Write it although the pre-filing check finds errors "
                                                       "(needs --reason).")
 @click.option("--reason", help="Why the check's errors are overridden (recorded in the timeline and audit log).")
+@click.option("--locale", help="The report's language (en, de, fr); default: the lead authority's "
+                               "(notices.authority_languages), else notices.authority_locale, else en.")
 @pass_app
 def authority_cmd(app: AppContext, incident_id: str, fmt: str, out: Path | None, report_type: str,
-                  reference: str | None, override_check: bool, reason: str | None) -> None:
+                  reference: str | None, override_check: bool, reason: str | None, locale: str | None) -> None:
     """The report to the supervisory authority (Art. 33(3)), in the EDPB template's structure; the pre-filing
     check runs first (`report check` shows it on its own)."""
     from breachkit.cli.common import override_reason
@@ -73,7 +75,13 @@ def authority_cmd(app: AppContext, incident_id: str, fmt: str, out: Path | None,
 
     result = authority_report(app.session, incident_id, cast(Literal["md", "html", "json", "pdf"], fmt), out,
                               report_type=cast(Literal["initial", "follow_up", "final"], report_type),
-                              reference=reference, override_reason=override_reason(override_check, reason))
+                              reference=reference, override_reason=override_reason(override_check, reason),
+                              locale=locale)
+    language = result.language
+    if language is not None and language.fallback:  # another language than the authority's: never silent
+        err_console().print(safe(language.describe()), style="yellow")
+    elif language is not None and out is not None:  # (on stdout the report itself is the output)
+        out_console().print(safe(language.describe()))
     if out is None:
         _stdout(result.data)
     else:
@@ -93,7 +101,7 @@ def check_cmd(app: AppContext, incident_id: str, report_type: str, reference: st
     authority`, `incident file` and `notices send` unless overridden with --override-check --reason."""
     from rich.table import Table
 
-    from breachkit.cli.common import echo_json, safe
+    from breachkit.cli.common import echo_json
     from breachkit.errors import InputError
     from breachkit.incidents.check_api import check_case
 

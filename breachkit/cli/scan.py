@@ -71,3 +71,8 @@ def _print(result: ScanResult, level: str, dry_run: bool, zone: ZoneInfo) -> Non
             table.add_row(d.level or "", d.title, safe(" ".join(f"{k}={v}" for k, v in d.key)), str(d.count),
                           f"{d.first_seen.astimezone(zone):%Y-%m-%d %H:%M:%S}")
         console.print(table)
+    if result.alerts is not None and (result.alerts.sent or result.alerts.retrying or result.alerts.given_up):
+        console.print(f"alerts: {len(result.alerts.sent)} sent, {len(result.alerts.retrying)} to retry, "
+                      f"{len(result.alerts.given_up)} given up")
+    if not dry_run and not result.checkpoint_moved:
+        console.print("checkpoint kept: the next scan covers this window again (alerts pending, or nothing ran)")

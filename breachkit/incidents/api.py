@@ -22,6 +22,7 @@ from breachkit.incidents.actions import Actions, Delivery
 from breachkit.incidents.clock import Deadline, incident_deadlines
 from breachkit.incidents.documents import ClockDocument, IncidentDocument
 from breachkit.incidents.model import (
+    TRANSLATABLE_FIELDS,
     Approval,
     Decision,
     Filing,
@@ -36,6 +37,7 @@ from breachkit.incidents.moments import future_problems, order_problems
 from breachkit.incidents.progress import by_due_time, effective_tasks
 from breachkit.incidents.regimes import Regime
 from breachkit.incidents.store import IncidentStore, validation_problems
+from breachkit.locales import canonical_locale
 from breachkit.session import Session
 from breachkit.times import parse_time
 
@@ -207,7 +209,12 @@ def apply_changes(current: Mapping[str, Any], changes: Mapping[str, Any]) -> dic
     out: dict[str, Any] = {}
     for name, value in changes.items():
         head, _, rest = name.strip().partition(".")
-        if rest:
+        if translated := _translation_target(head, rest):
+            locale, field = translated
+            texts = {**(out.get("translations", current.get("translations")) or {})}
+            texts[locale] = {**(texts.get(locale) or {}), field: value}
+            out["translations"] = texts
+        elif rest:
             base = out.get(head, current.get(head)) or {}
             if not isinstance(base, dict):
                 raise UsageError(f"{name}: {head} has no sub-fields", field=name)
@@ -215,6 +222,26 @@ def apply_changes(current: Mapping[str, Any], changes: Mapping[str, Any]) -> dic
         else:
             out[head] = value
     return out
+
+
+def _translation_target(head: str, rest: str) -> tuple[str, str] | None:
+    """`description.de` or `translations.de.description` → ("de", "description"): the incident's own text in
+    another language (`Incident.translations`); None for any other name."""
+    if head in TRANSLATABLE_FIELDS and rest:
+        locale, field = rest, head
+    elif head == "translations" and "." in rest:
+        locale, _, field = rest.partition(".")
+        if field not in TRANSLATABLE_FIELDS:
+            raise UsageError(f"translations.{rest}: {field!r} cannot be translated (only "
+                             f"{', '.join(TRANSLATABLE_FIELDS)})", field=f"translations.{rest}")
+    else:
+        return None
+    canonical = canonical_locale(locale)
+    if canonical is None or canonical.startswith("x-"):
+        raise UsageError(f"{head}.{rest}: {locale!r} is not a language tag (e.g. de, fr, de-AT)",
+                         field=f"{head}.{rest}",
+                         hint=f"breachkit incident update ID --set '{field}.de=…' gives the German {field}")
+    return canonical, field
 
 
 def _checked_facts(current: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:

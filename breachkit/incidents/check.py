@@ -19,7 +19,11 @@ What it looks for:
   scope and declarations it was built from, the people the outbox holds against the people to write to;
 * affected people in countries whose law has its own duty (`Regime.countries`: Switzerland's revFADP, the UK
   GDPR, …) when the incident does not follow that regime; countries no regime covers;
-* decision facts still unknown that the Art. 33/34 suggestion had to assume (`incidents.resolve`).
+* decision facts still unknown that the Art. 33/34 suggestion had to assume (`incidents.resolve`);
+* before sending the notices (`CaseFile.languages`, filled in by the notices stage from the people to write
+  to): people who would read a language other than the one they asked for (no templates in theirs), and people
+  whose language lacks the incident's own text (description, consequences, measures, advice) — errors, which
+  ``--accept-fallback --reason`` accepts on their own (recorded); people with no language at all — a warning.
 """
 
 from __future__ import annotations
@@ -68,6 +72,28 @@ class SubjectList:
         return counts
 
 
+LANGUAGE_CODES = ("language_fallback", "notice_text_missing")  # what --accept-fallback accepts
+
+
+@dataclass(frozen=True)
+class LanguageGroup:
+    """People who would get their notice in another language, or without some of the incident's own text."""
+
+    kind: str  # fallback (another language) | missing_text (their language lacks fields) | no_locale
+    requested: str  # the language asked for ("" none)
+    locale: str  # the template language they would read
+    fields: tuple[str, ...]  # incident fields missing in that language (missing_text)
+    people: int
+
+
+@dataclass(frozen=True)
+class NoticeLanguages:
+    """The languages the people to write to would read the notices in (`notices.coverage`)."""
+
+    groups: tuple[LanguageGroup, ...] = ()
+    source_locale: str = "en"  # the language of the incident's own text
+
+
 @dataclass(frozen=True)
 class CaseFile:
     incident: Incident
@@ -80,6 +106,7 @@ class CaseFile:
     outbox_recipients: int = 0  # distinct people the outbox holds subject messages for (cancelled ones aside)
     report_type: str = "initial"
     earlier_reference: str | None = None
+    languages: NoticeLanguages | None = None  # only when notices are about to go out
 
 
 @dataclass(frozen=True)
@@ -337,12 +364,39 @@ def _decisions(case: CaseFile, out: _Findings) -> None:
                     _update(incident, f"{assumption.fact}=…"))
 
 
+def _languages(case: CaseFile, out: _Findings) -> None:
+    if case.languages is None:
+        return
+    incident, source = case.incident, case.languages.source_locale
+    accept = "or accept it: breachkit notices send … --accept-fallback --reason \"why\" (recorded)"
+    for g in case.languages.groups:
+        asked = g.requested or "no language"
+        if g.kind == "fallback":
+            out.error("language_fallback", "notices.templates",
+                      f"{_count(g.people)} asked for {asked} but would get the notice in {g.locale}: there are no "
+                      f"templates in their language", f"add notices/subject/{g.requested}/ (notices/README.md), "
+                      + accept)
+        elif g.kind == "missing_text":
+            shown = ", ".join(g.fields)
+            out.error("notice_text_missing", "translations",
+                      f"{_count(g.people)} reading {g.locale} would not get the incident's own {shown}: it is "
+                      f"written in {source} only", _update(incident, f"'{g.fields[0]}.{g.locale}=…'") + ", "
+                      + accept)
+        else:
+            out.warning("no_locale", "subjects", f"{_count(g.people)} have no language in the directory: they get "
+                        f"the notice in {g.locale}")
+
+
+def _count(n: int) -> str:
+    return f"{n} person" if n == 1 else f"{n} people"
+
+
 def check(case: CaseFile) -> CheckResult:
     """Every finding about `case`, errors first (see the module docstring)."""
     if case.report_type not in REPORT_TYPES:
         raise ValueError(f"report type {case.report_type!r} is not one of {', '.join(REPORT_TYPES)}")
     out = _Findings()
-    for part in (_contradictions, _blanks, _categories, _numbers, _regimes, _decisions):
+    for part in (_contradictions, _blanks, _categories, _numbers, _regimes, _decisions, _languages):
         part(case, out)
     ordered = sorted(out.items, key=lambda f: f.severity is not Severity.ERROR)
     return CheckResult(case.incident.id, case.report_type, tuple(ordered))

@@ -6,7 +6,7 @@ overrides with a reason, which is recorded (timeline and audit) before the actio
 from __future__ import annotations
 
 from breachkit.errors import InputError, Location, Problem, UsageError
-from breachkit.incidents.check import CaseFile, CheckResult, SubjectList, check
+from breachkit.incidents.check import LANGUAGE_CODES, CaseFile, CheckResult, NoticeLanguages, SubjectList, check
 from breachkit.incidents.clock import incident_deadlines
 from breachkit.incidents.documents import CheckDocument, FindingItem
 from breachkit.session import Session
@@ -17,7 +17,7 @@ class CheckFailed(InputError):
 
 
 def case_file(session: Session, incident_id: str, *, report_type: str = "initial",
-              reference: str | None = None) -> CaseFile:
+              reference: str | None = None, languages: NoticeLanguages | None = None) -> CaseFile:
     store, now = session.store, session.now()
     incident = store.get(incident_id.strip().upper())  # (incidents.api imports this module: no import back)
     record = store.subject_lists.get(incident.id)
@@ -27,7 +27,7 @@ def case_file(session: Session, incident_id: str, *, report_type: str = "initial
                     decisions=store.decisions(incident.id), filings=filings,
                     subject_list=None if record is None else SubjectList(record.version, record.summary),
                     outbox_recipients=store.outbox.recipients(incident.id), report_type=report_type,
-                    earlier_reference=reference)
+                    earlier_reference=reference, languages=languages)
 
 
 def document(result: CheckResult, case: CaseFile, session: Session) -> CheckDocument:
@@ -40,42 +40,62 @@ def document(result: CheckResult, case: CaseFile, session: Session) -> CheckDocu
 
 
 def check_case(session: Session, incident_id: str, *, report_type: str = "initial",
-               reference: str | None = None) -> CheckDocument:
-    """The pre-filing check of one incident: every error and warning with the field to fix."""
+               reference: str | None = None, languages: NoticeLanguages | None = None) -> CheckDocument:
+    """The pre-filing check of one incident: every error and warning with the field to fix. `languages` (the
+    notices stage's `coverage`): the languages the people to write to would read, checked before sending."""
     if report_type not in ("initial", "follow_up", "final"):
         raise UsageError(f"unknown report type {report_type!r} (initial, follow_up, final)", field="report_type")
-    case = case_file(session, incident_id, report_type=report_type, reference=reference)
+    case = case_file(session, incident_id, report_type=report_type, reference=reference, languages=languages)
     return document(check(case), case, session)
 
 
 def enforce_check(session: Session, incident_id: str, *, action: str, report_type: str = "initial",
                   reference: str | None = None, override_reason: str | None = None,
+                  languages: NoticeLanguages | None = None, accept_fallback: str | None = None,
                   record: bool = True) -> CheckDocument:
     """Run the check before `action`. Errors raise CheckFailed (naming each field) unless `override_reason` is
-    given: then the override, with the errors and the reason, is recorded in the timeline and the audit log —
-    at once, or (`record=False`) by the caller through `record_check_override` once it goes ahead (e.g. after a
-    confirmation that may still say no)."""
-    doc = check_case(session, incident_id, report_type=report_type, reference=reference)
+    given: then the override, with the errors and the reason, is recorded in the timeline and the audit log — at
+    once, or (`record=False`) by the caller through `record_check_override` once it goes ahead (e.g. after a
+    confirmation that may still say no). `accept_fallback` accepts only the language errors (people who would read
+    another language, or miss the incident's own text in theirs) — recorded the same way, as "<action>: language
+    fallback accepted"."""
+    doc = check_case(session, incident_id, report_type=report_type, reference=reference, languages=languages)
     if doc.passed:
         return doc
     errors = [f for f in doc.findings if f.severity == "error"]
-    if override_reason is None:
+    accepted = [f for f in errors if f.code in LANGUAGE_CODES] if accept_fallback is not None else []
+    if accept_fallback is not None and not accept_fallback.strip():
+        raise UsageError("accepting the language fallback needs a reason (it is recorded)", field="reason")
+    blocking = [f for f in errors if f not in accepted]
+    if blocking and override_reason is None:
+        language_only = all(f.code in LANGUAGE_CODES for f in blocking)
         raise CheckFailed(
-            f"the pre-filing check found {len(errors)} error{'s' if len(errors) != 1 else ''}: {action} stopped",
+            f"the pre-filing check found {len(blocking)} error{'s' if len(blocking) != 1 else ''}: {action} stopped",
             path=doc.incident,
             problems=[Problem(f"{f.message}" + (f" — {f.hint}" if f.hint else ""), Location(field=f.field))
-                      for f in errors],
-            hint=f"fix them (breachkit report check {doc.incident} lists every finding), or go ahead with "
-                 "--override-check --reason \"why\" (recorded)")
-    if not override_reason.strip():
+                      for f in blocking],
+            hint=(f"give the translations, or go ahead with --accept-fallback --reason \"why\" (recorded); "
+                  f"breachkit notices render {doc.incident} --kind subject lists every person" if language_only else
+                  f"fix them (breachkit report check {doc.incident} lists every finding), or go ahead with "
+                  "--override-check --reason \"why\" (recorded)"))
+    if blocking and not (override_reason or "").strip():
         raise UsageError("overriding the pre-filing check needs a reason (it is recorded)", field="reason")
     if record:
-        record_check_override(session, doc, action, override_reason)
+        record_check_override(session, doc, action, override_reason or "", accept_fallback=accept_fallback)
     return doc
 
 
-def record_check_override(session: Session, doc: CheckDocument, action: str, reason: str) -> None:
-    """Record that `action` goes ahead although the check (`doc`) found errors: a timeline entry and an audit row."""
-    errors = [f.model_dump() for f in doc.findings if f.severity == "error"]
-    session.store.record_override(doc.incident, action, errors, reason=reason, actor=session.actor,
-                                  now=session.now())
+def record_check_override(session: Session, doc: CheckDocument, action: str, reason: str, *,
+                          accept_fallback: str | None = None) -> None:
+    """Record that `action` goes ahead although the check (`doc`) found errors: a timeline entry and an audit row
+    for the language errors accepted with `accept_fallback`, and one for the others overridden with `reason`."""
+    errors = [f for f in doc.findings if f.severity == "error"]
+    accepted = [f for f in errors if f.code in LANGUAGE_CODES] if accept_fallback is not None else []
+    blocking = [f for f in errors if f not in accepted]
+    if accepted:
+        session.store.record_override(doc.incident, f"{action}: language fallback accepted",
+                                      [f.model_dump() for f in accepted], reason=accept_fallback or "",
+                                      actor=session.actor, now=session.now())
+    if blocking:
+        session.store.record_override(doc.incident, action, [f.model_dump() for f in blocking], reason=reason,
+                                      actor=session.actor, now=session.now())

@@ -18,6 +18,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from breachkit.incidents.facts import CaseFacts
+from breachkit.locales import canonical_locale
 
 ID_PATTERN = re.compile(r"^BK-(\d{4})-(\d{4,})$")
 
@@ -210,6 +211,37 @@ class Impact(_Model):
     availability: bool = False
 
 
+# The incident's own text that can be given per language: the subject emails show description, consequences,
+# measures_taken and advice; the authority report description, consequences, measures_taken and measures_proposed.
+TRANSLATABLE_FIELDS = ("description", "consequences", "measures_taken", "measures_proposed", "advice")
+
+
+class NoticeText(_Model):
+    """The incident's own text in one language (`Incident.translations`): an empty field is not translated."""
+
+    description: str = ""
+    consequences: str = ""
+    measures_taken: str = ""
+    measures_proposed: str = ""
+    advice: str = ""
+
+    def given(self) -> tuple[str, ...]:
+        return tuple(f for f in TRANSLATABLE_FIELDS if getattr(self, f).strip())
+
+
+def _translations(value: dict[str, NoticeText]) -> dict[str, NoticeText]:
+    out: dict[str, NoticeText] = {}
+    for tag, text in value.items():
+        canonical = canonical_locale(tag)
+        if canonical is None or canonical.startswith("x-"):
+            raise ValueError(f"translations: {tag!r} is not a language tag (BCP 47, e.g. de, fr, de-AT)")
+        if canonical in out:
+            raise ValueError(f"translations: {tag!r} is given twice (as {canonical})")
+        if text.given():
+            out[canonical] = text
+    return dict(sorted(out.items()))
+
+
 class Incident(_Model):
     id: str
     title: str
@@ -243,6 +275,10 @@ class Incident(_Model):
     consequences: str = ""
     measures_taken: str = ""
     measures_proposed: str = ""
+    advice: str = ""  # what the people affected should do, specific to this incident (the subject emails)
+    # The translatable fields above in other languages: language tag → text. The fields themselves are in the
+    # source language, `notices.default_locale` (incidents stored before translations existed keep their strings).
+    translations: Annotated[dict[str, NoticeText], AfterValidator(_translations)] = Field(default_factory=dict)
     delay_reasons: str = ""
     scope: Scope = Field(default_factory=Scope)
     # Roles of accounts in the scope (breachkit.subjects.roles): accounts declared used by someone else, and
@@ -280,6 +316,18 @@ class Incident(_Model):
         if both:
             raise ValueError(f"{', '.join(both)} cannot be both compromised and the actor's own account")
         return self
+
+    def text_in(self, locale: str, source_locale: str) -> NoticeText:
+        """The translatable fields in `locale`: its translation (exact tag, then the base language's) field by field;
+        the incident's own fields when `locale` is the source language's. Missing fields stay empty."""
+        own = NoticeText(**{f: getattr(self, f) for f in TRANSLATABLE_FIELDS})
+        tag = canonical_locale(locale) or locale
+        language, source = tag.split("-")[0], (canonical_locale(source_locale) or source_locale).split("-")[0]
+        layers = [self.translations.get(t) for t in dict.fromkeys((tag, language))]
+        if language == source:
+            layers.append(own)
+        return NoticeText(**{f: next((getattr(x, f) for x in layers if x is not None and getattr(x, f).strip()), "")
+                             for f in TRANSLATABLE_FIELDS})
 
     @property
     def special_categories(self) -> list[str]:

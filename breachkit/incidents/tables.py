@@ -175,6 +175,23 @@ scan_seen = Table(
     Column("reported_at", UTC_TIME, nullable=False),
 )
 
+scan_alerts = Table(
+    # The scan's alert outbox: one row per on-call address and alert, so a refused address is retried on its own
+    # (the others are not alerted again) and the checkpoint moves once every row is sent or given up.
+    "scan_alerts", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("engine", String(32), nullable=False, index=True),
+    Column("recipient", String(320), nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("message_id", String(200), nullable=False),
+    Column("state", String(16), nullable=False),  # pending | sent | given_up
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("error", Text, nullable=True),  # the last refusal or failure
+    Column("created_at", UTC_TIME, nullable=False),
+    Column("updated_at", UTC_TIME, nullable=False),
+)
+
 users = Table(
     # People who sign in to the board (`breachkit users …`): a role and an argon2 password hash, never the password.
     "users", metadata,

@@ -35,6 +35,7 @@ from typing import BinaryIO, Protocol
 from zoneinfo import ZoneInfo
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from breachkit.config import Config, IngestConfig
 from breachkit.errors import (
@@ -106,6 +107,8 @@ class FileSummary:
     removed: int = 0
     flagged: dict[str, int] = field(default_factory=dict)  # log.flags value → events carrying it
     notes: tuple[str, ...] = ()  # assumptions and corrections the reader must know (years, zones, …)
+    earliest: datetime | None = None  # the input's earliest and latest @timestamp (None: no events)
+    latest: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -283,6 +286,7 @@ def ingest_file(
         bad: list[BadLine] = []
         flagged: dict[str, int] = {}
         bad_count = lines = events = 0
+        span: tuple[datetime, datetime] | None = None
         try:
             for chunk in _chunks(reader, parser, fmt, cfg, context, options, opened.size):
                 lines += chunk.lines
@@ -293,6 +297,7 @@ def ingest_file(
                     flagged[flag] = flagged.get(flag, 0) + count
                 if chunk.batch is not None:
                     loader.add(chunk.batch)
+                    span = _span(chunk.batch, span)
                 if progress is not None:
                     progress("read", reader.bytes_read if not reader.compressed else 0, opened.size)
             _check_quality(path, fmt, lines, events, bad_count, bad, cfg.max_bad_ratio)
@@ -312,9 +317,10 @@ def ingest_file(
         bad_samples=tuple(bad), samples_file=samples_file, added=result.added,
         already_present=result.already_present, seconds=time.perf_counter() - started,
         bytes_read=reader.bytes_read, replaced=result.replaced, removed=result.removed, flagged=flagged,
-        notes=tuple(notes),
+        notes=tuple(notes), earliest=span[0] if span else None, latest=span[1] if span else None,
     )
-    _record(workspace, now, store.engine, summary, options, result)
+    _record(workspace, now, store.engine, summary, options, result,
+            committed_at=now + timedelta(seconds=time.perf_counter() - started))
     if result.rejected:
         raise PartialFailure(
             f"{result.rejected} events were rejected by the store ({result.added} added)",
@@ -345,9 +351,23 @@ def _redate_notes(result: LoadResult, options: IngestOptions) -> list[str]:
     return []
 
 
+def _span(batch: pa.RecordBatch, span: tuple[datetime, datetime] | None) -> tuple[datetime, datetime] | None:
+    """The earliest and latest @timestamp so far (the scan finds late data by them: `breachkit.scan`)."""
+    low, high = pc.min_max(batch.column("@timestamp")).values()
+    if not low.is_valid:
+        return span
+    first, last = low.as_py().replace(tzinfo=UTC), high.as_py().replace(tzinfo=UTC)
+    return (first, last) if span is None else (min(span[0], first), max(span[1], last))
+
+
 def _record(workspace: Workspace, now: datetime, engine: str, f: FileSummary, options: IngestOptions,
-            result: LoadResult) -> None:
+            result: LoadResult, *, committed_at: datetime | None = None) -> None:
+    # committed_at and earliest/latest: the scheduled scan extends its window back to events stored after its
+    # last run but dated before its checkpoint (late data)
     audit.record(workspace, now, "replace" if options.replace else "ingest", {
+        "committed_at": (committed_at or now).isoformat(),
+        "earliest": f.earliest.isoformat() if f.earliest else None,
+        "latest": f.latest.isoformat() if f.latest else None,
         "engine": engine, "source": f.source, "input": f.path, "format": f.format, "lines": f.lines,
         "events": f.events, "added": f.added, "already_present": f.already_present, "replaced": f.replaced,
         "removed": f.removed, "rejected": result.rejected, "bad_lines": f.bad_lines, "flagged": f.flagged,

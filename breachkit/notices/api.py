@@ -23,9 +23,11 @@ from breachkit.notices.compose import (
     write_eml,
 )
 from breachkit.notices.context import ReportType
+from breachkit.notices.coverage import LanguageReport, language_report
 from breachkit.notices.outbox import Row, State, approval_mismatch
 from breachkit.notices.render import AUTHORITY_FORMATS, AuthorityFormat, RenderSummary, render_all, render_authority
 from breachkit.notices.render import write_authority as write_authority_files
+from breachkit.notices.report_language import ReportLanguage, report_language
 from breachkit.notices.templates import environment_from_config
 from breachkit.session import Session
 
@@ -54,17 +56,29 @@ def render_subject_notices(session: Session, incident_id: str, out: Path, *, rec
 def render_authority_reports(session: Session, incident_id: str, out: Path, *,
                              formats: Sequence[AuthorityFormat] = AUTHORITY_FORMATS,
                              report_type: ReportType = "initial", reference: str | None = None,
-                             overwrite: bool = False) -> list[Path]:
-    """The authority report in each format (report.<fmt>, 0600) in a new folder, all or nothing. Audited."""
+                             overwrite: bool = False, locale: str | None = None) -> list[Path]:
+    """The authority report in each format (report.<fmt>, 0600) in a new folder, all or nothing, in the
+    authority's language (`authority_report_language`; `locale` overrides it). Audited."""
     store, config, now = session.store, session.config, session.now()
     incident = store.get(normalize_id(incident_id))
+    env = environment_from_config(config)
+    language = report_language(incident, config.notices, env, locale)
     ctx = authority_report_context(store, config, incident, now, report_type=report_type,
-                                   earlier_reference=reference)
-    paths = write_authority_files(ctx, environment_from_config(config), out, formats, overwrite=overwrite)
+                                   earlier_reference=reference, locale=language.locale)
+    paths = write_authority_files(ctx, env, out, formats, overwrite=overwrite)
     digest = hashlib.sha256(b"".join(p.read_bytes() for p in paths)).hexdigest()
     store.audit("render", str(out), actor=session.actor, at=now, incident_id=incident.id, sha256=digest,
-                reason=f"authority report ({report_type}) for review", detail={"files": [p.name for p in paths]})
+                reason=f"authority report ({report_type}) for review",
+                detail={"files": [p.name for p in paths], "language": language.locale})
     return paths
+
+
+def authority_report_language(session: Session, incident_id: str, locale: str | None = None) -> ReportLanguage:
+    """The language the incident's authority report is written in, and why: `locale`, else
+    ``notices.authority_locale``, else the lead authority's language, else English (a language without report
+    templates falls back to English, and says so)."""
+    incident = session.store.get(normalize_id(incident_id))
+    return report_language(incident, session.config.notices, environment_from_config(session.config), locale)
 
 
 @dataclass(frozen=True)
@@ -72,14 +86,16 @@ class Report:
     data: bytes
     path: Path | None
     sha256: str
+    language: ReportLanguage | None = None
 
 
 def authority_report(session: Session, incident_id: str, fmt: AuthorityFormat = "md", out: Path | None = None, *,
                      report_type: ReportType = "initial", reference: str | None = None,
-                     override_reason: str | None = None) -> Report:
+                     override_reason: str | None = None, locale: str | None = None) -> Report:
     """The report to the supervisory authority (Art. 33(3)) in one format: written to `out` (0600) or returned
     for stdout. The pre-filing check runs first: its errors (a late report without reasons for the delay, a
-    contradiction, a blank the form asks for…) refuse it unless `override_reason` is given (recorded). Audited."""
+    contradiction, a blank the form asks for…) refuse it unless `override_reason` is given (recorded). In the
+    authority's language (`authority_report_language`; `locale` overrides it). Audited."""
     from breachkit.incidents.check_api import enforce_check
     from breachkit.incidents.reports_api import deliver
 
@@ -89,14 +105,17 @@ def authority_report(session: Session, incident_id: str, fmt: AuthorityFormat = 
     incident = store.get(normalize_id(incident_id))
     enforce_check(session, incident.id, action="the authority report", report_type=report_type, reference=reference,
                   override_reason=override_reason)
+    env = environment_from_config(config)
+    language = report_language(incident, config.notices, env, locale)
     ctx = authority_report_context(store, config, incident, now, report_type=report_type,
-                                   earlier_reference=reference)
-    content = render_authority(ctx, environment_from_config(config), fmt)
+                                   earlier_reference=reference, locale=language.locale)
+    content = render_authority(ctx, env, fmt)
     data = content if isinstance(content, bytes) else content.encode("utf-8")
     digest = deliver(data, out)
     store.audit("export", str(out) if out else "stdout", actor=session.actor, at=now, incident_id=incident.id,
-                sha256=digest, reason=f"authority report ({report_type})", detail={"format": fmt})
-    return Report(data, out, digest)
+                sha256=digest, reason=f"authority report ({report_type})",
+                detail={"format": fmt, "language": language.locale})
+    return Report(data, out, digest, language)
 
 
 # --- sending --------------------------------------------------------------------------------------------
@@ -117,6 +136,7 @@ class SendResult:
     interrupted: list[str] = field(default_factory=list)  # left `sending` by an earlier run: now unknown
     counts: dict[str, int] = field(default_factory=dict)  # outbox totals by state after the run
     delivered: bool = False  # delivery ran (not --queue-only, not a dry run)
+    languages: LanguageReport | None = None  # who reads another language or misses the incident's own text
     plan: SendPlanDocument | None = None  # what was confirmed
     cancelled: bool = False  # the confirmation said no: nothing was queued or sent
     warnings: list[str] = field(default_factory=list)
@@ -138,19 +158,20 @@ def send_notices(session: Session, incident_id: str, *, recipients: Path | None 
                  confirm: Callable[[SendPlanDocument], bool] | None = None,
                  on_start: Callable[[int], None] | None = None,
                  on_message: Callable[[Row, State], None] | None = None,
-                 override_reason: str | None = None) -> SendResult:
+                 override_reason: str | None = None, accept_fallback: str | None = None) -> SendResult:
     """Send an approved version of the subject notices (every kind: breach, compromise, both): every message
     rendered again and checked against the hash its approval recorded, the whole set queued in one transaction
     (or, if one message differs, none: a ConflictError names how many and why), then delivered over SMTP, exactly
     once or visibly `unknown`.
 
-    The pre-filing check runs first: its errors stop the sending unless `override_reason` is given (the override
-    is recorded once the sending goes ahead, i.e. after the confirmation). Then it needs a recorded decision to
-    tell the people (its reasons are each disclosure's reason), an approval of the version (`approve_notices`), a
-    configured sender and — with `notices.require_second_person` — a sender other than the approver. `confirm` is
-    shown the plan (counts per locale and kind, approver, the check's outcome) and may say no; None means the
-    caller has confirmed. A version queued by an earlier run is delivered without rendering it again.
-    `dry_run_to` writes the .eml files instead (no approval needed; a dry run only reviews, so it is not
+    The pre-filing check runs first, with the languages the people would read (`notices.coverage`): its errors
+    stop the sending unless `override_reason` is given — `accept_fallback` accepts the language errors alone —
+    (either is recorded once the sending goes ahead, i.e. after the confirmation). Then it needs a recorded
+    decision to tell the people (its reasons are each disclosure's reason), an approval of the version
+    (`approve_notices`), a configured sender and — with `notices.require_second_person` — a sender other than the
+    approver. `confirm` is shown the plan (counts per locale and kind, approver, the check's outcome) and may say
+    no; None means the caller has confirmed. A version queued by an earlier run is delivered without rendering it
+    again. `dry_run_to` writes the .eml files instead (no approval needed; a dry run only reviews, so it is not
     checked)."""
     from breachkit.incidents.check_api import enforce_check, record_check_override
     from breachkit.notices.delivery import DeliveryOptions, deliver, transport_from_config
@@ -169,19 +190,24 @@ def send_notices(session: Session, incident_id: str, *, recipients: Path | None 
         store.audit("render", str(dry_run_to), actor=session.actor, at=now, incident_id=incident.id,
                     reason="dry run (.eml)", detail={"messages": len(result.dry_run)})
         return result
+    people = load_recipients(store, incident, env, recipients)
+    context = notice_context(store, config, incident)
+    languages = language_report(people, context, env)
     checked = enforce_check(session, incident.id, action="sending the notices", override_reason=override_reason,
-                            record=False)
+                            languages=languages.for_check(), accept_fallback=accept_fallback, record=False)
     plan = send_plan(session, incident.id, version=version)
     if not checked.passed:
         plan = plan.model_copy(update={"warnings": [*plan.warnings, (
             f"the pre-filing check found {checked.errors} error{'s' if checked.errors != 1 else ''}: going ahead "
-            f"on the override given ({override_reason}), recorded when the sending starts")]})
-    result = SendResult(incident.id, plan=plan, warnings=list(plan.warnings))
+            + (f"on the override given ({override_reason})" if override_reason else
+               f"on the language fallback accepted ({accept_fallback})") + ", recorded when the sending starts")]})
+    result = SendResult(incident.id, plan=plan, warnings=list(plan.warnings), languages=languages)
     if confirm is not None and not confirm(plan):
         result.cancelled = True
         return result
     if not checked.passed:
-        record_check_override(session, checked, "sending the notices", override_reason or "")
+        record_check_override(session, checked, "sending the notices", override_reason or "",
+                              accept_fallback=accept_fallback)
     approval = latest_approval(session, incident, version)
     approved = store.approvals.hashes(approval.id)
     outbox = store.outbox
@@ -193,10 +219,9 @@ def send_notices(session: Session, incident_id: str, *, recipients: Path | None 
                                     [r for r in queued if r not in approved], [r for r in approved if r not in queued])
         result.already = len(queued)
     else:
-        people = load_recipients(store, incident, env, recipients)
         result.rejected = list(people.rejected)
-        messages = outgoing(incident, people, notice_context(store, config, incident), env, config, version=version,
-                            reason=reason, now=approval.approved_at)
+        messages = outgoing(incident, people, context, env, config, version=version, reason=reason,
+                            now=approval.approved_at)
         result.queued = outbox.enqueue_approved(incident.id, "subject", version, messages, approved,
                                                 actor=session.actor, now=now)
     if not queue_only:

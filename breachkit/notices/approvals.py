@@ -41,6 +41,7 @@ from breachkit.notices.compose import (
     require_subject_decision,
 )
 from breachkit.notices.context import ReportType
+from breachkit.notices.coverage import language_report
 from breachkit.notices.outbox import State
 from breachkit.notices.render import AUTHORITY_FORMATS, AuthorityFormat, render_authority
 from breachkit.notices.templates import environment_from_config
@@ -115,8 +116,9 @@ def approve_notices(session: Session, incident_id: str, *, version: int, reason:
     hashes: dict[str, str] = {}
     per_locale: Counter[str] = Counter()
     per_kind: Counter[str] = Counter()
-    for message in outgoing(incident, people, notice_context(store, config, incident), env, config, version=version,
-                            reason=decision, now=now):
+    context = notice_context(store, config, incident)
+    languages = language_report(people, context, env)
+    for message in outgoing(incident, people, context, env, config, version=version, reason=decision, now=now):
         hashes[message.recipient] = message.sha256
         per_locale[message.locale] += 1
         per_kind[message.notice_kind] += 1
@@ -130,7 +132,9 @@ def approve_notices(session: Session, incident_id: str, *, version: int, reason:
                                             "recipients": str(recipients) if recipients else "subject list",
                                             "decision": decision},
                                    actor=session.actor, now=now, reason=reason)
-    return ApprovalDocument.of(approval, warnings=config.notices.sender_warnings())
+    # the approver sees who would read another language or miss the incident's own text (send checks it again)
+    return ApprovalDocument.of(approval, warnings=[*config.notices.sender_warnings(),
+                                                   *(f"language: {line}" for line in languages.lines())])
 
 
 def _approve_authority(session: Session, incident: Incident, version: int, reason: str, now: datetime,

@@ -1,11 +1,13 @@
-"""The authority report as data (JSON) and as a PDF, both straight from the `AuthorityContext`, plus the
-Art. 33(3) check that a rendered report shows every required item.
+"""The authority report as data (JSON), straight from the `AuthorityContext`, plus the Art. 33(3) check that a
+rendered report shows every required item, in any language (it looks for the context's own values, which are in
+the report's language). The PDF is built in `authority_pdf`.
 
 JSON document (``authority_document``; keys stable, in this order, times ISO 8601 UTC with ``Z``)::
 
     schema                      "breachkit.authority-report/1"
     report                      type (initial | follow_up | final), earlier_reference, incident_id, title,
-                                generated_at, regimes[]
+                                generated_at, regimes[], language (of the labels and translated text),
+                                untranslated[] (free-text fields given in the source language only)
     controller                  name, address, role (controller | joint_controller | processor)
     reporter                    name, email
     contact_point               name, email, phone, address                 (the DPO; Art. 33(3)(b))
@@ -39,14 +41,11 @@ from __future__ import annotations
 import html
 import json
 import re
-import unicodedata
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from fpdf import FPDF
-
 from breachkit.notices.context import AuthorityContext, Count, Label, Precision
-from breachkit.notices.formatting import format_datetime, format_duration, format_number
+from breachkit.notices.formatting import format_number
 
 SCHEMA = "breachkit.authority-report/1"
 ART33_ITEMS = {
@@ -75,7 +74,8 @@ def authority_document(ctx: AuthorityContext) -> dict[str, Any]:
     return {
         "schema": SCHEMA,
         "report": {"type": r.type, "earlier_reference": r.earlier_reference, "incident_id": r.incident_id,
-                   "title": r.title, "generated_at": _iso(r.generated_at), "regimes": list(r.regimes)},
+                   "title": r.title, "generated_at": _iso(r.generated_at), "regimes": list(r.regimes),
+                   "language": r.language, "untranslated": list(r.untranslated)},
         "controller": {"name": p.controller.name, "address": p.controller.address, "role": p.role},
         "reporter": {"name": p.reporter.name, "email": p.reporter.email},
         "contact_point": {"name": p.dpo.name, "email": p.dpo.email, "phone": p.dpo.phone, "address": p.dpo.address},
@@ -159,7 +159,8 @@ def art33_requirements(ctx: AuthorityContext) -> dict[str, list[tuple[str, ...]]
     def number(count: Count) -> list[tuple[str, ...]]:
         if count.value is None or count.precision is Precision.UNKNOWN:
             return []
-        return [(format_number(count.value, ctx.locale), str(count.value))]
+        spelled = format_number(count.value, ctx.locale)  # its no-break spaces (fr, pl) read as spaces too
+        return [tuple(dict.fromkeys((spelled, _norm(spelled), str(count.value))))]
 
     subjects = ctx.subjects
     return {
@@ -173,7 +174,7 @@ def art33_requirements(ctx: AuthorityContext) -> dict[str, list[tuple[str, ...]]
 
 def _shows(text: str, spellings: tuple[str, ...]) -> bool:
     for spelling in spellings:
-        if spelling.replace(",", "").replace(".", "").replace("\u202f", "").isdigit():
+        if spelling.replace(",", "").replace(".", "").replace("\u202f", "").replace("\u00a0", "").isdigit():
             if re.search(rf"(?<![\d.,]){re.escape(spelling)}(?![\d]|[.,]\d)", text):
                 return True
         elif spelling in text:
@@ -200,155 +201,3 @@ def content_gaps(ctx: AuthorityContext) -> list[str]:
             "consequences": not ctx.consequences.strip(),
             "measures.taken": not ctx.measures.taken.strip()}
     return [name for name, missing in gaps.items() if missing]
-
-
-# --- PDF -----------------------------------------------------------------------------------------------------
-
-def _declared_found(declared: bool, found: bool | None, people: int | None) -> str:
-    said = "declared" if declared else "not declared"
-    if found is None:
-        return said + "; no subject list yet"
-    return said + ("; found for " + format_number(people or 0) + " people" if found else "; not found in the logs")
-
-
-_LATIN1_MAP = str.maketrans({"\u2014": "-", "\u2013": "-", "\u2212": "-", "\u2018": "'", "\u2019": "'",
-                             "\u201a": ",", "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u2026": "...",
-                             "\u2022": "-", "\u20ac": "EUR", "\u2192": "->", "\u202f": " ", "\u2009": " ",
-                             "\u2264": "<=", "\u2265": ">=", "\u0141": "L", "\u0142": "l",
-                             "\u0110": "D", "\u0111": "d", "\u0152": "OE", "\u0153": "oe"})
-
-
-def latin1(text: str) -> str:
-    """`text` in Latin-1 for the PDF core fonts: typographic characters mapped, accents outside Latin-1
-    dropped (ł → l is not decomposable: it becomes ?), control characters removed; never raises."""
-    out: list[str] = []
-    for char in text.translate(_LATIN1_MAP):
-        if char == "\n" or (" " <= char <= "~") or ("\xa0" <= char <= "\xff"):
-            out.append(char)
-        elif char == "\t":
-            out.append(" ")
-        elif unicodedata.category(char)[0] == "C":
-            continue
-        else:
-            base = "".join(c for c in unicodedata.normalize("NFKD", char) if "\x20" <= c <= "\xff"
-                           and not unicodedata.combining(c))
-            out.append(base or "?")
-    return "".join(out)
-
-
-class _Report(FPDF):
-    def __init__(self, title: str) -> None:
-        super().__init__(format="A4")
-        self.report_title = latin1(title)
-        self.set_auto_page_break(auto=True, margin=18)
-        self.set_margins(18, 18, 18)
-
-    def footer(self) -> None:
-        self.set_y(-12)
-        self.set_font("Helvetica", size=8)
-        self.cell(0, 5, f"{self.report_title} - page {self.page_no()}/{{nb}}", align="C")
-
-    def heading(self, text: str) -> None:
-        self.ln(3)
-        self.set_font("Helvetica", "B", 12)
-        self.multi_cell(0, 7, latin1(text), new_x="LMARGIN", new_y="NEXT")
-
-    def field(self, label: str, value: str) -> None:
-        self.set_font("Helvetica", "B", 10)
-        self.write(5, latin1(label) + ": ")
-        self.set_font("Helvetica", size=10)
-        self.write(5, latin1(value or "-"))
-        self.ln(6)
-
-
-def authority_pdf(ctx: AuthorityContext) -> bytes:
-    """The report as a PDF (fpdf2 core fonts; text outside Latin-1 is mapped, see `latin1`)."""
-    doc = authority_document(ctx)
-    zone, t = ctx.zone, ctx.timing
-
-    def when(value: datetime | None) -> str:
-        return format_datetime(value, zone) + f" ({_iso(value)})" if value else "-"
-
-    def yes(value: bool | None) -> str:
-        return "unknown" if value is None else "yes" if value else "no"
-
-    def count(c: Count) -> str:
-        return "unknown" if c.value is None else f"{format_number(c.value)} ({c.precision.value})"
-
-    kind = {"initial": "Initial notification", "follow_up": "Follow-up notification", "final": "Final report"}
-    pdf = _Report(f"{ctx.report.incident_id} - breach notification")
-    pdf.set_creation_date(ctx.report.generated_at)
-    pdf.set_title(latin1(f"Personal data breach notification {ctx.report.incident_id}"))
-    pdf.set_author(latin1(ctx.parties.controller.name))
-    pdf.add_page()
-    pdf.set_font("Helvetica", "B", 16)
-    pdf.multi_cell(0, 8, latin1(f"Personal data breach notification (Art. 33 GDPR): {ctx.report.title}"),
-                   new_x="LMARGIN", new_y="NEXT")
-    sections: list[tuple[str, list[tuple[str, str]]]] = [
-        ("1. Report", [("Type", kind[ctx.report.type]), ("Earlier reference", ctx.report.earlier_reference or "-"),
-                       ("Incident", ctx.report.incident_id), ("Generated", when(ctx.report.generated_at))]),
-        ("2. Controller, reporter and contact point", [
-            ("Controller", ctx.parties.controller.name), ("Address", ctx.parties.controller.address),
-            ("Role", ctx.parties.role), ("Reporter", f"{ctx.parties.reporter.name} {ctx.parties.reporter.email}"),
-            ("DPO / contact point", " | ".join(x for x in (ctx.parties.dpo.name, ctx.parties.dpo.email,
-                                                              ctx.parties.dpo.phone, ctx.parties.dpo.address) if x))]),
-        ("3. Timing", [
-            ("Occurred", when(t.occurred_at) + (f" until {when(t.occurred_until)}" if t.occurred_until else "")),
-            ("Ongoing", yes(t.ongoing)), ("State", t.containment), ("Detected", when(t.detected_at)),
-            ("Aware", when(t.aware_at)),
-            ("Why aware then", t.aware_justification), ("Processor notified us", when(t.processor_notified_at)),
-            ("How discovered", t.how_discovered),
-            ("Deadline (72 h)", f"{when(t.due_at)}, {t.deadline_status or '-'}"),
-            ("Time since awareness", format_duration(t.elapsed)),
-            *([("Reasons for the delay", t.delay_reasons)] if t.late or t.delay_reasons else [])]),
-        ("4. Nature of the breach", [
-            ("Description", ctx.nature.description), ("Cause", ctx.nature.cause),
-            ("Malicious", yes(ctx.nature.malicious)), ("Confidentiality", yes(ctx.nature.confidentiality)),
-            ("Integrity", yes(ctx.nature.integrity)), ("Availability", yes(ctx.nature.availability)),
-            ("Systems", ", ".join(ctx.nature.systems))]),
-        ("5. Personal data concerned", [
-            ("Categories", "; ".join(x.label for x in ctx.data.categories)),
-            ("Special categories", "; ".join(x.label for x in ctx.data.special_categories) or "none"),
-            *[(r.category.label, _declared_found(r.declared, r.found, r.people)) for r in ctx.data.rows]]),
-        ("6. Data subjects", [
-            ("Categories", "; ".join(x.label for x in ctx.subjects.categories)),
-            ("Children", yes(ctx.subjects.children)), ("Vulnerable persons", yes(ctx.subjects.vulnerable)),
-            ("People whose data was exposed", count(ctx.subjects.people)), ("Records", count(ctx.subjects.records)),
-            *([("Minors", format_number(ctx.subjects.minors))] if ctx.subjects.minors is not None else []),
-            *([("Accounts compromised (counted apart)",
-                f"{format_number(ctx.subjects.compromised_accounts)}"
-                f" ({format_number(ctx.subjects.compromised_requests or 0)} requests made with them)")]
-              if ctx.subjects.compromised_accounts else []),
-            ]),
-        ("7. Likely consequences", [("Consequences", ctx.consequences or "to follow")]),
-        ("8. Severity assessment", [] if ctx.severity is None else [
-            ("Method", ctx.severity.method),
-            ("Score", f"{ctx.severity.score:g} ({ctx.severity.band.replace('_', ' ')})"),
-            ("Inputs", f"DPC {ctx.severity.dpc:g}, EI {ctx.severity.ei:g}, CB {ctx.severity.cb_confidentiality:g}"
-                       f" / {ctx.severity.cb_integrity:g} / {ctx.severity.cb_availability:g}"
-                       f" / {ctx.severity.cb_malicious:g}"),
-            ("Basis", ctx.severity.dpc_basis), ("Notes", ctx.severity.notes),
-            ("Assessed", f"{ctx.severity.assessed_by}, {when(ctx.severity.assessed_at)}")]),
-        ("9. Measures", [("Taken", ctx.measures.taken or "to follow"),
-                         ("Proposed", ctx.measures.proposed or "to follow")]),
-        ("10. Communication to the data subjects", [
-            ("Status", doc["communication_to_subjects"]["status"].replace("_", " ")),
-            ("When", when(ctx.informed.informed_at)), ("How", ctx.informed.channel),
-            ("Reasons", ctx.informed.reasons)]),
-        ("11. Cross-border processing", [
-            ("Cross-border", yes(ctx.cross_border.cross_border)),
-            ("Lead authority", ctx.cross_border.lead_authority or "-"),
-            ("Countries", ", ".join(ctx.cross_border.countries)),
-            *[(f"People in {c.country or 'unknown'}", format_number(c.people)) for c in ctx.cross_border.per_country]]),
-        ("12. Other bodies informed", [(b.body, f"{b.regime}/{b.stage}, {when(b.filed_at)}"
-                                        + (f", reference {b.reference}" if b.reference else ""))
-                                       for b in ctx.other_bodies]),
-        ("13. Other regimes followed", [(r.name, f"{r.authority}; {', '.join(r.countries)}"
-                                         + (f"; {format_number(r.people)} people affected there"
-                                            if r.people is not None else "")) for r in ctx.other_regimes]),
-    ]
-    for title, rows in sections:
-        pdf.heading(title)
-        for label, value in rows or [("Information", "none")]:
-            pdf.field(label, value)
-    return bytes(pdf.output())

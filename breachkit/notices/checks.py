@@ -47,7 +47,8 @@ def check_templates(env: NoticeEnvironment, *, authority: Sequence[AuthorityCont
             for name in SUBJECT_TEMPLATES:
                 attempt(env.render, f"subject/{locale}/{name}", variables)
     for ctx in authority:
-        for fmt, name in AUTHORITY_TEMPLATES.items():
+        for fmt in AUTHORITY_TEMPLATES:
+            name = env.authority_template(fmt, ctx.locale)
             text = attempt(render_authority, ctx, env, fmt, check_art33=False)
             if text is not None:
                 problems += [Problem(f"Art. 33(3)({item}) is not rendered", Location(str(env.find(name) or name)))

@@ -67,8 +67,8 @@ def subject_numbers(store: IncidentStore, incident: Incident) -> SubjectNumbers 
 
 
 def authority_report_context(store: IncidentStore, config: Config, incident: Incident, now: datetime, *,
-                             report_type: ReportType = "initial",
-                             earlier_reference: str | None = None) -> AuthorityContext:
+                             report_type: ReportType = "initial", earlier_reference: str | None = None,
+                             locale: str = "en") -> AuthorityContext:
     assessments = store.assessments(incident.id)
     return authority_context(
         incident, config=config.notices, now=now,
@@ -77,7 +77,8 @@ def authority_report_context(store: IncidentStore, config: Config, incident: Inc
         numbers=subject_numbers(store, incident), filings=store.filings(incident.id),
         decisions=store.decisions(incident.id), assessment=assessments[-1] if assessments else None,
         report_type=report_type, earlier_reference=earlier_reference or incident.authority_reference,
-        zone=config.workspace.timezone, regimes=load_regimes([config.resolve(p) for p in config.incidents.regimes]))
+        zone=config.workspace.timezone, regimes=load_regimes([config.resolve(p) for p in config.incidents.regimes]),
+        locale=locale, source_locale=config.notices.default_locale)
 
 
 def notice_context(store: IncidentStore, config: Config, incident: Incident) -> IncidentNoticeContext:

@@ -26,7 +26,6 @@ from breachkit.incidents.clock import Deadline
 from breachkit.incidents.model import (
     DATA_CATEGORIES,
     SPECIAL_DATA_CATEGORIES,
-    SUBJECT_CATEGORIES,
     Assessment,
     Decision,
     DecisionKind,
@@ -34,6 +33,8 @@ from breachkit.incidents.model import (
     Incident,
 )
 from breachkit.incidents.regimes import Regime
+from breachkit.locales import base_language
+from breachkit.notices.authority_words import DATA_CATEGORY_LABELS, FIELD_NAMES, SUBJECT_CATEGORY_LABELS
 from breachkit.notices.subject_context import Contact, Label
 
 AUTHORITY_REGIME, SUBJECTS_REGIME = "gdpr-33", "gdpr-34"
@@ -76,6 +77,8 @@ class ReportInfo:
     title: str
     generated_at: datetime
     regimes: tuple[str, ...]
+    language: str = "en"  # the report's language
+    untranslated: tuple[str, ...] = ()  # free-text fields given in the source language only (their names)
 
 
 @dataclass(frozen=True)
@@ -301,8 +304,11 @@ def authority_context(incident: Incident, *, config: NoticesConfig, now: datetim
                       numbers: SubjectNumbers | None, filings: Sequence[Filing], decisions: Sequence[Decision],
                       assessment: Assessment | None, report_type: ReportType = "initial",
                       earlier_reference: str | None = None, zone: str = "UTC",
-                      regimes: Mapping[str, Regime] | None = None) -> AuthorityContext:
-    """The authority report's context. Raises InputError naming the missing field(s) when the report cannot be
+                      regimes: Mapping[str, Regime] | None = None, locale: str = "en",
+                      source_locale: str = "en") -> AuthorityContext:
+    """The authority report's context, in `locale` (en, de, fr: category labels; the incident's translatable text
+    from `Incident.translations`, else as written in `source_locale` — such fields are listed in
+    `ReportInfo.untranslated`). Raises InputError naming the missing field(s) when the report cannot be
     complete: ``delay_reasons`` when the gdpr-33 deadline is overdue or was missed, ``earlier_reference`` for a
     follow-up or final report without a reference (given, or from the latest gdpr-33 filing that has one)."""
     deadline = next((d for d in deadlines if d.regime == AUTHORITY_REGIME), None)
@@ -316,7 +322,11 @@ def authority_context(incident: Incident, *, config: NoticesConfig, now: datetim
     exact = numbers is not None and numbers.exact
     found = numbers.found_categories if numbers is not None else None
     listed = [c for c in DATA_CATEGORIES if c in set(incident.data_categories) | set(found or ())]
-    rows = tuple(CategoryRow(Label(c, DATA_CATEGORIES[c]), c in incident.data_categories,
+    language = base_language(locale) or "en"
+    data_labels = DATA_CATEGORY_LABELS.get(language, DATA_CATEGORY_LABELS["en"])
+    subject_labels = SUBJECT_CATEGORY_LABELS.get(language, SUBJECT_CATEGORY_LABELS["en"])
+    text, untranslated = _text(incident, language, source_locale)
+    rows = tuple(CategoryRow(Label(c, data_labels[c]), c in incident.data_categories,
                              None if found is None else c in found, per_category.get(c)) for c in listed)
     gdpr = (regimes or {}).get(AUTHORITY_REGIME)
     eea = set(gdpr.countries) if gdpr is not None else set()
@@ -325,7 +335,8 @@ def authority_context(incident: Incident, *, config: NoticesConfig, now: datetim
                    for r in ((regimes or {}).get(i) for i in incident.regimes)
                    if r is not None and r.id not in (AUTHORITY_REGIME, SUBJECTS_REGIME))
     return AuthorityContext(
-        report=ReportInfo(report_type, earlier_reference, incident.id, incident.title, now, tuple(incident.regimes)),
+        report=ReportInfo(report_type, earlier_reference, incident.id, incident.title, now, tuple(incident.regimes),
+                          language, untranslated),
         parties=Parties(
             controller=Contact(config.controller_name, address=config.controller_address),
             role=incident.role.value,
@@ -341,17 +352,17 @@ def authority_context(incident: Incident, *, config: NoticesConfig, now: datetim
             late=deadline is not None and deadline.needs_delay_reasons,
             delay_reasons=incident.delay_reasons, elapsed=now - incident.aware_at,
             containment=incident.containment),
-        nature=Nature(incident.description, incident.cause, incident.malicious, incident.impact.confidentiality,
+        nature=Nature(text["description"], incident.cause, incident.malicious, incident.impact.confidentiality,
                       incident.impact.integrity, incident.impact.availability, tuple(incident.systems)),
         data=DataConcerned(
-            categories=_labels(listed, DATA_CATEGORIES),
-            special_categories=_labels([c for c in listed if c in SPECIAL_DATA_CATEGORIES], DATA_CATEGORIES),
-            per_category=tuple(CategoryCount(Label(c, DATA_CATEGORIES.get(c, c)), n)
+            categories=_labels(listed, data_labels),
+            special_categories=_labels([c for c in listed if c in SPECIAL_DATA_CATEGORIES], data_labels),
+            per_category=tuple(CategoryCount(Label(c, data_labels.get(c, c)), n)
                                for c, n in _most_first(per_category)),
             rows=rows, found_in=numbers.found_in if numbers else None,
             agree=found is None or set(found) == set(incident.data_categories)),
         subjects=SubjectsConcerned(
-            categories=_labels(incident.subject_categories, SUBJECT_CATEGORIES),
+            categories=_labels(incident.subject_categories, subject_labels),
             children=incident.children or bool(numbers and numbers.minors),
             vulnerable="vulnerable" in incident.subject_categories,
             people=_count(numbers.people if numbers else None, incident.approx_subjects, exact),
@@ -359,13 +370,13 @@ def authority_context(incident: Incident, *, config: NoticesConfig, now: datetim
             minors=numbers.minors if numbers else None,
             compromised_accounts=numbers.compromised_accounts if numbers else None,
             compromised_requests=numbers.compromised_requests if numbers else None),
-        consequences=incident.consequences,
+        consequences=text["consequences"],
         severity=None if assessment is None else SeverityInfo(
             "ENISA (2013): SE = DPC × EI + CB", assessment.score, assessment.severity.value, assessment.dpc,
             assessment.dpc_basis, assessment.ei, assessment.cb_confidentiality, assessment.cb_integrity,
             assessment.cb_availability, assessment.cb_malicious, assessment.notes, assessment.assessed_by,
             assessment.assessed_at),
-        measures=Measures(incident.measures_taken, incident.measures_proposed),
+        measures=Measures(text["measures_taken"], text["measures_proposed"]),
         informed=_informed(filings, decisions, deadlines),
         cross_border=CrossBorder(
             cross_border=len([c for c in countries if c in eea]) > 1 if eea else len(countries) > 1,
@@ -374,8 +385,25 @@ def authority_context(incident: Incident, *, config: NoticesConfig, now: datetim
         other_bodies=tuple(OtherBody(f.recipient or f.regime, f.regime, f.stage, f.filed_at, f.reference)
                            for f in sorted(filings, key=lambda f: f.filed_at)
                            if f.regime not in (AUTHORITY_REGIME, SUBJECTS_REGIME)),
-        zone=zone, other_regimes=others,
+        zone=zone, locale=language, other_regimes=others,
     )
+
+
+_REPORT_TEXT = ("description", "consequences", "measures_taken", "measures_proposed")
+_FREE_TEXT = ("cause", "aware_justification", "how_discovered", "delay_reasons")  # never translated
+
+
+def _text(incident: Incident, language: str, source_locale: str) -> tuple[dict[str, str], tuple[str, ...]]:
+    """The translatable report fields in `language` (a missing translation: the source text), and the names of
+    the free-text fields the report then shows in the source language."""
+    translated = incident.text_in(language, source_locale)
+    text = {f: getattr(translated, f) or getattr(incident, f) for f in _REPORT_TEXT}
+    if language == (base_language(source_locale) or "en"):
+        return text, ()
+    names = FIELD_NAMES.get(language, FIELD_NAMES["en"])
+    left = [f for f in _REPORT_TEXT if getattr(incident, f).strip() and not getattr(translated, f).strip()]
+    left += [f for f in _FREE_TEXT if getattr(incident, f).strip()]
+    return text, tuple(names[f] for f in left)
 
 
 # The subject emails' contexts live in `notices.subject_context`; re-exported here for existing imports.

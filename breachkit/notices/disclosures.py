@@ -36,7 +36,7 @@ from breachkit.incidents.api import normalize_id
 from breachkit.incidents.model import Approval, Filing, FilingKind
 from breachkit.incidents.reports_api import deliver
 from breachkit.incidents.store import IncidentStore
-from breachkit.notices.authority import latin1
+from breachkit.notices.authority_pdf import add_unicode_fonts, clean
 from breachkit.safecsv import neutralise
 from breachkit.session import Session
 
@@ -249,43 +249,60 @@ def record_md(doc: DisclosuresDocument) -> bytes:
 class _Pdf(FPDF):
     def __init__(self, title: str) -> None:
         super().__init__(orientation="L", format="A4")
-        self.doc_title = latin1(title)
+        self.doc_title = clean(title)
         self.set_auto_page_break(auto=True, margin=14)
         self.set_margins(12, 12, 12)
 
     def footer(self) -> None:
         self.set_y(-10)
-        self.set_font("Helvetica", size=7)
+        self.set_font("body", size=7)
         self.cell(0, 4, f"{self.doc_title} - page {self.page_no()}/{{nb}}", align="C")
 
 
+def _facts(i: DisclosureItem) -> str:
+    facts = [f"by {i.by}", f"reason: {i.reason}", i.what,
+             *(x for x in (f"version {i.version}" if i.version else "", f"{i.regime}.{i.stage} {i.filing_kind}"
+                           if i.regime else "", f"reference {i.reference}" if i.reference else "",
+                           f"server: {i.reply}" if i.reply else "") if x),
+             f"sha256 {i.sha256}" if i.sha256 else "no hash", *([i.approval] if i.approval else []),
+             *(f"NOTE: {f}" for f in i.flags)]
+    return " | ".join(f for f in facts if f)
+
+
+def _heading(i: DisclosureItem) -> str:
+    return f"{i.id}  {_iso(i.at)}  {i.kind}  to {i.to}" + (f" ({i.recipient_id})" if i.recipient_id else "")
+
+
 def record_pdf(doc: DisclosuresDocument) -> bytes:
+    """The record as a PDF, every name as written (Unicode fonts, as the authority report); characters no font
+    has are listed at the end."""
     scope = f"incident {doc.incident}" if doc.incident else "all incidents"
-    pdf = _Pdf(f"Disclosure record: {scope}")
+    title = f"Disclosure record: {scope}"
+    intro = (f"Produced {_iso(doc.at)} by {doc.produced_by}. {len(doc.disclosures)} disclosures: "
+             + ", ".join(f"{k} {v}" for k, v in doc.counts.items()) + ".")
+    pdf = _Pdf(title)
+    missing = add_unicode_fonts(pdf, [title, intro, doc.verify, *(t for i in doc.disclosures
+                                                                  for t in (_heading(i), _facts(i)))])
     pdf.set_creation_date(doc.at)
-    pdf.set_title(latin1(f"Disclosure record: {scope}"))
+    pdf.set_title(clean(title))
     pdf.add_page()
-    pdf.set_font("Helvetica", "B", 14)
-    pdf.multi_cell(0, 7, latin1(f"Disclosure record: {scope}"), new_x="LMARGIN", new_y="NEXT")
-    pdf.set_font("Helvetica", size=9)
-    pdf.multi_cell(0, 5, latin1(f"Produced {_iso(doc.at)} by {doc.produced_by}. {len(doc.disclosures)} disclosures: "
-                                + ", ".join(f"{k} {v}" for k, v in doc.counts.items()) + "."),
-                   new_x="LMARGIN", new_y="NEXT")
-    pdf.multi_cell(0, 5, latin1(doc.verify), new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("body", "B", 14)
+    pdf.multi_cell(0, 7, clean(title), new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("body", size=9)
+    pdf.multi_cell(0, 5, clean(intro), new_x="LMARGIN", new_y="NEXT")
+    pdf.multi_cell(0, 5, clean(doc.verify), new_x="LMARGIN", new_y="NEXT")
     for i in doc.disclosures:
         pdf.ln(1.5)
-        pdf.set_font("Helvetica", "B", 8)
-        pdf.multi_cell(0, 4, latin1(f"{i.id}  {_iso(i.at)}  {i.kind}  to {i.to}"
-                                    + (f" ({i.recipient_id})" if i.recipient_id else "")),
+        pdf.set_font("body", "B", 8)
+        pdf.multi_cell(0, 4, clean(_heading(i)), new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font("body", size=7.5)
+        pdf.multi_cell(0, 3.6, clean(_facts(i)), new_x="LMARGIN", new_y="NEXT")
+    if missing:
+        pdf.ln(3)
+        pdf.set_font("body", "B", 9)
+        shown = " ".join(f"U+{c:04X}" for c in sorted(missing)[:40]) + (" …" if len(missing) > 40 else "")
+        pdf.multi_cell(0, 5, f"Characters this PDF cannot show (the CSV and JSON record have them): {shown}",
                        new_x="LMARGIN", new_y="NEXT")
-        pdf.set_font("Helvetica", size=7.5)
-        facts = [f"by {i.by}", f"reason: {i.reason}", i.what,
-                 *(x for x in (f"version {i.version}" if i.version else "", f"{i.regime}.{i.stage} {i.filing_kind}"
-                               if i.regime else "", f"reference {i.reference}" if i.reference else "",
-                               f"server: {i.reply}" if i.reply else "") if x),
-                 f"sha256 {i.sha256}" if i.sha256 else "no hash", *( [i.approval] if i.approval else []),
-                 *(f"NOTE: {f}" for f in i.flags)]
-        pdf.multi_cell(0, 3.6, latin1(" | ".join(f for f in facts if f)), new_x="LMARGIN", new_y="NEXT")
     return bytes(pdf.output())
 
 

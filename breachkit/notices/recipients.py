@@ -35,6 +35,7 @@ import pandas as pd
 
 from breachkit.errors import InputError, Location, Problem
 from breachkit.incidents.model import DATA_CATEGORIES
+from breachkit.locales import base_language, canonical_locale
 from breachkit.subjects import schema as S
 from breachkit.subjects.roles import Role
 
@@ -54,41 +55,6 @@ def header_value(value: str) -> str:
 
 
 # --- locales -------------------------------------------------------------------------------------------------
-
-# RFC 5646 language tag syntax (grandfathered irregular tags aside), matched on the lower-cased tag.
-_BCP47 = re.compile(
-    r"""^(?:
-      (?P<language>[a-z]{2,3}(?:-[a-z]{3}){0,3}|[a-z]{4,8})
-      (?:-(?P<script>[a-z]{4}))?
-      (?:-(?P<region>[a-z]{2}|[0-9]{3}))?
-      (?P<rest>(?:-(?:[a-z0-9]{5,8}|[0-9][a-z0-9]{3}))*
-               (?:-[0-9a-wy-z](?:-[a-z0-9]{2,8})+)*
-               (?:-x(?:-[a-z0-9]{1,8})+)?)
-    | x(?:-[a-z0-9]{1,8})+
-    )$""",
-    re.VERBOSE,
-)
-
-
-def canonical_locale(tag: str) -> str | None:
-    """The tag in canonical case (``de-at`` → ``de-AT``, ``zh-hant-tw`` → ``zh-Hant-TW``); None if not BCP 47."""
-    match = _BCP47.match(tag.strip().lower())
-    if match is None:
-        return None
-    if match["language"] is None:  # private use only ("x-…")
-        return match.group(0)
-    parts = [match["language"]]
-    if match["script"]:
-        parts.append(match["script"].title())
-    if match["region"]:
-        parts.append(match["region"].upper())
-    return "-".join(parts) + (match["rest"] or "")
-
-
-def base_language(tag: str) -> str | None:
-    match = _BCP47.match(tag.strip().lower())
-    return None if match is None or match["language"] is None else match["language"].split("-")[0]
-
 
 class Fallback(enum.StrEnum):
     """How a recipient's locale was matched to the available templates."""

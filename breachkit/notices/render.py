@@ -3,7 +3,9 @@
 `render_all` writes what would be sent, for review (``breachkit notices render``)::
 
     <out_dir>/summary.json                  counts per notice kind, locale, country and fallback; rejected and
-                                            skipped rows; messages
+                                            skipped rows; messages; `languages`: every recipient who would
+                                            read another language or miss the incident's own text
+                                            (`notices.coverage`)
     <out_dir>/messages/<key>.subject.txt    one file set per recipient, mode 0600, <key> = the subject_id when
     <out_dir>/messages/<key>.txt            it is a safe file name ([A-Za-z0-9][A-Za-z0-9._-]{0,63}), else
     <out_dir>/messages/<key>.html           "_" + a hash of it — never the email address
@@ -30,8 +32,10 @@ from typing import Any, Literal
 import pandas as pd
 
 from breachkit.errors import InputError, Location, Problem, UsageError
-from breachkit.notices.authority import authority_json, authority_pdf, missing_art33_items
+from breachkit.notices.authority import authority_json, missing_art33_items
+from breachkit.notices.authority_pdf import authority_pdf
 from breachkit.notices.context import AuthorityContext, IncidentNoticeContext, LocaleStrings, subject_context
+from breachkit.notices.coverage import LanguageReport, gap
 from breachkit.notices.recipients import (
     Fallback,
     LocaleChoice,
@@ -96,7 +100,7 @@ def render_authority(ctx: AuthorityContext, env: NoticeEnvironment, fmt: Authori
         return authority_pdf(ctx)
     if fmt not in AUTHORITY_TEMPLATES:
         raise UsageError(f"unknown report format {fmt!r} (md, html, json, pdf)")
-    name = AUTHORITY_TEMPLATES[fmt]
+    name = env.authority_template(fmt, ctx.locale)
     text = env.render(name, _variables(ctx))
     missing = missing_art33_items(text, ctx, fmt) if check_art33 else []
     if missing:
@@ -164,6 +168,7 @@ class RenderSummary:
     messages: list[dict[str, Any]] = field(default_factory=list)  # key, row, subject_id, kind, locale, fallback, …
     per_kind: dict[str, int] = field(default_factory=dict)  # breach | compromise | breach_and_compromise → emails
     skipped: int = 0  # rows nobody writes to (the actor's own accounts)
+    languages: LanguageReport | None = None  # who reads another language or misses the incident's own text
 
     def to_dict(self) -> dict[str, Any]:
         def problem(p: Problem) -> dict[str, Any]:
@@ -174,7 +179,7 @@ class RenderSummary:
                 "per_kind": self.per_kind, "per_locale": self.per_locale,
                 "per_country": self.per_country, "fallbacks": self.fallbacks,
                 "rejected_rows": [problem(p) for p in self.rejected], "notes": [problem(p) for p in self.notes],
-                "messages": self.messages}
+                "languages": self.languages.to_dict() if self.languages else None, "messages": self.messages}
 
 
 def _sorted_counts(counter: Counter[str]) -> dict[str, int]:
@@ -193,6 +198,7 @@ def render_all(incident: IncidentNoticeContext, recipients: Recipients | pd.Data
     per_country: Counter[str] = Counter()
     fallbacks: Counter[str] = Counter()
     messages: list[dict[str, Any]] = []
+    languages = LanguageReport(incident.source_locale)
     with _staged(out_dir, overwrite) as stage:
         folder = stage / "messages"
         folder.mkdir(mode=PRIVATE_DIR)
@@ -206,14 +212,17 @@ def render_all(incident: IncidentNoticeContext, recipients: Recipients | pd.Data
             per_kind[recipient.notice_kind] += 1
             per_country[recipient.country] += 1
             fallbacks[email.fallback.value] += 1
+            found = gap(recipient, env.choose(recipient.locale), incident)
+            languages.add(found)
             messages.append({"key": key, "row": recipient.row, "subject_id": recipient.subject_id,
                              "kind": recipient.notice_kind,
                              "locale": email.locale, "requested_locale": recipient.locale,
                              "fallback": email.fallback.value, "country": recipient.country,
-                             "sha256": email.sha256})
+                             "missing_text": list(found.missing) if found else [], "sha256": email.sha256})
         summary = RenderSummary(out_dir, incident.id, len(messages), _sorted_counts(per_locale),
                                 _sorted_counts(per_country), _sorted_counts(fallbacks), list(recipients.rejected),
-                                list(recipients.notes), messages, _sorted_counts(per_kind), len(recipients.skipped))
+                                list(recipients.notes), messages, _sorted_counts(per_kind), len(recipients.skipped),
+                                languages)
         _write(stage / "summary.json", json.dumps(summary.to_dict(), ensure_ascii=False, indent=2) + "\n")
     return summary
 

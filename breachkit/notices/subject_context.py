@@ -13,6 +13,7 @@ from datetime import datetime
 
 from breachkit.config import NoticesConfig
 from breachkit.incidents.model import DATA_CATEGORIES, Filing, Incident, Status
+from breachkit.locales import base_language, canonical_locale
 from breachkit.notices.recipients import LocaleChoice, Recipient
 
 AUTHORITY_REGIME = "gdpr-33"
@@ -39,6 +40,12 @@ class Narrative:
     what_happened: str = ""
     consequences: str = ""
     measures: str = ""
+    advice: str = ""  # what to do, specific to this incident
+
+
+# Narrative field → the incident field it comes from (what to set: `--set description.de=…`).
+NARRATIVE_FIELDS = {"what_happened": "description", "consequences": "consequences", "measures": "measures_taken",
+                    "advice": "advice"}
 
 
 @dataclass(frozen=True)
@@ -63,18 +70,43 @@ class IncidentNoticeContext:
     authority_notified: bool  # a gdpr-33 filing exists
     lead_authority: str | None
     data_categories: tuple[str, ...]  # the incident's, for recipients whose row names none
-    narratives: Mapping[str, Narrative]  # locale → prose
+    narratives: Mapping[str, Narrative]  # lower-cased language tag → prose
     containment: str = "ended"  # Incident.containment: ongoing | contained | ended (the report says the same)
+    source_locale: str = "en"  # the language of the incident's own fields (the others are translations)
+
+    @property
+    def source_narrative(self) -> Narrative:
+        return self.narratives.get(self.source_locale.lower(), Narrative())
+
+    def narrative(self, requested: str, template_locale: str) -> Narrative | None:
+        """The prose for a reader who asked for `requested` and reads the `template_locale` templates, field by
+        field: the requested tag's (when it is the template's language), the template locale's, then its base
+        language's. None when there is none in that language."""
+        language = base_language(template_locale) or template_locale.lower()
+        wanted = canonical_locale(requested) or ""
+        tags = [t.lower() for t in (wanted if base_language(wanted) == language else "", template_locale, language)
+                if t]
+        layers = [self.narratives[t] for t in dict.fromkeys(tags) if t in self.narratives]
+        if not layers:
+            return None
+        return Narrative(**{f: next((getattr(x, f) for x in layers if getattr(x, f).strip()), "")
+                            for f in NARRATIVE_FIELDS})
 
 
 def incident_notice_context(incident: Incident, *, config: NoticesConfig, zone: str = "UTC",
                             filings: Sequence[Filing] = (), narratives: Mapping[str, Narrative] | None = None,
                             source_locale: str | None = None) -> IncidentNoticeContext:
     """The shared facts of the subject emails. The incident's own prose (description, consequences, measures
-    taken) becomes the narrative of `source_locale` (default: NoticesConfig.default_locale) unless `narratives`
-    gives that locale; other locales get only the templates' generic text unless `narratives` covers them."""
-    own = Narrative(incident.description, incident.consequences, incident.measures_taken)
-    merged = {(source_locale or config.default_locale).lower(): own} if any(vars(own).values()) else {}
+    taken, advice) is the narrative of `source_locale` (default: NoticesConfig.default_locale); its translations
+    (`Incident.translations`) are the narratives of their languages; `narratives` adds or replaces any. A
+    language with none gets only the templates' general wording (`notices.coverage` reports who)."""
+    source = canonical_locale(source_locale or config.default_locale) or "en"
+    merged: dict[str, Narrative] = {}
+    for tag in dict.fromkeys((source, *incident.translations)):
+        text = incident.text_in(tag, source)
+        narrative = Narrative(text.description, text.consequences, text.measures_taken, text.advice)
+        if any(vars(narrative).values()):
+            merged[tag.lower()] = narrative
     merged.update({k.lower(): v for k, v in (narratives or {}).items()})
     return IncidentNoticeContext(
         id=incident.id, title=incident.title, controller=Contact(config.controller_name,
@@ -87,7 +119,7 @@ def incident_notice_context(incident: Incident, *, config: NoticesConfig, zone: 
         contained=incident.status in (Status.CONTAINED, Status.RECOVERED, Status.CLOSED),
         authority_notified=any(f.regime == AUTHORITY_REGIME for f in filings),
         lead_authority=incident.lead_authority, data_categories=tuple(incident.data_categories),
-        narratives=merged, containment=incident.containment)
+        narratives=merged, containment=incident.containment, source_locale=source)
 
 
 @dataclass(frozen=True)
@@ -154,7 +186,7 @@ def subject_context(recipient: Recipient, incident: IncidentNoticeContext, *, ch
         advice += [a for a in strings.advice.get(code, ()) if a not in advice]
     if subject:
         advice += [a for a in strings.general_advice if a not in advice]
-    narrative = incident.narratives.get(choice.locale.lower())
+    narrative = incident.narrative(recipient.locale, choice.locale)
     compromise = Compromise(recipient.requests, recipient.first_seen, recipient.last_seen) if compromised else None
     return SubjectContext(
         name=recipient.name, locale=choice.locale, choice=choice, reference=incident.id, incident=incident,

@@ -12,8 +12,10 @@ given a wrong value) becomes an `InputError` naming the template file and line.
 
 Filters: ``localtime(zone, part="datetime"|"date"|"time")`` (a UTC datetime shown in `zone`, formatted for the
 template's ``locale``), ``duration`` (a timedelta in words), ``number`` (thousands separators), ``and_list``
-("a, b and c") and ``paragraphs`` (HTML: escaped text in ``<p>``, line breaks kept). Month names and words are
-built in for en, de and fr (babel is not a dependency); other locales get ISO-style dates.
+("a, b and c"), ``paragraphs`` (HTML: escaped text in ``<p>``, line breaks kept), ``plural("one", "other")``
+(Polish: ``plural("one", "few", "many")``) and ``with_article`` (Italian dates: "il 24 marzo", "l'8 marzo"). Month
+names and words are built in for en, de, fr, nl, it, es and pl (`breachkit.notices.formatting`; babel is not a
+dependency); other locales get ISO-style dates.
 """
 
 from __future__ import annotations
@@ -34,9 +36,18 @@ from breachkit import resources
 from breachkit.config import Config
 from breachkit.errors import ConfigError, InputError, Location, Problem
 from breachkit.incidents.model import DATA_CATEGORIES
+from breachkit.locales import base_language
 from breachkit.notices.context import LocaleStrings
-from breachkit.notices.formatting import and_list, format_datetime, format_duration, format_number, paragraphs
-from breachkit.notices.recipients import LocaleChoice, base_language, choose_locale
+from breachkit.notices.formatting import (
+    and_list,
+    format_datetime,
+    format_duration,
+    format_number,
+    paragraphs,
+    plural,
+    with_article,
+)
+from breachkit.notices.recipients import LocaleChoice, choose_locale
 
 if TYPE_CHECKING:
     pass
@@ -97,6 +108,18 @@ def _number_filter(context: jinja2.runtime.Context, value: int | float) -> str:
 
 
 @jinja2.pass_context
+def _plural_filter(context: jinja2.runtime.Context, value: int, *forms: str) -> str:
+    if not forms:
+        raise ValueError("plural needs the word's forms: plural(\"one\", \"other\") (Polish: one, few, many)")
+    return plural(value, forms, _locale_of(context))
+
+
+@jinja2.pass_context
+def _with_article_filter(context: jinja2.runtime.Context, value: str) -> str:
+    return with_article(value, _locale_of(context))
+
+
+@jinja2.pass_context
 def _and_list_filter(context: jinja2.runtime.Context, items: Iterable[Any]) -> str:
     return and_list(items, _locale_of(context))
 
@@ -146,8 +169,10 @@ class NoticeEnvironment:
                                                 default_for_string=False, default=False),
             trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, auto_reload=False)
         self.jinja.filters.update(localtime=_localtime_filter, duration=_duration_filter, number=_number_filter,
-                                  and_list=_and_list_filter, paragraphs=paragraphs)
+                                  and_list=_and_list_filter, paragraphs=paragraphs, plural=_plural_filter,
+                                  with_article=_with_article_filter)
         self._strings: dict[str, LocaleStrings] = {}
+        self._choices: dict[str, LocaleChoice] = {}
 
     def template_names(self) -> list[str]:
         """Every template under subject/ and authority/ in the search path."""
@@ -162,12 +187,36 @@ class NoticeEnvironment:
         return frozenset(loc for loc in found
                          if all(self.find(f"subject/{loc}/{name}") for name in SUBJECT_TEMPLATES))
 
+    @functools.cached_property
+    def authority_locales(self) -> frozenset[str]:
+        """Languages of the authority report: en (authority/report.md and .html) and every <locale> for which
+        authority/report.<locale>.md and .html both exist in the search path."""
+        found = {p.name.split(".")[1] for root in self.search_path if (root / "authority").is_dir()
+                 for p in (root / "authority").glob("report.*.*") if p.name.count(".") == 2}
+        return frozenset({"en"} | {loc for loc in found
+                                   if all(self.find(f"authority/report.{loc}.{fmt}") for fmt in ("md", "html"))})
+
+    def authority_template(self, fmt: TemplateFormat, locale: str) -> str:
+        """The authority template of `fmt` in `locale` (authority/report.<locale>.<fmt>; English: report.<fmt>)."""
+        return AUTHORITY_TEMPLATES[fmt] if locale == "en" else f"authority/report.{locale}.{fmt}"
+
+    def choose_authority(self, wanted: str) -> tuple[str, bool]:
+        """The report language for `wanted`: the tag itself, else its base language, else en; and whether that is
+        a fallback to another language."""
+        tag, base = wanted.strip(), base_language(wanted) or ""
+        for candidate in (tag, base):
+            if candidate in self.authority_locales:
+                return candidate, False
+        return "en", base not in ("", "en")
+
     def find(self, name: str) -> Path | None:
         """The file `name` resolves to (first in the search path), or None."""
         return next((root / name for root in self.search_path if (root / name).is_file()), None)
 
     def choose(self, requested: str) -> LocaleChoice:
-        return choose_locale(requested, self.locales, self.default_locale)
+        if requested not in self._choices:  # every message asks: remember the answers
+            self._choices[requested] = choose_locale(requested, self.locales, self.default_locale)
+        return self._choices[requested]
 
     def strings(self, locale: str) -> LocaleStrings:
         """The locale's strings.toml (first in the search path); missing entries come from its base language's
