@@ -155,3 +155,14 @@ def test_pipelines_map_correlation_fields_too(tmp_path):
     (corr,) = ruleset.correlations
     rid = corr.rules[0]
     assert (corr.group_by[rid], corr.value_field[rid]) == (("source.ip",), "user.id")
+
+
+@pytest.mark.parametrize("value", ["1", "[a, b]", "{x: 1}"])
+def test_a_rule_id_that_is_not_a_string_is_a_listed_problem_not_a_traceback(project: Path, value: str) -> None:
+    rule = project / "odd.yml"
+    rule.write_text(f"title: odd id\nid: {value}\nlogsource: {{product: breachkit}}\n"
+                    "detection:\n  sel:\n    url.path: /x\n  condition: sel\n")
+    result = CliRunner().invoke(cli, ["rules", "check", str(rule)])
+    assert result.exit_code == 1, result.output
+    assert "odd.yml:2: id: id must be a UUID string" in result.stderr
+    assert "Traceback" not in result.output

@@ -71,6 +71,9 @@ def _print(result: ScanResult, level: str, dry_run: bool, zone: ZoneInfo) -> Non
             table.add_row(d.level or "", d.title, safe(" ".join(f"{k}={v}" for k, v in d.key)), str(d.count),
                           f"{d.first_seen.astimezone(zone):%Y-%m-%d %H:%M:%S}")
         console.print(table)
+    if result.late_from is not None:
+        console.print(f"late data: events stored since the last run reach back to "
+                      f"{result.late_from.astimezone(zone):%Y-%m-%d %H:%M:%S} ({zone.key}): scanned from there")
     if result.alerts is not None and (result.alerts.sent or result.alerts.retrying or result.alerts.given_up):
         console.print(f"alerts: {len(result.alerts.sent)} sent, {len(result.alerts.retrying)} to retry, "
                       f"{len(result.alerts.given_up)} given up")

@@ -75,6 +75,14 @@ def _split_range(doc: dict[str, Any]) -> tuple[dict[str, Any], tuple[tuple[Op, i
     return {**doc, "correlation": {**corr, "condition": cond}}, tuple(bounds)
 
 
+def locate_key(path: Path, text: str, key: str) -> Location:
+    """The line of a top-level `key:` in a rule file (the first one), for problems found before pySigma."""
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.startswith(f"{key}:"):
+            return Location(str(path), number, field=key)
+    return Location(str(path), field=key)
+
+
 def _parse_files(files: Sequence[Path], out: Compiled) -> tuple[list[tuple[Any, Path, str]], dict[int, Any]]:
     parsed: list[tuple[Any, Path, str]] = []
     ranges: dict[int, Any] = {}
@@ -96,6 +104,9 @@ def _parse_files(files: Sequence[Path], out: Compiled) -> tuple[list[tuple[Any, 
             if not isinstance(doc, dict):
                 out.problem("a rule must be a YAML mapping", Location(str(path)))
                 continue
+            if "id" in doc and not isinstance(doc["id"], str):
+                out.problem(f"id must be a UUID string, not {doc['id']!r}", locate_key(path, text, "id"))
+                continue
             doc, bounds = _split_range(doc)
             fixed.append(doc)
             if bounds is not None:
@@ -105,6 +116,10 @@ def _parse_files(files: Sequence[Path], out: Compiled) -> tuple[list[tuple[Any, 
                                                     resolve_references=False)
         except SigmaError as exc:
             out.problem(message(exc), locate(path, text, exc))
+            continue
+        except (AttributeError, TypeError, ValueError) as exc:  # pySigma trips over a field of the wrong type
+            out.problem(f"not a valid Sigma rule ({type(exc).__name__}: {exc}); check the fields' types",
+                        Location(str(path)))
             continue
         for rule, doc in zip(collection.rules, fixed, strict=False):
             parsed.append((rule, path, text))
