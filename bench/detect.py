@@ -1,6 +1,7 @@
 """Detection throughput: the embedded engine against the Zircolite approach, in the same run.
 
-    python bench/detect.py [--events 1000000] [--engines local,elasticsearch] [--no-baseline] [--data DIR]
+    python bench/detect.py [--events 1000000] [--engines local,elasticsearch,opensearch] [--mapping both]
+                           [--no-baseline] [--data DIR]
 
 Events: N generated events of the sample platform (half app/API JSON lines, half portal access-log
 lines, seeded), written streaming (into `--data DIR` to keep and reuse them) and ingested once. Rules: the
@@ -14,8 +15,10 @@ RSS are printed (at 10M events, run with --no-baseline: the SQLite baseline hold
   Both get the same logsource scoping (`event.dataset`).
 Prints query time (after load) per side, events/s, the ratio, and whether the single-event hits are
 identical (correlation groups are compared and reported: the two define windows differently).
-With `elasticsearch`: a full run on a node (BREACHKIT_TEST_ES_URL or one started by the test harness),
-split into time inside Elasticsearch (the searches' `took`) and in breachkit.
+With `elasticsearch` / `opensearch` in --engines: a full run on a node (BREACHKIT_TEST_ES_URL /
+BREACHKIT_TEST_OS_URL or one started by the test harness), split into time inside the cluster (the
+searches' `took`) and in breachkit; with `--mapping both`, once with the infix-searched fields mapped as
+`wildcard` (where the cluster has the type) and once as `keyword`, and the ratio of the two.
 """
 
 from __future__ import annotations
@@ -195,6 +198,9 @@ def main() -> None:
     parser.add_argument("--engines", default="local")
     parser.add_argument("--no-baseline", action="store_true", help="skip the SQLite baseline (slow at 1M)")
     parser.add_argument("--data", type=Path, help="keep the generated inputs here (and reuse them)")
+    parser.add_argument("--mapping", choices=["both", "wildcard", "keyword"], default="both",
+                        help="search engines: map infix-searched fields as wildcard (where the cluster has it), "
+                             "keyword, or both in turn (prints the ratio)")
     args = parser.parse_args()
     ruleset = load_rules(rule_paths())
     print(f"rules: {len(ruleset.rules)} single-event ({sum(r.generate for r in ruleset.rules)} alerting), "
@@ -214,8 +220,7 @@ def main() -> None:
         engine = LocalEngine(store)
         ours = run(ruleset, engine) if not args.no_baseline else None
         if args.no_baseline:
-            if "elasticsearch" in args.engines:
-                bench_es(store, workspace, ruleset, n)
+            search_benches(args, store, ruleset, n)
             store.close()
             return
         con = sqlite_table(store)
@@ -239,38 +244,74 @@ def main() -> None:
         print("correlations (breachkit detections / baseline groups): "
               + ", ".join(f"{c.meta.title[:30]} {ours_groups[c.meta.id]}/{base_groups.get(c.meta.id, '-')}"
                           for c in ruleset.correlations))
-        if "elasticsearch" in args.engines:
-            bench_es(store, workspace, ruleset, n)
+        search_benches(args, store, ruleset, n)
         store.close()
 
 
-def bench_es(store: LocalStore, workspace: Workspace, ruleset: Any, n: int) -> None:
-    from elasticsearch import Elasticsearch
+def search_benches(args: argparse.Namespace, store: LocalStore, ruleset: Any, n: int) -> None:
+    engines = args.engines.split(",")
+    mappings = {"both": (True, False), "wildcard": (True,), "keyword": (False,)}[args.mapping]
+    for engine in ("elasticsearch", "opensearch"):
+        if engine in engines:
+            bench_search(engine, store, ruleset, n, mappings)
 
-    from breachkit.detect.engines import ElasticsearchEngine
-    from breachkit.logs.elasticsearch import ElasticsearchStore
 
-    with es_node() as (url, kwargs):
-        client = Elasticsearch(url, request_timeout=300, **kwargs)
-        config = load_config(environ={}).elasticsearch.model_copy(update={"hosts": [url], "index": "bench-detect"})
-        es = ElasticsearchStore(client, config, workspace.tmp)
-        loader = es.begin("bench")
-        reader = store.con.sql('SELECT * EXCLUDE ("source.ip#bin") FROM events').to_arrow_reader(50_000)
-        for batch in reader:
-            loader.add(batch.cast(ARROW_SCHEMA))
-        t0 = time.perf_counter()
-        loader.commit()
-        print(f"elasticsearch: {n:,} events loaded in {time.perf_counter() - t0:.0f} s")
-        engine = ElasticsearchEngine(client, "bench-detect")
-        t1 = time.perf_counter()
-        result = run(ruleset, engine)
-        wall = time.perf_counter() - t1
-        inside = engine.server_ms / 1000
-        print(f"elasticsearch run: {wall:.2f} s wall ({n / wall:,.0f} events/s), {len(result.detections)} detections; "
-              f"inside Elasticsearch {inside:.2f} s ({inside / wall:.0%}), breachkit + transport "
-              f"{wall - inside:.2f} s ({(wall - inside) / wall:.0%})")
-        client.indices.delete(index="bench-detect")
-        client.indices.delete_index_template(name="bench-detect")
+def _search_store(engine: str, stack: contextlib.ExitStack, index: str, wildcard: bool) -> Any:
+    config = load_config(environ={})
+    if engine == "elasticsearch":
+        from elasticsearch import Elasticsearch
+
+        from breachkit.logs.elasticsearch import ElasticsearchStore
+
+        url, kwargs = stack.enter_context(es_node())
+        es = stack.enter_context(contextlib.closing(Elasticsearch(url, request_timeout=300, **kwargs)))
+        return ElasticsearchStore(es, config.elasticsearch.model_copy(
+            update={"hosts": [url], "index": index, "wildcard_fields": wildcard}))
+    from opensearchpy import OpenSearch
+
+    from bench.ingest import os_node
+    from breachkit.logs.opensearch import OpenSearchStore
+
+    url = stack.enter_context(os_node())
+    client = stack.enter_context(contextlib.closing(OpenSearch(url, timeout=300, pool_maxsize=8)))
+    return OpenSearchStore(client, config.opensearch.model_copy(
+        update={"hosts": [url], "index": index, "wildcard_fields": wildcard}))
+
+
+def bench_search(engine: str, store: LocalStore, ruleset: Any, n: int, mappings: tuple[bool, ...]) -> None:
+    """A full run on a search engine, per mapping of the infix-searched fields (`wildcard` vs `keyword`),
+    over the same events; time inside the cluster (the searches' `took`) vs in breachkit; the ratio."""
+    from breachkit.detect.engines import SearchEngine
+
+    walls: dict[bool, float] = {}
+    found: dict[bool, set[tuple[str, tuple[str, ...]]]] = {}
+    for wildcard in mappings:
+        label = "wildcard" if wildcard else "keyword"
+        with contextlib.ExitStack() as stack:
+            search = _search_store(engine, stack, f"bench-detect-{label}", wildcard)
+            search.conn.delete_index(search.index)
+            loader = search.begin("bench")
+            reader = store.con.sql('SELECT * EXCLUDE ("source.ip#bin") FROM events').to_arrow_reader(50_000)
+            t0 = time.perf_counter()
+            for batch in reader:
+                loader.add(batch.cast(ARROW_SCHEMA))
+            loader.commit()
+            mapped = "wildcard" if search.fields().wildcard else "keyword"
+            print(f"{engine} ({mapped} fields): {n:,} events loaded in {time.perf_counter() - t0:.0f} s")
+            sengine = SearchEngine.over(search)
+            t1 = time.perf_counter()
+            result = run(ruleset, sengine)
+            wall = walls[wildcard] = time.perf_counter() - t1
+            found[wildcard] = {(d.rule_id, d.event_ids) for d in result.detections}
+            inside = sengine.server_ms / 1000
+            print(f"{engine} ({mapped}) run: {wall:.2f} s wall ({n / wall:,.0f} events/s), "
+                  f"{len(result.detections)} detections; inside the cluster {inside:.2f} s ({inside / wall:.0%}), "
+                  f"breachkit + transport {wall - inside:.2f} s")
+            search.conn.delete_index(search.index)
+            search.conn.delete_index_template(search.index)
+    if len(walls) == 2:
+        print(f"{engine}: keyword / wildcard wall time ratio {walls[False] / walls[True]:.2f}x; "
+              f"detections identical: {found[True] == found[False]}")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Ingest throughput and memory: breachkit's parse + load into each engine, against plain baselines in the same run.
 
-    python bench/ingest.py [--lines 200000] [--engines local,elasticsearch] [--formats jsonl,combined]
+    python bench/ingest.py [--lines 200000] [--engines local,elasticsearch,opensearch] [--formats jsonl,combined]
                            [--repeat 1] [--python] [--data DIR]
 
 The input files are generated streaming (any size, in fixed memory) into a temporary folder, or into/from
@@ -15,9 +15,15 @@ Embedded engine (DuckDB). Every measured step runs in a child process of its own
   The ratio is the baseline's time over breachkit's (> 1: breachkit faster), for wall and for CPU time; with
   `--repeat N` each side runs N times and the fastest run counts (the machine is shared: others' load only
   ever slows a run down).
-Elasticsearch: breachkit (parse, spool, parallel_bulk with op_type=create) vs the client's `parallel_bulk` of
-pre-built documents (parsing excluded), both into fresh indices on the same node (in this process).
-The node is `BREACHKIT_TEST_ES_URL` (+ _USERNAME/_PASSWORD/_CA_CERTS) or one started by the test harness.
+Elasticsearch and OpenSearch: breachkit (parse, orjson bulk bodies streamed with parallel_bulk, op_type
+create) vs the client's `parallel_bulk` of the very documents breachkit writes, pre-built (parsing and
+document building excluded: the client's own limit for the same bytes), and of the raw JSON lines' objects
+(smaller: no log.original, ids or file fields); all into fresh indices with the same template on one node.
+The nodes are `BREACHKIT_TEST_ES_URL` (+ _USERNAME/_PASSWORD/_CA_CERTS) and `BREACHKIT_TEST_OS_URL`, or
+ones started by the test harnesses.
+
+Prints lines/s and the ratio breachkit/baseline (>1 means breachkit is faster; < 1 is expected: the
+baselines skip work breachkit must do). Timings are wall-clock on this machine; compare ratios.
 """
 
 from __future__ import annotations
@@ -194,39 +200,91 @@ def es_node() -> Iterator[tuple[str, dict[str, Any]]]:
         yield node.url, node.client_kwargs()
 
 
-def bench_elasticsearch(config: Config, tmp: Path, jsonl: Path, n: int) -> None:
-    from elasticsearch import Elasticsearch, helpers
+@contextlib.contextmanager
+def os_node() -> Iterator[str]:
+    url = os.environ.get("BREACHKIT_TEST_OS_URL")
+    if url:
+        yield url
+        return
+    from tests.services.opensearch import OpenSearchServer
 
-    from breachkit.logs.elasticsearch import ElasticsearchStore
+    with OpenSearchServer() as node:
+        yield node.url
 
-    with es_node() as (url, kwargs):
-        client = Elasticsearch(url, request_timeout=120, **kwargs)
-        es_cfg = config.elasticsearch.model_copy(update={"hosts": [url], "index": "bench-breachkit"})
-        store = ElasticsearchStore(client, es_cfg, Workspace(tmp / "ws-es").ensure().tmp)
-        ws = Workspace(tmp / "ws-es")
+
+def _prebuilt(config: Config, tmp: Path, jsonl: Path) -> list[tuple[str, dict[str, Any]]]:
+    """The documents breachkit writes for `jsonl` (id, source), built before the clock starts."""
+    import orjson
+
+    from breachkit.logs.searchload import documents
+
+    ws = Workspace(tmp / "ws-prebuilt").ensure()
+    with contextlib.closing(LocalStore(None)) as local:
+        ingest_file(str(jsonl), local, config, ws, options=IngestOptions(format="jsonl"))
+        table = local.con.sql('SELECT * EXCLUDE ("source.ip#bin") FROM events').to_arrow_table()
+    from breachkit.logs.schema import ARROW_SCHEMA
+
+    out = []
+    for batch in table.cast(ARROW_SCHEMA).to_batches(max_chunksize=20_000):
+        out += [(i, orjson.loads(d)) for i, d in documents(batch)]
+    return out
+
+
+def bench_search(engine: str, config: Config, tmp: Path, jsonl: Path, n: int) -> None:
+    """breachkit's ingest (parse + bulk) against `parallel_bulk` of the very documents it writes, pre-built
+    (the client's own limit: the same bytes into the same template), and of the raw JSON lines' objects."""
+    from breachkit.logs.search import SearchStore
+
+    docs = _prebuilt(config, tmp, jsonl)
+    raw = [json.loads(line) for line in jsonl.read_text(encoding="utf-8").splitlines()]
+    with contextlib.ExitStack() as stack:
+        if engine == "elasticsearch":
+            from elasticsearch import Elasticsearch, helpers
+
+            from breachkit.logs.elasticsearch import ElasticsearchStore
+
+            url, kwargs = stack.enter_context(es_node())
+            client: Any = Elasticsearch(url, request_timeout=120, **kwargs)
+            cfg = config.elasticsearch.model_copy(update={"hosts": [url], "index": "bench-breachkit"})
+            store: SearchStore = ElasticsearchStore(client, cfg)
+            bulk: Any = helpers.parallel_bulk
+        else:
+            from opensearchpy import OpenSearch
+            from opensearchpy import helpers as os_helpers
+
+            from breachkit.logs.opensearch import OpenSearchStore
+
+            url = stack.enter_context(os_node())
+            client = OpenSearch(url, timeout=120, pool_maxsize=8)
+            ocfg = config.opensearch.model_copy(update={"hosts": [url], "index": "bench-breachkit"})
+            store = OpenSearchStore(client, ocfg)
+            bulk = os_helpers.parallel_bulk
+        conn = store.conn
+        for index in ("bench-breachkit", "bench-prebuilt", "bench-raw"):
+            conn.delete_index(index)
+            conn.delete_index_template(index)
+        ws = Workspace(tmp / f"ws-{engine}").ensure()
         ours = timed(lambda: ingest_file(str(jsonl), store, config, ws, options=IngestOptions(format="jsonl")))
         assert store.count() == n, (store.count(), n)
-        # Baseline: the same events as pre-built documents (parsing excluded), same mapping, same bulk helper.
-        import json
+        template = store.template()
+        results = {}
+        for index, source in (("bench-prebuilt", docs), ("bench-raw", list(enumerate(raw)))):
+            conn.put_index_template(index, {**template, "index_patterns": [index]})
+            actions = ({"_op_type": "create", "_index": index, "_id": str(i), "_source": d} for i, d in source)
 
-        docs = [json.loads(line) for line in jsonl.read_text(encoding="utf-8").splitlines()]
-        client.indices.put_index_template(name="bench-baseline", index_patterns=["bench-baseline"],
-                                          template=store.client.indices.get_index_template(
-                                              name="bench-breachkit")["index_templates"][0]["index_template"][
-                                              "template"])
-        actions = ({"_op_type": "create", "_index": "bench-baseline", "_id": str(i), "_source": d}
-                   for i, d in enumerate(docs))
+            def baseline(actions: Any = actions, index: str = index) -> None:
+                for ok, item in bulk(client, actions, thread_count=store.bulk_threads,
+                                     chunk_size=store.bulk_chunk_size, raise_on_error=True):
+                    assert ok, item
+                conn.refresh(index)
 
-        def baseline() -> None:
-            for ok, item in helpers.parallel_bulk(client, actions, thread_count=es_cfg.bulk_threads,
-                                                  chunk_size=es_cfg.bulk_chunk_size, raise_on_error=True):
-                assert ok, item
-            client.indices.refresh(index="bench-baseline")
-
-        base = timed(baseline)
-        report("elasticsearch jsonl", n, ours, base, "parallel_bulk   ")
-        client.indices.delete(index="bench-breachkit,bench-baseline", ignore_unavailable=True)
-        client.indices.delete_index_template(name="bench-breachkit,bench-baseline")
+            results[index] = timed(baseline)
+        report(f"{engine} jsonl", n, ours, results["bench-prebuilt"], "parallel_bulk (same docs)")
+        report(f"{engine} jsonl", n, ours, results["bench-raw"], "parallel_bulk (raw JSON) ")
+        for index in ("bench-breachkit", "bench-prebuilt", "bench-raw"):
+            conn.delete_index(index)
+            conn.delete_index_template(index)
+        client.close()
 
 
 def main() -> None:
@@ -235,7 +293,7 @@ def main() -> None:
         return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lines", type=int, default=200_000)
-    parser.add_argument("--engines", default="local,elasticsearch")
+    parser.add_argument("--engines", default="local,elasticsearch,opensearch")
     parser.add_argument("--formats", default="jsonl,combined")
     parser.add_argument("--repeat", type=int, default=1, help="runs per side; the fastest counts")
     parser.add_argument("--python", action="store_true", help="also the line-by-line parsers (slow)")
@@ -255,8 +313,10 @@ def main() -> None:
               f"{os.getloadavg()[0]:.1f})")
         if "local" in engines:
             bench_local(tmp, files, args.repeat, args.python)
-        if "elasticsearch" in engines and "jsonl" in files:
-            bench_elasticsearch(load_config(environ={}), tmp, files["jsonl"][0], n)
+        if "jsonl" in files:
+            for engine in ("elasticsearch", "opensearch"):
+                if engine in engines:
+                    bench_search(engine, load_config(environ={}), tmp, files["jsonl"][0], n)
 
 
 if __name__ == "__main__":

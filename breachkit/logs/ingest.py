@@ -1,11 +1,12 @@
-"""Ingestion: log files → parsed events → an event store (embedded DuckDB or Elasticsearch).
+"""Ingestion: log files → parsed events → an event store (embedded DuckDB, Elasticsearch or OpenSearch).
 
-Each input is all-or-nothing. It is parsed completely into the store's staging area first (an open
-transaction or an Arrow spool for DuckDB, a spool file for Elasticsearch; access logs and JSON lines parsed
-in bulk by `logs.columnar`); only when the whole input was read — no truncated gzip, not more bad lines than
-`ingest.max_bad_ratio` — is it committed. Event ids are stable
-(`schema.event_id`), so committing the same input again adds nothing; `replace` makes the commit
-replace every event of the source instead (see the stores for how each does it without a gap).
+Each input is all-or-nothing: only when the whole input was read — no truncated gzip, not more bad lines
+than `ingest.max_bad_ratio` — and the store took every event is it committed. Access logs and JSON lines
+are parsed in bulk (`logs.columnar`), the other formats line by line. DuckDB stages the input in a
+transaction first; Elasticsearch and OpenSearch, which have no transactions, write as they read and delete
+the run's documents again on failure (`breachkit.logs.searchload`). Event ids are stable
+(`schema.event_id`), so committing the same input again adds nothing; `replace` makes the commit replace
+every event of the source instead (see the stores for how each does it without a gap).
 
 Exit codes of an `ingest` call (`IngestSummary.error()` and `ingest()` decide them; the CLI only prints):
 
@@ -14,7 +15,8 @@ Exit codes of an `ingest` call (`IngestSummary.error()` and `ingest()` decide th
 1     no input was stored, and every failure was the input's (missing, unreadable, wrong format, too many bad
       lines, truncated gzip, a subfolder without --recursive)
 2     no input was stored: the configuration or the command is wrong (nothing concerning one input)
-3     no input was stored: the store failed (unreachable, refused); the inputs after the failure are not tried
+3     no input was stored: the store failed (unreachable, refused us or our events); the inputs after the failure
+      are not tried
 4     some inputs were stored, others failed (each is listed; a store failure stops the ones after it)
 ====  =====================================================================================================
 """
