@@ -1,14 +1,26 @@
-"""Ingest throughput: breachkit's parse + load into each engine, against plain baselines in the same run.
+"""Ingest throughput and memory: breachkit's parse + load into each engine, against plain baselines in the same run.
 
-    python bench/ingest.py [--lines 200000] [--engines local,elasticsearch]
+    python bench/ingest.py [--lines 200000] [--engines local,elasticsearch,opensearch] [--formats jsonl,combined]
+                           [--repeat 1] [--python] [--data DIR]
 
-Embedded engine (DuckDB):
-  - JSON lines: breachkit (Python parse, validation, stable ids, staging + anti-join insert) vs DuckDB's own
-    `read_json` loading the same file into a table (no ids, no validation, no idempotence).
+The input files are generated streaming (any size, in fixed memory) into a temporary folder, or into/from
+`--data DIR` (kept, and reused when they already have the requested size).
+
+Embedded engine (DuckDB). Every measured step runs in a child process of its own, so that its peak RSS
+(`ru_maxrss`) is that step's; wall time and CPU time (user + system, all threads) are printed for each.
+  - JSON lines: breachkit (bulk parse, validation, stable ids, all-or-nothing load) vs DuckDB's own
+    `read_json` loading the same file into a table (no ids, no validation, no raw line kept, no idempotence).
   - combined access log: breachkit vs DuckDB `read_csv` + `regexp_extract` of the same fields.
-Elasticsearch: breachkit (parse, spool, parallel_bulk with op_type=create) vs the client's
-`parallel_bulk` of pre-built documents (parsing excluded), both into fresh indices on the same node.
-The node is `BREACHKIT_TEST_ES_URL` (+ _USERNAME/_PASSWORD/_CA_CERTS) or one started by the test harness.
+  - `--python`: breachkit's line-by-line parsers too (`ingest.columnar = false`), the reference path.
+  The ratio is the baseline's time over breachkit's (> 1: breachkit faster), for wall and for CPU time; with
+  `--repeat N` each side runs N times and the fastest run counts (the machine is shared: others' load only
+  ever slows a run down).
+Elasticsearch and OpenSearch: breachkit (parse, orjson bulk bodies streamed with parallel_bulk, op_type
+create) vs the client's `parallel_bulk` of the very documents breachkit writes, pre-built (parsing and
+document building excluded: the client's own limit for the same bytes), and of the raw JSON lines' objects
+(smaller: no log.original, ids or file fields); all into fresh indices with the same template on one node.
+The nodes are `BREACHKIT_TEST_ES_URL` (+ _USERNAME/_PASSWORD/_CA_CERTS) and `BREACHKIT_TEST_OS_URL`, or
+ones started by the test harnesses.
 
 Prints lines/s and the ratio breachkit/baseline (>1 means breachkit is faster; < 1 is expected: the
 baselines skip work breachkit must do). Timings are wall-clock on this machine; compare ratios.
@@ -18,7 +30,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
+import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -27,9 +42,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 import duckdb
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from breachkit.config import Config, load_config
 from breachkit.logs.ingest import IngestOptions, ingest_file
@@ -48,6 +63,68 @@ FROM (SELECT regexp_extract(line,
         ['ip', 'user', 'ts', 'method', 'url', 'status', 'bytes', 'ref', 'ua']) AS m
       FROM read_csv(?, columns={'line': 'VARCHAR'}, delim=chr(1), quote='', escape='', header=false))
 """
+JSON_SQL = "CREATE TABLE t AS SELECT * FROM read_json(?, format='newline_delimited')"
+
+
+# --- the measured steps (each in a child process) -----------------------------------------------------------
+
+
+def _step_breachkit(path: str, fmt: str, target: str, columnar: bool) -> dict[str, Any]:
+    config = load_config(environ={})
+    config = config.model_copy(update={"ingest": config.ingest.model_copy(update={"columnar": columnar})})
+    workspace = Workspace(Path(target)).ensure()
+    options = IngestOptions(format=fmt, remote_user_field="user.id")
+    with contextlib.closing(LocalStore(workspace.events_db)) as store:
+        summary = ingest_file(path, store, config, workspace, options=options)
+        stored = store.count()
+    return {"events": summary.events, "stored": stored, "notes": list(summary.notes)}
+
+
+def _step_duckdb(path: str, fmt: str, target: str) -> dict[str, Any]:
+    con = duckdb.connect(str(Path(target) / "baseline.duckdb"))
+    con.execute(JSON_SQL if fmt == "jsonl" else COMBINED_SQL, [path])
+    rows = con.execute("SELECT count(*) FROM t").fetchall()[0][0]
+    con.close()
+    return {"events": rows, "stored": rows, "notes": []}
+
+
+def _child(argv: list[str]) -> None:
+    """`_step KIND PATH FORMAT TARGET`: run one step, print its measures as JSON on the last line."""
+    kind, path, fmt, target = argv
+    wall, cpu = time.perf_counter(), _cpu()
+    if kind == "duckdb":
+        result = _step_duckdb(path, fmt, target)
+    else:
+        result = _step_breachkit(path, fmt, target, columnar=kind == "columnar")
+    result.update(seconds=time.perf_counter() - wall, cpu=_cpu() - cpu,
+                  rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    print(json.dumps(result))
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def step(kind: str, path: Path, fmt: str, target: Path, *, keep: bool = False) -> dict[str, Any]:
+    """Run one step in a child process; `target` (its workspace) is emptied afterwards unless `keep`."""
+    target.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run([sys.executable, __file__, "_step", kind, str(path), fmt, str(target)],
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"step {kind} {fmt} failed:\n{done.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    for leftover in [] if keep else target.iterdir():  # the next run starts from an empty store
+        if leftover.is_file():
+            leftover.unlink()
+        else:
+            subprocess.run(["rm", "-rf", str(leftover)], check=True)
+    return result
+
+
+def best(kind: str, path: Path, fmt: str, target: Path, repeat: int) -> dict[str, Any]:
+    runs = [step(kind, path, fmt, target) for _ in range(repeat)]
+    return min(runs, key=lambda r: r["seconds"])
 
 
 def timed(fn: Callable[[], Any]) -> float:
@@ -56,9 +133,17 @@ def timed(fn: Callable[[], Any]) -> float:
     return time.perf_counter() - started
 
 
+def report(label: str, lines: int, ours: float, base: float, base_label: str) -> None:
+    print(f"{label:<28} breachkit {lines / ours:>10,.0f} lines/s   {base_label} {lines / base:>10,.0f} lines/s   "
+          f"ratio {base / ours:5.2f}")
+
+
+# --- input files ------------------------------------------------------------------------------------------
+
+
 def write_lines(path: Path, lines: Iterator[str]) -> int:
     count = 0
-    with path.open("w", encoding="utf-8") as fh:
+    with path.open("w", encoding="utf-8", buffering=1 << 20) as fh:
         for line in lines:
             fh.write(line)
             fh.write("\n")
@@ -66,27 +151,35 @@ def write_lines(path: Path, lines: Iterator[str]) -> int:
     return count
 
 
-def report(label: str, lines: int, ours: float, base: float, base_label: str) -> None:
-    print(f"{label:<28} breachkit {lines / ours:>10,.0f} lines/s   {base_label} {lines / base:>10,.0f} lines/s   "
-          f"ratio {base / ours:5.2f}")
+def input_file(folder: Path, name: str, n: int, make: Callable[[], Iterator[str]]) -> Path:
+    """The file `name` in `folder` with `n` lines, generated streaming unless it is there already."""
+    path = folder / name
+    marker = folder / f"{name}.lines"
+    if path.exists() and marker.exists() and marker.read_text() == str(n):
+        return path
+    write_lines(path, make())
+    marker.write_text(str(n))
+    return path
 
 
-def bench_local(config: Config, tmp: Path, jsonl: Path, combined: Path, n_json: int, n_comb: int) -> None:
-    for label, path, fmt, n, baseline_sql, base_label in (
-        ("local  jsonl", jsonl, "jsonl", n_json,
-         "CREATE TABLE t AS SELECT * FROM read_json(?, format='newline_delimited')", "duckdb read_json"),
-        ("local  combined", combined, "combined", n_comb, COMBINED_SQL, "duckdb regexp   "),
-    ):
-        ws = Workspace(tmp / f"ws-{fmt}").ensure()
-        options = IngestOptions(format=fmt, remote_user_field="user.id")
-        with contextlib.closing(LocalStore(ws.events_db)) as store:
-            ours = timed(lambda: ingest_file(str(path), store, config, ws, options=options))  # noqa: B023
-            assert store.count() == n, (store.count(), n)
-        db = tmp / f"baseline-{fmt}.duckdb"
-        con = duckdb.connect(str(db))
-        base = timed(lambda: con.execute(baseline_sql, [str(path)]))  # noqa: B023
-        con.close()
-        report(label, n, ours, base, base_label)
+def show(label: str, lines: int, result: dict[str, Any]) -> None:
+    print(f"  {label:<22} {lines / result['seconds']:>10,.0f} lines/s  {result['seconds']:8.1f} s wall "
+          f"{result['cpu']:8.1f} s CPU  peak RSS {result['rss_mb']:7,.0f} MB")
+
+
+def bench_local(folder: Path, files: dict[str, tuple[Path, int]], repeat: int, python: bool) -> None:
+    for fmt, (path, n) in files.items():
+        print(f"{fmt}: {n:,} lines, {path.stat().st_size / 1e6:,.0f} MB")
+        ours = best("columnar", path, fmt, folder / "ws", repeat)
+        assert ours["stored"] == n, ours
+        base = best("duckdb", path, fmt, folder / "ws", repeat)
+        show("breachkit (columnar)", n, ours)
+        show("duckdb " + ("read_json" if fmt == "jsonl" else "read_csv+regexp"), n, base)
+        if python:
+            show("breachkit (line by line)", n, best("python", path, fmt, folder / "ws", repeat))
+        print(f"  ratio (baseline time / breachkit time): wall {base['seconds'] / ours['seconds']:.2f}, "
+              f"CPU {base['cpu'] / ours['cpu']:.2f}")
+        print(f"  {ours['notes'][-1]}")
 
 
 @contextlib.contextmanager
@@ -107,59 +200,123 @@ def es_node() -> Iterator[tuple[str, dict[str, Any]]]:
         yield node.url, node.client_kwargs()
 
 
-def bench_elasticsearch(config: Config, tmp: Path, jsonl: Path, n: int) -> None:
-    from elasticsearch import Elasticsearch, helpers
+@contextlib.contextmanager
+def os_node() -> Iterator[str]:
+    url = os.environ.get("BREACHKIT_TEST_OS_URL")
+    if url:
+        yield url
+        return
+    from tests.services.opensearch import OpenSearchServer
 
-    from breachkit.logs.elasticsearch import ElasticsearchStore
+    with OpenSearchServer() as node:
+        yield node.url
 
-    with es_node() as (url, kwargs):
-        client = Elasticsearch(url, request_timeout=120, **kwargs)
-        es_cfg = config.elasticsearch.model_copy(update={"hosts": [url], "index": "bench-breachkit"})
-        store = ElasticsearchStore(client, es_cfg, Workspace(tmp / "ws-es").ensure().tmp)
-        ws = Workspace(tmp / "ws-es")
+
+def _prebuilt(config: Config, tmp: Path, jsonl: Path) -> list[tuple[str, dict[str, Any]]]:
+    """The documents breachkit writes for `jsonl` (id, source), built before the clock starts."""
+    import orjson
+
+    from breachkit.logs.searchload import documents
+
+    ws = Workspace(tmp / "ws-prebuilt").ensure()
+    with contextlib.closing(LocalStore(None)) as local:
+        ingest_file(str(jsonl), local, config, ws, options=IngestOptions(format="jsonl"))
+        table = local.con.sql('SELECT * EXCLUDE ("source.ip#bin") FROM events').to_arrow_table()
+    from breachkit.logs.schema import ARROW_SCHEMA
+
+    out = []
+    for batch in table.cast(ARROW_SCHEMA).to_batches(max_chunksize=20_000):
+        out += [(i, orjson.loads(d)) for i, d in documents(batch)]
+    return out
+
+
+def bench_search(engine: str, config: Config, tmp: Path, jsonl: Path, n: int) -> None:
+    """breachkit's ingest (parse + bulk) against `parallel_bulk` of the very documents it writes, pre-built
+    (the client's own limit: the same bytes into the same template), and of the raw JSON lines' objects."""
+    from breachkit.logs.search import SearchStore
+
+    docs = _prebuilt(config, tmp, jsonl)
+    raw = [json.loads(line) for line in jsonl.read_text(encoding="utf-8").splitlines()]
+    with contextlib.ExitStack() as stack:
+        if engine == "elasticsearch":
+            from elasticsearch import Elasticsearch, helpers
+
+            from breachkit.logs.elasticsearch import ElasticsearchStore
+
+            url, kwargs = stack.enter_context(es_node())
+            client: Any = Elasticsearch(url, request_timeout=120, **kwargs)
+            cfg = config.elasticsearch.model_copy(update={"hosts": [url], "index": "bench-breachkit"})
+            store: SearchStore = ElasticsearchStore(client, cfg)
+            bulk: Any = helpers.parallel_bulk
+        else:
+            from opensearchpy import OpenSearch
+            from opensearchpy import helpers as os_helpers
+
+            from breachkit.logs.opensearch import OpenSearchStore
+
+            url = stack.enter_context(os_node())
+            client = OpenSearch(url, timeout=120, pool_maxsize=8)
+            ocfg = config.opensearch.model_copy(update={"hosts": [url], "index": "bench-breachkit"})
+            store = OpenSearchStore(client, ocfg)
+            bulk = os_helpers.parallel_bulk
+        conn = store.conn
+        for index in ("bench-breachkit", "bench-prebuilt", "bench-raw"):
+            conn.delete_index(index)
+            conn.delete_index_template(index)
+        ws = Workspace(tmp / f"ws-{engine}").ensure()
         ours = timed(lambda: ingest_file(str(jsonl), store, config, ws, options=IngestOptions(format="jsonl")))
         assert store.count() == n, (store.count(), n)
-        # Baseline: the same events as pre-built documents (parsing excluded), same mapping, same bulk helper.
-        import json
+        template = store.template()
+        results = {}
+        for index, source in (("bench-prebuilt", docs), ("bench-raw", list(enumerate(raw)))):
+            conn.put_index_template(index, {**template, "index_patterns": [index]})
+            actions = ({"_op_type": "create", "_index": index, "_id": str(i), "_source": d} for i, d in source)
 
-        docs = [json.loads(line) for line in jsonl.read_text(encoding="utf-8").splitlines()]
-        client.indices.put_index_template(name="bench-baseline", index_patterns=["bench-baseline"],
-                                          template=store.client.indices.get_index_template(
-                                              name="bench-breachkit")["index_templates"][0]["index_template"][
-                                              "template"])
-        actions = ({"_op_type": "create", "_index": "bench-baseline", "_id": str(i), "_source": d}
-                   for i, d in enumerate(docs))
+            def baseline(actions: Any = actions, index: str = index) -> None:
+                for ok, item in bulk(client, actions, thread_count=store.bulk_threads,
+                                     chunk_size=store.bulk_chunk_size, raise_on_error=True):
+                    assert ok, item
+                conn.refresh(index)
 
-        def baseline() -> None:
-            for ok, item in helpers.parallel_bulk(client, actions, thread_count=es_cfg.bulk_threads,
-                                                  chunk_size=es_cfg.bulk_chunk_size, raise_on_error=True):
-                assert ok, item
-            client.indices.refresh(index="bench-baseline")
-
-        base = timed(baseline)
-        report("elasticsearch jsonl", n, ours, base, "parallel_bulk   ")
-        client.indices.delete(index="bench-breachkit,bench-baseline", ignore_unavailable=True)
-        client.indices.delete_index_template(name="bench-breachkit,bench-baseline")
+            results[index] = timed(baseline)
+        report(f"{engine} jsonl", n, ours, results["bench-prebuilt"], "parallel_bulk (same docs)")
+        report(f"{engine} jsonl", n, ours, results["bench-raw"], "parallel_bulk (raw JSON) ")
+        for index in ("bench-breachkit", "bench-prebuilt", "bench-raw"):
+            conn.delete_index(index)
+            conn.delete_index_template(index)
+        client.close()
 
 
 def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "_step":
+        _child(sys.argv[2:])
+        return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lines", type=int, default=200_000)
-    parser.add_argument("--engines", default="local,elasticsearch")
+    parser.add_argument("--engines", default="local,elasticsearch,opensearch")
+    parser.add_argument("--formats", default="jsonl,combined")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per side; the fastest counts")
+    parser.add_argument("--python", action="store_true", help="also the line-by-line parsers (slow)")
+    parser.add_argument("--data", type=Path, help="keep the generated files here (and reuse them)")
     args = parser.parse_args()
-    engines = set(args.engines.split(","))
-    config = load_config(environ={})
-    with tempfile.TemporaryDirectory(prefix="bk-bench-") as name:
-        tmp = Path(name)
-        jsonl, combined = tmp / "api.jsonl", tmp / "access.log"
-        n_json = write_lines(jsonl, iter_api_events(args.lines, seed=1, start=START))
-        n_comb = write_lines(combined, iter_access_lines(args.lines, seed=2, start=START))
-        print(f"{n_json:,} JSON lines ({jsonl.stat().st_size / 1e6:.0f} MB), "
-              f"{n_comb:,} access-log lines ({combined.stat().st_size / 1e6:.0f} MB)")
+    engines, formats = set(args.engines.split(",")), args.formats.split(",")
+    with contextlib.ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bk-bench-")))
+        folder = args.data or tmp
+        folder.mkdir(parents=True, exist_ok=True)
+        n = args.lines
+        makers = {"jsonl": ("api.jsonl", lambda: iter_api_events(n, seed=1, start=START)),
+                  "combined": ("access.log", lambda: iter_access_lines(n, seed=2, start=START))}
+        started = time.perf_counter()
+        files = {fmt: (input_file(folder, makers[fmt][0], n, makers[fmt][1]), n) for fmt in formats}
+        print(f"inputs ready in {time.perf_counter() - started:.0f} s ({os.cpu_count()} cores, load "
+              f"{os.getloadavg()[0]:.1f})")
         if "local" in engines:
-            bench_local(config, tmp, jsonl, combined, n_json, n_comb)
-        if "elasticsearch" in engines:
-            bench_elasticsearch(config, tmp, jsonl, n_json)
+            bench_local(tmp, files, args.repeat, args.python)
+        if "jsonl" in files:
+            for engine in ("elasticsearch", "opensearch"):
+                if engine in engines:
+                    bench_search(engine, load_config(environ={}), tmp, files["jsonl"][0], n)
 
 
 if __name__ == "__main__":

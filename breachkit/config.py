@@ -8,7 +8,8 @@ Environment overrides use a double underscore between nesting levels, e.g.
 values are parsed as TOML values when they parse, otherwise taken as plain strings.
 
 Secrets never come from the file or the command line: only from the environment
-(``BREACHKIT_ES_PASSWORD``, ``BREACHKIT_ES_API_KEY``, ``BREACHKIT_SMTP_PASSWORD``) or from a file
+(``BREACHKIT_ES_PASSWORD``, ``BREACHKIT_ES_API_KEY``, ``BREACHKIT_OS_PASSWORD``,
+``BREACHKIT_SMTP_PASSWORD``) or from a file
 named in the config (``password_file``) that only its owner can read (mode 0600 or stricter).
 """
 
@@ -30,7 +31,7 @@ from breachkit.errors import ConfigError, Location, Problem
 CONFIG_FILENAME = "breachkit.toml"
 ENV_PREFIX = "BREACHKIT_"
 # Environment variables that are not overrides of config keys.
-_NON_OVERRIDE_ENV = frozenset({"CONFIG", "ES_PASSWORD", "ES_API_KEY", "SMTP_PASSWORD", "DB_PASSWORD"})
+_NON_OVERRIDE_ENV = frozenset({"CONFIG", "ES_PASSWORD", "ES_API_KEY", "OS_PASSWORD", "SMTP_PASSWORD", "DB_PASSWORD"})
 # Keys that look like secrets and must not be written into the file.
 _SECRET_KEYS = frozenset({"password", "api_key", "apikey", "secret", "token"})
 
@@ -134,13 +135,16 @@ def _default_actions() -> list[ActionRule]:
 
 
 class IngestConfig(_Model):
-    default_engine: Literal["local", "elasticsearch"] = "local"
+    default_engine: Literal["local", "elasticsearch", "opensearch"] = "local"
     # A file whose share of unparseable lines exceeds this is rejected whole (wrong format, binary data).
     max_bad_ratio: float = Field(0.5, ge=0.0, le=1.0)
     bad_sample_size: int = Field(20, ge=0, le=10_000)
     batch_size: int = Field(20_000, ge=100, le=1_000_000)
-    # Processes parsing access logs and JSON lines in parallel (1: parse in the main process).
+    # Processes parsing access logs and JSON lines in parallel (1: parse in the main process). The bulk parser
+    # (columnar) keeps one for the main process, which feeds the store: it starts workers from 3 on.
     workers: int = Field(default_factory=lambda: min(4, os.cpu_count() or 1), ge=1, le=64)
+    # Access logs and JSON lines are parsed in bulk (logs/columnar: same events); false: line by line.
+    columnar: bool = True
     # Zone for log formats that carry no offset (syslog auth.log).
     assume_timezone: str = "UTC"
     actions: list[ActionRule] = Field(default_factory=_default_actions)
@@ -151,24 +155,63 @@ class IngestConfig(_Model):
     _zone = field_validator("assume_timezone")(_check_zone)
 
 
-class ElasticsearchConfig(_Model):
+def _default_datasets() -> dict[str, list[str]]:
+    # Filebeat / Elastic Agent `event.dataset` values → breachkit's datasets
+    return {"web": ["web", "apache.access", "nginx.access"], "access": ["access"], "auth": ["auth", "system.auth"],
+            "api": ["api"]}
+
+
+class SourceIndicesConfig(_Model):
+    """How existing (read-only) indices, e.g. Filebeat's ECS indices, are read by detection."""
+
+    # breachkit field -> field in the index, for names that differ (default: the same ECS name)
+    field_map: dict[str, str] = Field(default_factory=dict)
+    # values that stand for "not logged" (Filebeat keeps the "-" of access logs in user.name, referrer…)
+    null_values: list[str] = Field(default_factory=lambda: ["-"])
+    # breachkit dataset -> event.dataset values in the index
+    datasets: dict[str, list[str]] = Field(default_factory=_default_datasets)
+
+
+class _SearchConfig(_Model):
     hosts: list[str] = Field(default_factory=lambda: ["https://localhost:9200"])
     index: str = "breachkit-events"
-    username: str | None = None  # password from BREACHKIT_ES_PASSWORD or password_file
+    username: str | None = None  # password from the environment (see each engine) or password_file
     password_file: Path | None = None
-    api_key_file: Path | None = None  # or BREACHKIT_ES_API_KEY
     ca_certs: Path | None = None
     verify_certs: bool = True
     request_timeout: float = Field(60.0, gt=0)
     bulk_chunk_size: int = Field(2_000, ge=1, le=100_000)
     bulk_threads: int = Field(2, ge=1, le=32)
+    # Map the fields Sigma searches with leading wildcards to the `wildcard` type where the cluster has it.
+    wildcard_fields: bool = True
+    # Existing indices (patterns) that detection, stats and subjects read instead of `index`; never written.
+    indices: list[str] = Field(default_factory=list)
+    source: SourceIndicesConfig = Field(default_factory=SourceIndicesConfig)
 
     @field_validator("index")
     @classmethod
     def _index_name(cls, value: str) -> str:
         if not value or value != value.lower() or any(c in value for c in ' "*\\<|,>/?#:') or value[0] in "-_+":
-            raise ValueError("must be a lowercase Elasticsearch index name without spaces or \\/*?\"<>|,#:")
+            raise ValueError("must be a lowercase index name without spaces or \\/*?\"<>|,#:")
         return value
+
+    @field_validator("indices")
+    @classmethod
+    def _patterns(cls, value: list[str]) -> list[str]:
+        for pattern in value:
+            if not pattern or any(c in pattern for c in ' "\\<|,>/?#') or pattern.startswith("-"):
+                raise ValueError(f"{pattern!r} is not an index name or pattern")
+        return value
+
+
+class ElasticsearchConfig(_SearchConfig):
+    # password from BREACHKIT_ES_PASSWORD or password_file; API key from BREACHKIT_ES_API_KEY or api_key_file
+    api_key_file: Path | None = None
+
+
+class OpenSearchConfig(_SearchConfig):
+    # password from BREACHKIT_OS_PASSWORD or password_file
+    hosts: list[str] = Field(default_factory=lambda: ["https://localhost:9200"])
 
 
 class LogsourceMapping(_Model):
@@ -392,6 +435,7 @@ class Config(_Model):
     detect: DetectConfig = Field(default_factory=DetectConfig)
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     elasticsearch: ElasticsearchConfig = Field(default_factory=ElasticsearchConfig)
+    opensearch: OpenSearchConfig = Field(default_factory=OpenSearchConfig)
     web: WebConfig = Field(default_factory=WebConfig)
     # Where the file was read from (None: defaults); relative paths in it resolve against its folder.
     source: Path | None = Field(default=None, exclude=True)

@@ -117,10 +117,10 @@ class UsageError(BreachkitError):
 
 
 class ServiceError(BreachkitError):
-    """A service (Elasticsearch, SMTP, database) is unreachable, refused credentials or failed."""
+    """A service (Elasticsearch, OpenSearch, SMTP, database) is unreachable, refused credentials or failed."""
 
     exit_code = 3
-    meaning = "a service is unreachable or refused us (Elasticsearch, SMTP, the incident database)"
+    meaning = "a service is unreachable or refused us (Elasticsearch, OpenSearch, SMTP, the incident database)"
 
 
 class PartialFailure(BreachkitError):

@@ -224,7 +224,7 @@ def run_scan(session: Session, *, engine: str | None = None, since: datetime | s
     checkpoint). When no rule could run, the rule set is stored but the checkpoint stays, and this raises
     (InputError, exit 1) after alerting; when some broke or were rejected by the engine, the result's
     `incomplete` is the PartialFailure (exit 4) to raise after showing it."""
-    from breachkit.detect.api import level_at_least, open_engine, ruleset_from_config
+    from breachkit.detect.api import level_at_least, open_engine, ruleset_from_config, runnable_on
     from breachkit.detect.run import verdict
 
     config, store, now = session.config, session.store, session.now()
@@ -242,9 +242,11 @@ def run_scan(session: Session, *, engine: str | None = None, since: datetime | s
         window = TimeWindow(late - overlap(ruleset, config.scan.overlap_minutes), window.until)
     else:
         late = None
-    if on_start is not None:
-        on_start(sum(1 for item in ruleset.alerting if level_at_least(item.meta.level, min_level)))
     with open_engine(config, session.workspace, engine_name) as eng:
+        # over existing indices lacking fields some rules cannot run: skipped with why, never silently empty
+        ruleset = runnable_on(ruleset, eng)
+        if on_start is not None:
+            on_start(sum(1 for item in ruleset.alerting if level_at_least(item.meta.level, min_level)))
         result = scan(store, ruleset, eng, now=now, window=window, min_level=min_level,
                       actor=session.actor, dry_run=dry_run, on_rule=on_rule)
     result.late_from = late

@@ -8,11 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from breachkit.config import ElasticsearchConfig, load_config
-from breachkit.detect.engines import ElasticsearchEngine, LocalEngine, ReferenceEngine
+from breachkit.config import load_config
+from breachkit.detect.engines import LocalEngine, ReferenceEngine, SearchEngine
 from breachkit.detect.rules import load_rules
 from breachkit.detect.run import Detection, run
-from breachkit.logs.elasticsearch import ElasticsearchStore
 from breachkit.logs.ingest import IngestOptions, ingest_file
 from breachkit.logs.local import LocalStore
 from breachkit.resources import bundled
@@ -99,15 +98,13 @@ def test_each_family_is_found_with_an_honest_level(local):
         (d.rule_id, d.key, d.event_ids) for d in result.detections}
 
 
-@pytest.mark.es
-def test_elasticsearch_finds_the_same(local, es_client, es_node, es_prefix, tmp_path):
-    config, workspace = load_config(environ={}, cwd=tmp_path), Workspace(tmp_path / "ws").ensure()
-    es = ElasticsearchStore(es_client, ElasticsearchConfig(hosts=[es_node.url], index=f"{es_prefix}events"),
-                            workspace.tmp)
-    ingest_file(str(access_log(tmp_path / "access.log")), es, config, workspace,
+def test_search_engines_find_the_same(local, search_setup, tmp_path):
+    """Elasticsearch, then OpenSearch (`wildcard` fields there, decoded URLs included)."""
+    s = search_setup
+    ingest_file(str(access_log(tmp_path / "access.log")), s.store, s.config, s.workspace,
                 options=IngestOptions(format="combined"))
     ruleset = load_rules([BUNDLED_RULES])
-    on_es = run(ruleset, ElasticsearchEngine(es.client, es.index))
+    on_search = run(ruleset, SearchEngine.over(s.store))
     on_local = run(ruleset, LocalEngine(local))
-    assert {(d.rule_id, d.key, d.event_ids) for d in on_es.detections} == {
+    assert {(d.rule_id, d.key, d.event_ids) for d in on_search.detections} == {
         (d.rule_id, d.key, d.event_ids) for d in on_local.detections}

@@ -16,7 +16,9 @@ from tests.test_ingest_local import access_lines
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
-    for name in [n for n in __import__("os").environ if n.startswith("BREACHKIT_")]:
+    # the test services' own variables (BREACHKIT_TEST_*) stay: the session's nodes are reused, not started again
+    for name in [n for n in __import__("os").environ
+                 if n.startswith("BREACHKIT_") and not n.startswith("BREACHKIT_TEST_")]:
         monkeypatch.delenv(name)
     result = CliRunner().invoke(cli, ["init"])
     assert result.exit_code == 0, result.output
@@ -222,3 +224,34 @@ def test_replace_refuses_two_inputs_of_one_source_before_reading_any(project):
     assert result.exit_code == 2
     assert "are both source 'access.log'; the second would replace the first" in result.stderr
     assert json.loads(run("logs", "stats", "-o", "json").stdout)["events"] == 6  # nothing replaced
+
+
+def test_replace_and_forget_through_the_cli_on_search_engines(project, search_setup, monkeypatch):
+    """The same commands on Elasticsearch and OpenSearch (the shared SearchStore): replace with a shorter
+    input removes the lines gone, forget removes the rest, both recorded with the engine's name."""
+    s = search_setup
+    for name, value in s.env.items():
+        monkeypatch.setenv(name, value)
+    path = project / "access.log"
+    lines = access_lines(6, seed=3)
+    path.write_text("\n".join(lines) + "\n")
+    first = run("ingest", "--to", s.engine, str(path), "-o", "json")
+    assert first.exit_code == 0, first.stderr
+    assert json.loads(first.stdout)["files"][0]["added"] == len(lines)
+    path.write_text("\n".join(lines[:4]) + "\n")
+    fixed = run("ingest", "--to", s.engine, "--replace", "--reason", "cut", str(path), "-o", "json")
+    assert fixed.exit_code == 0, fixed.stderr
+    (file,) = json.loads(fixed.stdout)["files"]
+    assert (file["added"], file["replaced"], file["removed"]) == (0, 4, len(lines) - 4)
+    other = project / "other.log"
+    others = access_lines(2, seed=9)
+    other.write_text("\n".join(others) + "\n")
+    assert run("ingest", "--to", s.engine, str(other)).exit_code == 0
+    gone = run("logs", "forget", "access.log", "--engine", s.engine, "--reason", "test")
+    assert gone.exit_code == 0, gone.stderr
+    assert f"removed 4 events of source access.log from {s.engine}" in gone.stdout
+    again = run("logs", "forget", "access.log", "--engine", s.engine)
+    assert again.exit_code == 2 and f"other.log ({len(others)})" in again.stderr  # the stored sources are listed
+    log = [json.loads(x) for x in (project / ".breachkit" / "ingest-log.jsonl").read_text().splitlines()]
+    assert [(e["action"], e["engine"]) for e in log] == [("ingest", s.engine), ("replace", s.engine),
+                                                         ("ingest", s.engine), ("forget", s.engine)]

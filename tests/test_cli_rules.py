@@ -12,7 +12,8 @@ from breachkit.cli import cli
 from breachkit.detect import compat
 
 SHARED_SIGMA = Path(__file__).resolve().parents[2] / "shared" / "data" / "sigma"
-REPORT = Path(__file__).resolve().parents[1] / "docs" / "sigmahq-compatibility.md"
+REPO = Path(__file__).resolve().parents[1]
+REPORT = REPO / "docs" / "sigmahq-compatibility.md"
 
 BROKEN = {
     "yaml.yml": "title: x\ndetection: [\n",
@@ -32,7 +33,9 @@ BROKEN = {
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
-    for name in [n for n in __import__("os").environ if n.startswith("BREACHKIT_")]:
+    # the test services' own variables (BREACHKIT_TEST_*) stay: the session's nodes are reused, not started again
+    for name in [n for n in __import__("os").environ
+                 if n.startswith("BREACHKIT_") and not n.startswith("BREACHKIT_TEST_")]:
         monkeypatch.delenv(name)
     assert CliRunner().invoke(cli, ["init"]).exit_code == 0
     return tmp_path
@@ -106,27 +109,33 @@ def test_sigmahq_compatibility_report_is_current():
         "regenerate: python -m breachkit.detect.compat ../shared/data/sigma > docs/sigmahq-compatibility.md")
 
 
-@pytest.mark.es
-def test_cli_ingest_stats_and_detect_on_elasticsearch(project, es_node, es_prefix, monkeypatch):
-    """The configured cluster from the CLI: TLS with the node's CA, password from the environment."""
-    monkeypatch.setenv("BREACHKIT_ELASTICSEARCH__HOSTS", f'["{es_node.url}"]')
-    monkeypatch.setenv("BREACHKIT_ELASTICSEARCH__INDEX", f"{es_prefix}events")
-    monkeypatch.setenv("BREACHKIT_ELASTICSEARCH__USERNAME", es_node.username)
-    monkeypatch.setenv("BREACHKIT_ELASTICSEARCH__CA_CERTS", str(es_node.ca_certs))
-    monkeypatch.setenv("BREACHKIT_ES_PASSWORD", es_node.password)
+def test_cli_ingest_stats_detect_and_rule_cases_on_search_engines(project, search_setup, monkeypatch):
+    """The configured cluster from the CLI (Elasticsearch: TLS with the node's CA, password from the environment;
+    OpenSearch: plain HTTP, no security plugin on the test node)."""
+    s = search_setup
+    for name, value in s.env.items():
+        monkeypatch.setenv(name, value)
     samples = Path(__file__).resolve().parents[1] / "samples"
-    ingested = run("ingest", "--to", "elasticsearch", "--year", "2026", str(samples / "auth.log"), "-o", "json")
+    ingested = run("ingest", "--to", s.engine, "--year", "2026", str(samples / "auth.log"), "-o", "json")
     assert ingested.exit_code == 0, ingested.stderr
     assert json.loads(ingested.stdout)["files"][0]["added"] == 2498
-    stats = json.loads(run("logs", "stats", "--engine", "elasticsearch", "-o", "json").stdout)
+    stats = json.loads(run("logs", "stats", "--engine", s.engine, "-o", "json").stdout)
     assert stats["events"] == 2498 and stats["fields"]["user.name"]["present"] > 0
-    found = run("detect", "--engine", "elasticsearch", "--tag", "attack.t1110.001", "-o", "json")
+    found = run("detect", "--engine", s.engine, "--tag", "attack.t1110.001", "-o", "json")
     assert found.exit_code == 0, found.stderr
+    assert json.loads(found.stdout)["engine"] == s.engine
     titles = {d["title"] for d in json.loads(found.stdout)["detections"]}
     assert any("SSH" in t for t in titles)
-    monkeypatch.setenv("BREACHKIT_ES_PASSWORD", "wrong")
-    denied = run("detect", "--engine", "elasticsearch")
-    assert denied.exit_code == 3 and "rejected the credentials" in denied.stderr
+    cases = run("rules", "test", "--engine", s.engine, str(REPO / "rules" / "tests" / "path_traversal_in_url.yml"))
+    assert cases.exit_code == 0 and "0 failed" in cases.stdout, cases.stdout + cases.stderr
+    if s.engine == "elasticsearch":
+        monkeypatch.setenv("BREACHKIT_ES_PASSWORD", "wrong")
+        denied = run("detect", "--engine", s.engine)
+        assert denied.exit_code == 3 and "rejected the credentials" in denied.stderr
+    scheme = "https" if s.engine == "elasticsearch" else "http"
+    monkeypatch.setenv(f"BREACHKIT_{s.engine.upper()}__HOSTS", f'["{scheme}://127.0.0.1:9"]')
+    unreachable = run("detect", "--engine", s.engine)
+    assert unreachable.exit_code == 3 and "cannot reach" in unreachable.stderr and "127.0.0.1:9" in unreachable.stderr
 
 
 def test_pipelines_map_correlation_fields_too(tmp_path):

@@ -13,9 +13,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from breachkit.config import DirectoryConfig, ElasticsearchConfig, SubjectsConfig, load_config
+from breachkit.config import DirectoryConfig, SubjectsConfig
 from breachkit.incidents.store import IncidentStore
-from breachkit.logs.elasticsearch import ElasticsearchStore, connect
 from breachkit.logs.ingest import IngestOptions, ingest
 from breachkit.logs.local import LocalStore
 from breachkit.session import Session
@@ -111,30 +110,21 @@ def test_an_incident_without_scope_is_refused(run):
     assert "has no scope" in run("subjects", "build", "BK-2026-0001", code=2).output
 
 
-@pytest.mark.es
 @pytest.mark.parametrize("attack_id", ["customer_enumeration", "credential_stuffing", "shared_device_identity"])
-def test_same_subject_table_on_elasticsearch_and_embedded(attack_id, tmp_path, es_node, es_prefix, monkeypatch):
-    monkeypatch.setenv("BREACHKIT_ES_PASSWORD", es_node.password)
-    es = ElasticsearchConfig(hosts=[es_node.url], index=f"{es_prefix}events", username=es_node.username,
-                             ca_certs=es_node.ca_certs)
+def test_same_subject_table_on_search_engines_and_embedded(attack_id, tmp_path, search_setup):
+    s = search_setup
     subjects = SubjectsConfig(directory=DirectoryConfig(source=str(SAMPLES / "directory.csv"),
                                                         devices=str(SAMPLES / "devices.csv")))
-    config = load_config(environ={}, cwd=tmp_path).model_copy(update={"elasticsearch": es, "subjects": subjects})
-    workspace = Workspace(config.workspace_dir).ensure()
+    config = s.config.model_copy(update={"subjects": subjects})
+    workspace = Workspace(config.workspace_dir).ensure()  # the session's (the embedded store is read there)
     options = IngestOptions(format="jsonl")
     with LocalStore(workspace.events_db) as local:
         ingest([str(SAMPLES / "app-api.jsonl.gz")], local, config, workspace, options=options, now=NOW)
-    client = connect(es)
-    try:
-        ingest([str(SAMPLES / "app-api.jsonl.gz")], ElasticsearchStore(client, es, workspace.tmp), config, workspace,
-               options=options, now=NOW)
-        client.indices.refresh(index=es.index)
-    finally:
-        client.close()
+    ingest([str(SAMPLES / "app-api.jsonl.gz")], s.store, config, workspace, options=options, now=NOW)
     attack = ATTACKS[attack_id]
     tables = {}
     with Session(config, actor="t", clock=lambda: NOW) as session:
-        for engine in ("local", "elasticsearch"):
+        for engine in ("local", s.engine):
             incident = session.store.open_incident({
                 "title": attack_id, "aware_at": NOW, "aware_justification": "j",
                 "scope": {"since": attack["start"], "until": attack["end"], "source_ips": attack["source_ips"]}},
@@ -143,7 +133,7 @@ def test_same_subject_table_on_elasticsearch_and_embedded(attack_id, tmp_path, e
             assert outcome.record.engine == engine
             tables[engine] = outcome.record.table()
     assert len(tables["local"]) > 0
-    pd.testing.assert_frame_equal(tables["local"], tables["elasticsearch"])
+    pd.testing.assert_frame_equal(tables["local"], tables[s.engine])
 
 
 @pytest.mark.parametrize("attack_id", ["admin_from_outside", "bulk_export"])

@@ -68,12 +68,12 @@ def fired(ruleset: RuleSet, title: str, events: list[dict[str, Any]], open_engin
 
 @pytest.mark.realdata
 @pytest.mark.parametrize("example", [SPEC_CHAIN, PYSIGMA_CHAIN], ids=["spec-15", "pysigma-007"])
-@pytest.mark.parametrize("engine", ["reference", "local", pytest.param("elasticsearch", marks=pytest.mark.es)])
+@pytest.mark.parametrize("engine", ["reference", "local", "elasticsearch", "opensearch"])
 def test_the_published_chain_examples_run_unmodified(example, engine, windows_pipeline, request):
     if not example.is_file():
         pytest.fail(f"{example} is missing (../shared/data)")
     open_engine: Opener = {"reference": reference_engine_for, "local": local_engine_for}.get(engine) \
-        or request.getfixturevalue("es_case_engine")
+        or request.getfixturevalue("es_case_engine" if engine == "elasticsearch" else "os_case_engine")
     ruleset = load_rules([example], pipelines=[windows_pipeline], logsources=WINDOWS)
     assert not ruleset.problems and not ruleset.skipped, (ruleset.problems, ruleset.skipped)
     title = "Correlation - Multiple Failed Logins Followed by Successful Login" if example == SPEC_CHAIN \

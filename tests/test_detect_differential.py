@@ -1,8 +1,9 @@
-"""The acceptance test of the detection engines: identical hits on Elasticsearch and the embedded engine.
+"""The acceptance test of the detection engines: identical hits on Elasticsearch, OpenSearch and the embedded
+engine.
 
 All shipped rules plus SigmaHQ's web rules run over the same events — the generated sample platform
 (planted attacks) and, where ../shared/data is present, the real Apache and auth logs — on DuckDB, on
-a real Elasticsearch node, and on the pure-Python reference evaluator; the detection sets must be equal.
+real Elasticsearch and OpenSearch nodes, and on the pure-Python reference evaluator; the detection sets must be equal.
 """
 
 from __future__ import annotations
@@ -12,20 +13,23 @@ from pathlib import Path
 
 import pytest
 
-from breachkit.config import ElasticsearchConfig, load_config
+from breachkit.config import Config, ElasticsearchConfig, OpenSearchConfig, load_config
 from breachkit.detect import compat
-from breachkit.detect.engines import ElasticsearchEngine, LocalEngine, ReferenceEngine, TimeWindow
+from breachkit.detect.engines import LocalEngine, ReferenceEngine, SearchEngine, TimeWindow
 from breachkit.detect.rules import load_rules
 from breachkit.detect.run import Detection, detect_correlation, run
 from breachkit.logs.elasticsearch import ElasticsearchStore
 from breachkit.logs.ingest import IngestOptions, ingest_file
 from breachkit.logs.local import LocalStore
+from breachkit.logs.opensearch import OpenSearchStore
+from breachkit.logs.search import SearchStore
 from breachkit.resources import bundled
 from breachkit.workspace import Workspace
 
 BUNDLED_RULES = bundled("rules")
 
-pytestmark = [pytest.mark.es, pytest.mark.slow]
+pytestmark = [pytest.mark.slow]
+SEARCH_ENGINES = ("elasticsearch", "opensearch")
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
 INPUTS = [
@@ -48,35 +52,59 @@ def _ruleset():
 
 
 @pytest.fixture(scope="module")
-def stores(tmp_path_factory, es_client, es_node) -> Iterator[tuple[LocalStore, ElasticsearchStore]]:
-    from tests.services.fixtures import prefixed
-
+def workspace(tmp_path_factory) -> tuple[Config, Workspace]:
     tmp = tmp_path_factory.mktemp("diff")
-    config = load_config(environ={}, cwd=tmp)
-    workspace = Workspace(tmp / "ws").ensure()
-    inputs = INPUTS + [(p, o) for p, o in REAL if p.exists()]
-    with prefixed(es_client, "differential") as prefix:
-        es = ElasticsearchStore(es_client, ElasticsearchConfig(hosts=[es_node.url], index=f"{prefix}events"),
-                                workspace.tmp)
-        local = LocalStore(workspace.events_db)
-        for path, options in inputs:
-            for store in (local, es):
-                ingest_file(str(path), store, config, workspace, options=options)
-        assert local.count() == es.count() > 30_000
-        yield local, es
-        local.close()
+    return load_config(environ={}, cwd=tmp), Workspace(tmp / "ws").ensure()
+
+
+def _inputs():
+    return INPUTS + [(p, o) for p, o in REAL if p.exists()]
+
+
+@pytest.fixture(scope="module")
+def local(workspace) -> Iterator[LocalStore]:
+    config, ws = workspace
+    store = LocalStore(ws.events_db)
+    for path, options in _inputs():
+        ingest_file(str(path), store, config, ws, options=options)
+    assert store.count() > 30_000
+    yield store
+    store.close()
+
+
+@pytest.fixture(scope="module", params=SEARCH_ENGINES)
+def search(request, workspace, local) -> Iterator[SearchStore]:
+    """The same events in Elasticsearch, then in OpenSearch (`wildcard` fields there)."""
+    from tests.services.fixtures import os_prefixed, prefixed
+
+    config, ws = workspace
+    if request.param == "elasticsearch":
+        client, node = request.getfixturevalue("es_client"), request.getfixturevalue("es_node")
+        scope = prefixed(client, "differential")
+    else:
+        client, node = request.getfixturevalue("os_client"), request.getfixturevalue("os_node")
+        scope = os_prefixed(client, "differential")
+    with scope as prefix:
+        if request.param == "elasticsearch":
+            store: SearchStore = ElasticsearchStore(client, ElasticsearchConfig(hosts=[node.url],
+                                                                                index=f"{prefix}events"))
+        else:
+            store = OpenSearchStore(client, OpenSearchConfig(hosts=[node.url], index=f"{prefix}events"))
+        for path, options in _inputs():
+            ingest_file(str(path), store, config, ws, options=options)
+        assert store.count() == local.count()
+        yield store
 
 
 def _keyed(detections: tuple[Detection, ...]) -> set[tuple[str, tuple, tuple]]:
     return {(d.rule_id, d.key, d.event_ids) for d in detections}
 
 
-def test_embedded_and_elasticsearch_find_the_same(stores):
-    local, es = stores
+def test_embedded_and_search_engine_find_the_same(local, search):
     ruleset = _ruleset()
     assert not ruleset.problems
     on_local = run(ruleset, LocalEngine(local))
-    on_es = run(ruleset, ElasticsearchEngine(es.client, es.index))
+    on_es = run(ruleset, SearchEngine.over(search))
     assert on_local.detections, "the planted attacks must be found"
     missing_on_es = _keyed(on_local.detections) - _keyed(on_es.detections)
     extra_on_es = _keyed(on_es.detections) - _keyed(on_local.detections)
@@ -85,8 +113,7 @@ def test_embedded_and_elasticsearch_find_the_same(stores):
     assert len(fired) >= 10
 
 
-def test_reference_evaluator_agrees(stores):
-    local, _ = stores
+def test_reference_evaluator_agrees(local):
     ruleset = _ruleset()
     names = [d[0] for d in local.con.execute("DESCRIBE events").fetchall() if "#" not in d[0]]
     cols = ", ".join(f'"{n}"' for n in names)
@@ -97,12 +124,11 @@ def test_reference_evaluator_agrees(stores):
     assert _keyed(on_reference.detections) == _keyed(on_local.detections)
 
 
-def test_candidate_groups_split_over_many_searches(stores):
-    """With a handful of candidate groups per search, Elasticsearch still finds exactly the same."""
-    local, es = stores
+def test_candidate_groups_split_over_many_searches(local, search):
+    """With a handful of candidate groups per search, the search engines still find exactly the same."""
     ruleset = _ruleset()
     rules = ruleset.by_id()
-    engine = ElasticsearchEngine(es.client, es.index)
+    engine = SearchEngine.over(search)
     engine.keys_per_query = 3
     for corr in ruleset.correlations:
         on_es = detect_correlation(corr, rules, engine, TimeWindow())

@@ -43,8 +43,7 @@ def test_case_in_process(case, engine):
     assert result.passed, result.message
 
 
-@pytest.mark.es
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-def test_case_on_elasticsearch(case, es_case_engine):
-    result = run_case(case, RULES, es_case_engine)
+def test_case_on_search_engine(case, search_case_engine):
+    result = run_case(case, RULES, search_case_engine)
     assert result.passed, result.message

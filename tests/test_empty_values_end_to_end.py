@@ -1,13 +1,12 @@
 """Issue 12 end to end: the ingest keeps "" apart from a missing value (logs), and the rules tell them apart the
-same way (detect) — one notion of empty and null, from a JSON line to a detection, on both engines."""
+same way (detect) — one notion of empty and null, from a JSON line to a detection, on the embedded engine and
+each search engine."""
 
 from __future__ import annotations
 
 import json
 
-import pytest
-
-from breachkit.detect.engines import ElasticsearchEngine, LocalEngine
+from breachkit.detect.engines import LocalEngine, SearchEngine
 from breachkit.detect.rules import load_rules
 from breachkit.detect.run import run
 from breachkit.logs.ingest import ingest_file
@@ -26,7 +25,6 @@ def rule(name: str, value: str, number: int) -> str:
             "level: low\n")
 
 
-@pytest.mark.es
 def test_empty_null_and_any_from_a_json_line_to_a_detection_on_both_engines(pair, tmp_path):  # noqa: F811
     rows = [{"@timestamp": "2026-03-02T08:00:00Z", "user.name": "", "user.id": "u1"},
             {"@timestamp": "2026-03-02T08:00:01Z", "user.id": "u2"},
@@ -42,10 +40,10 @@ def test_empty_null_and_any_from_a_json_line_to_a_detection_on_both_engines(pair
     assert ruleset.not_run == ()
     for store in pair.stores:
         ingest_file(str(path), store, pair.config, pair.workspace)
-    pair.es.refresh()
+    pair.search.refresh()
     expected = {"user.name is empty": {"u1"}, "user.name is null": {"u2", "u3"},
                 "user.name is any": {"u1", "u4"}}
-    for engine in (LocalEngine(pair.local), ElasticsearchEngine(pair.es.client, pair.es.index)):
+    for engine in (LocalEngine(pair.local), SearchEngine.over(pair.search)):
         found: dict[str, set[str]] = {}
         for d in run(ruleset, engine).detections:
             found.setdefault(d.title, set()).update(v for k, v in d.key if k == "user.id")

@@ -190,9 +190,8 @@ def test_foreign_rules_run_in_process(foreign, engine):
         assert found(foreign, eng) == EXPECTED
 
 
-@pytest.mark.es
-def test_foreign_rules_run_on_elasticsearch(foreign, es_case_engine):
-    with es_case_engine(events()) as eng:
+def test_foreign_rules_run_on_search_engines(foreign, search_case_engine):
+    with search_case_engine(events()) as eng:
         assert found(foreign, eng) == EXPECTED
 
 

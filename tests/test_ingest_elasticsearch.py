@@ -1,4 +1,5 @@
-"""Ingestion into a real Elasticsearch node, and agreement with the embedded engine."""
+"""Elasticsearch specifics: credentials, TLS and API keys; real logs agree with the embedded engine.
+(Mapping, idempotence and all-or-nothing on both search engines: test_ingest_search.py.)"""
 
 from __future__ import annotations
 
@@ -8,12 +9,11 @@ from pathlib import Path
 import pytest
 
 from breachkit.config import Config, ElasticsearchConfig, load_config
-from breachkit.errors import PartialFailure, ServiceError
-from breachkit.logs.elasticsearch import ElasticsearchStore, connect, index_mappings
-from breachkit.logs.ingest import IngestOptions, ingest, ingest_file
+from breachkit.errors import ServiceError
+from breachkit.logs.elasticsearch import ElasticsearchStore, connect
+from breachkit.logs.ingest import IngestOptions, ingest_file
 from breachkit.logs.local import LocalStore
 from breachkit.workspace import Workspace
-from tests.test_ingest_local import access_lines
 
 pytestmark = pytest.mark.es
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "logs"
@@ -36,54 +36,6 @@ def setup(tmp_path, es_config) -> tuple[Config, Workspace, ElasticsearchStore, L
     yield config, workspace, ElasticsearchStore(client, es_config, workspace.tmp), local
     local.close()
     client.close()
-
-
-def test_template_types_and_idempotent_bulk(setup, tmp_path):
-    config, workspace, es, _ = setup
-    path = tmp_path / "access.log"
-    lines = access_lines(2500)
-    path.write_text("\n".join(lines) + "\n")
-    first = ingest_file(str(path), es, config, workspace)
-    assert (first.added, first.already_present) == (len(lines), 0)
-    assert es.count() == len(lines)
-    mapping = es.client.indices.get_mapping(index=es.index)[es.index]["mappings"]
-    assert mapping == index_mappings()
-    props = mapping["properties"]
-    assert props["@timestamp"]["type"] == "date"
-    assert props["source"]["properties"]["ip"]["type"] == "ip"
-    assert props["http"]["properties"]["response"]["properties"]["status_code"]["type"] == "long"
-    assert props["user_agent"]["properties"]["original"]["type"] == "keyword"
-    second = ingest_file(str(path), es, config, workspace)
-    assert (second.added, second.already_present) == (0, len(lines))
-    assert es.count() == len(lines)
-    assert list(workspace.tmp.iterdir()) == []  # the spool is gone
-    doc = es.client.get(index=es.index, id=es.client.search(index=es.index, size=1,
-                        sort=[{"log.file.line": "asc"}])["hits"]["hits"][0]["_id"])["_source"]
-    assert doc["@timestamp"] == "2026-03-02T08:00:00.000Z"
-    assert doc["log.file.line"] == 1 and doc["log.original"] == lines[0]
-
-
-def test_same_field_counts_as_local(setup, tmp_path):
-    config, workspace, es, local = setup
-    path = tmp_path / "portal.log"
-    path.write_text("\n".join(access_lines(1500, seed=4)) + "\n")
-    for store in (es, local):
-        ingest([str(path)], store, config, workspace, options=IngestOptions(remote_user_field="user.id"))
-    assert es.field_stats() == local.field_stats()
-
-
-def test_per_document_errors_are_reported(setup, tmp_path):
-    config, workspace, es, _ = setup
-    # An index created by someone else with a conflicting type: Elasticsearch rejects those documents.
-    es.client.indices.create(index=es.index, mappings={"properties": {"url": {"properties": {
-        "path": {"type": "long"}}}}})
-    path = tmp_path / "access.log"
-    path.write_text("\n".join(access_lines(50)) + "\n")
-    with pytest.raises(PartialFailure) as err:
-        ingest_file(str(path), es, config, workspace)
-    assert "51 events were rejected" in err.value.message
-    assert err.value.problems and "rejected (400)" in err.value.problems[0].message
-    assert err.value.problems[0].location.field.startswith("event.id=")
 
 
 def test_credentials_tls_and_api_key(es_node, es_config, monkeypatch):

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
-from breachkit.detect.engines import ElasticsearchEngine, LocalEngine
+from breachkit.detect.engines import LocalEngine, SearchEngine
 from breachkit.detect.rules import load_rules
 from breachkit.detect.run import run
 from breachkit.logs.ingest import IngestOptions, ingest_file
@@ -15,7 +13,6 @@ from breachkit.logs.schema import MAX_VALUE_CHARS
 from tests.storepair import pair
 
 __all__ = ["pair"]
-pytestmark = pytest.mark.es
 
 NORMAL = b'192.0.2.%d - - [16/Mar/2004:09:12:%02d -0500] "GET /index.html HTTP/1.1" 200 512 "-" "Mozilla/4.0"'
 WEBDAV = (b'192.0.2.66 - - [16/Mar/2004:09:13:01 -0500] "SEARCH /' + b"\x90\x02\xb1\x02" * 40
@@ -97,8 +94,8 @@ def test_every_line_is_stored_and_matchable_on_both_engines(pair, tmp_path):
         assert (summary.lines, summary.events, summary.bad_lines) == (len(lines), len(lines), 0)
         assert summary.flagged == {"non_utf8": 2, "control_chars": 2, "lenient_quotes": 1, "truncated": 1}
     fields = ("log.file.line", "http.request.method", "url.original", "user_agent.original", "log.flags")
-    local_rows, es_rows = (pair.rows(store, *fields) for store in pair.stores)
-    assert local_rows == es_rows
+    local_rows, search_rows = (pair.rows(store, *fields) for store in pair.stores)
+    assert local_rows == search_rows
     by_line = {row[0]: row for row in local_rows}
     assert by_line[3][1:3] == ("SEARCH", "/" + "\\x90\\x02\\xb1\\x02" * 40)
     assert by_line[3][4] == "control_chars;non_utf8"
@@ -116,11 +113,10 @@ def test_every_line_is_stored_and_matchable_on_both_engines(pair, tmp_path):
     ruleset = load_rules([rule_file])
     assert not ruleset.problems, ruleset.problems
     found = {}
-    for name, engine in (("local", LocalEngine(pair.local)), ("es", ElasticsearchEngine(pair.es.client,
-                                                                                         pair.es.index))):
+    for name, engine in (("local", LocalEngine(pair.local)), ("search", SearchEngine.over(pair.search))):
         result = run(ruleset, engine)
         found[name] = sorted((d.rule_id, d.event_ids) for d in result.detections)
-    assert found["local"] == found["es"]
+    assert found["local"] == found["search"]
     lines_of = dict(pair.local.query('SELECT "event.id", "log.file.line" FROM events'))
     hit_lines = sorted((rule[-2:], [lines_of[e] for e in ids]) for rule, ids in found["local"])
     assert hit_lines == [("01", [3]), ("02", [6]), ("03", [7]), ("04", [len(lines)])]

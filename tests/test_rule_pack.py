@@ -49,8 +49,7 @@ def test_case_in_process(case, engine):
     assert result.passed, result.message
 
 
-@pytest.mark.es
 @pytest.mark.parametrize("case", CASES, ids=[f"{c.rule_id[:8]}-{c.name}" for c in CASES])
-def test_case_on_elasticsearch(case, es_case_engine):
-    result = run_case(case, PACK, es_case_engine)
+def test_case_on_search_engine(case, search_case_engine):
+    result = run_case(case, PACK, search_case_engine)
     assert result.passed, result.message

@@ -393,6 +393,23 @@ def _es_store(es_client, es_node, index: str, spool: Path) -> Any:
     return ElasticsearchStore(es_client, ElasticsearchConfig(hosts=[es_node.url], index=index), spool)
 
 
+def _os_store(os_client, os_node, index: str) -> Any:
+    from breachkit.config import OpenSearchConfig
+    from breachkit.logs.opensearch import OpenSearchStore
+
+    return OpenSearchStore(os_client, OpenSearchConfig(hosts=[os_node.url], index=index))
+
+
+@pytest.fixture(params=("elasticsearch", "opensearch"))
+def search_store(request, tmp_path) -> Any:
+    """An empty store on a fresh index of the Elasticsearch, then of the OpenSearch test node."""
+    if request.param == "elasticsearch":
+        return _es_store(request.getfixturevalue("es_client"), request.getfixturevalue("es_node"),
+                         f"{request.getfixturevalue('es_prefix')}events", tmp_path)
+    return _os_store(request.getfixturevalue("os_client"), request.getfixturevalue("os_node"),
+                     f"{request.getfixturevalue('os_prefix')}events")
+
+
 def _load_es(es: Any, batches: Sequence[pa.RecordBatch], source: str) -> None:
     loader = es.begin(source)
     for batch in batches:
@@ -400,10 +417,8 @@ def _load_es(es: Any, batches: Sequence[pa.RecordBatch], source: str) -> None:
     loader.commit()
 
 
-@pytest.mark.es
-def test_elasticsearch_identical_on_generated_data(local, events, es_client, es_node, es_prefix, tmp_path,
-                                                   monkeypatch):
-    es = _es_store(es_client, es_node, f"{es_prefix}events", tmp_path)
+def test_search_engine_identical_on_generated_data(local, events, search_store, monkeypatch):
+    es = search_store
     _load_es(es, [to_batch(events)], "gen")
     assert es.count() == local.count()
     rules = compile_rules([*DEFAULT_RULES, CategoryRule(category="special", action="(?i)^(LOG|EXP)", path="[0-9]{3,}"),
@@ -421,21 +436,27 @@ def test_elasticsearch_identical_on_generated_data(local, events, es_client, es_
     assert len(paged) > 100 and calls[-1] == ("identifiers", len(paged), len(paged))
 
 
-@pytest.fixture(scope="module")
-def es_samples(es_client, es_node, samples_store, tmp_path_factory) -> Iterator[Any]:
-    from tests.services.fixtures import prefixed
+@pytest.fixture(scope="module", params=("elasticsearch", "opensearch"))
+def es_samples(request, samples_store, tmp_path_factory) -> Iterator[Any]:
+    """The sample platform's logs in Elasticsearch, then in OpenSearch."""
+    from tests.services.fixtures import os_prefixed, prefixed
 
     tmp = tmp_path_factory.mktemp("es-samples")
-    with prefixed(es_client, "subjects-samples") as prefix:
-        es = _es_store(es_client, es_node, f"{prefix}events", tmp)
+    if request.param == "elasticsearch":
+        client, node = request.getfixturevalue("es_client"), request.getfixturevalue("es_node")
+        scope, make = prefixed(client, "subjects-samples"), lambda i: _es_store(client, node, i, tmp)
+    else:
+        client, node = request.getfixturevalue("os_client"), request.getfixturevalue("os_node")
+        scope, make = os_prefixed(client, "subjects-samples"), lambda i: _os_store(client, node, i)
+    with scope as prefix:
+        es = make(f"{prefix}events")
         _ingest(es, tmp, SAMPLE_INPUTS)
         assert es.count() == samples_store.count()
         yield es
 
 
-@pytest.mark.es
 @pytest.mark.slow
-def test_elasticsearch_identical_on_the_planted_attacks(samples_store, es_samples):
+def test_search_engine_identical_on_the_planted_attacks(samples_store, es_samples):
     for attack in ATTACKS.values():
         if not attack["source_ips"] or attack["log"] == "auth.log":
             continue
@@ -457,9 +478,8 @@ REAL_RULES = [
 ]
 
 
-@pytest.mark.es
 @pytest.mark.realdata
-def test_elasticsearch_identical_on_real_logs(es_client, es_node, es_prefix, tmp_path):
+def test_search_engine_identical_on_real_logs(search_store, tmp_path):
     """Real Apache logs (real paths, agents and attack URLs). They name no accounts or devices, so each event
     gets its client address as `user.id` and its User-Agent as `device.id` — the same batches in both stores."""
     if not SHARED.is_dir():
@@ -474,7 +494,7 @@ def test_elasticsearch_identical_on_real_logs(es_client, es_node, es_prefix, tmp
     local = LocalStore(None)
     for batch in batches:
         local.load(batch, "real")
-    es = _es_store(es_client, es_node, f"{es_prefix}events", tmp_path)
+    es = search_store
     _load_es(es, batches, "real")
     assert es.count() == local.count() > 13_000
     top = [r[0] for r in local.con.execute('SELECT "source.ip" FROM events WHERE "source.ip" IS NOT NULL '

@@ -14,8 +14,9 @@ from rich.text import Text
 from breachkit.cli.common import AppContext, echo_json, err_console, out_console, output_option, pass_app, progress_bar
 from breachkit.errors import UsageError, printable
 from breachkit.logs.ingest import IngestOptions, IngestSummary, ProgressCallback, ingest
+from breachkit.logs.names import ENGINES
 from breachkit.logs.parsers import FORMATS
-from breachkit.logs.stores import ENGINES, open_event_store
+from breachkit.logs.stores import open_event_store
 
 EXIT_CODES = """\b
 Exit codes:

@@ -12,14 +12,14 @@ from rich.table import Table
 from breachkit.cli.common import AppContext, echo_json, err_console, out_console, output_option, pass_app, safe
 from breachkit.detect.api import rule_paths as rule_dirs
 from breachkit.detect.api import ruleset_from_config
-from breachkit.detect.engines import ElasticsearchEngine, LocalEngine
+from breachkit.detect.engines import LocalEngine, SearchEngine
 from breachkit.detect.rules import Correlation, Rule, RuleSet
 from breachkit.detect.ruletest import (
-    elasticsearch_engine_factory,
     load_cases,
     local_engine_for,
     reference_engine_for,
     run_case,
+    search_engine_factory,
 )
 from breachkit.errors import InputError
 
@@ -91,7 +91,7 @@ def check(app: AppContext, paths: tuple[Path, ...]) -> None:
 @rules.command()
 @paths_argument
 @click.option("-r", "--rule", "rule_ids", multiple=True, help="Only this rule id (repeatable).")
-@click.option("-e", "--engine", type=click.Choice(["local", "elasticsearch", "both"]), default="both",
+@click.option("-e", "--engine", type=click.Choice(["local", "elasticsearch", "opensearch", "both"]), default="both",
               show_default=True)
 @pass_app
 def convert(app: AppContext, paths: tuple[Path, ...], rule_ids: tuple[str, ...], engine: str) -> None:
@@ -110,9 +110,9 @@ def convert(app: AppContext, paths: tuple[Path, ...], rule_ids: tuple[str, ...],
         if engine in ("local", "both"):
             console.print("[bold]local (DuckDB):[/]")
             console.print(LocalEngine.describe_query(item.query), markup=False, highlight=False)
-        if engine in ("elasticsearch", "both"):
-            console.print("[bold]elasticsearch:[/]")
-            console.print(ElasticsearchEngine.describe_query(item.query), markup=False, highlight=False)
+        if engine in ("elasticsearch", "opensearch", "both"):
+            console.print("[bold]elasticsearch / opensearch (the same query DSL):[/]")
+            console.print(SearchEngine.describe_query(item.query), markup=False, highlight=False)
 
 
 @rules.command("test")
@@ -120,7 +120,8 @@ def convert(app: AppContext, paths: tuple[Path, ...], rule_ids: tuple[str, ...],
 @click.option("--rules", "rule_paths", multiple=True, type=click.Path(exists=True, path_type=Path),
               help="Rule files or folders (default: the configured rules).")
 @click.option("-e", "--engine", "engines", multiple=True, default=("local",), show_default=True,
-              type=click.Choice(["local", "elasticsearch", "reference"]), help="Repeat to run on several.")
+              type=click.Choice(["local", "elasticsearch", "opensearch", "reference"]),
+              help="Repeat to run on several.")
 @pass_app
 def test_cmd(app: AppContext, cases: tuple[Path, ...], rule_paths: tuple[Path, ...], engines: tuple[str, ...]) -> None:
     """Run YAML rule cases (default: the tests/ folder of each rule folder). Exit 1 if any case fails."""
@@ -139,7 +140,7 @@ def test_cmd(app: AppContext, cases: tuple[Path, ...], rule_paths: tuple[Path, .
         elif name == "reference":
             openers.append((name, reference_engine_for))
         else:
-            openers.append((name, _es_opener(app)))
+            openers.append((name, _search_opener(app, name)))
     console = out_console()
     failed = 0
     for case in found:
@@ -154,12 +155,11 @@ def test_cmd(app: AppContext, cases: tuple[Path, ...], rule_paths: tuple[Path, .
         raise click.exceptions.Exit(1)
 
 
-def _es_opener(app: AppContext) -> Callable[[Any], Any]:
-    from breachkit.logs.elasticsearch import ElasticsearchStore, connect
+def _search_opener(app: AppContext, engine: str) -> Callable[[Any], Any]:
+    from breachkit.logs.stores import open_search_store
 
-    config = app.config.elasticsearch
-    client = connect(config)
-    store = ElasticsearchStore(client, config.model_copy(update={"index": f"{config.index}-rule-tests"}),
-                               app.workspace().tmp)
-    return elasticsearch_engine_factory(store)
+    cfg = app.config.opensearch if engine == "opensearch" else app.config.elasticsearch
+    config = app.config.model_copy(update={engine: cfg.model_copy(update={"index": f"{cfg.index}-rule-tests"})})
+    store = click.get_current_context().with_resource(open_search_store(config, app.workspace(), engine))
+    return search_engine_factory(store)
 

@@ -7,18 +7,23 @@ import dataclasses
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from breachkit import resources
 from breachkit.config import Config
-from breachkit.detect.engines import ElasticsearchEngine, Engine, LocalEngine, TimeWindow
+from breachkit.detect.engines import Engine, LocalEngine, SearchEngine, TimeWindow
 from breachkit.detect.logsources import LogsourceMap
 from breachkit.detect.rules import RuleMeta, RuleSet, load_rules
 from breachkit.detect.run import DetectionRun
 from breachkit.logs.local import LocalStore
+from breachkit.logs.search import SearchStore
 from breachkit.logs.stores import open_event_store
 from breachkit.session import Session
 from breachkit.times import parse_time
 from breachkit.workspace import Workspace
+
+if TYPE_CHECKING:
+    from breachkit.detect.sources import IndexCheck
 
 
 def rule_paths(config: Config, extra: Sequence[Path] = ()) -> list[Path]:
@@ -44,7 +49,28 @@ def open_engine(config: Config, workspace: Workspace, engine: str | None = None)
         if isinstance(store, LocalStore):
             yield LocalEngine(store)
         else:
-            yield ElasticsearchEngine(store.client, store.index)
+            yield search_engine(config, store)
+
+
+def runnable_on(ruleset: RuleSet, engine: Engine) -> RuleSet:
+    """`ruleset` with the rules that cannot run on `engine` (over existing indices lacking fields they read)
+    moved to its skipped rules, with why: they are reported as not run, never silently empty."""
+    if isinstance(engine, SearchEngine) and not engine.fields.is_native:
+        from breachkit.detect.sources import runnable
+
+        return runnable(ruleset, engine.fields, f"{engine.name} {engine.index}")[0]
+    return ruleset
+
+
+def search_engine(config: Config, store: SearchStore) -> SearchEngine:
+    """The engine over the store's own index, or over the configured existing indices (read-only) when
+    `<engine>.indices` is set."""
+    cfg = config.opensearch if store.engine == "opensearch" else config.elasticsearch
+    if not cfg.indices:
+        return SearchEngine.over(store)
+    from breachkit.detect.sources import source_fields
+
+    return SearchEngine(store.conn, ",".join(cfg.indices), source_fields(store.conn, cfg.indices, cfg.source))
 
 
 LEVELS = ("informational", "low", "medium", "high", "critical")
@@ -76,11 +102,26 @@ def run_detection(session: Session, *, since: datetime | str | None = None, unti
         return ((not rule_ids or meta.id in rule_ids) and (not tags or bool(set(tags) & set(meta.tags)))
                 and level_at_least(meta.level, level))
 
-    if on_start is not None:
-        on_start(sum(1 for item in ruleset.alerting if selected(item.meta)))
     with open_engine(session.config, session.workspace, engine) as eng:
+        # over existing indices lacking fields some rules cannot run: skipped with why, never silently empty
+        ruleset = runnable_on(ruleset, eng)
+        if on_start is not None:
+            on_start(sum(1 for item in ruleset.alerting if selected(item.meta)))
         result = run(ruleset, eng, window, select=selected, on_rule=on_rule)
     problem = verdict(result, explicit=[str(p) for p in extra_rules], explicit_ids=rule_ids)
     if problem is not None and result.ran == 0:
         raise problem
     return dataclasses.replace(result, incomplete=problem)
+
+
+def check_existing_index(session: Session, pattern: str, engine: str = "elasticsearch") -> IndexCheck:
+    """Can the configured rules run on an existing (read-only) index of a search engine? Per field the rules
+    use: present, with a type breachkit can query, and the rules that cannot run there with why."""
+    from breachkit.detect.sources import check_index
+    from breachkit.logs.stores import open_search_store
+
+    config = session.config
+    cfg = config.opensearch if engine == "opensearch" else config.elasticsearch
+    ruleset = ruleset_from_config(config)
+    with open_search_store(config, session.workspace, engine) as store:
+        return check_index(store.conn, pattern, ruleset, cfg.source)

@@ -1,13 +1,14 @@
-"""The two detection engines: select the events an IR query matches, and candidate correlation groups.
+"""The detection engines: select the events an IR query matches, and candidate correlation groups.
 
-Both return plain rows `(event.id, @timestamp (aware UTC), *requested fields)` ordered by time and id,
+The embedded engine (DuckDB) and the reference evaluator live here; Elasticsearch and OpenSearch share
+`searchengine.SearchEngine`.
+All return plain rows `(event.id, @timestamp (aware UTC), *requested fields)` ordered by time and id,
 so everything above them (detection records, correlation windows) is shared code.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -15,30 +16,20 @@ import duckdb
 import pyarrow as pa
 
 from breachkit.detect import ir
-from breachkit.detect.correlate import Narrowing, adjacent_bucket_candidates, adjacent_bucket_distinct_candidates
-from breachkit.detect.esquery import MATCH_ALL, query_for
+from breachkit.detect.correlate import Narrowing
+from breachkit.detect.searchengine import QueryFailed, Row, SearchEngine, TimeWindow, bucket_counts
 from breachkit.detect.sqlgen import NON_ASCII_FOLDING, SPARSE, Facts, literal, matching
 from breachkit.logs.local import IP_FIELDS, TABLE, LocalStore, ip_bin_column, q
 from breachkit.logs.schema import FIELD_TYPES, FieldType
 
 # SQL here is built from the IR compiler and the schema's quoted field names, never from input text.
 
-Row = tuple[Any, ...]
-
-
-class QueryFailed(Exception):
-    """The engine rejected one rule's query (e.g. a regular expression its dialect refuses): that rule fails,
-    the others still run. Errors that concern every query (service down, credentials) are not this."""
-
+__all__ = ["ElasticsearchEngine", "Engine", "LocalEngine", "QueryFailed", "ReferenceEngine", "Row", "SearchEngine",
+           "TimeWindow", "bucket_counts"]
+ElasticsearchEngine = SearchEngine  # the name before OpenSearch joined
 
 # DuckDB errors caused by the query itself (not by the database file, memory or the connection).
 _QUERY_ERRORS = (duckdb.ProgrammingError, duckdb.DataError, duckdb.NotSupportedError)
-
-
-@dataclass(frozen=True)
-class TimeWindow:
-    since: datetime | None = None  # inclusive
-    until: datetime | None = None  # exclusive
 
 
 class Engine(Protocol):
@@ -208,156 +199,6 @@ class LocalEngine:
         return f"SELECT * FROM {matching(query, TABLE)}"
 
 
-class ElasticsearchEngine:
-    """Queries run server-side; hits are paged with `search_after` and carry doc values, never `_source`."""
-
-    name = "elasticsearch"
-    page_size = 5000
-    keys_per_query = 10_000  # candidate groups per search (index.max_terms_count defaults to 65,536)
-
-    def __init__(self, client: Any, index: str) -> None:
-        self.client = client
-        self.index = index
-        self.server_ms = 0  # sum of the searches' `took`: time spent inside Elasticsearch
-
-    def _search(self, **body: Any) -> Any:
-        try:
-            resp = self.client.search(index=self.index, **body)
-        except Exception as exc:  # the client's ApiError; only this module's caller knows the client
-            if getattr(getattr(exc, "meta", None), "status", None) == 400:
-                raise QueryFailed(str(getattr(exc, "message", exc))) from None
-            raise
-        self.server_ms += int(resp.get("took", 0))
-        return resp
-
-    def _filter(self, dsl: dict[str, Any], window: TimeWindow) -> list[dict[str, Any]]:
-        filters = [] if dsl == MATCH_ALL else [dsl]
-        bounds: dict[str, str] = {}
-        if window.since is not None:
-            bounds["gte"] = _utc(window.since).isoformat()
-        if window.until is not None:
-            bounds["lt"] = _utc(window.until).isoformat()
-        if bounds:
-            filters.append({"range": {"@timestamp": bounds}})
-        return filters
-
-    def select(self, query: ir.Node, window: TimeWindow, columns: Sequence[str],
-               narrowing: Narrowing | None = None) -> list[Row]:
-        if query == ir.FALSE:
-            return []
-        dsl, post_filter = query_for(query)
-        filters = self._filter(dsl, window)
-        queries = [{"bool": {"filter": filters}} if filters else MATCH_ALL]
-        if narrowing is not None:
-            keys = (sorted(narrowing.groups, key=lambda k: tuple(map(str, k))) if narrowing.groups is not None
-                    else self._candidate_keys(filters, narrowing))
-            # a query per slice of candidates: `terms` and `bool` clause counts are bounded server-side
-            step = self.keys_per_query if len(narrowing.group) == 1 else max(1, self.keys_per_query // 10)
-            queries = [{"bool": {"filter": [*filters, self._keys_filter(narrowing.group, keys[i:i + step])]}}
-                       for i in range(0, len(keys), step)]
-        extra = sorted(set(ir.fields(query)) - set(columns)) if post_filter else []
-        wanted = ["event.id", "@timestamp", *columns, *extra]
-        rows: list[Row] = []
-        for dsl_query in queries:
-            for hit in self._scan(dsl_query, wanted):
-                values = hit.get("fields", {})
-                event = {f: _first(values.get(f)) for f in wanted}
-                if post_filter and not ir.evaluate(query, event):
-                    continue
-                stamp = datetime.fromisoformat(event["@timestamp"].replace("Z", "+00:00"))
-                rows.append((event["event.id"], stamp, *(event[c] for c in columns)))
-        if len(queries) > 1:
-            rows.sort(key=lambda r: (r[1], r[0]))
-        return rows
-
-    def _scan(self, query: dict[str, Any], fields: Sequence[str]) -> Any:
-        after = None
-        docvalues = [{"field": f, "format": "strict_date_optional_time"} if f == "@timestamp" else f for f in fields]
-        while True:
-            body: dict[str, Any] = {
-                "query": query, "size": self.page_size, "_source": False, "docvalue_fields": docvalues,
-                "sort": [{"@timestamp": "asc"}, {"event.id": "asc"}], "track_total_hits": False,
-            }
-            if after is not None:
-                body["search_after"] = after
-            resp = self._search(**body)
-            hits = resp["hits"]["hits"]
-            yield from hits
-            if len(hits) < self.page_size:
-                return
-            after = hits[-1]["sort"]
-
-    def _composite(self, filters: list[dict[str, Any]], sources: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-        """Every bucket of a composite aggregation, paged to the end."""
-        after = None
-        while True:
-            composite: dict[str, Any] = {"size": 10_000, "sources": sources}
-            if after is not None:
-                composite["after"] = after
-            resp = self._search(size=0, query={"bool": {"filter": filters}}, aggs={"b": {"composite": composite}})
-            agg = resp["aggregations"]["b"]
-            yield from agg["buckets"]
-            after = agg.get("after_key")
-            if not agg["buckets"] or after is None:
-                return
-
-    @staticmethod
-    def _sources(group: Sequence[str], timespan: int) -> list[dict[str, Any]]:
-        sources: list[dict[str, Any]] = [{f"g{i}": {"terms": {"field": f}}} for i, f in enumerate(group)]
-        sources.append({"k": {"date_histogram": {"field": "@timestamp", "fixed_interval": f"{timespan}s"}}})
-        return sources
-
-    def _candidate_keys(self, filters: list[dict[str, Any]], n: Narrowing) -> list[Row]:
-        """Candidate groups from a composite aggregation over (group fields, fixed time bucket[, value]);
-        the adjacent-bucket sums are added up here (exact: no approximate cardinality)."""
-        sources = self._sources(n.group, n.timespan)
-        if n.distinct:
-            sources.append({"v": {"terms": {"field": n.distinct}}})
-        buckets: list[tuple[Row, int, Any]] = []
-        for b in self._composite(filters, sources):
-            key = tuple(b["key"][f"g{i}"] for i in range(len(n.group)))
-            # (group, bucket, value) when counting distinct values, else (group, bucket, event count)
-            measure = b["key"]["v"] if n.distinct else b["doc_count"]
-            buckets.append((key, b["key"]["k"] // 1000 // n.timespan, measure))
-        if n.distinct:
-            return sorted(adjacent_bucket_distinct_candidates(buckets, n.minimum))
-        return sorted(adjacent_bucket_candidates(buckets, n.minimum))
-
-    def buckets(self, query: ir.Node, window: TimeWindow, group: Sequence[str],
-                timespan: int) -> list[tuple[tuple[Any, ...], int, int]]:
-        if query == ir.FALSE:
-            return []
-        dsl, post_filter = query_for(query)
-        if post_filter:  # field-to-field conditions cannot be aggregated server-side: count fetched rows
-            return bucket_counts(self.select(query, window, group), timespan)
-        return [(tuple(b["key"][f"g{i}"] for i in range(len(group))), b["key"]["k"] // 1000 // timespan,
-                 b["doc_count"]) for b in self._composite(self._filter(dsl, window), self._sources(group, timespan))]
-
-    @staticmethod
-    def _keys_filter(group: Sequence[str], keys: list[Row]) -> dict[str, Any]:
-        if len(group) == 1:
-            return {"terms": {group[0]: [k[0] for k in keys]}}
-        return {"bool": {"should": [{"bool": {"filter": [{"term": {f: v}} for f, v in zip(group, key, strict=True)]}}
-                                    for key in keys], "minimum_should_match": 1}}
-
-    def describe(self, query: ir.Node) -> str:
-        return self.describe_query(query)
-
-    @staticmethod
-    def describe_query(query: ir.Node) -> str:
-        import json
-
-        dsl, post = query_for(query)
-        text = json.dumps({"query": dsl}, indent=2, ensure_ascii=False)
-        return text + ("\n# then, on the fetched doc values: field-to-field comparisons (|fieldref)" if post else "")
-
-
-def _first(value: Any) -> Any:
-    if isinstance(value, list):
-        return value[0] if value else None
-    return value
-
-
 class ReferenceEngine:
     """The reference semantics over events in memory (`ir.evaluate`): the oracle of the differential tests."""
 
@@ -380,13 +221,3 @@ class ReferenceEngine:
 
     def describe(self, query: ir.Node) -> str:
         return repr(query)
-
-
-def bucket_counts(rows: Sequence[Row], timespan: int) -> list[tuple[tuple[Any, ...], int, int]]:
-    """(group values, bucket, count) from fetched rows (event.id, @timestamp, *group values)."""
-    counts: dict[tuple[tuple[Any, ...], int], int] = {}
-    for row in rows:
-        if all(v is not None for v in row[2:]):
-            key = (tuple(row[2:]), int(row[1].timestamp()) // timespan)
-            counts[key] = counts.get(key, 0) + 1
-    return [(g, k, c) for (g, k), c in counts.items()]

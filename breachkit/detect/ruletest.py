@@ -38,15 +38,15 @@ from typing import Any
 import pyarrow as pa
 import yaml
 
-from breachkit.detect.engines import ElasticsearchEngine, Engine, LocalEngine, ReferenceEngine, TimeWindow
+from breachkit.detect.engines import Engine, LocalEngine, ReferenceEngine, SearchEngine, TimeWindow
 from breachkit.detect.rules import Correlation, Rule, RuleSet
 from breachkit.detect.run import detect_correlation, detect_rule
 from breachkit.errors import InputError, Location, Problem
 from breachkit.logs.derive import add_derived
-from breachkit.logs.elasticsearch import ElasticsearchStore
 from breachkit.logs.local import LocalStore
 from breachkit.logs.parsers.times import parse_iso
 from breachkit.logs.schema import ARROW_SCHEMA, FIELD_NAMES, FIELD_TYPES, Event, FieldType, coerce
+from breachkit.logs.search import SearchStore
 
 _EVERY_RE = re.compile(r"^(\d+)([smh])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600}
@@ -188,22 +188,25 @@ def reference_engine_for(batch: pa.RecordBatch) -> Iterator[ReferenceEngine]:
     yield ReferenceEngine(batch.to_pylist())
 
 
-def elasticsearch_engine_factory(store: ElasticsearchStore) -> Callable[[pa.RecordBatch], Any]:
-    """Engines over one case's events in a fresh index `<store index>-case-<n>`, deleted afterwards."""
+def search_engine_factory(store: SearchStore) -> Callable[[pa.RecordBatch], Any]:
+    """Engines (Elasticsearch or OpenSearch) over one case's events in a fresh index
+    `<store index>-case-<n>`, deleted afterwards."""
     counter = iter(range(1, 1 << 30))
 
     @contextlib.contextmanager
-    def open_engine(batch: pa.RecordBatch) -> Iterator[ElasticsearchEngine]:
+    def open_engine(batch: pa.RecordBatch) -> Iterator[SearchEngine]:
         index = f"{store.index}-case-{next(counter)}"
-        case_store = ElasticsearchStore(store.client, store.config.model_copy(update={"index": index}),
-                                        store.spool_dir)
+        case_store = SearchStore(store.conn, index, bulk_threads=store.bulk_threads,
+                                 bulk_chunk_size=store.bulk_chunk_size, use_wildcard=store.use_wildcard)
         try:
-            loader = case_store.begin("case")
-            loader.add(batch)
-            loader.commit()
-            yield ElasticsearchEngine(store.client, index)
+            case_store.load(batch, "case")
+            yield SearchEngine.over(case_store)
         finally:
-            store.client.options(ignore_status=404).indices.delete(index=index)
-            store.client.options(ignore_status=404).indices.delete_index_template(name=index)
+            with store.conn.errors():
+                store.conn.delete_index(index)
+                store.conn.delete_index_template(index)
 
     return open_engine
+
+
+elasticsearch_engine_factory = search_engine_factory  # the name before OpenSearch joined

@@ -1,10 +1,12 @@
-"""Ingestion: log files → parsed events → an event store (embedded DuckDB or Elasticsearch).
+"""Ingestion: log files → parsed events → an event store (embedded DuckDB, Elasticsearch or OpenSearch).
 
-Each input is all-or-nothing. It is parsed completely into the store's staging area first (a staging
-table for DuckDB, a spool file for Elasticsearch); only when the whole input was read — no truncated
-gzip, not more bad lines than `ingest.max_bad_ratio` — is it committed. Event ids are stable
-(`schema.event_id`), so committing the same input again adds nothing; `replace` makes the commit
-replace every event of the source instead (see the stores for how each does it without a gap).
+Each input is all-or-nothing: only when the whole input was read — no truncated gzip, not more bad lines
+than `ingest.max_bad_ratio` — and the store took every event is it committed. Access logs and JSON lines
+are parsed in bulk (`logs.columnar`), the other formats line by line. DuckDB stages the input in a
+transaction first; Elasticsearch and OpenSearch, which have no transactions, write as they read and delete
+the run's documents again on failure (`breachkit.logs.searchload`). Event ids are stable
+(`schema.event_id`), so committing the same input again adds nothing; `replace` makes the commit replace
+every event of the source instead (see the stores for how each does it without a gap).
 
 Exit codes of an `ingest` call (`IngestSummary.error()` and `ingest()` decide them; the CLI only prints):
 
@@ -13,13 +15,15 @@ Exit codes of an `ingest` call (`IngestSummary.error()` and `ingest()` decide th
 1     no input was stored, and every failure was the input's (missing, unreadable, wrong format, too many bad
       lines, truncated gzip, a subfolder without --recursive)
 2     no input was stored: the configuration or the command is wrong (nothing concerning one input)
-3     no input was stored: the store failed (unreachable, refused); the inputs after the failure are not tried
+3     no input was stored: the store failed (unreachable, refused us or our events); the inputs after the failure
+      are not tried
 4     some inputs were stored, others failed (each is listed; a store failure stops the ones after it)
 ====  =====================================================================================================
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import multiprocessing
 import time
@@ -45,7 +49,7 @@ from breachkit.errors import (
     Problem,
     UsageError,
 )
-from breachkit.logs import audit
+from breachkit.logs import audit, columnar
 from breachkit.logs.finish import BadLine, Finished, finish
 from breachkit.logs.inputs import OpenedInput, expand_inputs, open_input
 from breachkit.logs.parsers import FORMATS, SNIFF_LINES, Parser, Record, detect_format, make_parser
@@ -107,6 +111,7 @@ class FileSummary:
     notes: tuple[str, ...] = ()  # assumptions and corrections the reader must know (years, zones, …)
     earliest: datetime | None = None  # the input's earliest and latest @timestamp (None: no events)
     latest: datetime | None = None
+    parser: str = "python"  # "columnar": read in bulk (logs/columnar), "python": line by line
 
 
 @dataclass(frozen=True)
@@ -267,7 +272,9 @@ def ingest_file(
     cfg = config.ingest
     source = options.stdin_name if path == STDIN else source_name(path)
     zone = options.timezone or cfg.assume_timezone
-    with open_input(path, workspace, stdin) as opened, LineReader(opened.path) as reader:
+    with contextlib.ExitStack() as stack:
+        opened = stack.enter_context(open_input(path, workspace, stdin))
+        reader = stack.enter_context(LineReader(opened.path))
         fmt: str | None = options.format
         if fmt == "auto":
             fmt = detect_format(path, reader.peek(SNIFF_LINES), cfg)
@@ -280,13 +287,20 @@ def ingest_file(
                              remote_user_field=options.remote_user_field, timezone=zone)
         context = _Context(source, options.dataset or parser.default_dataset, cfg.bad_sample_size, fmt,
                            cfg.csv.delimiter)
+        # --- parse path: in bulk (logs/columnar) for access logs and JSON lines, else line by line ---
+        bulk = stack.enter_context(columnar.bulk_parse(opened.path, fmt, parser, cfg, workspace.tmp,
+                                                       options.remote_user_field, zone, opened.size))
+        read: LineReader | columnar.BulkParse = reader if bulk is None else bulk
+        chunks = (_chunks(reader, parser, fmt, cfg, context, options, opened.size) if bulk is None
+                  else bulk.chunks(context, _convert))
+        # --- end of the parse path ---
         loader = store.begin(source, replace=options.replace)
         bad: list[BadLine] = []
         flagged: dict[str, int] = {}
         bad_count = lines = events = 0
         span: tuple[datetime, datetime] | None = None
         try:
-            for chunk in _chunks(reader, parser, fmt, cfg, context, options, opened.size):
+            for chunk in chunks:
                 lines += chunk.lines
                 events += chunk.events
                 bad_count += chunk.bad_count
@@ -297,7 +311,7 @@ def ingest_file(
                     loader.add(chunk.batch)
                     span = _span(chunk.batch, span)
                 if progress is not None:
-                    progress("read", reader.bytes_read if not reader.compressed else 0, opened.size)
+                    progress("read", read.bytes_read if not read.compressed else 0, opened.size)
             _check_quality(path, fmt, lines, events, bad_count, bad, cfg.max_bad_ratio)
             if options.replace and events == 0:
                 raise InputError("--replace with an input that yields no events would remove every event of "
@@ -310,12 +324,15 @@ def ingest_file(
     samples_file = _write_samples(workspace, source, now, bad) if bad else None
     notes = list(plan.notes if plan else ())
     notes += _redate_notes(result, options)
+    if bulk is not None:
+        notes.append(bulk.note())
     summary = FileSummary(
         path=path, source=source, format=fmt, lines=lines, events=events, bad_lines=bad_count,
         bad_samples=tuple(bad), samples_file=samples_file, added=result.added,
         already_present=result.already_present, seconds=time.perf_counter() - started,
-        bytes_read=reader.bytes_read, replaced=result.replaced, removed=result.removed, flagged=flagged,
+        bytes_read=read.bytes_read, replaced=result.replaced, removed=result.removed, flagged=flagged,
         notes=tuple(notes), earliest=span[0] if span else None, latest=span[1] if span else None,
+        parser="python" if bulk is None else "columnar",
     )
     _record(workspace, now, store.engine, summary, options, result,
             committed_at=now + timedelta(seconds=time.perf_counter() - started))
@@ -369,6 +386,7 @@ def _record(workspace: Workspace, now: datetime, engine: str, f: FileSummary, op
         "engine": engine, "source": f.source, "input": f.path, "format": f.format, "lines": f.lines,
         "events": f.events, "added": f.added, "already_present": f.already_present, "replaced": f.replaced,
         "removed": f.removed, "rejected": result.rejected, "bad_lines": f.bad_lines, "flagged": f.flagged,
+        "parser": f.parser,
         "options": {"year": options.year, "timezone": options.timezone, "dataset": options.dataset},
         "notes": list(f.notes), "reason": options.reason,
     })

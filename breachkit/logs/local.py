@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import os
+import queue
+import tempfile
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -17,15 +21,20 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from breachkit.errors import ServiceError
+from breachkit.errors import InputError, ServiceError
 from breachkit.logs.ingest import LoadResult, ProgressCallback
-from breachkit.logs.schema import FIELDS, FieldType
+from breachkit.logs.schema import ARROW_SCHEMA, FIELDS, FieldType
 
 # 2: log.flags; 3: the derived fields log.decoded, url.original_decoded, url.path_decoded, url.query_decoded.
 # An older store gains the new columns on open (empty for the events already stored).
 SCHEMA_VERSION = 3
 TABLE = "events"
+# DuckDB keeps the blocks it writes cached up to its memory limit (80% of RAM by default): while an input is
+# loaded, the limit is this, so that memory stays bounded whatever the input's size (joins spill to disk).
+LOAD_MEMORY_LIMIT = "512MB"
+SPOOL_SUFFIX = ".staging-"  # `.<store file>.staging-*`: an input being ingested, beside the store, until committed
 _SQL_TYPES = {FieldType.KEYWORD: "VARCHAR", FieldType.IP: "VARCHAR", FieldType.LONG: "BIGINT",
               FieldType.DATE: "TIMESTAMPTZ"}
 
@@ -52,9 +61,9 @@ def _packed(ip: str) -> bytes:
 
 def with_derived_columns(batch: pa.RecordBatch) -> pa.RecordBatch:
     for name in IP_FIELDS:
-        values = batch.column(name).to_pylist()
-        packed = pa.array([None if v is None else _packed(v) for v in values], pa.binary(16))
-        batch = batch.append_column(ip_bin_column(name), packed)
+        encoded = pc.dictionary_encode(batch.column(name))  # addresses repeat: pack each one once
+        packed = pa.array([_packed(v) for v in encoded.dictionary.to_pylist()], pa.binary(16))
+        batch = batch.append_column(ip_bin_column(name), pc.take(packed, encoded.indices))
     return batch
 
 
@@ -80,10 +89,14 @@ class LocalStore:
         """`path` None: an in-memory store (rule tests, benchmarks). A store written by an older
         breachkit is upgraded on open, also when opened read-only (briefly opened for writing first)."""
         self.path = path
+        self.spool_dir = path.parent if path is not None else Path(tempfile.gettempdir())
+        self.spool_prefix = f".{path.name if path is not None else 'memory'}{SPOOL_SUFFIX}"
         self.con = self._connect(read_only)
         if not read_only:
             if path is not None:
                 path.chmod(0o600)  # the events are personal data
+                for stale in path.parent.glob(self.spool_prefix + "*"):  # left by an ingest that was killed
+                    stale.unlink(missing_ok=True)  # (this process holds the store's write lock)
             self._migrate()
         elif self._version() < SCHEMA_VERSION:
             self.con.close()
@@ -137,8 +150,14 @@ class LocalStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def begin(self, source: str, *, replace: bool = False) -> _LocalLoader:
-        return _LocalLoader(self.con, source, replace)
+    def begin(self, source: str, *, replace: bool = False) -> _LocalLoader | _StreamingLoader:
+        """A loader for one input: streamed into the store as it is read when the source has no events yet,
+        else staged in a spool and compared with the stored events at the commit."""
+        known = self.con.execute(f'SELECT count(*) FROM (SELECT 1 FROM {TABLE} WHERE "log.file.path" = ? LIMIT 1)',
+                                 [source]).fetchall()
+        if not known[0][0]:
+            return _StreamingLoader(self.con, source)
+        return _LocalLoader(self.con, source, replace, self.spool_dir, self.spool_prefix)
 
     def forget(self, source: str) -> int:
         """Remove every event of `source`; returns how many (one transaction)."""
@@ -177,56 +196,192 @@ class LocalStore:
 
 
 class _LocalLoader:
-    """Stages one input in a temporary table inside a transaction; commit inserts the new events, or with
-    `replace` deletes the source's events and inserts the staged ones — in the same transaction, so a
-    crash leaves the old events, never none."""
+    """Stages one input in a spool file (Arrow IPC stream, 0600, beside the store), then commits it in one
+    transaction: the new events are inserted, or with `replace` the source's events are deleted and the staged
+    ones inserted — so a crash leaves the old events, never none, and never a part of the input.
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, source: str, replace: bool = False) -> None:
+    A spool rather than a table: a DuckDB transaction keeps what it appends in memory until it commits, so
+    staging a large input in a table grows memory with the input; the spool is read back once, by the one
+    INSERT that commits it (twice when some events of the source are already stored: for the counts)."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, source: str, replace: bool, spool_dir: Path,
+                 prefix: str) -> None:
         self.con = con
         self.source = source
         self.replace = replace
         self.staged = 0
-        self.con.execute("BEGIN TRANSACTION")
-        self.con.execute(f"CREATE OR REPLACE TEMP TABLE staging AS SELECT * FROM {TABLE} LIMIT 0")
+        fd, name = tempfile.mkstemp(dir=spool_dir, prefix=prefix, suffix=".arrows")  # 0600: personal data
+        self._path = Path(name)
+        self._sink = os.fdopen(fd, "wb")
+        self._writer: pa.ipc.RecordBatchStreamWriter | None = None
 
     def add(self, batch: pa.RecordBatch) -> None:
-        self.con.register("incoming", with_derived_columns(batch))
-        try:
-            # by name: a store upgraded from an older schema has its newer columns at the end
-            self.con.execute("INSERT INTO staging BY NAME SELECT * FROM incoming")
-        finally:
-            self.con.unregister("incoming")
+        batch = with_derived_columns(batch)
+        if self._writer is None:
+            self._writer = pa.ipc.new_stream(self._sink, batch.schema)
+        self._writer.write_batch(batch)
         self.staged += batch.num_rows
 
-    def _scalar(self, sql: str) -> int:
-        row = self.con.execute(sql, [self.source]).fetchone()
-        return int(row[0]) if row and row[0] is not None else 0
+    def _close_spool(self) -> None:
+        if self._writer is None:  # nothing staged: an empty stream of the schema
+            empty = pa.RecordBatch.from_pylist([], schema=ARROW_SCHEMA)
+            self._writer = pa.ipc.new_stream(self._sink, with_derived_columns(empty).schema)
+        self._writer.close()
+        self._sink.close()
+
+    def _run(self, sql: str, scalar: bool = True) -> int:
+        """Run `sql` (parameter: the source) with `staging` bound to a fresh read of the spool."""
+        with self._path.open("rb") as spool:
+            self.con.register("staging", pa.ipc.open_stream(spool))
+            try:
+                rows = self.con.execute(sql, [self.source] if "?" in sql else []).fetchall()
+            finally:
+                self.con.unregister("staging")
+        return int(rows[0][0]) if scalar and rows and rows[0][0] is not None else 0
 
     def commit(self, progress: ProgressCallback | None = None) -> LoadResult:
+        self._close_spool()
         # Only events of the same source can share an id (the id hashes the source name).
         same_source = f'SELECT "event.id", "@timestamp" FROM {TABLE} WHERE "log.file.path" = ?'
-        if self.replace:
-            replaced = self._scalar(f'SELECT count(*) FROM staging SEMI JOIN ({same_source}) e USING ("event.id")')
-            old = self._scalar(f'SELECT count(*) FROM {TABLE} WHERE "log.file.path" = ?')
-            self.con.execute(f'DELETE FROM {TABLE} WHERE "log.file.path" = ?', [self.source])
-            self.con.execute(f"INSERT INTO {TABLE} SELECT * FROM staging")
-            result = LoadResult(added=self.staged - replaced, already_present=0, replaced=replaced,
-                                removed=old - replaced)
-        else:
-            redated = self._scalar(f'SELECT count(*) FROM staging s JOIN ({same_source}) e USING ("event.id") '
-                                   'WHERE s."@timestamp" IS DISTINCT FROM e."@timestamp"')
-            added = self._scalar(f"""INSERT INTO {TABLE} SELECT s.* FROM staging s
-                                     ANTI JOIN ({same_source}) e USING ("event.id")""")
-            result = LoadResult(added=added, already_present=self.staged - added, redated=redated)
-        self.con.execute("DROP TABLE staging")
-        self.con.execute("COMMIT")
+        limit = _limit_memory(self.con)
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            old = self._run(f'SELECT count(*) FROM {TABLE} WHERE "log.file.path" = ?')
+            if self.replace:
+                replaced = self._run(f'SELECT count(*) FROM staging SEMI JOIN ({same_source}) e USING ("event.id")') \
+                    if old else 0
+                self.con.execute(f'DELETE FROM {TABLE} WHERE "log.file.path" = ?', [self.source])
+                self._run(f"INSERT INTO {TABLE} BY NAME SELECT * FROM staging")
+                result = LoadResult(added=self.staged - replaced, already_present=0, replaced=replaced,
+                                    removed=old - replaced)
+            elif old:
+                redated = self._run(f'SELECT count(*) FROM staging s JOIN ({same_source}) e USING ("event.id") '
+                                    'WHERE s."@timestamp" IS DISTINCT FROM e."@timestamp"')
+                added = self._run(f"""INSERT INTO {TABLE} BY NAME SELECT s.* FROM staging s
+                                      ANTI JOIN ({same_source}) e USING ("event.id")""")
+                result = LoadResult(added=added, already_present=self.staged - added, redated=redated)
+            else:  # a new source: nothing to compare with
+                added = self._run(f"INSERT INTO {TABLE} BY NAME SELECT * FROM staging")
+                result = LoadResult(added=added, already_present=self.staged - added, redated=0)
+            self.con.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(duckdb.Error):
+                self.con.execute("ROLLBACK")
+            raise
+        finally:
+            self._path.unlink(missing_ok=True)
+            _restore_memory(self.con, limit)
         if progress is not None:
             progress("load", self.staged, self.staged)
         return result
 
     def abort(self) -> None:
+        with contextlib.suppress(Exception):
+            self._close_spool()
+        self._path.unlink(missing_ok=True)
+
+
+class _StreamingLoader:
+    """Loads an input into a source that has no events yet: one INSERT statement, started at `begin` in its own
+    thread inside a transaction, reads the batches as `add` hands them over (a bounded queue: memory stays that
+    of a few batches, and the store writes while the next batches are parsed); `commit` ends the stream and
+    commits, `abort` fails the stream and rolls back. Nothing is visible before the commit.
+
+    One statement, not one per batch: a transaction's appends are kept in memory until it commits, except
+    what one large INSERT writes out as it goes."""
+
+    _END = object()
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, source: str) -> None:
+        self.con = con
+        self.source = source
+        self.staged = 0
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=2)
+        self._failed: BaseException | None = None
+        self._added = 0
+        empty = pa.RecordBatch.from_pylist([], schema=ARROW_SCHEMA)
+        self._schema = with_derived_columns(empty).schema
+        self._limit = _limit_memory(con)
+        self.con.execute("BEGIN TRANSACTION")
+        self._thread = threading.Thread(target=self._insert, name="breachkit-insert", daemon=True)
+        self._thread.start()
+
+    def _batches(self) -> Iterator[pa.RecordBatch]:
+        while True:
+            item = self._queue.get()
+            if item is self._END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            assert isinstance(item, pa.RecordBatch)
+            yield item
+
+    def _insert(self) -> None:
+        reader = pa.RecordBatchReader.from_batches(self._schema, self._batches())
+        try:
+            self.con.register("incoming", reader)
+            rows = self.con.execute(f"INSERT INTO {TABLE} BY NAME SELECT * FROM incoming").fetchall()
+            self._added = int(rows[0][0]) if rows else 0
+        except BaseException as exc:  # handed to the ingesting thread
+            self._failed = exc
+            while True:  # let a producer blocked on the full queue go on to see the failure
+                try:
+                    self._queue.get_nowait()
+                except queue.Empty:
+                    break
+        finally:
+            with contextlib.suppress(duckdb.Error):
+                self.con.unregister("incoming")
+
+    def _put(self, item: object) -> None:
+        while True:
+            if self._failed is not None or not self._thread.is_alive():
+                raise self._failed or ServiceError("the embedded store stopped reading the events")
+            try:
+                self._queue.put(item, timeout=0.5)
+                return
+            except queue.Full:
+                continue
+
+    def add(self, batch: pa.RecordBatch) -> None:
+        self._put(with_derived_columns(batch))
+        self.staged += batch.num_rows
+
+    def commit(self, progress: ProgressCallback | None = None) -> LoadResult:
+        try:
+            self._put(self._END)
+            self._thread.join()
+            if self._failed is not None:
+                raise self._failed
+            self.con.execute("COMMIT")
+        except BaseException:
+            self.abort()
+            raise
+        _restore_memory(self.con, self._limit)
+        if progress is not None:
+            progress("load", self.staged, self.staged)
+        return LoadResult(added=self._added, already_present=self.staged - self._added, redated=0)
+
+    def abort(self) -> None:
+        if self._thread.is_alive():
+            with contextlib.suppress(Exception):
+                self._queue.put(InputError("ingest stopped"), timeout=5)
+            self._thread.join()
         with contextlib.suppress(duckdb.Error):
             self.con.execute("ROLLBACK")
+        _restore_memory(self.con, self._limit)
+
+
+def _limit_memory(con: duckdb.DuckDBPyConnection) -> str:
+    """Set LOAD_MEMORY_LIMIT on the store's connection; returns the limit before, for `_restore_memory`."""
+    before = str(con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0])
+    con.execute(f"SET memory_limit = '{LOAD_MEMORY_LIMIT}'")
+    return before
+
+
+def _restore_memory(con: duckdb.DuckDBPyConnection, before: str) -> None:
+    with contextlib.suppress(duckdb.Error):
+        con.execute(f"SET memory_limit = '{before.replace(chr(39), '')}'")
 
 
 @contextlib.contextmanager

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Final, Literal
 
-Engine = Literal["local", "elasticsearch"]
-ENGINES: tuple[Engine, ...] = ("local", "elasticsearch")
+Engine = Literal["local", "elasticsearch", "opensearch"]
+ENGINES: tuple[Engine, ...] = ("local", "elasticsearch", "opensearch")
+SEARCH_ENGINES: tuple[Engine, ...] = ("elasticsearch", "opensearch")  # the clusters (breachkit.logs.search)
 FORMATS: Final = ("combined", "common", "jsonl", "csv", "auth")

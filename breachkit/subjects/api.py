@@ -78,6 +78,13 @@ def build_subjects(session: Session, incident_id: str, *, engine: str | None = N
         raise UsageError(f"{incident.id} has no scope: no actor addresses, accounts or devices to follow",
                          hint=f"link detections (breachkit incident link {incident.id} FILE) or set them: "
                               f"breachkit incident update {incident.id} --set 'scope.source_ips=[\"…\"]' --reason …")
+    chosen = engine or config.ingest.default_engine
+    existing = {"elasticsearch": config.elasticsearch.indices, "opensearch": config.opensearch.indices}.get(chosen)
+    if existing:
+        raise UsageError(f"{chosen}.indices is set ({', '.join(existing)}): subject lists are built from breachkit's "
+                         f"own index only, and would miss the people in those indices",
+                         hint=f"ingest the logs with breachkit (breachkit ingest --to {chosen}), then build with "
+                              f"BREACHKIT_{chosen.upper()}__INDICES='[]'")
     declared = sorted({c.strip() for c in compromised if c.strip()} - set(incident.compromised_accounts))
     if declared:
         incident = store.update(incident.id, {"compromised_accounts": incident.compromised_accounts + declared},
@@ -86,9 +93,9 @@ def build_subjects(session: Session, incident_id: str, *, engine: str | None = N
     es_client = None
     with open_event_store(config, workspace, engine, read_only=True) as source:
         identifiers = affected_identifiers(source, incident.scope, config.subjects.categories, progress=progress)
-        used = "local" if isinstance(source, LocalStore) else "elasticsearch"
-        if not isinstance(source, LocalStore):
-            es_client = source.client
+        used = source.engine
+        if not isinstance(source, LocalStore) and source.engine == "elasticsearch":
+            es_client = source.client  # a directory kept in an Elasticsearch index is read with it
         directory = read_directory(config.subjects.directory, config.base_dir, now=now, es_client=es_client)
         devices = read_devices(config.subjects.directory, config.base_dir, es_client=es_client)
     identifiers = with_declared_accounts(identifiers, incident.compromised_accounts, incident.scope)

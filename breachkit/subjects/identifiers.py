@@ -15,7 +15,7 @@ Both engines aggregate server-side and return only one row per identifier:
 
 * embedded (DuckDB): one SQL statement — the actor events once (a materialized CTE), then one GROUP BY
   per identifier field;
-* Elasticsearch: per identifier field, a composite aggregation paged to the end with `min`/`max` of
+* Elasticsearch and OpenSearch: per identifier field, a composite aggregation paged to the end with `min`/`max` of
   `@timestamp` and a `filters` sub-aggregation holding one filter per data category (one search carries
   the next page of every field, so a small scope costs one search).
 
@@ -54,7 +54,7 @@ from breachkit.subjects.categories import (
 )
 
 if TYPE_CHECKING:
-    from breachkit.logs.elasticsearch import ElasticsearchStore
+    from breachkit.logs.search import SearchStore
 
 PHASE = "identifiers"  # the progress callback's phase name
 TIME_DTYPE: Final = schema.TIME_DTYPE
@@ -138,21 +138,21 @@ class Aggregated:
     succeeded: np.ndarray
 
 
-def affected_identifiers(source: LocalStore | ElasticsearchStore, scope: Scope,
+def affected_identifiers(source: LocalStore | SearchStore, scope: Scope,
                          rules: CompiledRules | Sequence[CategoryRule] | None = None, *,
                          progress: ProgressCallback | None = None) -> pd.DataFrame:
     """The identifier table (`schema.IDENTIFIER_COLUMNS`) of everything the scope's actors touched.
 
     `rules`: compiled rules, a list of `CategoryRule`, or None for `categories.DEFAULT_RULES`.
     Rows are sorted by field (in `schema.IDENTIFIER_FIELDS` order), then value. Raises UsageError for an
-    empty scope or an invalid address, ConfigError for bad rules, ServiceError when Elasticsearch fails.
+    empty scope or an invalid address, ConfigError for bad rules, ServiceError when the search engine fails.
     """
     compiled = rules if isinstance(rules, CompiledRules) else compile_rules(rules)
     actors = ActorFilter.from_scope(scope)
     if isinstance(source, LocalStore):
         rows = _local(source, actors, compiled, progress)
     else:
-        rows = _elasticsearch(source, actors, compiled, progress)
+        rows = _search(source, actors, compiled, progress)
     return identifier_frame(rows, compiled.categories)
 
 
@@ -269,7 +269,7 @@ def _local(store: LocalStore, actors: ActorFilter, rules: CompiledRules,
     return rows
 
 
-# --------------------------------------------------------------------------------------- Elasticsearch
+# --------------------------------------------------------------------------------------- Elasticsearch and OpenSearch
 
 
 def es_query(actors: ActorFilter) -> dict[str, Any]:
@@ -297,10 +297,8 @@ def _epoch_ms(value: datetime) -> int:
     return int(value.timestamp()) * 1000 + value.microsecond // 1000
 
 
-def _elasticsearch(store: ElasticsearchStore, actors: ActorFilter, rules: CompiledRules,
+def _search(store: SearchStore, actors: ActorFilter, rules: CompiledRules,
                    progress: ProgressCallback | None) -> Aggregated:
-    from breachkit.logs.elasticsearch import service_errors
-
     query = es_query(actors)
     no_target = {"exists": {"field": TARGET_FIELD}}
     dsl = rules.es_filters()
@@ -347,7 +345,7 @@ def _elasticsearch(store: ElasticsearchStore, actors: ActorFilter, rules: Compil
     exposed: list[int] = []
     used: list[int] = []
     succeeded: list[int] = []
-    with service_errors(store.config):
+    with store.conn.errors():
         for k, b in _composite(store, query, filters, extra, page):
             fields.append(k)
             values.append(str(b["key"]["v"]))
@@ -377,7 +375,7 @@ def _elasticsearch(store: ElasticsearchStore, actors: ActorFilter, rules: Compil
                       succeeded=np.asarray(succeeded, dtype=np.int64))
 
 
-def _composite(store: ElasticsearchStore, query: dict[str, Any], filters: dict[int, dict[str, dict[str, Any]]],
+def _composite(store: SearchStore, query: dict[str, Any], filters: dict[int, dict[str, dict[str, Any]]],
                extra: dict[int, dict[str, Any]], page: int) -> Iterator[tuple[int, dict[str, Any]]]:
     """(field index, bucket) for every identifier of every field over the actor events, paged to the end.
 
@@ -394,7 +392,7 @@ def _composite(store: ElasticsearchStore, query: dict[str, Any], filters: dict[i
             if after is not None:
                 composite["after"] = after
             aggs[f"f{k}"] = {"composite": composite, "aggs": subs[k]}
-        resp = store.client.search(index=store.index, size=0, track_total_hits=False, query=query, aggs=aggs)
+        resp = store.conn.search(store.index, {"size": 0, "track_total_hits": False, "query": query, "aggs": aggs})
         for k in list(pending):
             agg = resp["aggregations"][f"f{k}"]
             for b in agg["buckets"]:

@@ -11,6 +11,10 @@
 Tests using them are marked ``es`` automatically (``pytest -m "not es"`` leaves them out); marking
 them ``@pytest.mark.es`` by hand as well is the convention.
 
+The same for the real OpenSearch node (tests/services/opensearch.py): ``os_node`` (BREACHKIT_TEST_OS_URL, or
+one started on first use), ``os_client`` (an ``opensearchpy.OpenSearch``) and ``os_prefix``; tests using
+them, or parametrised with the value ``"opensearch"``, are marked ``opensearch`` automatically.
+
 And for the real PostgreSQL server (tests/services/postgres.py):
 
 - ``pg_server`` (session): a :class:`~tests.services.fixtures.PgServer`: the server given by
@@ -40,9 +44,11 @@ from pathlib import Path
 
 import pytest
 from elasticsearch import Elasticsearch
+from opensearchpy import OpenSearch
 
 from tests.services import postgres
 from tests.services.elasticsearch import ES_VERSION, ElasticsearchNode, ElasticsearchServer, HarnessError
+from tests.services.opensearch import OS_VERSION, OpenSearchNode, OpenSearchServer
 
 ES_FIXTURES = frozenset({"es_node", "es_client", "es_prefix"})
 URL_ENV = "BREACHKIT_TEST_ES_URL"
@@ -153,6 +159,80 @@ def es_prefix(es_client: Elasticsearch, request: pytest.FixtureRequest) -> Itera
         yield prefix
 
 
+# --------------------------------------------------------------------------- OpenSearch
+
+OS_FIXTURES = frozenset({"os_node", "os_client", "os_prefix"})
+OS_URL_ENV = "BREACHKIT_TEST_OS_URL"
+_os_servers_key = pytest.StashKey[list[OpenSearchServer]]()
+
+
+def os_node_from_environment() -> OpenSearchNode | None:
+    url = os.environ.get(OS_URL_ENV, "").strip()
+    return OpenSearchNode(url=url.rstrip("/")) if url else None
+
+
+def make_os_client(node: OpenSearchNode) -> OpenSearch:
+    return OpenSearch(node.url, timeout=60, pool_maxsize=8)
+
+
+def delete_os_prefixed(client: OpenSearch, prefix: str) -> None:
+    """Delete every index and index template whose name starts with ``prefix`` (resolved, then by name)."""
+    if not prefix or "*" in prefix or "," in prefix:
+        raise ValueError(f"refusing to delete by prefix {prefix!r}")
+    indices = sorted(client.indices.get(index=f"{prefix}*", params={"expand_wildcards": "all"}))
+    for start in range(0, len(indices), 50):
+        client.indices.delete(index=",".join(indices[start : start + 50]), ignore=[404])
+    templates = client.indices.get_index_template(name=f"{prefix}*", ignore=[404])
+    for template in templates.get("index_templates", []):
+        client.indices.delete_index_template(name=template["name"], ignore=[404])
+
+
+@contextlib.contextmanager
+def os_prefixed(client: OpenSearch, test_id: str) -> Iterator[str]:
+    """A fresh prefix for ``test_id``; what was made with it is deleted on exit (as ``os_prefix``)."""
+    prefix = make_prefix(test_id)
+    try:
+        yield prefix
+    finally:
+        delete_os_prefixed(client, prefix)
+
+
+@pytest.fixture(scope="session")
+def os_node(request: pytest.FixtureRequest) -> Iterator[OpenSearchNode]:
+    reused = os_node_from_environment()
+    if reused is not None:
+        yield reused
+        return
+    server = OpenSearchServer()
+    failure: str | None = None
+    try:
+        node = server.start()
+    except HarnessError as exc:
+        failure = str(exc)
+    if failure is not None:  # fail, never skip
+        pytest.fail(f"cannot start the OpenSearch {OS_VERSION} test node: {failure}", pytrace=False)
+    request.config.stash.setdefault(_os_servers_key, []).append(server)
+    try:
+        yield node
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def os_client(os_node: OpenSearchNode) -> Iterator[OpenSearch]:
+    client = make_os_client(os_node)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def os_prefix(os_client: OpenSearch, request: pytest.FixtureRequest) -> Iterator[str]:
+    with os_prefixed(os_client, request.node.nodeid) as prefix:
+        yield prefix
+
+
 # --------------------------------------------------------------------------- PostgreSQL
 
 PG_FIXTURES = frozenset({"pg_server", "pg_url", "pg_database_url"})
@@ -257,6 +337,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.es)
         if _uses_pg(item) and item.get_closest_marker("pg") is None:
             item.add_marker(pytest.mark.pg)
+        callspec = getattr(item, "callspec", None)
+        on_os = callspec is not None and "opensearch" in callspec.params.values()
+        if (on_os or OS_FIXTURES.intersection(fixturenames)) and item.get_closest_marker("opensearch") is None:
+            item.add_marker(pytest.mark.opensearch)
+        on_es = callspec is not None and "elasticsearch" in callspec.params.values()
+        if on_es and item.get_closest_marker("es") is None:
+            item.add_marker(pytest.mark.es)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
@@ -266,6 +353,10 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
                 f"elasticsearch {server.version}: node started in {server.startup_seconds:.1f} s "
                 f"(+{server.prepare_seconds:.1f} s for certificates and keystore)"
             )
+    for server_os in config.stash.get(_os_servers_key, []):
+        if server_os.startup_seconds is not None:
+            terminalreporter.write_line(
+                f"opensearch {server_os.version}: node started in {server_os.startup_seconds:.1f} s")
     for pg in config.stash.get(_pg_servers_key, []):
         if pg.startup_seconds is not None and pg.binaries is not None:
             terminalreporter.write_line(

@@ -43,7 +43,11 @@ def parse_clf(text: str) -> datetime:
     offset = timedelta(hours=int(text[22:24]), minutes=int(text[24:26]))
     local = datetime(int(text[7:11]), month, int(text[0:2]), int(text[12:14]), int(text[15:17]),
                      int(text[18:20]), tzinfo=timezone(offset if sign == "+" else -offset))
-    return _clf_cache.put(text, local.astimezone(UTC))
+    try:
+        utc = local.astimezone(UTC)
+    except OverflowError:  # 31/Dec/9999 west of UTC, 01/Jan/0001 east of it
+        raise ValueError(f"timestamp out of range {text!r}") from None
+    return _clf_cache.put(text, utc)
 
 
 def parse_iso(text: str, assume: tzinfo = UTC) -> datetime:
