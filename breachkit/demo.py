@@ -124,7 +124,8 @@ def run_demo(directory: Path, *, now: datetime | None = None) -> DemoResult:
         ):
             summaries.append(ingest([str(samples / name)], store, config, workspace, options=options, now=now))
         ruleset = ruleset_from_config(config)
-        detections = run(ruleset, LocalEngine(store))
+        with LocalEngine(store) as engine:
+            detections = run(ruleset, engine)
     ingested = IngestSummary("local", tuple(f for s in summaries for f in s.files))
     rules = len(ruleset.rules) + len(ruleset.correlations)
     found = [d for d in detections.detections if d.rule_id == ENUMERATION_RULE]

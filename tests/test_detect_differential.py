@@ -134,3 +134,32 @@ def test_candidate_groups_split_over_many_searches(local, search):
         on_es = detect_correlation(corr, rules, engine, TimeWindow())
         on_local = detect_correlation(corr, rules, LocalEngine(local), TimeWindow())
         assert _keyed(tuple(on_es)) == _keyed(tuple(on_local)), corr.meta.title
+
+
+def test_engines_sharing_one_store_on_two_threads_find_what_one_finds_alone(local):
+    """Each LocalEngine queries through a cursor of its own: two running at once on the same store (its
+    candidate tables, its session time zone) find exactly what one finds alone, and leave the store's own
+    connection as it was."""
+    import threading
+
+    ruleset = _ruleset()
+    zone = local.con.execute("SELECT current_setting('TimeZone')").fetchone()
+    alone = _keyed(run(ruleset, LocalEngine(local)).detections)
+    found: list[set[tuple[str, tuple, tuple]]] = []
+    errors: list[BaseException] = []
+
+    def detect() -> None:
+        try:
+            with LocalEngine(local) as engine:
+                found.append(_keyed(run(ruleset, engine).detections))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=detect) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and len(found) == 2
+    assert found[0] == alone and found[1] == alone and alone
+    assert local.con.execute("SELECT current_setting('TimeZone')").fetchone() == zone

@@ -47,7 +47,8 @@ def logsource_mapping(config: Config) -> list[LogsourceMap]:
 def open_engine(config: Config, workspace: Workspace, engine: str | None = None) -> Iterator[Engine]:
     with open_event_store(config, workspace, engine, read_only=True) as store:
         if isinstance(store, LocalStore):
-            yield LocalEngine(store)
+            with LocalEngine(store) as local:
+                yield local
         else:
             yield search_engine(config, store)
 

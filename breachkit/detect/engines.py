@@ -65,14 +65,26 @@ class LocalEngine:
 
     def __init__(self, store: LocalStore) -> None:
         self.store = store
-        store.con.execute("SET TimeZone = 'UTC'")
+        # A cursor of its own (DuckDB: a connection to the same database): its session settings and the
+        # candidate table registered while narrowing stay its own, not the store's shared connection's.
+        self.con = store.con.cursor()
+        self.con.execute("SET TimeZone = 'UTC'")
         self._folding: dict[str, bool] = {}  # field → holds a character DuckDB relates to ASCII letters
         self._sparse_present: frozenset[str] | None = None
         self._sparse_rows: dict[TimeWindow, list[dict[str, Any]] | None] = {}
 
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> LocalEngine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def facts(self, query: ir.Node) -> Facts:
         """What the data allows the SQL for `query` to leave out (sqlgen.Facts), learnt once per field."""
-        con = self.store.con
+        con = self.con
         if self._sparse_present is None:
             counts = con.execute("SELECT " + ", ".join(f"count({q(f)})" for f in sorted(SPARSE))
                                  + f" FROM {TABLE}").fetchone()
@@ -93,7 +105,7 @@ class LocalEngine:
             rows: list[dict[str, Any]] | None = []
             if present:
                 where = " OR ".join(f"{q(f)} IS NOT NULL" for f in present)
-                cursor = self.store.con.execute(
+                cursor = self.con.execute(
                     f"SELECT * EXCLUDE ({', '.join(q(ip_bin_column(f)) for f in IP_FIELDS)}) FROM {TABLE} "
                     f"WHERE {self._time(window)} AND ({where}) LIMIT {self.sparse_limit + 1}")
                 names = [d[0] for d in cursor.description or ()]
@@ -121,7 +133,7 @@ class LocalEngine:
         here = self._sparse_events(window) if sparse and narrowing is None else None
         source = matching(query, TABLE, self._time(window), facts, sparse_rows=here is None)
         cols = ", ".join(q(c) for c in ("event.id", "@timestamp", *columns))
-        con = self.store.con
+        con = self.con
         if narrowing is None:
             sql = f"SELECT {cols} FROM {source}"
         elif narrowing.groups is not None:
@@ -163,7 +175,7 @@ class LocalEngine:
                f"FROM {matching(query, TABLE, self._time(window), self.facts(query))} WHERE {present} GROUP BY ALL")
         n = len(group)
         try:
-            rows = self.store.con.execute(sql).fetchall()
+            rows = self.con.execute(sql).fetchall()
         except _QUERY_ERRORS as exc:
             raise QueryFailed(str(exc).splitlines()[0]) from None
         return [(tuple(r[:n]), int(r[n]), int(r[n + 1])) for r in rows]

@@ -177,7 +177,8 @@ def local_engine_for(batch: pa.RecordBatch) -> Iterator[LocalEngine]:
     store = LocalStore(None)
     try:
         store.load(batch, "case")
-        yield LocalEngine(store)
+        with LocalEngine(store) as engine:
+            yield engine
     finally:
         store.close()
 
