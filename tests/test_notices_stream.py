@@ -120,3 +120,59 @@ def test_a_difference_after_whole_batches_were_written_queues_nothing(store):
         outbox.enqueue_approved("BK-2026-0001", "subject", 1, iter(sent), approved, actor="dpo", now=NOW, batch=2)
     assert sum(outbox.counts("BK-2026-0001").values()) == 0
     assert outbox.version_states("BK-2026-0001", "subject", 1) == {}
+
+
+@pytest.fixture
+def any_store(store_url):
+    """The incident store on SQLite, then on PostgreSQL (the staged comparison and sort run in the database)."""
+    with IncidentStore(store_url) as s:
+        s.open_incident({"title": "Enumeration", "aware_at": NOW, "aware_justification": "confirmed"},
+                        actor="a", now=NOW)
+        yield s
+
+
+def test_an_approval_manifest_sorted_by_the_database_is_the_one_python_sorts(any_store):
+    """The manifest's order (and so its SHA-256) is code point order on both databases, whatever their
+    collation: accents, case and digits among the keys."""
+    import hashlib
+
+    keys = ["zoë", "Zoe", "émile", "b", "B", "a10", "a9", "_x", "ß", "Ω", "zoe"]
+    hashes = {k: hashlib.sha256(k.encode()).hexdigest() for k in keys}
+    text = "".join(f"{k}\t{hashes[k]}\n" for k in sorted(hashes)).encode()
+    approval = any_store.approvals.add("BK-2026-0001", kind="subject", version=1, hashes=iter(hashes.items()),
+                                       summary={}, actor="dpo", now=NOW, reason="r")
+    assert approval.sha256 == hashlib.sha256(text).hexdigest() and approval.messages == len(keys)
+    assert [k for k, _ in any_store.approvals.pairs(approval.id)] == sorted(keys)
+    assert any_store.approvals.hashes(approval.id) == hashes
+
+
+def test_a_queued_version_is_checked_against_its_approval_in_the_database(any_store):
+    outbox = Outbox(any_store)
+    sent = messages(5)
+    approved = {m.recipient: m.sha256 for m in sent}
+    assert outbox.check_queued("BK-2026-0001", "subject", 1, approved) == 0  # nothing queued yet
+    outbox.enqueue_approved("BK-2026-0001", "subject", 1, iter(sent), approved, actor="dpo", now=NOW, batch=2)
+    assert outbox.check_queued("BK-2026-0001", "subject", 1, iter(approved.items())) == 5
+    other = {k: v for k, v in approved.items() if k != sent[0].recipient} | {sent[1].recipient: "0" * 64,
+                                                                            "u-new": "1" * 64}
+    with pytest.raises(ConflictError) as refused:
+        outbox.check_queued("BK-2026-0001", "subject", 1, other)
+    message = str(refused.value)
+    assert "1 messages differ" in message and "1 recipients were not in the approved set" in message
+    assert "1 approved recipients are no longer in the recipient list" in message
+    shown = {p.message for p in refused.value.problems}
+    assert {f"changed: {sent[1].recipient}", f"not approved: {sent[0].recipient}", "missing: u-new"} == shown
+
+
+def test_unapproved_and_missing_recipients_queue_nothing(any_store):
+    outbox = Outbox(any_store)
+    sent = messages(6)
+    approved = {m.recipient: m.sha256 for m in sent[1:]} | {"gone": "2" * 64}
+    with pytest.raises(ConflictError) as refused:
+        outbox.enqueue_approved("BK-2026-0001", "subject", 1, iter(sent), approved, actor="dpo", now=NOW, batch=2)
+    assert "1 recipients were not in the approved set" in str(refused.value)
+    assert "1 approved recipients are no longer" in str(refused.value)
+    assert sum(outbox.counts("BK-2026-0001").values()) == 0
+    # the staged table went with the rolled-back transaction: the same store queues the right set afterwards
+    good = {m.recipient: m.sha256 for m in sent}
+    assert outbox.enqueue_approved("BK-2026-0001", "subject", 1, iter(sent), good, actor="dpo", now=NOW) == 6

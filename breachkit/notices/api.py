@@ -24,7 +24,7 @@ from breachkit.notices.compose import (
 )
 from breachkit.notices.context import ReportType
 from breachkit.notices.coverage import LanguageReport, language_report
-from breachkit.notices.outbox import Row, State, approval_mismatch
+from breachkit.notices.outbox import Row, State
 from breachkit.notices.render import AUTHORITY_FORMATS, AuthorityFormat, RenderSummary, render_all, render_authority
 from breachkit.notices.render import write_authority as write_authority_files
 from breachkit.notices.report_language import ReportLanguage, report_language
@@ -210,20 +210,14 @@ def send_notices(session: Session, incident_id: str, *, recipients: Path | None 
         record_check_override(session, checked, "sending the notices", override_reason or "",
                               accept_fallback=accept_fallback)
     approval = latest_approval(session, incident, version)
-    approved = store.approvals.hashes(approval.id)
     outbox = store.outbox
-    queued = outbox.version_hashes(incident.id, "subject", version)
-    if queued:  # an earlier run queued it: the outbox must hold exactly the approved bytes
-        if queued != approved:
-            raise approval_mismatch(incident.id, version, [r for r in queued if r in approved and
-                                                           queued[r] != approved[r]],
-                                    [r for r in queued if r not in approved], [r for r in approved if r not in queued])
-        result.already = len(queued)
-    else:
+    # an earlier run queued it: the outbox must hold exactly the approved bytes (compared in the database)
+    result.already = outbox.check_queued(incident.id, "subject", version, store.approvals.pairs(approval.id))
+    if not result.already:
         messages = outgoing(incident, people, context, env, config, version=version, reason=reason,
                             now=approval.approved_at)
-        result.queued = outbox.enqueue_approved(incident.id, "subject", version, messages, approved,
-                                                actor=session.actor, now=now)
+        result.queued = outbox.enqueue_approved(incident.id, "subject", version, messages,
+                                                store.approvals.pairs(approval.id), actor=session.actor, now=now)
         result.rejected = list(people.rejected)  # known once the recipients have been read
     if not queue_only:
         if on_start is not None:

@@ -21,11 +21,12 @@ sender who approved it themselves.
 from __future__ import annotations
 
 import hashlib
+import tempfile
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import IO, Literal
 
 from pydantic import Field
 
@@ -106,32 +107,37 @@ def approve_notices(session: Session, incident_id: str, *, version: int, reason:
                                   overwrite)
     config = session.config
     decision = require_subject_decision(store, incident)
-    queued = store.outbox.version_hashes(incident.id, "subject", version)
+    queued = sum(store.outbox.version_states(incident.id, "subject", version).values())
     if queued:
         raise UsageError(f"{incident.id}: version {version} of the subject notices is already in the outbox "
-                         f"({len(queued)} messages): a changed notice is a new version",
+                         f"({queued} messages): a changed notice is a new version",
                          field="version", hint=f"approve --version {version + 1}")
     env = environment_from_config(config)
     people = load_recipients(store, incident, env, recipients)
-    hashes: dict[str, str] = {}
     per_locale: Counter[str] = Counter()
     per_kind: Counter[str] = Counter()
     context = notice_context(store, config, incident)
     languages = language_report(people, context, env)
-    for message in outgoing(incident, people, context, env, config, version=version, reason=decision, now=now):
-        hashes[message.recipient] = message.sha256
-        per_locale[message.locale] += 1
-        per_kind[message.notice_kind] += 1
-    if not hashes:
-        raise UsageError(f"{incident.id}: there is no one to write to (no valid recipient)")
-    rejected = len({p.location.line for p in people.rejected})
-    approval = store.approvals.add(incident.id, kind="subject", version=version, hashes=hashes,
-                                   summary={"per_locale": dict(sorted(per_locale.items())),
-                                            "per_kind": dict(sorted(per_kind.items())), "rejected": rejected,
-                                            "skipped": len(people.skipped),
-                                            "recipients": str(recipients) if recipients else "subject list",
-                                            "decision": decision},
-                                   actor=session.actor, now=now, reason=reason)
+    # (recipient, hash) pairs spooled to an unnamed 0600 file while rendering, so that neither the set nor the
+    # rendering sits in memory or inside the store's write transaction; the store sorts them into the manifest
+    with tempfile.TemporaryFile("w+", encoding="utf-8", newline="\n", dir=session.workspace.tmp) as spool:
+        count = 0
+        for message in outgoing(incident, people, context, env, config, version=version, reason=decision, now=now):
+            spool.write(f"{message.recipient}\t{message.sha256}\n")
+            count += 1
+            per_locale[message.locale] += 1
+            per_kind[message.notice_kind] += 1
+        if not count:
+            raise UsageError(f"{incident.id}: there is no one to write to (no valid recipient)")
+        spool.seek(0)
+        rejected = len({p.location.line for p in people.rejected})
+        approval = store.approvals.add(incident.id, kind="subject", version=version, hashes=_pairs(spool),
+                                       summary={"per_locale": dict(sorted(per_locale.items())),
+                                                "per_kind": dict(sorted(per_kind.items())), "rejected": rejected,
+                                                "skipped": len(people.skipped),
+                                                "recipients": str(recipients) if recipients else "subject list",
+                                                "decision": decision},
+                                       actor=session.actor, now=now, reason=reason)
     # the approver sees who would read another language or miss the incident's own text (send checks it again)
     return ApprovalDocument.of(approval, warnings=[*config.notices.sender_warnings(),
                                                    *(f"language: {line}" for line in languages.lines())])
@@ -216,3 +222,9 @@ def send_plan(session: Session, incident_id: str, *, version: int = 1) -> SendPl
         messages=approval.messages, per_locale=dict(approval.summary.get("per_locale", {})), sender=sender,
         per_kind=dict(approval.summary.get("per_kind", {})),
         outbox=dict(sorted(states.items())), to_send=approval.messages - done, warnings=warnings)
+
+
+def _pairs(spool: IO[str]) -> Iterator[tuple[str, str]]:
+    for line in spool:
+        key, _, value = line.rstrip("\n").partition("\t")
+        yield key, value

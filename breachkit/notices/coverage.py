@@ -67,41 +67,42 @@ def gap(recipient: Recipient, choice: LocaleChoice, incident: IncidentNoticeCont
 
 @dataclass
 class LanguageReport:
-    """Every recipient's language gap (see the module docstring), with the people counted."""
+    """Every recipient's language gap (see the module docstring), counted per group; the first `sample_size`
+    recipients with a gap are kept by name (memory stays fixed however many people are written to: the render
+    summary lists every recipient's languages in its messages)."""
 
     source_locale: str
     recipients: int = 0
-    gaps: list[LanguageGap] = field(default_factory=list)
+    sample_size: int = 100
+    gaps: list[LanguageGap] = field(default_factory=list)  # the first `sample_size` recipients with a gap
+    with_gaps: int = 0  # recipients with a gap, all of them
+    fallback: int = 0  # asked for a language and read another
+    no_locale: int = 0  # asked for none
+    missing_text: int = 0  # their language lacks some of the incident's text
+    _groups: Counter[tuple[str, str, str, tuple[str, ...]]] = field(default_factory=Counter, repr=False)
 
     def add(self, found: LanguageGap | None) -> None:
         self.recipients += 1
-        if found is not None:
+        if found is None:
+            return
+        self.with_gaps += 1
+        if len(self.gaps) < self.sample_size:
             self.gaps.append(found)
-
-    @property
-    def fallback(self) -> list[LanguageGap]:
-        return [g for g in self.gaps if g.other_language and g.requested.strip()]
-
-    @property
-    def no_locale(self) -> list[LanguageGap]:
-        return [g for g in self.gaps if not g.requested.strip()]
-
-    @property
-    def missing_text(self) -> list[LanguageGap]:
-        return [g for g in self.gaps if g.missing]
+        if found.other_language and found.requested.strip():
+            self.fallback += 1
+            self._groups["fallback", base_language(found.requested) or found.requested, found.locale, ()] += 1
+        if not found.requested.strip():
+            self.no_locale += 1
+            self._groups["no_locale", "", found.locale, ()] += 1
+        if found.missing:
+            self.missing_text += 1
+            self._groups["missing_text", "", found.locale, found.missing] += 1
 
     def groups(self) -> tuple[LanguageGroup, ...]:
         """People counted per (kind, language asked for, language read, fields missing), most people first."""
-        counts: Counter[tuple[str, str, str, tuple[str, ...]]] = Counter()
-        for g in self.fallback:
-            counts["fallback", base_language(g.requested) or g.requested, g.locale, ()] += 1
-        for g in self.no_locale:
-            counts["no_locale", "", g.locale, ()] += 1
-        for g in self.missing_text:
-            counts["missing_text", "", g.locale, g.missing] += 1
         order = {"fallback": 0, "missing_text": 1, "no_locale": 2}
         return tuple(LanguageGroup(kind, asked, locale, fields, n) for (kind, asked, locale, fields), n in
-                     sorted(counts.items(), key=lambda kv: (order[kv[0][0]], -kv[1], kv[0])))
+                     sorted(self._groups.items(), key=lambda kv: (order[kv[0][0]], -kv[1], kv[0])))
 
     def for_check(self) -> NoticeLanguages:
         return NoticeLanguages(self.groups(), self.source_locale)
@@ -122,11 +123,12 @@ class LanguageReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {"source_locale": self.source_locale, "recipients": self.recipients,
-                "fallback_language": len(self.fallback), "no_locale": len(self.no_locale),
-                "missing_text": len(self.missing_text),
+                "fallback_language": self.fallback, "no_locale": self.no_locale,
+                "missing_text": self.missing_text,
                 "groups": [{"kind": g.kind, "requested_locale": g.requested, "locale": g.locale,
                             "missing_text": list(g.fields), "people": g.people} for g in self.groups()],
-                "recipients_with_gaps": [g.to_dict() for g in self.gaps]}
+                "recipients_with_gaps_count": self.with_gaps,
+                "recipients_with_gaps": [g.to_dict() for g in self.gaps]}  # the first sample_size of them
 
 
 def language_report(recipients: Iterable[Recipient], incident: IncidentNoticeContext,

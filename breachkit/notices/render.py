@@ -3,9 +3,9 @@
 `render_all` writes what would be sent, for review (``breachkit notices render``)::
 
     <out_dir>/summary.json                  counts per notice kind, locale, country and fallback; rejected and
-                                            skipped rows; messages; `languages`: every recipient who would
-                                            read another language or miss the incident's own text
-                                            (`notices.coverage`)
+                                            skipped rows; messages; `languages`: the recipients who would
+                                            read another language or miss the incident's own text, counted
+                                            per group with the first 100 named (`notices.coverage`)
     <out_dir>/messages/<key>.subject.txt    one file set per recipient, mode 0600, <key> = the subject_id when
     <out_dir>/messages/<key>.txt            it is a safe file name ([A-Za-z0-9][A-Za-z0-9._-]{0,63}), else
     <out_dir>/messages/<key>.html           "_" + a hash of it — never the email address

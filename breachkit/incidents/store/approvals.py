@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import builtins
 import gzip
-import hashlib
 import io
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -16,17 +15,13 @@ from sqlalchemy import insert, select
 
 from breachkit.incidents import tables as t
 from breachkit.incidents.model import Approval
+from breachkit.incidents.store.staged import drop_approved, stage_approved, staged_manifest
 from breachkit.incidents.store.values import as_utc, jsonable
 
 if TYPE_CHECKING:
     from breachkit.incidents.store.core import IncidentStore
 
 _COLUMNS = [c for c in t.approvals.c if c.name != "manifest"]
-
-
-def manifest_bytes(hashes: Mapping[str, str]) -> bytes:
-    """The manifest as text: one "<key>\\t<sha256>" line per message, sorted by key (its SHA-256 is the approval's)."""
-    return "".join(f"{key}\t{hashes[key]}\n" for key in sorted(hashes)).encode("utf-8")
 
 
 def _approval(row: Any) -> Approval:
@@ -39,22 +34,25 @@ class Approvals:
     def __init__(self, store: IncidentStore) -> None:
         self.store = store
 
-    def add(self, incident_id: str, *, kind: str, version: int, hashes: Mapping[str, str], summary: Mapping[str, Any],
+    def add(self, incident_id: str, *, kind: str, version: int,
+            hashes: Mapping[str, str] | Iterable[tuple[str, str]], summary: Mapping[str, Any],
             actor: str, now: datetime, reason: str) -> Approval:
-        """Record an approval with its timeline entry, in one transaction. Refused on a closed incident."""
-        text = manifest_bytes(hashes)
-        digest = hashlib.sha256(text).hexdigest()
+        """Record an approval with its timeline entry, in one transaction. Refused on a closed incident.
+        `hashes`: key → SHA-256, or (key, SHA-256) pairs streamed (sorted into the manifest by the database)."""
         with self.store.transaction() as conn:
             self.store.load(conn, incident_id, lock=True, change="approving notices")
+            messages = stage_approved(conn, hashes)
+            digest, manifest = staged_manifest(conn)
+            drop_approved(conn)
             row_id = conn.execute(insert(t.approvals).values(
                 incident_id=incident_id, kind=kind, version=version, approved_at=now, approved_by=actor,
-                reason=reason, messages=len(hashes), sha256=digest, summary=jsonable(dict(summary)),
-                manifest=gzip.compress(text, mtime=0))).inserted_primary_key
+                reason=reason, messages=messages, sha256=digest, summary=jsonable(dict(summary)),
+                manifest=manifest)).inserted_primary_key
             assert row_id is not None
             self.store.append_entry(conn, incident_id, now, actor, "approved", reason,
-                                    {"kind": kind, "version": version, "messages": len(hashes), "sha256": digest})
+                                    {"kind": kind, "version": version, "messages": messages, "sha256": digest})
         return Approval(id=int(row_id[0]), incident_id=incident_id, kind=kind, version=version, approved_at=now,
-                        approved_by=actor, reason=reason, messages=len(hashes), sha256=digest,
+                        approved_by=actor, reason=reason, messages=messages, sha256=digest,
                         summary=jsonable(dict(summary)))
 
     def list(self, incident_id: str, kind: str | None = None) -> list[Approval]:
@@ -84,15 +82,17 @@ class Approvals:
 
     def hashes(self, approval_id: int) -> dict[str, str]:
         """key → SHA-256 of each approved message (or format)."""
+        return dict(self.pairs(approval_id))
+
+    def pairs(self, approval_id: int) -> Iterator[tuple[str, str]]:
+        """(key, SHA-256) of each approved message, in key order, read line by line (fixed memory)."""
         with self.store.read() as conn:
             data = conn.execute(select(t.approvals.c.manifest).where(t.approvals.c.id == approval_id)).scalar_one()
-        hashes: dict[str, str] = {}
-        with gzip.open(io.BytesIO(bytes(data)), "rt", encoding="utf-8", newline="\n") as lines:  # line by line
+        with gzip.open(io.BytesIO(bytes(data)), "rt", encoding="utf-8", newline="\n") as lines:
             for line in lines:
                 key, _, value = line.rstrip("\n").partition("\t")
                 if key:
-                    hashes[key] = value
-        return hashes
+                    yield key, value
 
     def find_hash(self, incident_id: str, kind: str, sha256: str) -> Approval | None:
         """The latest approval of `kind` one of whose items has this hash (a filed document that was approved)."""

@@ -31,6 +31,9 @@ from sqlalchemy import Connection, bindparam, case, func, insert, or_, select, t
 
 from breachkit.errors import ConflictError, Problem, UsageError
 from breachkit.incidents import tables as t
+from breachkit.incidents.store.staged import approved
+from breachkit.incidents.store.staged import drop_approved as _drop_approved
+from breachkit.incidents.store.staged import stage_approved as _stage_approved
 from breachkit.incidents.store.values import as_utc
 
 if TYPE_CHECKING:
@@ -171,14 +174,14 @@ class Outbox:
         return Queued(added, already, changed)
 
     def enqueue_approved(self, incident_id: str, kind: str, version: int, messages: Iterable[Outgoing],
-                         approved: Mapping[str, str], *, actor: str, now: datetime, batch: int = 500) -> int:
+                         approved: Mapping[str, str] | Iterable[tuple[str, str]], *, actor: str, now: datetime,
+                         batch: int = 500) -> int:
         """Queue a whole approved version in ONE transaction, each message checked against the SHA-256 its
-        approval recorded (`approved`: recipient → hash of the exact bytes). Any message that differs, is not
-        approved, or is missing refuses the whole set (ConflictError naming how many and why): nothing is queued.
-        The version must not be in the outbox yet (see `version_hashes`)."""
-        changed: list[str] = []
-        unapproved: list[str] = []
-        seen: set[str] = set()
+        approval recorded (`approved`: (recipient, hash of the exact bytes) pairs, as `Approvals.pairs` streams
+        them). Any message that differs, is not approved, or is missing refuses the whole set (ConflictError
+        naming how many and why): nothing is queued. The version must not be in the outbox yet (see
+        `queued_count`). Memory stays fixed: the approved hashes go to a temporary table and the comparison is
+        one query in the database."""
         added = 0
         with self.store.transaction() as conn:
             self.store.load(conn, incident_id, lock=True, change="queuing notices")
@@ -186,17 +189,10 @@ class Outbox:
                     t.outbox.c.incident_id == incident_id, t.outbox.c.kind == kind,
                     t.outbox.c.version == version)).scalar_one():
                 raise ConflictError(f"{incident_id}: version {version} is already in the outbox")
+            _stage_approved(conn, approved)
             rows: list[dict[str, Any]] = []
             reason = ""
             for m in messages:
-                seen.add(m.recipient)
-                expected = approved.get(m.recipient)
-                if expected is None:
-                    unapproved.append(m.recipient)
-                elif expected != m.sha256:
-                    changed.append(m.recipient)
-                if changed or unapproved:
-                    continue  # refused anyway: only count the rest
                 reason = m.reason
                 rows.append({"incident_id": m.incident_id, "recipient": m.recipient, "kind": m.kind,
                              "version": m.version, "address": m.address, "state": State.QUEUED.value,
@@ -207,16 +203,34 @@ class Outbox:
                     added += len(rows)
                     _insert(conn, rows)
                     rows = []
-            missing = sorted(set(approved) - seen)
-            if changed or unapproved or missing:
-                raise approval_mismatch(incident_id, version, changed, unapproved, missing)
             if rows:
                 added += len(rows)
                 _insert(conn, rows)
+            mismatch = _mismatch(conn, incident_id, kind, version)
+            if mismatch is not None:
+                raise approval_mismatch(incident_id, version, *mismatch)  # rolls the whole set back
+            _drop_approved(conn)
             if added:
                 self.store.append_entry(conn, incident_id, now, actor, "queued", reason,
                                         {"kind": kind, "version": version, "messages": added})
         return added
+
+    def check_queued(self, incident_id: str, kind: str, version: int,
+                     approved: Mapping[str, str] | Iterable[tuple[str, str]]) -> int:
+        """The messages of a version an earlier run queued (0: none), after checking that they are exactly the
+        approved ones (ConflictError as `enqueue_approved` otherwise); compared in the database."""
+        with self.store.transaction() as conn:
+            queued = int(conn.execute(select(func.count()).select_from(t.outbox).where(
+                t.outbox.c.incident_id == incident_id, t.outbox.c.kind == kind,
+                t.outbox.c.version == version)).scalar_one())
+            if not queued:
+                return 0
+            _stage_approved(conn, approved)
+            mismatch = _mismatch(conn, incident_id, kind, version)
+            _drop_approved(conn)
+        if mismatch is not None:
+            raise approval_mismatch(incident_id, version, *mismatch)
+        return queued
 
     def version_hashes(self, incident_id: str, kind: str, version: int) -> dict[str, str]:
         """recipient → SHA-256 of the bytes queued for a version (empty: nothing queued yet)."""
@@ -449,23 +463,58 @@ def send_lock(store: IncidentStore, incident_id: str) -> Iterator[None]:
         os.close(fd)
 
 
-def approval_mismatch(incident_id: str, version: int, changed: Sequence[str], unapproved: Sequence[str],
-                      missing: Sequence[str]) -> ConflictError:
+@dataclass(frozen=True)
+class Named:
+    """How many recipients, and the first of them by subject id (for the message)."""
+
+    count: int
+    first: tuple[str, ...]
+
+    @classmethod
+    def of(cls, recipients: Sequence[str]) -> Named:
+        return cls(len(recipients), tuple(recipients[:20]))
+
+
+def approval_mismatch(incident_id: str, version: int, changed: Named, unapproved: Named,
+                      missing: Named) -> ConflictError:
     """The refusal of a set that is not exactly the approved one (recipients by subject id, never by address)."""
     parts = []
-    if changed:
-        parts.append(f"{len(changed)} messages differ from the approved bytes (the incident's facts, the templates, "
-                     "the recipients' data or the configuration changed after the approval)")
-    if unapproved:
-        parts.append(f"{len(unapproved)} recipients were not in the approved set")
-    if missing:
-        parts.append(f"{len(missing)} approved recipients are no longer in the recipient list")
-    shown = [Problem(f"changed: {r}") for r in changed[:20]] + [Problem(f"not approved: {r}") for r in unapproved[:20]]
-    shown += [Problem(f"missing: {r}") for r in missing[:20]]
+    if changed.count:
+        parts.append(f"{changed.count} messages differ from the approved bytes (the incident's facts, the "
+                     "templates, the recipients' data or the configuration changed after the approval)")
+    if unapproved.count:
+        parts.append(f"{unapproved.count} recipients were not in the approved set")
+    if missing.count:
+        parts.append(f"{missing.count} approved recipients are no longer in the recipient list")
+    shown = [Problem(f"changed: {r}") for r in changed.first]
+    shown += [Problem(f"not approved: {r}") for r in unapproved.first]
+    shown += [Problem(f"missing: {r}") for r in missing.first]
     return ConflictError(f"{incident_id}: version {version} is not sent: " + "; ".join(parts) + ". Nothing was queued",
                          problems=shown,
                          hint=f"review the change (`breachkit notices render`), then approve it as a new version: "
                               f"breachkit notices approve {incident_id} --version {version + 1} --reason …")
+
+
+def _mismatch(conn: Connection, incident_id: str, kind: str, version: int) -> tuple[Named, Named, Named] | None:
+    """(changed, unapproved, missing) between the version's rows in the outbox and the staged approved hashes,
+    or None when they are exactly the same set of (recipient, hash)."""
+    o, a = t.outbox.c, approved.c
+    mine = (o.incident_id == incident_id, o.kind == kind, o.version == version)
+
+    def named(column: Any, query: Any) -> Named:
+        count = int(conn.execute(select(func.count()).select_from(query.subquery())).scalar_one())
+        first = conn.execute(query.order_by(column).limit(20)).scalars().all() if count else []
+        return Named(count, tuple(first))
+
+    changed = named(o.recipient, select(o.recipient).join_from(t.outbox, approved, a.recipient == o.recipient)
+                    .where(*mine, a.sha256 != o.sha256))
+    unapproved = named(o.recipient, select(o.recipient).where(
+        *mine, ~select(a.recipient).where(a.recipient == o.recipient).exists()))
+    missing = named(a.recipient, select(a.recipient).where(
+        ~select(o.recipient).where(*mine, o.recipient == a.recipient).exists()))
+    if not (changed.count or unapproved.count or missing.count):
+        return None
+    return changed, unapproved, missing
 
 
 def retry_delay(attempt: int, backoff_seconds: float) -> timedelta:
