@@ -32,6 +32,7 @@ from breachkit.incidents.store import IncidentStore
 from breachkit.incidents.store.scans import AlertMessage
 from breachkit.session import Session
 from breachkit.times import parse_time
+from breachkit.wording import counted
 from breachkit.workspace import Workspace
 
 LEVELS = ("informational", "low", "medium", "high", "critical")
@@ -173,19 +174,21 @@ def _incident_for(incidents: Sequence[Incident], detection: Detection) -> Incide
 
 def alert_text(result: ScanResult, zone_name: str, to_local: Callable[[datetime], str]) -> tuple[str, str]:
     """Subject and body of the on-call alert (the detections' keys are the actors: addresses, account ids)."""
-    lines = [f"breachkit scan: {len(result.new)} new detections between {to_local(result.window.since or UTC_MIN)} "
+    lines = [f"breachkit scan: {counted(len(result.new), 'new detection')} between "
+             f"{to_local(result.window.since or UTC_MIN)} "
              f"and {to_local(result.window.until or UTC_MIN)} ({zone_name}).", ""]
     for d in result.new:
         key = " ".join(f"{k}={v}" for k, v in d.key)
-        lines.append(f"[{d.level}] {d.title} · {key} · {d.count} events · {to_local(d.first_seen)} – "
+        lines.append(f"[{d.level}] {d.title} · {key} · {counted(d.count, 'event')} · {to_local(d.first_seen)} – "
                      f"{to_local(d.last_seen)}")
     lines += ["", "Decide whether this is a personal-data breach; if so, open an incident with the time and",
               "reason you became aware: breachkit incident open --detections FILE (breachkit detect -o ndjson)."]
-    subject = f"[breachkit] {len(result.new)} new detections"
+    subject = f"[breachkit] {counted(len(result.new), 'new detection')}"
     if result.rules is not None and result.rules.news:  # said once: the next run stores the new rule set
         lines += ["", "The scan's rule set changed: what these rules would find is not being looked for.",
                   *result.rules.lines(), "Check them with: breachkit rules check"]
-        subject += f"; {len(result.rules.stopped) + len(result.rules.broken)} rules stopped running or broke"
+        changed = len(result.rules.stopped) + len(result.rules.broken)
+        subject += f"; {counted(changed, 'rule')} stopped running or broke"
     return subject, "\n".join(lines) + "\n"
 
 

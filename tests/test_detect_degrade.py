@@ -65,14 +65,14 @@ def test_check_exits_1_when_no_rule_given_can_run(project, invoke_cli):
 def test_check_exits_1_when_some_rules_given_cannot_run(project, invoke_cli):
     write(project / "extra", good=GOOD, proxy=PROXY)
     out = invoke_cli("rules", "check", "extra", code=1)
-    assert "1 of the rules given cannot run" in out.output and "1 rules ok, 1 cannot run here" in out.output
+    assert "1 of the rules given cannot run" in out.output and "1 rule ok, 1 cannot run here" in out.output
 
 
 def test_check_of_the_configured_set_warns_about_skipped_rules(project, invoke_cli):
     write(project / "rules", good=GOOD, proxy=PROXY)
     out = invoke_cli("rules", "check")
-    assert "1 rules ok, 1 cannot run here (skipped)" in out.output
-    assert "1 rules cannot run here" in out.stderr
+    assert "1 rule ok, 1 cannot run here (skipped)" in out.output
+    assert "1 rule cannot run here" in out.stderr
 
 
 # ------------------------------------------------------------------------------------------ detect
@@ -99,7 +99,7 @@ def test_detect_with_some_configured_rules_skipped_runs_the_rest_and_says_so(ing
     assert result["detections"] and result["rules_run"] == 1
     (skipped,) = result["not_run"]
     assert skipped["kind"] == "skipped" and skipped["title"] == "Download from a suspicious TLD"
-    assert "1 rules did not run (1 skipped)" in out.stderr and "proxy logs" in out.stderr
+    assert "1 rule did not run (1 skipped)" in out.stderr and "proxy logs" in out.stderr
 
 
 def test_detect_with_a_rule_given_explicitly_skipped_is_partial(ingested, invoke_cli):

@@ -162,14 +162,14 @@ def test_a_message_changed_after_approval_is_refused_and_nothing_is_queued(world
     with pytest.raises(ConflictError) as err:
         send_notices(session, iid, recipients=tmp / "subjects.csv")
     # the description is English prose: only the English message (u3) says it
-    assert "1 messages differ from the approved bytes" in err.value.message and "Nothing was queued" in \
+    assert "1 message differs from the approved bytes" in err.value.message and "Nothing was queued" in \
         err.value.message
     assert [p.message for p in err.value.problems] == ["changed: u3"]
     assert sum(notice_status(session, iid).counts.values()) == 0 and not smtp.recorder.received
     # one more person in the list: not approved either
     (tmp / "more.csv").write_text(TABLE + "u4,kim@example.org,Kim,en,DE,contact\n", encoding="utf-8")
     approve_notices(session, iid, version=2, recipients=tmp / "subjects.csv", reason="corrected text")
-    with pytest.raises(ConflictError, match="1 recipients were not in the approved set"):
+    with pytest.raises(ConflictError, match="1 recipient was not in the approved set"):
         send_notices(session, iid, version=2, recipients=tmp / "more.csv")
     assert send_notices(session, iid, version=2, recipients=tmp / "subjects.csv").sent == 3
     with pytest.raises(UsageError, match="already in the outbox"):

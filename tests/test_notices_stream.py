@@ -116,7 +116,7 @@ def test_a_difference_after_whole_batches_were_written_queues_nothing(store):
     outbox = Outbox(store)
     sent = messages(7)
     approved = {m.recipient: m.sha256 for m in sent} | {sent[-1].recipient: "0" * 64}  # the last one differs
-    with pytest.raises(ConflictError, match="1 messages differ"):
+    with pytest.raises(ConflictError, match="1 message differs"):
         outbox.enqueue_approved("BK-2026-0001", "subject", 1, iter(sent), approved, actor="dpo", now=NOW, batch=2)
     assert sum(outbox.counts("BK-2026-0001").values()) == 0
     assert outbox.version_states("BK-2026-0001", "subject", 1) == {}
@@ -158,8 +158,8 @@ def test_a_queued_version_is_checked_against_its_approval_in_the_database(any_st
     with pytest.raises(ConflictError) as refused:
         outbox.check_queued("BK-2026-0001", "subject", 1, other)
     message = str(refused.value)
-    assert "1 messages differ" in message and "1 recipients were not in the approved set" in message
-    assert "1 approved recipients are no longer in the recipient list" in message
+    assert "1 message differs" in message and "1 recipient was not in the approved set" in message
+    assert "1 approved recipient is no longer in the recipient list" in message
     shown = {p.message for p in refused.value.problems}
     assert {f"changed: {sent[1].recipient}", f"not approved: {sent[0].recipient}", "missing: u-new"} == shown
 
@@ -170,8 +170,8 @@ def test_unapproved_and_missing_recipients_queue_nothing(any_store):
     approved = {m.recipient: m.sha256 for m in sent[1:]} | {"gone": "2" * 64}
     with pytest.raises(ConflictError) as refused:
         outbox.enqueue_approved("BK-2026-0001", "subject", 1, iter(sent), approved, actor="dpo", now=NOW, batch=2)
-    assert "1 recipients were not in the approved set" in str(refused.value)
-    assert "1 approved recipients are no longer" in str(refused.value)
+    assert "1 recipient was not in the approved set" in str(refused.value)
+    assert "1 approved recipient is no longer" in str(refused.value)
     assert sum(outbox.counts("BK-2026-0001").values()) == 0
     # the staged table went with the rolled-back transaction: the same store queues the right set afterwards
     good = {m.recipient: m.sha256 for m in sent}

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from breachkit.cli.common import local, parse_time, safe
+from breachkit.wording import counted
 
 if TYPE_CHECKING:
     from zoneinfo import ZoneInfo
@@ -37,10 +38,6 @@ def _wrap(text: str, width: int, indent: int) -> list[str]:
                          break_on_hyphens=False) or [""]
 
 
-def _n(count: int, one: str, many: str | None = None) -> str:
-    return f"{count} {one if count == 1 else (many or one + 's')}"
-
-
 def demo_lines(result: DemoResult, zone: ZoneInfo, width: int, full_table: Path) -> list[str]:
     from breachkit.detect.summary import by_rule
     from breachkit.incidents.api import clock, show_incident
@@ -55,7 +52,7 @@ def demo_lines(result: DemoResult, zone: ZoneInfo, width: int, full_table: Path)
               f"Times in {zone.key}.", width, 0))
     say(["", "1. Logs"])
     say(_wrap(f"   {len(files)} files, {lines:,} lines → {events:,} events, {bad} unreadable"
-              + (f" ({_n(notes, 'note')} in {full_table.name})" if notes else ""), width, 3))
+              + (f" ({counted(notes, 'note')} in {full_table.name})" if notes else ""), width, 3))
     rows = by_rule(result.detections.detections)
     shown = rows[:SHOWN_RULES]
     shown += [r for r in rows[SHOWN_RULES:] if r.rule_id == result.opened_by]
@@ -71,7 +68,8 @@ def demo_lines(result: DemoResult, zone: ZoneInfo, width: int, full_table: Path)
         for r in rest:
             levels[r.level or "no level"] = levels.get(r.level or "no level", 0) + 1
         split = ", ".join(f"{n} {level}" for level, n in levels.items())
-        say(_wrap(f"     + {_n(len(rest), 'more rule')} ({split}): {sum(r.detections for r in rest)} found", width, 7))
+        found = sum(r.detections for r in rest)
+        say(_wrap(f"     + {counted(len(rest), 'more rule')} ({split}): {found} found", width, 7))
     say(_wrap(f"   ▶ opened the incident. Every detection: {full_table}", width, 5))
     if result.incident_id is None or result.config_path is None:
         return out
@@ -86,8 +84,8 @@ def demo_lines(result: DemoResult, zone: ZoneInfo, width: int, full_table: Path)
         state = f"filed {local(d.filed_at, zone)}" if d.filed_at else d.status
         say(_wrap(f"   {d.regime} {d.stage}: {when} · {state}", width, 5))
     say(["", "4. People"])
-    say(_wrap(f"   {_n(result.people, 'person', 'people')} whose data was read; "
-              f"{_n(result.compromised, 'account')} used by someone else (a compromise notice)", width, 3))
+    say(_wrap(f"   {counted(result.people, 'person', 'people')} whose data was read; "
+              f"{counted(result.compromised, 'account')} used by someone else (a compromise notice)", width, 3))
     say(["", "5. Notices: rendered for review, nothing sent"])
     say(_wrap(f"   {(result.review or result.directory).resolve()}", width, 3))
     say(_wrap("   pre-filing check " + ("passed; the initial report is recorded as filed" if result.check_passed

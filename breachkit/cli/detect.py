@@ -9,6 +9,7 @@ import click
 
 from breachkit.cli.common import AppContext, err_console, out_console, parse_time, pass_app, progress_bar, safe
 from breachkit.logs.names import ENGINES
+from breachkit.wording import counted
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -64,7 +65,7 @@ def warn_not_run(not_run: Sequence[NotRun]) -> None:
     for n in not_run:
         kinds[n.kind] = kinds.get(n.kind, 0) + 1
     console = err_console()
-    console.print(f"[yellow]warning:[/] {len(not_run)} rules did not run ("
+    console.print(f"[yellow]warning:[/] {counted(len(not_run), 'rule')} did not run ("
                   + ", ".join(f"{v} {k}" for k, v in sorted(kinds.items())) + "):", highlight=False)
     for n in not_run:
         console.print(f"  {safe(n)}", markup=False, highlight=False)
@@ -84,7 +85,8 @@ def emit(result: DetectionRun, output: str, zone: ZoneInfo, console: Console | N
         click.echo(DetectionsDocument.of(result).to_json())
         return
     missing = f"; {len(result.not_run)} did not run (see stderr)" if result.not_run else ""
-    table = Table(title=f"{len(result.detections)} detections ({result.engine}) from {result.ran} rules{missing}",
+    table = Table(title=f"{counted(len(result.detections), 'detection')} ({result.engine}) from "
+                  f"{counted(result.ran, 'rule')}{missing}",
                   title_justify="left")
     for col in ("level", "rule", "kind", "key", "events", f"first ({zone.key})", "last"):
         table.add_column(col, justify="right" if col == "events" else "left")

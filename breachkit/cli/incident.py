@@ -23,6 +23,7 @@ from breachkit.cli.common import (
 )
 from breachkit.cli.views import deadline_table, task_table
 from breachkit.incidents.model import Status
+from breachkit.wording import counted
 
 STATUSES = [s.value for s in Status]
 
@@ -70,8 +71,8 @@ def open_cmd(app: AppContext, title: str, aware_at: str, justification: str, occ
     if output == "json":
         echo_json({"id": opened.incident.id, "tasks": len(opened.tasks), "detections": opened.detections})
         return
-    out_console().print(f"opened [bold]{opened.incident.id}[/]: {safe(opened.incident.title)} · {len(opened.tasks)} "
-                        f"tasks · {opened.detections} detections")
+    said = f"{counted(len(opened.tasks), 'task')} · {counted(opened.detections, 'detection')}"
+    out_console().print(f"opened [bold]{opened.incident.id}[/]: {safe(opened.incident.title)} · {said}")
     rows = [DeadlineItem.of(opened.incident, d) for d in opened.deadlines]
     out_console().print(deadline_table(rows, app.session.zone, "deadlines", app.session.due_soon))
 
@@ -99,7 +100,7 @@ def list_cmd(app: AppContext, statuses: tuple[str, ...], output: str) -> None:
     if output == "json":
         echo_json([i.model_dump(mode="json") for i in found])
         return
-    table = Table(title=f"{len(found)} incidents", title_justify="left")
+    table = Table(title=counted(len(found), "incident"), title_justify="left")
     for col in ("id", "status", "severity", "title", f"aware ({zone.key})"):
         table.add_column(col)
     for i in found:

@@ -9,6 +9,7 @@ from rich.table import Table
 
 from breachkit.cli.common import AppContext, echo_json, out_console, output_option, pass_app, safe
 from breachkit.logs.names import ENGINES, SEARCH_ENGINES
+from breachkit.wording import counted
 
 
 @click.group()
@@ -31,7 +32,7 @@ def stats(app: AppContext, engine: str | None, output: str) -> None:
     if output == "json":
         echo_json({"events": total, "fields": {k: dataclasses.asdict(v) for k, v in result.items()}})
         return
-    table = Table(title=f"{total:,} events in {store.engine}", title_justify="left")
+    table = Table(title=f"{counted(total, 'event', thousands=True)} in {store.engine}", title_justify="left")
     table.add_column("field")
     table.add_column("present", justify="right")
     table.add_column("distinct", justify="right")
@@ -66,7 +67,7 @@ def check_index_cmd(app: AppContext, pattern: str, engine: str, output: str) -> 
         console.print(table)
         for rule in result.rules:
             say(console, f"cannot run: {rule.title} [{rule.rule_id}]: {'; '.join(rule.problems)}")
-        say(console, f"{len(result.rules)} rules cannot run on {pattern}")
+        say(console, f"{counted(len(result.rules), 'rule')} cannot run on {pattern}")
     if not result.ok:
         raise click.exceptions.Exit(1)
 
@@ -95,4 +96,5 @@ def forget(app: AppContext, source: str, engine: str | None, reason: str | None,
     if output == "json":
         echo_json(dataclasses.asdict(result))
         return
-    say(out_console(), f"removed {result.removed:,} events of source {result.source} from {result.engine}")
+    removed = counted(result.removed, 'event', thousands=True)
+    say(out_console(), f"removed {removed} of source {result.source} from {result.engine}")

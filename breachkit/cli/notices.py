@@ -9,6 +9,7 @@ import click
 
 from breachkit.cli.common import AppContext, echo_json, err_console, out_console, output_option, pass_app, progress_bar
 from breachkit.cli.common import safe as _safe
+from breachkit.wording import counted
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -260,4 +261,4 @@ def resolve_cmd(app: AppContext, incident_id: str, action: str, recipients: tupl
 
     changed = resolve_notices(app.session, incident_id, action=cast(Literal["resend", "sent", "cancel"], action),
                               reason=reason, recipients=recipients or None, include_failed=include_failed)
-    out_console().print(f"{changed} messages: {action}")
+    out_console().print(f"{counted(changed, 'message')}: {action}")

@@ -8,6 +8,7 @@ from typing import Literal, cast
 import click
 
 from breachkit.cli.common import AppContext, err_console, out_console, output_option, pass_app, safe
+from breachkit.wording import counted
 
 
 @click.group("report")
@@ -32,7 +33,7 @@ def register_cmd(app: AppContext, fmt: str, out: Path | None, reason: str) -> No
     if out is None:
         _stdout(result.data)
     else:
-        out_console().print(f"{result.items} incidents → {out}")
+        out_console().print(f"{counted(result.items, 'incident')} → {out}")
 
 
 @report.command("timeline")

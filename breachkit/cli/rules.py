@@ -22,6 +22,7 @@ from breachkit.detect.ruletest import (
     search_engine_factory,
 )
 from breachkit.errors import InputError
+from breachkit.wording import counted
 
 paths_argument = click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 
@@ -49,7 +50,8 @@ def list_cmd(app: AppContext, paths: tuple[Path, ...], output: str) -> None:
         echo_json(listing.to_json())
         return
     ruleset = listing.ruleset
-    table = Table(title=f"{len(listing.entries)} rules ({len(ruleset.correlations)} correlations), "
+    table = Table(title=f"{counted(len(listing.entries), 'rule')} "
+                  f"({counted(len(ruleset.correlations), 'correlation')}), "
                   f"{len(ruleset.skipped)} skipped, {len(ruleset.problems)} broken", title_justify="left")
     for col in ("level", "kind", "title", "logsource", "datasets", "tags", "id"):
         table.add_column(col)

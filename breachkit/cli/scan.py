@@ -9,6 +9,7 @@ import click
 from breachkit.cli.common import AppContext, echo_json, local, out_console, parse_time, pass_app, progress_bar, safe
 from breachkit.cli.detect import LEVELS, warn_not_run
 from breachkit.logs.names import ENGINES
+from breachkit.wording import counted
 
 if TYPE_CHECKING:
     from zoneinfo import ZoneInfo
@@ -59,7 +60,7 @@ def _print(result: ScanResult, level: str, dry_run: bool, zone: ZoneInfo) -> Non
     from rich.table import Table
 
     console = out_console()
-    console.print(f"{result.detections} detections at level ≥ {level}: "
+    console.print(f"{counted(result.detections, 'detection')} at level ≥ {level}: "
                   f"{len(result.new)} new, {sum(map(len, result.linked.values()))} linked to open incidents, "
                   f"{len(result.ongoing)} ongoing"
                   + (" (dry run: nothing linked, alerted or remembered)" if dry_run else ""))

@@ -15,6 +15,7 @@ from breachkit.detect.api import ruleset_from_config
 from breachkit.detect.model import Correlation, NotRun, Rule, RuleSet
 from breachkit.errors import InputError, Location, Problem
 from breachkit.session import Session
+from breachkit.wording import counted
 
 
 def load_ruleset(session: Session, paths: Sequence[Path] = ()) -> RuleSet:
@@ -71,7 +72,9 @@ class RuleCheck:
     @property
     def warning(self) -> str | None:
         skipped = len(self.ruleset.skipped)
-        return f"{skipped} rules cannot run here (listed above)" if skipped and self.problem is None else None
+        if not skipped or self.problem is not None:
+            return None
+        return f"{counted(skipped, 'rule')} cannot run here (listed above)"
 
 
 def check_rules(session: Session, paths: Sequence[Path] = ()) -> RuleCheck:
@@ -79,12 +82,13 @@ def check_rules(session: Session, paths: Sequence[Path] = ()) -> RuleCheck:
     why, SigmaHQ's validators' findings (`ruleset.lint`), per-rule warnings (`rule.warnings`)."""
     ruleset = load_ruleset(session, paths)
     total = len(ruleset.rules) + len(ruleset.correlations)
-    summary = (f"{total} rules ok, {len(ruleset.skipped)} cannot run here (skipped), {len(ruleset.problems)} "
-               f"problems, in {len(ruleset.files)} files")
+    summary = (f"{counted(total, 'rule')} ok, {len(ruleset.skipped)} cannot run here (skipped), "
+               f"{counted(len(ruleset.problems), 'problem')}, in {counted(len(ruleset.files), 'file')}")
     skipped = [Problem(f"skipped: {s.meta.title}: {s.reason}", Location(s.meta.path)) for s in ruleset.skipped]
     problem: InputError | None = None
     if ruleset.problems:
-        problem = InputError(f"{len(ruleset.problems)} problems in {len(ruleset.files)} rule files ({summary})",
+        where = counted(len(ruleset.files), "rule file")
+        problem = InputError(f"{counted(len(ruleset.problems), 'problem')} in {where} ({summary})",
                              problems=list(ruleset.problems), hint="fix the rules listed above")
     elif not ruleset.alerting:
         problem = InputError(f"no rule can run ({summary})", problems=skipped,

@@ -25,6 +25,7 @@ from breachkit.detect.correlate import (
 from breachkit.detect.engines import Engine, QueryFailed, Row, TimeWindow
 from breachkit.detect.model import Correlation, NotRun, Rule, RuleMeta, RuleSet
 from breachkit.errors import BreachkitError, InputError, Location, PartialFailure, Problem, UsageError
+from breachkit.wording import counted
 
 # The fields a single-event detection is keyed by (who did it), in this order.
 KEY_FIELDS = ("source.ip", "user.id", "user.name")
@@ -237,6 +238,6 @@ def verdict(result: DetectionRun, *, explicit: Collection[str] = (),
                       if _under(n.location.path, explicit) or (n.meta is not None and n.meta.id in explicit_ids)]
     if result.broken or explicit_skips:
         bad = len(result.broken) + len(explicit_skips)
-        return PartialFailure(f"{bad} of {bad + result.ran} rules did not run; the detections above are from "
-                              f"the {result.ran} that did", problems=problems)
+        return PartialFailure(f"{bad} of {counted(bad + result.ran, 'rule')} did not run; the detections above are "
+                              f"from the {result.ran} that did", problems=problems)
     return None

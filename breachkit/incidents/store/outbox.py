@@ -35,6 +35,7 @@ from breachkit.incidents.store.staged import approved
 from breachkit.incidents.store.staged import drop_approved as _drop_approved
 from breachkit.incidents.store.staged import stage_approved as _stage_approved
 from breachkit.incidents.store.values import as_utc
+from breachkit.wording import counted
 
 if TYPE_CHECKING:
     from breachkit.incidents.store.core import IncidentStore
@@ -480,12 +481,14 @@ def approval_mismatch(incident_id: str, version: int, changed: Named, unapproved
     """The refusal of a set that is not exactly the approved one (recipients by subject id, never by address)."""
     parts = []
     if changed.count:
-        parts.append(f"{changed.count} messages differ from the approved bytes (the incident's facts, the "
-                     "templates, the recipients' data or the configuration changed after the approval)")
+        parts.append(f"{counted(changed.count, 'message differs', 'messages differ')} from the approved bytes (the "
+                     "incident's facts, the templates, the recipients' data or the configuration changed after the "
+                     "approval)")
     if unapproved.count:
-        parts.append(f"{unapproved.count} recipients were not in the approved set")
+        parts.append(f"{counted(unapproved.count, 'recipient was', 'recipients were')} not in the approved set")
     if missing.count:
-        parts.append(f"{missing.count} approved recipients are no longer in the recipient list")
+        parts.append(f"{counted(missing.count, 'approved recipient is', 'approved recipients are')} no longer in the "
+                     "recipient list")
     shown = [Problem(f"changed: {r}") for r in changed.first]
     shown += [Problem(f"not approved: {r}") for r in unapproved.first]
     shown += [Problem(f"missing: {r}") for r in missing.first]
