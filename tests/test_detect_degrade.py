@@ -110,10 +110,13 @@ def test_detect_with_a_rule_given_explicitly_skipped_is_partial(ingested, invoke
     assert "1 of 2 rules did not run" in out.stderr
 
 
-def test_a_broken_file_among_good_ones_degrades_not_blinds(ingested, invoke_cli):
+def test_a_broken_file_among_good_ones_degrades_not_blinds(ingested, invoke_cli, fault_report):
     write(ingested / "rules", good=GOOD, broken=BROKEN, failures=FAILURES)
     out = invoke_cli("detect", "-o", "json", code=4)
     result = json.loads(out.stdout)
+    # lost: the good rules' detections missing because a broken file sat beside them
+    fault_report.record("rules.broken_among_good", tried=1,
+                        lost=len({"Exports", "Failed logins"} - {d["title"] for d in result["detections"]}))
     assert {d["title"] for d in result["detections"]} == {"Exports", "Failed logins"}
     (broken,) = result["not_run"]
     assert broken["kind"] == "broken" and broken["path"].endswith("broken.yml") and "YAML syntax" in broken["reason"]
