@@ -176,3 +176,38 @@ def test_unapproved_and_missing_recipients_queue_nothing(any_store):
     # the staged table went with the rolled-back transaction: the same store queues the right set afterwards
     good = {m.recipient: m.sha256 for m in sent}
     assert outbox.enqueue_approved("BK-2026-0001", "subject", 1, iter(sent), good, actor="dpo", now=NOW) == 6
+
+
+def test_duplicates_are_found_across_the_compact_keys_merges(monkeypatch):
+    """The duplicate check keeps digests in sorted arrays merged every FLUSH keys: a duplicate of a row long
+    merged, of one still in the recent keys, and of a key whose digest ends in any byte are all found."""
+    from breachkit.notices import recipients as R
+
+    monkeypatch.setattr(R._FirstRows, "FLUSH", 3)
+    first = R._FirstRows()
+    keys = [f"user-{i}" for i in range(50)] + ["", "ünïcödé", "\udcff-lone-surrogate"]
+    for row, key in enumerate(keys, start=1):
+        assert first.get(key) is None
+        first.add(key, row)
+    assert [first.get(k) for k in keys] == list(range(1, len(keys) + 1))
+    assert first.get("user-50") is None and first.get("User-1") is None
+    frame = pd.DataFrame({"subject_id": [f"u{i}" for i in range(10)] + ["u2", "u9"],
+                          "email": [f"p{i}@example.org" for i in range(10)] + ["x@example.org", "P3@EXAMPLE.ORG"],
+                          "locale": ["en"] * 12})
+    got = recipients_from_frame(frame, locales=ENV.locales, default_locale="en")
+    assert len(got.recipients) == 10
+    assert [p.message for p in got.rejected] == ["duplicate subject_id (first in row 3)",
+                                                 "duplicate subject_id (first in row 10)",
+                                                 "duplicate email address (same as row 4)"]
+
+
+def test_per_person_notes_are_kept_up_to_a_cap_and_counted_beyond(monkeypatch):
+    from breachkit.notices import recipients as R
+
+    monkeypatch.setattr(R, "NOTES_KEPT", 5)
+    frame = pd.DataFrame({"subject_id": [f"u{i}" for i in range(12)],
+                          "email": [f"p{i}@example.org" for i in range(12)], "locale": ["sv"] * 12})
+    got = recipients_from_frame(frame, locales=ENV.locales, default_locale="en")
+    assert len(got.recipients) == 12 and len(got.notes) == 6
+    assert all("no sv template" in p.message for p in got.notes[:5])
+    assert got.notes[-1].message.startswith("… and 7 more notes")

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import enum
+import hashlib
 import json
 import math
 import re
@@ -31,6 +32,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import email_validator
+import numpy as np
 import pandas as pd
 
 from breachkit.errors import InputError, Location, Problem
@@ -310,20 +312,84 @@ def validate_records(records: Iterable[tuple[int, Mapping[str, Any]]], *, source
     return Recipients(source, accepted, check.rejected, check.notes, check.skipped)
 
 
+NOTES_KEPT = 200  # notes kept by name per pass; the rest are counted (each message's entry names its locale)
+
+
+class _Notes(list[Problem]):
+    """The first NOTES_KEPT notes; `more` counts the rest (a per-person note, such as a language without
+    templates, must not grow memory with a million people: the language report counts them per group)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.more = 0
+
+    def append(self, problem: Problem) -> None:
+        if len(self) < NOTES_KEPT:
+            super().append(problem)
+        else:
+            self.more += 1
+
+    def closed(self, source: str) -> list[Problem]:
+        """The notes, ending with how many more there were."""
+        tail = [Problem(f"… and {self.more} more notes like these (summary.json's messages list every person's "
+                        "language)", Location(source))] if self.more else []
+        return [*self, *tail]
+
+
+class _FirstRows:
+    """key → the row it was first accepted in, in about 24 bytes per key however long the key: a 120-bit BLAKE2b
+    digest (plus a 0x01 byte, so that numpy's fixed-width bytes never drop a trailing NUL) and the row, in sorted
+    numpy arrays, with the latest keys in a small dict merged in every FLUSH keys. A dict of the strings took
+    about ten times as much per person."""
+
+    FLUSH = 8192
+
+    def __init__(self) -> None:
+        self._recent: dict[bytes, int] = {}
+        self._keys = np.empty(0, dtype="S16")
+        self._rows = np.empty(0, dtype=np.int64)
+
+    @staticmethod
+    def _digest(key: str) -> bytes:
+        return hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=15).digest() + b"\x01"
+
+    def get(self, key: str) -> int | None:
+        digest = self._digest(key)
+        row = self._recent.get(digest)
+        if row is not None or not len(self._keys):
+            return row
+        i = int(np.searchsorted(self._keys, digest))
+        return int(self._rows[i]) if i < len(self._keys) and self._keys[i] == digest else None
+
+    def add(self, key: str, row: int) -> None:
+        self._recent[self._digest(key)] = row
+        if len(self._recent) >= self.FLUSH:
+            keys = np.concatenate([self._keys, np.array(list(self._recent), dtype="S16")])
+            rows = np.concatenate([self._rows, np.fromiter(self._recent.values(), dtype=np.int64)])
+            order = np.argsort(keys, kind="stable")
+            self._keys, self._rows = keys[order], rows[order]
+            self._recent = {}
+
+
 class RowValidator:
     """`validate_records` one row at a time: what it keeps between rows is the duplicate check's keys (each
-    accepted subject_id and normalised address) and the problems found."""
+    accepted subject_id and normalised address, as digests: `_FirstRows`), the problems found (notes: the first
+    NOTES_KEPT, then counted)."""
 
     def __init__(self, source: str, locales: Collection[str] | None, default_locale: str) -> None:
         self.source, self.locales, self.default_locale = source, locales, default_locale
         self.rejected: list[Problem] = []
-        self.notes: list[Problem] = []
+        self._notes = _Notes()
         self.skipped: list[Problem] = []
-        self.first_id: dict[str, int] = {}
-        self.first_email: dict[str, int] = {}
+        self.first_id = _FirstRows()
+        self.first_email = _FirstRows()
+
+    @property
+    def notes(self) -> list[Problem]:
+        return self._notes.closed(self.source)
 
     def __call__(self, row: int, record: Mapping[str, Any]) -> Recipient | None:
-        source, notes = self.source, self.notes
+        source, notes = self.source, self._notes
 
         def at(column: str, row: int = row) -> Location:
             return Location(source, row, column)
@@ -340,9 +406,8 @@ class RowValidator:
         subject_id = _text(record.get(S.SUBJECT_ID))
         if not subject_id:
             errors.append(Problem("missing subject_id", at(S.SUBJECT_ID)))
-        elif subject_id in self.first_id:
-            errors.append(Problem(f"duplicate subject_id (first in row {self.first_id[subject_id]})",
-                                  at(S.SUBJECT_ID)))
+        elif (first := self.first_id.get(subject_id)) is not None:
+            errors.append(Problem(f"duplicate subject_id (first in row {first})", at(S.SUBJECT_ID)))
         raw_email, email = _text(record.get(S.EMAIL)), ""
         if not raw_email:
             errors.append(Problem("missing email address", at(S.EMAIL)))
@@ -352,10 +417,8 @@ class RowValidator:
             except email_validator.EmailNotValidError as exc:
                 errors.append(Problem(f"not a valid email address: {exc}", at(S.EMAIL)))
             else:
-                key = email.casefold()
-                if key in self.first_email:
-                    errors.append(Problem(f"duplicate email address (same as row {self.first_email[key]})",
-                                          at(S.EMAIL)))
+                if (same := self.first_email.get(email.casefold())) is not None:
+                    errors.append(Problem(f"duplicate email address (same as row {same})", at(S.EMAIL)))
         raw_locale = _text(record.get(S.LOCALE))
         locale = canonical_locale(raw_locale) if raw_locale else ""
         if locale is None:
@@ -368,8 +431,8 @@ class RowValidator:
             self.rejected.extend(errors)
             return None
         assert locale is not None
-        self.first_id[subject_id] = row
-        self.first_email[email.casefold()] = row
+        self.first_id.add(subject_id, row)
+        self.first_email.add(email.casefold(), row)
         return _recipient(row, record, subject_id, email, locale, notes, at)
 
 
