@@ -110,18 +110,23 @@ def check_cmd(app: AppContext, incident_id: str, report_type: str, reference: st
     if output == "json":
         echo_json(doc)
     else:
-        table = Table(title=f"{doc.incident}: pre-filing check ({doc.report_type} report, subject list "
-                            f"{'v' + str(doc.subject_list) if doc.subject_list else 'none'})", title_justify="left")
-        for col in ("", "field", "finding", "to fix"):
-            table.add_column(col)
-        for f in doc.findings:
-            table.add_row(f.severity, safe(f.field), safe(f.message), safe(f.hint),
-                          style="red" if f.severity == "error" else "yellow")
-        out_console().print(table)
-        out_console().print(f"{doc.errors} errors, {doc.warnings} warnings: "
+        title = (f"{doc.incident}: pre-filing check ({doc.report_type} report, subject list "
+                 f"{'v' + str(doc.subject_list) if doc.subject_list else 'none'})")
+        if doc.findings:
+            table = Table(title=title, title_justify="left")
+            for col in ("", "field", "finding", "to fix"):
+                table.add_column(col)
+            for f in doc.findings:
+                table.add_row(f.severity, safe(f.field), safe(f.message), safe(f.hint),
+                              style="red" if f.severity == "error" else "yellow")
+            out_console().print(table)
+        else:
+            out_console().print(f"{title}: no findings")
+        out_console().print(f"{counted(doc.errors, 'error')}, {counted(doc.warnings, 'warning')}: "
                             + ("ready to file" if doc.passed else "not ready (errors block filing and sending)"))
     if not doc.passed:
-        raise InputError(f"{doc.errors} error{'s' if doc.errors != 1 else ''} block filing and sending",
+        verb = "blocks" if doc.errors == 1 else "block"
+        raise InputError(f"{counted(doc.errors, 'error')} {verb} filing and sending",
                          path=doc.incident, hint="fix the fields listed, or override with --override-check --reason")
 
 
