@@ -21,9 +21,8 @@ def env(tmp_path, monkeypatch, invoke_cli):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("BREACHKIT_ACTOR", "cron@heimwatt.example")
     server = start_server()
-    for key, value in (("HOST", server.host), ("PORT", str(server.port)), ("SECURITY", "none"),
-                       ("SENDER", "security@heimwatt.example")):
-        monkeypatch.setenv(f"BREACHKIT_NOTICES__SMTP__{key}", value)
+    for key, value in server.environment(sender="security@heimwatt.example").items():
+        monkeypatch.setenv(key, value)
     monkeypatch.setenv("BREACHKIT_SCAN__ALERT_TO", '["soc@heimwatt.example"]')
     shutil.copy(SAMPLES / "app-api.jsonl.gz", tmp_path / "app-api.jsonl.gz")
     invoke = invoke_cli

@@ -94,9 +94,8 @@ def test_demo_decide_approve_send_file_then_the_disclosure_record_verifies(tmp_p
     monkeypatch.chdir(tmp_path / "demo")
     server = start_server()
     try:
-        for key, value in (("HOST", server.host), ("PORT", str(server.port)), ("SECURITY", "none"),
-                           ("RATE_PER_SECOND", "100000")):
-            monkeypatch.setenv(f"BREACHKIT_NOTICES__SMTP__{key}", value)
+        for key, value in server.environment(rate_per_second="100000").items():
+            monkeypatch.setenv(key, value)
         iid = "BK-2026-0001"
         monkeypatch.setenv("BREACHKIT_ACTOR", "management@heimwatt.example")
         invoke_cli("incident", "decide", iid, "--subjects", "yes", "--reason", "customer records read: high risk")

@@ -164,9 +164,8 @@ def test_a_rule_the_engine_rejects_fails_alone(tmp_path):
 @pytest.fixture
 def scanning(ingested, monkeypatch):
     server = start_server()
-    for key, value in (("HOST", server.host), ("PORT", str(server.port)), ("SECURITY", "none"),
-                       ("SENDER", "security@heimwatt.example")):
-        monkeypatch.setenv(f"BREACHKIT_NOTICES__SMTP__{key}", value)
+    for key, value in server.environment(sender="security@heimwatt.example").items():
+        monkeypatch.setenv(key, value)
     monkeypatch.setenv("BREACHKIT_SCAN__ALERT_TO", '["soc@heimwatt.example"]')
     monkeypatch.setenv("BREACHKIT_ACTOR", "cron@heimwatt.example")
     yield ingested, server

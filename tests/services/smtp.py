@@ -119,6 +119,12 @@ class SmtpServer:
         if self.controller.loop.is_running():
             self.controller.stop()
 
+    def environment(self, **more: str) -> dict[str, str]:
+        """The BREACHKIT_NOTICES__SMTP__* variables that point breachkit at this (plain) server; `more` adds
+        settings by name (sender="…", rate_per_second="…")."""
+        values = {"host": self.host, "port": str(self.port), "security": "none", **more}
+        return {f"BREACHKIT_NOTICES__SMTP__{key.upper()}": value for key, value in values.items()}
+
 
 def start_server(*, tls: str = "none", username: str | None = None, password: str | None = None,
                  cert_dir: Path | None = None) -> SmtpServer:
