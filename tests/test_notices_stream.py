@@ -211,3 +211,23 @@ def test_per_person_notes_are_kept_up_to_a_cap_and_counted_beyond(monkeypatch):
     assert len(got.recipients) == 12 and len(got.notes) == 6
     assert all("no sv template" in p.message for p in got.notes[:5])
     assert got.notes[-1].message.startswith("… and 7 more notes")
+
+
+def test_a_stored_subject_list_is_written_in_row_groups_of_bounded_size(tmp_path):
+    """The notices stream a stored list back batch by batch; a reader decodes a whole row group at once, so the
+    list is stored in groups of ROW_GROUP people, not one group of everyone."""
+    import pyarrow.parquet as pq
+
+    from breachkit.subjects import store as subjects_store
+
+    people = 2 * subjects_store.ROW_GROUP + 5
+    frame = pd.DataFrame({"subject_id": [f"u{i}" for i in range(people)],
+                          "email": [f"p{i}@example.org" for i in range(people)]})
+    with IncidentStore(f"sqlite:///{tmp_path}/incidents.db") as s:
+        s.open_incident({"title": "Enumeration", "aware_at": NOW, "aware_justification": "confirmed"},
+                        actor="a", now=NOW)
+        subjects_store.save_build(s, "BK-2026-0001", frame, {}, engine="local", actor="a", now=NOW)
+        stored = s.subject_lists.get("BK-2026-0001")
+    assert stored is not None
+    groups = pq.ParquetFile(io.BytesIO(stored.table_parquet)).metadata
+    assert groups.num_rows == people and groups.num_row_groups == 3
