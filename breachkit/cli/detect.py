@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
     from breachkit.detect.model import NotRun
     from breachkit.detect.run import DetectionRun
+    from breachkit.errors import BreachkitError
 
 LEVELS = ("informational", "low", "medium", "high", "critical")
 
@@ -54,7 +55,7 @@ def detect_cmd(app: AppContext, since: str | None, until: str | None, rule_ids: 
     emit(result, output, app.session.zone)
     warn_not_run(result.not_run)
     if result.incomplete is not None:
-        raise result.incomplete
+        raise not_repeated(result.incomplete, result.not_run)
 
 
 def warn_not_run(not_run: Sequence[NotRun]) -> None:
@@ -69,6 +70,13 @@ def warn_not_run(not_run: Sequence[NotRun]) -> None:
                   + ", ".join(f"{v} {k}" for k, v in sorted(kinds.items())) + "):", highlight=False)
     for n in not_run:
         console.print(f"  {safe(n)}", markup=False, highlight=False)
+
+
+def not_repeated(error: BreachkitError, listed: Sequence[NotRun]) -> BreachkitError:
+    """`error` without the problems `warn_not_run` has just listed (each rule that did not run is said once)."""
+    said = {n.problem() for n in listed}
+    error.problems = [p for p in error.problems if p not in said]
+    return error
 
 
 def emit(result: DetectionRun, output: str, zone: ZoneInfo, console: Console | None = None) -> None:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import click
 
 from breachkit.cli.common import AppContext, echo_json, local, out_console, parse_time, pass_app, progress_bar, safe
-from breachkit.cli.detect import LEVELS, warn_not_run
+from breachkit.cli.detect import LEVELS, not_repeated, warn_not_run
 from breachkit.logs.names import ENGINES
 from breachkit.wording import counted
 
@@ -53,7 +53,7 @@ def scan_cmd(app: AppContext, engine: str | None, since: str | None, level: str 
     else:
         _print(result, level or session.config.scan.min_level, dry_run, zone)
     if result.run.incomplete is not None:
-        raise result.run.incomplete
+        raise not_repeated(result.run.incomplete, result.run.not_run)
 
 
 def _print(result: ScanResult, level: str, dry_run: bool, zone: ZoneInfo) -> None:

@@ -96,6 +96,10 @@ class NotRun:
         what = f"{self.meta.title}: " if self.meta is not None else ""
         return f"{self.kind}: {where + ': ' if where else ''}{what}{self.reason}"
 
+    def problem(self) -> Problem:
+        """As one of an error's problems (`run.verdict`)."""
+        return Problem(f"{self.kind}: {self.label}: {self.reason}", self.location)
+
 
 @dataclass(frozen=True)
 class RuleSet:

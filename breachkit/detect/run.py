@@ -24,7 +24,7 @@ from breachkit.detect.correlate import (
 )
 from breachkit.detect.engines import Engine, QueryFailed, Row, TimeWindow
 from breachkit.detect.model import Correlation, NotRun, Rule, RuleMeta, RuleSet
-from breachkit.errors import BreachkitError, InputError, Location, PartialFailure, Problem, UsageError
+from breachkit.errors import BreachkitError, InputError, Location, PartialFailure, UsageError
 from breachkit.wording import counted
 
 # The fields a single-event detection is keyed by (who did it), in this order.
@@ -227,7 +227,7 @@ def verdict(result: DetectionRun, *, explicit: Collection[str] = (),
     - rules of the configured sets skipped (e.g. SigmaHQ proxy rules, no proxy data) → None: they are
       listed as warnings, the run is complete for the data there is.
     """
-    problems = [Problem(f"{n.kind}: {n.label}: {n.reason}", n.location) for n in result.not_run]
+    problems = [n.problem() for n in result.not_run]
     if result.ran == 0:
         if not result.not_run:
             return UsageError("nothing was run: no rule matches the selection",
