@@ -418,11 +418,11 @@ def step_prepare(tmp: Path, args: argparse.Namespace, timed: Callable[..., Any])
             fields={"description": "An installer's token was used to read customers' consumption data.",
                     "data_categories": ["contact", "usage"]})
         iid = opened.incident.id
-        save_build(session.store, iid, table, {"counts": {"people": len(table)}}, engine="local",
-                   actor=session.actor, now=session.now())
+        stored = save_build(session.store, iid, table, {"counts": {"people": len(table)}}, engine="local",
+                            actor=session.actor, now=session.now())
         decisions_api.decide(session, iid, subjects=True, reason="high risk: consumption data of each household")
     (tmp / f"notices-{size}" / "incident.txt").write_text(iid, encoding="utf-8")
-    return {"people": len(table)}
+    return {"people": len(table), "list_bytes": len(stored.table_parquet)}
 
 
 def step_render(tmp: Path, args: argparse.Namespace, timed: Callable[..., Any]) -> dict[str, Any]:
@@ -579,7 +579,8 @@ def main() -> None:
             t0 = time.perf_counter()
             prepared = run_child("prepare", tmp, sized)
             print(f"  (incident and subject list of {prepared['info']['people']:,} people saved in "
-                  f"{time.perf_counter() - t0:.0f} s)")
+                  f"{time.perf_counter() - t0:.0f} s; the stored list is {prepared['info']['list_bytes'] / 2**20:.1f} "
+                  "MiB of Parquet, which each step reads back whole)")
             steps = ["render", *(["render-folder"] if args.render_folder else []), "approve", "queue"]
             for step in steps:
                 show(step, run_child(step, tmp, sized))
