@@ -24,9 +24,8 @@ from breachkit.logs.schema import FIELD_TYPES, FieldType
 
 # SQL here is built from the IR compiler and the schema's quoted field names, never from input text.
 
-__all__ = ["ElasticsearchEngine", "Engine", "LocalEngine", "QueryFailed", "ReferenceEngine", "Row", "SearchEngine",
-           "TimeWindow", "bucket_counts"]
-ElasticsearchEngine = SearchEngine  # the name before OpenSearch joined
+__all__ = ["Engine", "LocalEngine", "QueryFailed", "ReferenceEngine", "Row", "SearchEngine", "TimeWindow",
+           "bucket_counts"]
 
 # DuckDB errors caused by the query itself (not by the database file, memory or the connection).
 _QUERY_ERRORS = (duckdb.ProgrammingError, duckdb.DataError, duckdb.NotSupportedError)
@@ -64,7 +63,6 @@ class LocalEngine:
     sparse_limit = 300
 
     def __init__(self, store: LocalStore) -> None:
-        self.store = store
         # A cursor of its own (DuckDB: a connection to the same database): its session settings and the
         # candidate table registered while narrowing stay its own, not the store's shared connection's.
         self.con = store.con.cursor()

@@ -26,6 +26,7 @@ from breachkit.locales import base_language
 from breachkit.notices.recipients import Fallback, LocaleChoice, Recipient
 from breachkit.notices.subject_context import NARRATIVE_FIELDS, IncidentNoticeContext
 from breachkit.notices.templates import NoticeEnvironment
+from breachkit.wording import counted
 
 
 @dataclass(frozen=True)
@@ -75,10 +76,7 @@ class LanguageReport:
     recipients: int = 0
     sample_size: int = 100
     gaps: list[LanguageGap] = field(default_factory=list)  # the first `sample_size` recipients with a gap
-    with_gaps: int = 0  # recipients with a gap, all of them
-    fallback: int = 0  # asked for a language and read another
-    no_locale: int = 0  # asked for none
-    missing_text: int = 0  # their language lacks some of the incident's text
+    with_gaps: int = 0  # recipients with a gap, all of them (one gap may count in two groups)
     _groups: Counter[tuple[str, str, str, tuple[str, ...]]] = field(default_factory=Counter, repr=False)
 
     def add(self, found: LanguageGap | None) -> None:
@@ -89,14 +87,29 @@ class LanguageReport:
         if len(self.gaps) < self.sample_size:
             self.gaps.append(found)
         if found.other_language and found.requested.strip():
-            self.fallback += 1
             self._groups["fallback", base_language(found.requested) or found.requested, found.locale, ()] += 1
         if not found.requested.strip():
-            self.no_locale += 1
             self._groups["no_locale", "", found.locale, ()] += 1
         if found.missing:
-            self.missing_text += 1
             self._groups["missing_text", "", found.locale, found.missing] += 1
+
+    def _people(self, kind: str) -> int:
+        return sum(n for key, n in self._groups.items() if key[0] == kind)
+
+    @property
+    def fallback(self) -> int:
+        """People who asked for a language and would read another."""
+        return self._people("fallback")
+
+    @property
+    def no_locale(self) -> int:
+        """People who asked for none."""
+        return self._people("no_locale")
+
+    @property
+    def missing_text(self) -> int:
+        """People whose language lacks some of the incident's text."""
+        return self._people("missing_text")
 
     def groups(self) -> tuple[LanguageGroup, ...]:
         """People counted per (kind, language asked for, language read, fields missing), most people first."""
@@ -111,7 +124,7 @@ class LanguageReport:
         """One line per group, for the terminal."""
         out = []
         for g in self.groups():
-            people = f"{g.people} {'person' if g.people == 1 else 'people'}"
+            people = counted(g.people, "person", "people")
             if g.kind == "fallback":
                 out.append(f"{people} asked for {g.requested} and get {g.locale} (no templates in their language)")
             elif g.kind == "no_locale":

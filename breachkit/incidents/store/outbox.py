@@ -181,14 +181,12 @@ class Outbox:
         approval recorded (`approved`: (recipient, hash of the exact bytes) pairs, as `Approvals.pairs` streams
         them). Any message that differs, is not approved, or is missing refuses the whole set (ConflictError
         naming how many and why): nothing is queued. The version must not be in the outbox yet (see
-        `queued_count`). Memory stays fixed: the approved hashes go to a temporary table and the comparison is
+        `check_queued`). Memory stays fixed: the approved hashes go to a temporary table and the comparison is
         one query in the database."""
         added = 0
         with self.store.transaction() as conn:
             self.store.load(conn, incident_id, lock=True, change="queuing notices")
-            if conn.execute(select(func.count()).select_from(t.outbox).where(
-                    t.outbox.c.incident_id == incident_id, t.outbox.c.kind == kind,
-                    t.outbox.c.version == version)).scalar_one():
+            if _version_size(conn, incident_id, kind, version):
                 raise ConflictError(f"{incident_id}: version {version} is already in the outbox")
             _stage_approved(conn, approved)
             rows: list[dict[str, Any]] = []
@@ -221,9 +219,7 @@ class Outbox:
         """The messages of a version an earlier run queued (0: none), after checking that they are exactly the
         approved ones (ConflictError as `enqueue_approved` otherwise); compared in the database."""
         with self.store.transaction() as conn:
-            queued = int(conn.execute(select(func.count()).select_from(t.outbox).where(
-                t.outbox.c.incident_id == incident_id, t.outbox.c.kind == kind,
-                t.outbox.c.version == version)).scalar_one())
+            queued = _version_size(conn, incident_id, kind, version)
             if not queued:
                 return 0
             _stage_approved(conn, approved)
@@ -471,10 +467,6 @@ class Named:
     count: int
     first: tuple[str, ...]
 
-    @classmethod
-    def of(cls, recipients: Sequence[str]) -> Named:
-        return cls(len(recipients), tuple(recipients[:20]))
-
 
 def approval_mismatch(incident_id: str, version: int, changed: Named, unapproved: Named,
                       missing: Named) -> ConflictError:
@@ -496,6 +488,12 @@ def approval_mismatch(incident_id: str, version: int, changed: Named, unapproved
                          problems=shown,
                          hint=f"review the change (`breachkit notices render`), then approve it as a new version: "
                               f"breachkit notices approve {incident_id} --version {version + 1} --reason …")
+
+
+def _version_size(conn: Connection, incident_id: str, kind: str, version: int) -> int:
+    """How many messages of one version are in the outbox."""
+    return int(conn.execute(select(func.count()).select_from(t.outbox).where(
+        t.outbox.c.incident_id == incident_id, t.outbox.c.kind == kind, t.outbox.c.version == version)).scalar_one())
 
 
 def _mismatch(conn: Connection, incident_id: str, kind: str, version: int) -> tuple[Named, Named, Named] | None:
