@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from breachkit.errors import ConfigError, Location, Problem
+from breachkit.wording import counted
 
 CONFIG_FILENAME = "breachkit.toml"
 ENV_PREFIX = "BREACHKIT_"
@@ -580,7 +581,7 @@ def load_config(
         config = None
     if problems:
         raise ConfigError(
-            f"invalid configuration ({len(problems)} problem{'s' if len(problems) != 1 else ''})",
+            f"invalid configuration ({counted(len(problems), 'problem')})",
             problems=problems,
             hint="fix the keys listed above; `breachkit init` writes a commented example",
         )

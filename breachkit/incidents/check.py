@@ -40,6 +40,7 @@ from breachkit.incidents.facts import Exfiltration, Reach
 from breachkit.incidents.model import SUBJECT_CATEGORIES, Decision, DecisionKind, Filing, Incident, Status
 from breachkit.incidents.regimes import Regime
 from breachkit.incidents.resolve import Found, resolve
+from breachkit.wording import counted
 
 AUTHORITY_REGIME = "gdpr-33"
 REPORT_TYPES = ("initial", "follow_up", "final")
@@ -158,8 +159,8 @@ class _Findings:
 def _countries(case: CaseFile) -> dict[str, int]:
     """People affected per country: the subject list's counts, else the incident's countries (count unknown: 0)."""
     per = dict(case.subject_list.counts.get("people_per_country", {})) if case.subject_list else {}
-    counted = {c: int(n) for c, n in per.items() if len(c) == 2 and c.isalpha() and c.isupper()}
-    return counted | {c: counted.get(c, 0) for c in case.incident.countries}
+    known = {c: int(n) for c, n in per.items() if len(c) == 2 and c.isalpha() and c.isupper()}
+    return known | {c: known.get(c, 0) for c in case.incident.countries}
 
 
 def _contradictions(case: CaseFile, out: _Findings) -> None:
@@ -370,25 +371,21 @@ def _languages(case: CaseFile, out: _Findings) -> None:
     incident, source = case.incident, case.languages.source_locale
     accept = "or accept it: breachkit notices send … --accept-fallback --reason \"why\" (recorded)"
     for g in case.languages.groups:
-        asked = g.requested or "no language"
+        asked, people = g.requested or "no language", counted(g.people, "person", "people")
         if g.kind == "fallback":
             out.error("language_fallback", "notices.templates",
-                      f"{_count(g.people)} asked for {asked} but would get the notice in {g.locale}: there are no "
+                      f"{people} asked for {asked} but would get the notice in {g.locale}: there are no "
                       f"templates in their language", f"add notices/subject/{g.requested}/ (notices/README.md), "
                       + accept)
         elif g.kind == "missing_text":
             shown = ", ".join(g.fields)
             out.error("notice_text_missing", "translations",
-                      f"{_count(g.people)} reading {g.locale} would not get the incident's own {shown}: it is "
+                      f"{people} reading {g.locale} would not get the incident's own {shown}: it is "
                       f"written in {source} only", _update(incident, f"'{g.fields[0]}.{g.locale}=…'") + ", "
                       + accept)
         else:
-            out.warning("no_locale", "subjects", f"{_count(g.people)} have no language in the directory: they get "
+            out.warning("no_locale", "subjects", f"{people} have no language in the directory: they get "
                         f"the notice in {g.locale}")
-
-
-def _count(n: int) -> str:
-    return f"{n} person" if n == 1 else f"{n} people"
 
 
 def check(case: CaseFile) -> CheckResult:

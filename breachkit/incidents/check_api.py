@@ -10,6 +10,7 @@ from breachkit.incidents.check import LANGUAGE_CODES, CaseFile, CheckResult, Not
 from breachkit.incidents.clock import incident_deadlines
 from breachkit.incidents.documents import CheckDocument, FindingItem
 from breachkit.session import Session
+from breachkit.wording import counted
 
 
 class CheckFailed(InputError):
@@ -70,7 +71,7 @@ def enforce_check(session: Session, incident_id: str, *, action: str, report_typ
     if blocking and override_reason is None:
         language_only = all(f.code in LANGUAGE_CODES for f in blocking)
         raise CheckFailed(
-            f"the pre-filing check found {len(blocking)} error{'s' if len(blocking) != 1 else ''}: {action} stopped",
+            f"the pre-filing check found {counted(len(blocking), 'error')}: {action} stopped",
             path=doc.incident,
             problems=[Problem(f"{f.message}" + (f" — {f.hint}" if f.hint else ""), Location(field=f.field))
                       for f in blocking],

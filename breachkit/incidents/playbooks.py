@@ -36,6 +36,7 @@ from breachkit import resources
 from breachkit.errors import InputError, Location, Problem, UsageError
 from breachkit.incidents.model import Task, TaskAction
 from breachkit.incidents.regimes import Regime, builtin_regimes
+from breachkit.wording import counted
 
 # The playbooks shipped with breachkit (in a checkout or an editable install: <repo>/playbooks).
 PLAYBOOK_SUFFIXES = (".yaml", ".yml")
@@ -442,9 +443,8 @@ def _collect(paths: Sequence[Path], known: Collection[str]) -> tuple[dict[str, P
 def _raise(problems: list[Problem]) -> None:
     if problems:
         files = {p.location.path for p in problems}
-        raise InputError(f"invalid playbook{'s' if len(files) > 1 else ''}: {len(problems)} "
-                         f"problem{'s' if len(problems) > 1 else ''}", path=files.pop() if len(files) == 1 else None,
-                         problems=problems)
+        raise InputError(f"invalid playbook{'s' if len(files) > 1 else ''}: {counted(len(problems), 'problem')}",
+                         path=files.pop() if len(files) == 1 else None, problems=problems)
 
 
 def load_playbooks(paths: Sequence[Path], *, known_regimes: Iterable[str] | None = None) -> dict[str, Playbook]:

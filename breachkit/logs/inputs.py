@@ -32,6 +32,7 @@ from typing import BinaryIO
 
 from breachkit.errors import InputError
 from breachkit.logs.reader import STDIN, source_name
+from breachkit.wording import counted
 from breachkit.workspace import Workspace
 
 
@@ -87,7 +88,7 @@ def _walk(folder: Path, recursive: bool, paths: list[str], failures: list[InputE
             notes.append(f"{entry}: skipped, not a regular file")
     if hidden:
         shown = ", ".join(hidden[:5]) + (", …" if len(hidden) > 5 else "")
-        notes.append(f"{folder}: skipped {len(hidden)} hidden entr{'y' if len(hidden) == 1 else 'ies'} ({shown})")
+        notes.append(f"{folder}: skipped {counted(len(hidden), 'hidden entry', 'hidden entries')} ({shown})")
 
 
 @dataclass(frozen=True)

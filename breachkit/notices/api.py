@@ -30,6 +30,7 @@ from breachkit.notices.render import write_authority as write_authority_files
 from breachkit.notices.report_language import ReportLanguage, report_language
 from breachkit.notices.templates import environment_from_config
 from breachkit.session import Session
+from breachkit.wording import counted
 
 NoticeKind = Literal["subject", "authority"]
 
@@ -199,7 +200,7 @@ def send_notices(session: Session, incident_id: str, *, recipients: Path | None 
     plan = send_plan(session, incident.id, version=version)
     if not checked.passed:
         plan = plan.model_copy(update={"warnings": [*plan.warnings, (
-            f"the pre-filing check found {checked.errors} error{'s' if checked.errors != 1 else ''}: going ahead "
+            f"the pre-filing check found {counted(checked.errors, 'error')}: going ahead "
             + (f"on the override given ({override_reason})" if override_reason else
                f"on the language fallback accepted ({accept_fallback})") + ", recorded when the sending starts")]})
     result = SendResult(incident.id, plan=plan, warnings=list(plan.warnings), languages=languages)

@@ -29,6 +29,7 @@ from breachkit.detect.regex import NotPortable, analyze
 from breachkit.detect.sqlgen import to_sql
 from breachkit.errors import ConfigError, Location, Problem
 from breachkit.incidents.model import DATA_CATEGORIES
+from breachkit.wording import counted
 
 CONFIG_KEY = "subjects.categories"
 _FIELDS = (("action", "event.action"), ("path", "url.path"))
@@ -179,7 +180,7 @@ def compile_rules(rules: Sequence[CategoryRule] | None = None, *, only_successfu
         per_slot.setdefault((rule.category, rule.belongs_to), []).append(ir.and_(parts))
     if problems:
         raise ConfigError(
-            f"invalid data-category rules ({len(problems)} problem{'s' if len(problems) != 1 else ''})",
+            f"invalid data-category rules ({counted(len(problems), 'problem')})",
             problems=problems,
             hint="categories are keys of DATA_CATEGORIES; patterns are regular expressions without \\b, "
                  "lookaround, backreferences or anchors other than a leading ^ and a trailing $",

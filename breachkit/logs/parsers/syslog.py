@@ -32,6 +32,7 @@ from typing import Final
 from breachkit.logs.parsers.base import ParseError
 from breachkit.logs.parsers.times import MONTHS, parse_iso
 from breachkit.logs.reader import Line
+from breachkit.wording import counted
 
 _PRI = r"(?:<\d{1,3}>)?"
 BSD_STAMP_RE: Final = re.compile(_PRI + r"([A-Z][a-z]{2}) {1,2}(\d{1,2}) (\d\d):(\d\d):(\d\d) ")
@@ -246,7 +247,7 @@ def plan_years(scan: YearScan, *, reference: datetime, reference_kind: str, zone
     first_year = last_year - boundaries
     notes.append(f"syslog times carry no year and no zone: read in {zone_name}; the last line (line {last_line}, "
                  f"{last}) is dated {last_year}, {why}"
-                 + (f"; {boundaries} year boundar{'y' if boundaries == 1 else 'ies'} before it "
+                 + (f"; {counted(boundaries, 'year boundary', 'year boundaries')} before it "
                     f"({', '.join(f'line {n}: {a} → {b}' for n, a, b in scan.tracker.boundaries[:3])}"
                     f"{', …' if boundaries > 3 else ''})" if boundaries else ""))
     if reference_kind == "mtime" and given_year is None:
