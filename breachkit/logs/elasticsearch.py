@@ -30,7 +30,7 @@ from elasticsearch import (
 
 from breachkit.config import ElasticsearchConfig, read_secret
 from breachkit.errors import ConfigError, ServiceError
-from breachkit.logs.search import QueryRejected, SearchStore, index_mappings
+from breachkit.logs.search import QueryRejected, SearchStore, error_reason, index_mappings
 
 __all__ = ["ElasticsearchStore", "EsClient", "connect", "index_mappings", "service_errors"]
 SUPPORTED_MAJORS = (8, 9)
@@ -106,12 +106,7 @@ def service_errors(config: ElasticsearchConfig | None = None, where: str | None 
 
 
 def _reason(exc: ApiError) -> str:
-    body = exc.body if isinstance(exc.body, dict) else {}
-    error = body.get("error")
-    if isinstance(error, dict):
-        causes = error.get("root_cause") or [error]
-        return "; ".join(f"{c.get('type')}: {c.get('reason')}" for c in causes if isinstance(c, dict))
-    return str(exc.message)
+    return error_reason(exc.body, str(exc.message))
 
 
 class EsClient:

@@ -83,6 +83,16 @@ class Loader(Protocol):
     def abort(self) -> None: ...
 
 
+def load_whole(loader: Loader, batch: pa.RecordBatch) -> LoadResult:
+    """One batch through a loader, all or nothing: `store.load` of every store (rule tests, generated data)."""
+    try:
+        loader.add(batch)
+        return loader.commit()
+    except BaseException:
+        loader.abort()
+        raise
+
+
 class EventStore(Protocol):
     engine: str
 

@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from breachkit.errors import InputError, ServiceError
-from breachkit.logs.ingest import LoadResult, ProgressCallback
+from breachkit.logs.ingest import LoadResult, ProgressCallback, load_whole
 from breachkit.logs.schema import ARROW_SCHEMA, FIELDS, FieldType
 
 # 2: log.flags; 3: the derived fields log.decoded, url.original_decoded, url.path_decoded, url.query_decoded.
@@ -172,13 +172,7 @@ class LocalStore:
 
     def load(self, batch: pa.RecordBatch, source: str) -> LoadResult:
         """Store already-built events (rule tests, generated data)."""
-        loader = self.begin(source)
-        try:
-            loader.add(batch)
-            return loader.commit()
-        except BaseException:
-            loader.abort()
-            raise
+        return load_whole(self.begin(source), batch)
 
     def count(self) -> int:
         row = self.con.execute(f"SELECT count(*) FROM {TABLE}").fetchone()

@@ -28,7 +28,7 @@ from opensearchpy import ConnectionError as OsConnectionError
 from breachkit.config import OpenSearchConfig, read_secret
 from breachkit.errors import ConfigError, ServiceError
 from breachkit.logs.schema import MAX_VALUE_CHARS
-from breachkit.logs.search import QueryRejected, SearchStore
+from breachkit.logs.search import QueryRejected, SearchStore, error_reason
 
 MIN_VERSION = (2, 0)
 WILDCARD_SINCE = (2, 15)
@@ -111,12 +111,7 @@ def service_errors(where: str) -> Iterator[None]:
 
 
 def _reason(exc: TransportError) -> str:
-    info = exc.info if isinstance(exc.info, dict) else {}
-    error = info.get("error")
-    if isinstance(error, dict):
-        causes = error.get("root_cause") or [error]
-        return "; ".join(f"{c.get('type')}: {c.get('reason')}" for c in causes if isinstance(c, dict))
-    return str(exc.error)
+    return error_reason(exc.info, str(exc.error))
 
 
 class OsClient:

@@ -24,7 +24,7 @@ import orjson
 import pyarrow as pa
 
 from breachkit.errors import ServiceError, UsageError
-from breachkit.logs.ingest import LoadResult
+from breachkit.logs.ingest import LoadResult, load_whole
 from breachkit.logs.local import FieldStats
 from breachkit.logs.schema import FIELDS, MAX_VALUE_CHARS, FieldType
 from breachkit.logs.searchload import RUN_FIELD, RUN_MAPPING, SearchLoader
@@ -41,6 +41,15 @@ WILDCARD_FIELDS: frozenset[str] = frozenset({
 class QueryRejected(ServiceError):
     """The cluster refused one request as malformed (HTTP 400: e.g. a regular expression its dialect does not
     take). Raised by a `SearchClient`'s `errors()`; the detection engine makes it the failure of one rule."""
+
+
+def error_reason(body: Any, fallback: str) -> str:
+    """The root causes of a cluster's error response ("type: reason; …"), both engines' shape; else `fallback`."""
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict):
+        causes = error.get("root_cause") or [error]
+        return "; ".join(f"{c.get('type')}: {c.get('reason')}" for c in causes if isinstance(c, dict))
+    return fallback
 
 
 class SearchClient(Protocol):
@@ -288,13 +297,8 @@ class SearchStore:
         return SearchLoader(self, source, replace=replace)
 
     def load(self, batch: pa.RecordBatch, source: str) -> LoadResult:
-        loader = self.begin(source)
-        try:
-            loader.add(batch)
-            return loader.commit()
-        except BaseException:
-            loader.abort()
-            raise
+        """Store already-built events (rule tests, generated data)."""
+        return load_whole(self.begin(source), batch)
 
     def _source_ids(self, source: str, page: int = 5_000) -> Iterator[list[str]]:
         """The ids of the source's events, a page at a time (search_after on event.id: no scroll state, and
