@@ -186,7 +186,7 @@ def test_control_characters_in_names_and_reasons_are_shown_escaped(project):
     result = run("ingest", str(evil))
     assert result.exit_code == 0, result.stderr
     assert "\x1b" not in result.stdout + result.stderr and "\x07" not in result.stderr
-    assert "evil\\x1b[2J.log: 1 unreadable lines skipped" in result.stderr
+    assert "evil\\x1b[2J.log: 1 unreadable line skipped" in result.stderr
     missing = run("ingest", str(project / "gone\x1b[31m.log"))
     assert missing.exit_code == 1
     assert "\x1b" not in missing.stderr and "gone\\x1b[31m.log: no such file" in missing.stderr

@@ -51,7 +51,9 @@ def demo_lines(result: DemoResult, zone: ZoneInfo, width: int, full_table: Path)
     say(_wrap(f"breachkit demo: the logs of a sample energy platform, on the embedded engine. "
               f"Times in {zone.key}.", width, 0))
     say(["", "1. Logs"])
-    say(_wrap(f"   {len(files)} files, {lines:,} lines → {events:,} events, {bad} unreadable"
+    # more events than lines: auth.log's "message repeated N times" stands for N events
+    repeated = " (a repeated syslog line is one event per repeat)" if events > lines else ""
+    say(_wrap(f"   {len(files)} files, {lines:,} lines → {events:,} events{repeated}, {bad} unreadable"
               + (f" ({counted(notes, 'note')} in {full_table.name})" if notes else ""), width, 3))
     rows = by_rule(result.detections.detections)
     shown = rows[:SHOWN_RULES]

@@ -17,6 +17,7 @@ from breachkit.logs.ingest import IngestOptions, IngestSummary, ProgressCallback
 from breachkit.logs.names import ENGINES
 from breachkit.logs.parsers import FORMATS
 from breachkit.logs.stores import open_event_store
+from breachkit.wording import counted
 
 EXIT_CODES = """\b
 Exit codes:
@@ -121,7 +122,7 @@ def render_summary(summary: IngestSummary, *, replace: bool = False, console: Co
         name = printable(f.path)
         if f.bad_lines:
             first = f.bad_samples[0]
-            say(err, f"{name}: {f.bad_lines} unreadable lines skipped (first: line {first.line}, "
+            say(err, f"{name}: {counted(f.bad_lines, 'unreadable line')} skipped (first: line {first.line}, "
                      f"{first.reason}); samples in {f.samples_file}")
         for flag, count in sorted(f.flagged.items()):
             say(err, f"{name}: {count:,} event(s) flagged {flag} (log.flags)")
