@@ -52,7 +52,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from breachkit.config import Config, load_config
 from breachkit.logs.ingest import IngestOptions, ingest_file
-from breachkit.logs.local import LOAD_MEMORY_LIMIT, LocalStore
+from breachkit.logs.local import LOAD_MEMORY_LIMIT, LocalStore, events_table_sql
 from breachkit.sample import iter_access_lines, iter_api_events
 from breachkit.workspace import Workspace
 
@@ -101,10 +101,10 @@ def _step_store(target: str) -> dict[str, Any]:
     con = duckdb.connect(str(Path(target) / "copy.duckdb"))
     con.execute(f"SET memory_limit = '{LOAD_MEMORY_LIMIT}'")  # as during an ingest
     con.register("incoming", table)
-    con.execute("CREATE TABLE events AS SELECT * FROM incoming LIMIT 0")
+    con.execute(events_table_sql())  # the store's own table: its column types and compressions
     wall, cpu = time.perf_counter(), _cpu()
     con.execute("BEGIN TRANSACTION")
-    con.execute("INSERT INTO events SELECT * FROM incoming")
+    con.execute("INSERT INTO events BY NAME SELECT * FROM incoming")
     con.execute("COMMIT")
     seconds, cpu = time.perf_counter() - wall, _cpu() - cpu
     rows = con.execute("SELECT count(*) FROM events").fetchall()[0][0]
