@@ -31,7 +31,7 @@ from sqlalchemy import Connection, bindparam, case, func, insert, or_, select, t
 
 from breachkit.errors import ConflictError, Problem, UsageError
 from breachkit.incidents import tables as t
-from breachkit.incidents.store.staged import approved
+from breachkit.incidents.store.staged import approved_table
 from breachkit.incidents.store.staged import drop_approved as _drop_approved
 from breachkit.incidents.store.staged import stage_approved as _stage_approved
 from breachkit.incidents.store.values import as_utc
@@ -499,6 +499,7 @@ def _version_size(conn: Connection, incident_id: str, kind: str, version: int) -
 def _mismatch(conn: Connection, incident_id: str, kind: str, version: int) -> tuple[Named, Named, Named] | None:
     """(changed, unapproved, missing) between the version's rows in the outbox and the staged approved hashes,
     or None when they are exactly the same set of (recipient, hash)."""
+    approved = approved_table()
     o, a = t.outbox.c, approved.c
     mine = (o.incident_id == incident_id, o.kind == kind, o.version == version)
 

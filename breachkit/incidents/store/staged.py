@@ -9,10 +9,16 @@ import gzip
 import hashlib
 import io
 from collections.abc import Iterable, Mapping
+from functools import cache
 
 from sqlalchemy import Column, Connection, MetaData, String, Table, Text, insert, select
 
-approved = Table("bk_approved", MetaData(),
+
+@cache
+def approved_table() -> Table:
+    """The table, built on first use: its PostgreSQL option loads SQLAlchemy's PostgreSQL dialect, which a
+    command that never stages (`incident clock`) should not pay for at start-up."""
+    return Table("bk_approved", MetaData(),
                  Column("recipient", Text, primary_key=True),
                  Column("sha256", String(64), nullable=False),
                  prefixes=["TEMPORARY"], postgresql_on_commit="DROP")
@@ -21,6 +27,7 @@ approved = Table("bk_approved", MetaData(),
 def stage_approved(conn: Connection, hashes: Mapping[str, str] | Iterable[tuple[str, str]], batch: int = 5000) -> int:
     """key → sha256, or (key, sha256) pairs, into the temporary table; returns how many."""
     pairs = hashes.items() if isinstance(hashes, Mapping) else hashes
+    approved = approved_table()
     approved.drop(conn, checkfirst=True)
     approved.create(conn)
     rows: list[dict[str, str]] = []
@@ -38,12 +45,13 @@ def stage_approved(conn: Connection, hashes: Mapping[str, str] | Iterable[tuple[
 
 
 def drop_approved(conn: Connection) -> None:
-    approved.drop(conn, checkfirst=True)
+    approved_table().drop(conn, checkfirst=True)
 
 
 def staged_manifest(conn: Connection) -> tuple[str, bytes]:
     """The staged pairs as a manifest: the SHA-256 of its text ("<key>\\t<sha256>\\n" lines sorted by key, in
     code point order, as Python sorts strings) and the text gzipped, built row by row."""
+    approved = approved_table()
     key = approved.c.recipient
     order = key.collate("C") if conn.dialect.name == "postgresql" else key  # SQLite's BINARY: code point order
     digest = hashlib.sha256()
