@@ -166,3 +166,20 @@ def test_a_rule_id_that_is_not_a_string_is_a_listed_problem_not_a_traceback(proj
     assert result.exit_code == 1, result.output
     assert "odd.yml:2: id: id must be a UUID string" in result.stderr
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(("columns", "shown", "left_out"), [
+    (80, ("level", "kind", "title", "datasets"), "logsources, ids and tags: -o json"),
+    (120, ("level", "kind", "title", "logsource", "datasets"), "ids and tags: -o json"),
+    (200, ("level", "kind", "title", "logsource", "datasets", "tags", "id"), None),
+])
+def test_list_table_fits_the_terminal(project, columns, shown, left_out):
+    """The columns that fit the width, titles readable (never a word per line), and what was left out said."""
+    out = CliRunner().invoke(cli, ["rules", "list"], env={"COLUMNS": str(columns)}).output
+    lines = out.splitlines()
+    assert max(len(line) for line in lines) <= columns
+    header = next(line for line in lines if "level" in line)
+    assert [cell.strip() for cell in header.strip("┃").split("┃")] == list(shown)
+    title_width = len(lines[lines.index(header) - 1].split("┳")[2])
+    assert title_width >= 24
+    assert (left_out in out) if left_out else ("-o json" not in out)

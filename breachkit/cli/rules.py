@@ -24,6 +24,7 @@ from breachkit.detect.ruletest import (
 from breachkit.errors import InputError
 from breachkit.wording import counted
 
+WIDE, NARROW = 160, 100  # `rules list`: the ids (36 characters) and tags from WIDE columns, logsources from NARROW
 paths_argument = click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 
 
@@ -49,19 +50,33 @@ def list_cmd(app: AppContext, paths: tuple[Path, ...], output: str) -> None:
     if output == "json":
         echo_json(listing.to_json())
         return
-    ruleset = listing.ruleset
+    ruleset, console = listing.ruleset, out_console()
+    # narrower, the ids and tags (and below NARROW the logsources) would squeeze the titles to a word per line
+    wide, narrow = console.width >= WIDE, console.width < NARROW
+    left_out = "logsources, ids and tags" if narrow else "ids and tags"
     table = Table(title=f"{counted(len(listing.entries), 'rule')} "
                   f"({counted(len(ruleset.correlations), 'correlation')}), "
-                  f"{len(ruleset.skipped)} skipped, {len(ruleset.problems)} broken", title_justify="left")
-    for col in ("level", "kind", "title", "logsource", "datasets", "tags", "id"):
-        table.add_column(col)
+                  f"{len(ruleset.skipped)} skipped, {len(ruleset.problems)} broken", title_justify="left",
+                  caption=None if wide else f"{left_out}: -o json, or a terminal of {WIDE} columns or more",
+                  caption_justify="left", expand=True)
+    table.add_column("level", no_wrap=True)
+    table.add_column("kind", no_wrap=True)
+    table.add_column("title", ratio=1, min_width=28)
+    if not narrow:
+        table.add_column("logsource", overflow="fold")
+    table.add_column("datasets", no_wrap=True)
+    if wide:
+        table.add_column("tags", ratio=1)
+        table.add_column("id", no_wrap=True)
     for e in listing.entries:
         meta = e.item.meta
-        table.add_row(meta.level or "", e.kind + ("" if e.item.generate else " (for correlations)"), safe(meta.title),
-                      safe(meta.logsource or ""), e.datasets_text, safe(" ".join(meta.tags)), safe(meta.id))
-    out_console().print(table)
+        cells = [meta.level or "", e.kind + ("" if e.item.generate else "\n(for correlations)"), safe(meta.title)]
+        cells += [] if narrow else [safe(meta.logsource or "").replace(", ", "\n")]
+        cells.append(e.datasets_text)
+        table.add_row(*cells, *([safe(" ".join(meta.tags)), safe(meta.id)] if wide else []))
+    console.print(table)
     for n in listing.not_run:
-        out_console().print(safe(n), markup=False, highlight=False)
+        console.print(safe(n), markup=False, highlight=False)
 
 
 @rules.command()
