@@ -38,7 +38,6 @@ class DemoResult:
     directory: Path
     ingested: IngestSummary
     detections: DetectionRun
-    rules: int
     incident_id: str | None = None
     people: int = 0  # whose data was exposed
     compromised: int = 0  # accounts used by someone else (counted apart)
@@ -127,9 +126,8 @@ def run_demo(directory: Path, *, now: datetime | None = None) -> DemoResult:
         with LocalEngine(store) as engine:
             detections = run(ruleset, engine)
     ingested = IngestSummary("local", tuple(f for s in summaries for f in s.files))
-    rules = len(ruleset.rules) + len(ruleset.correlations)
     found = [d for d in detections.detections if d.rule_id == ENUMERATION_RULE]
-    result = DemoResult(directory, ingested, detections, rules, config_path=config_path)
+    result = DemoResult(directory, ingested, detections, config_path=config_path)
     if not found:
         return result
     return _incident(config, directory, found, now, result)

@@ -76,6 +76,11 @@ def test_the_demo_tells_its_story_in_one_screen_at_80_columns(tmp_path, monkeypa
     table = " ".join(line.strip() for line in lines)
     assert "Enumeration of other customers' records" in table
     assert (tmp_path / "demo" / "detections.txt").stat().st_mode & 0o777 == 0o600
+    # the screen and the full table count the same detections, rules that found them and rules that ran
+    counts = re.search(r"2\. Detections: (\d+) from (\d+) of (\d+) rules", result.stdout)
+    assert counts is not None, result.stdout
+    full = (tmp_path / "demo" / "detections.txt").read_text(encoding="utf-8")
+    assert f"{counts[1]} detections (local) from {counts[2]} of {counts[3]} rules" in full
 
 
 @pytest.mark.slow

@@ -123,7 +123,7 @@ def test_a_broken_file_among_good_ones_degrades_not_blinds(ingested, invoke_cli,
     assert "1 of 3 rules did not run; the detections above are from the 2 that did" in out.stderr
     assert out.stderr.count("broken.yml") == 1  # listed once, not again under the error
     table = invoke_cli("detect", code=4)
-    assert "from 2 rules; 1 did not run (see stderr)" in table.stdout
+    assert "from 2 of 2 rules; 1 did not run (see stderr)" in table.stdout
 
 
 def test_detect_selecting_nothing_is_a_usage_error(ingested, invoke_cli):

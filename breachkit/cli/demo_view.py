@@ -55,11 +55,12 @@ def demo_lines(result: DemoResult, zone: ZoneInfo, width: int, full_table: Path)
     repeated = " (a repeated syslog line is one event per repeat)" if events > lines else ""
     say(_wrap(f"   {len(files)} files, {lines:,} lines → {events:,} events{repeated}, {bad} unreadable"
               + (f" ({counted(notes, 'note')} in {full_table.name})" if notes else ""), width, 3))
-    rows = by_rule(result.detections.detections)
+    run = result.detections
+    rows = by_rule(run.detections)
     shown = rows[:SHOWN_RULES]
     shown += [r for r in rows[SHOWN_RULES:] if r.rule_id == result.opened_by]
     rest = [r for r in rows if r not in shown]
-    say(["", f"2. Detections: {len(result.detections.detections)} from {len(rows)} of {result.rules} rules, by rule"])
+    say(["", f"2. Detections: {len(run.detections)} from {run.found_by} of {counted(run.ran, 'rule')}, by rule"])
     say(["   level     found  rule"])
     for r in shown:
         mark = "▶" if r.rule_id == result.opened_by else " "

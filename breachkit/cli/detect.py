@@ -94,7 +94,7 @@ def emit(result: DetectionRun, output: str, zone: ZoneInfo, console: Console | N
         return
     missing = f"; {len(result.not_run)} did not run (see stderr)" if result.not_run else ""
     table = Table(title=f"{counted(len(result.detections), 'detection')} ({result.engine}) from "
-                  f"{counted(result.ran, 'rule')}{missing}",
+                  f"{result.found_by} of {counted(result.ran, 'rule')}{missing}",
                   title_justify="left")
     for col in ("level", "rule", "kind", "key", "events", f"first ({zone.key})", "last"):
         table.add_column(col, justify="right" if col == "events" else "left")

@@ -74,6 +74,11 @@ class DetectionRun:
         return len(self.timings)
 
     @property
+    def found_by(self) -> int:
+        """How many of them found something."""
+        return len({d.rule_id for d in self.detections})
+
+    @property
     def broken(self) -> tuple[NotRun, ...]:
         return tuple(n for n in self.not_run if n.kind != "skipped")
 
