@@ -38,7 +38,7 @@ _SECRET_KEYS = frozenset({"password", "api_key", "apikey", "secret", "token"})
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 def _check_zone(value: str) -> str:

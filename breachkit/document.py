@@ -18,7 +18,7 @@ from breachkit.errors import InputError, Location, Problem
 
 
 class Document(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
 
     SCHEMA: ClassVar[str]  # "breachkit.<name>/<major version>"
     schema_: str = Field(alias="schema")

@@ -36,6 +36,7 @@ from breachkit.workspace import Workspace
 if TYPE_CHECKING:
     from breachkit.incidents.regimes import Regime
     from breachkit.incidents.store import IncidentStore
+    from breachkit.incidents.store.sqlite_reader import CaseReader, SqliteReader
 
 
 def utc_now() -> datetime:
@@ -54,6 +55,8 @@ class _Shared:
 
     lock: threading.Lock = field(default_factory=threading.Lock)
     store: IncidentStore | None = None
+    reader: SqliteReader | None = None
+    reader_checked: bool = False
     workspace: Workspace | None = None
     regimes: dict[str, Regime] | None = None
     closed: bool = False
@@ -123,6 +126,24 @@ class Session:
 
                 shared.store = IncidentStore(store_url(self.config.incidents.store.url, workspace.root))
             return shared.store
+
+    @property
+    def reader(self) -> CaseReader:
+        """What use cases that only read a case use (`clock`, `list_incidents`): the store once it is open;
+        before that, a SQLite store at the newest schema is read directly, without importing SQLAlchemy (a
+        third of a quick command's start). PostgreSQL, a new or an older store: the store (migrated)."""
+        shared = self._shared
+        if shared.store is None and not shared.reader_checked:
+            from breachkit.incidents.store.head import sqlite_file, store_url
+            from breachkit.incidents.store.sqlite_reader import open_sqlite_reader
+
+            path = sqlite_file(store_url(self.config.incidents.store.url, self.config.workspace_dir))
+            reader = open_sqlite_reader(path) if path is not None else None
+            with shared.lock:
+                shared.reader, shared.reader_checked = reader, True
+        if shared.store is None and shared.reader is not None and not shared.closed:
+            return shared.reader
+        return self.store
 
     @property
     def regimes(self) -> dict[str, Regime]:

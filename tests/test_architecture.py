@@ -28,9 +28,11 @@ LAYERS = [
     ("web", ["breachkit.web"]),  # the board sits above every stage; only the CLI (serve) imports it
     ("cli", ["breachkit.cli", "breachkit.__main__"]),
 ]
-# The session is where the use cases get their store: it opens it lazily (inside a method). That one upward
-# reach is allowed, nothing else is.
+# The session is where the use cases get their store: it opens it, or the store's direct SQLite reader, lazily
+# (inside a method). That one upward reach is allowed, nothing else is.
 ALLOWED_UPWARD = {("breachkit.session", "breachkit.incidents.store"),
+                  ("breachkit.session", "breachkit.incidents.store.head"),
+                  ("breachkit.session", "breachkit.incidents.store.sqlite_reader"),
                   ("breachkit.session", "breachkit.incidents.regimes")}
 
 

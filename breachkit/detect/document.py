@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 class DetectionItem(BaseModel):
     """One detection: a rule (or correlation) firing for one actor or group key."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     rule_id: str
     title: str
@@ -54,7 +54,7 @@ class DetectionItem(BaseModel):
 
 
 class RuleTimingItem(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     rule_id: str
     title: str
@@ -66,7 +66,7 @@ class NotRunItem(BaseModel):
     """A rule that did not run, and why: `skipped` (cannot run here, e.g. its logsource maps to no data),
     `broken` (the file or rule is invalid) or `failed` (the engine rejected its query)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     kind: Literal["skipped", "broken", "failed"]
     reason: str

@@ -14,9 +14,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from breachkit.detect.document import DetectionItem, DetectionsDocument
 from breachkit.errors import ConflictError, InputError, Location, Problem, UsageError
 from breachkit.incidents.actions import Actions, Delivery
 from breachkit.incidents.clock import Deadline, incident_deadlines
@@ -36,10 +35,14 @@ from breachkit.incidents.model import (
 from breachkit.incidents.moments import future_problems, order_problems
 from breachkit.incidents.progress import by_due_time, effective_tasks
 from breachkit.incidents.regimes import Regime
-from breachkit.incidents.store import IncidentStore, validation_problems
+from breachkit.incidents.store.values import validation_problems
 from breachkit.locales import canonical_locale
 from breachkit.session import Session
 from breachkit.times import parse_time
+
+if TYPE_CHECKING:  # the store imports SQLAlchemy: the quick reads (`clock`) may not need it
+    from breachkit.detect.document import DetectionItem
+    from breachkit.incidents.store.sqlite_reader import CaseReader
 
 OPEN_STATUSES = tuple(s for s in Status if s != Status.CLOSED)
 TIME_FIELDS = ("aware_at", "occurred_at", "occurred_until", "detected_at", "processor_notified_at")
@@ -62,14 +65,14 @@ def _actions(incident: Incident, filings: Sequence[Filing], decisions: Sequence[
     return Actions(filings=filings, decisions=decisions, deliveries=deliveries, approvals=approvals)
 
 
-def incident_actions(store: IncidentStore, incident: Incident) -> Actions:
+def incident_actions(store: CaseReader, incident: Incident) -> Actions:
     """What was done on the incident, for the clock and the task list: filings, decisions, approvals, and every
     approved version of the subject notices whose messages were all delivered."""
     return _actions(incident, store.filings(incident.id), store.decisions(incident.id),
-                    store.approvals.list(incident.id), store.outbox.version_counts(incident.id, "subject"))
+                    store.approval_list(incident.id), store.version_counts(incident.id, "subject"))
 
 
-def deadlines_of(store: IncidentStore, incident: Incident, regimes: Mapping[str, Regime],
+def deadlines_of(store: CaseReader, incident: Incident, regimes: Mapping[str, Regime],
                  now: datetime, actions: Actions | None = None) -> list[Deadline]:
     actions = actions if actions is not None else incident_actions(store, incident)
     return incident_deadlines(incident.regimes, regimes, incident.aware_at, actions, now)
@@ -122,7 +125,7 @@ def get_incident(session: Session, incident_id: str) -> Incident:
 
 
 def list_incidents(session: Session, statuses: Iterable[Status | str] = ()) -> list[Incident]:
-    return session.store.list_incidents(status=[Status(s) for s in statuses])
+    return session.reader.list_incidents(status=[Status(s) for s in statuses])
 
 
 def show_incident(session: Session, incident_id: str, *, timeline: bool = True) -> IncidentDocument:
@@ -136,7 +139,7 @@ def show_incident(session: Session, incident_id: str, *, timeline: bool = True) 
 
 def clock(session: Session, incident_id: str | None = None) -> ClockDocument:
     """Every deadline of one incident, or of every open incident, at the session's now."""
-    store, now = session.store, session.now()
+    store, now = session.reader, session.now()
     chosen = [store.get(normalize_id(incident_id))] if incident_id else store.list_incidents(status=OPEN_STATUSES)
     rows = [(i, d) for i in chosen for d in deadlines_of(store, i, session.regimes, now)]
     return ClockDocument.of(rows, now, session.zone.key)
@@ -468,6 +471,8 @@ def read_detections(path: Path) -> list[LinkedDetection]:
     """Detections saved by `breachkit detect -o json` (a breachkit.detections/1 document) or `-o ndjson`
     (a detection per line). Every invalid one is listed; nothing is returned unless all are valid."""
     from pydantic import ValidationError
+
+    from breachkit.detect.document import DetectionItem, DetectionsDocument
 
     try:
         text = path.read_text(encoding="utf-8")

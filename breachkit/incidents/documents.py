@@ -17,7 +17,7 @@ from breachkit.incidents.timing import task_timing
 
 
 class _Item(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class DeadlineItem(_Item):

@@ -82,7 +82,7 @@ class Answer(enum.StrEnum):
 class CaseFacts(BaseModel):
     """The decision facts of one incident. Every value but the free texts is from a controlled vocabulary."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     confidentiality_reach: Reach = Reach.UNKNOWN
     recipient_deletion: Deletion = Deletion.UNKNOWN

@@ -33,7 +33,7 @@ UTCDateTime = Annotated[datetime, AfterValidator(_utc)]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class Status(enum.StrEnum):

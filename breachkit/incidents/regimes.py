@@ -13,7 +13,7 @@ from breachkit.errors import ConfigError, Location, Problem
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class Due(_Model):

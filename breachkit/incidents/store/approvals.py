@@ -16,7 +16,7 @@ from sqlalchemy import insert, select
 from breachkit.incidents import tables as t
 from breachkit.incidents.model import Approval
 from breachkit.incidents.store.staged import drop_approved, stage_approved, staged_manifest
-from breachkit.incidents.store.values import as_utc, jsonable
+from breachkit.incidents.store.values import approval_of, jsonable
 
 if TYPE_CHECKING:
     from breachkit.incidents.store.core import IncidentStore
@@ -25,9 +25,7 @@ _COLUMNS = [c for c in t.approvals.c if c.name != "manifest"]
 
 
 def _approval(row: Any) -> Approval:
-    return Approval(id=row.id, incident_id=row.incident_id, kind=row.kind, version=row.version,
-                    approved_at=as_utc(row.approved_at), approved_by=row.approved_by, reason=row.reason,
-                    messages=row.messages, sha256=row.sha256, summary=row.summary)
+    return approval_of(row._mapping)
 
 
 class Approvals:

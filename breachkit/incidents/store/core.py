@@ -33,6 +33,7 @@ from breachkit.incidents import tables as t
 from breachkit.incidents.model import (
     EDITABLE_FIELDS,
     TRANSITIONS,
+    Approval,
     Assessment,
     Decision,
     Filing,
@@ -51,7 +52,7 @@ from breachkit.incidents.store.reminders import Reminders
 from breachkit.incidents.store.scans import ScanState
 from breachkit.incidents.store.subjects import SubjectLists
 from breachkit.incidents.store.users import Users
-from breachkit.incidents.store.values import as_utc, jsonable, validation_problems
+from breachkit.incidents.store.values import as_utc, jsonable, no_incident, validation_problems
 
 # The next timeline line in one statement (its seq: one more than the incident's last), built once.
 _INCIDENT = bindparam("b_incident", type_=t.timeline.c.incident_id.type)
@@ -195,7 +196,7 @@ class IncidentStore:
             query = query.with_for_update()
         row = conn.execute(query).first()
         if row is None:
-            raise NotFoundError(f"no incident {incident_id}", hint="`breachkit incident list` shows the incidents")
+            raise no_incident(incident_id)
         incident = Incident.model_validate(row[0])
         if change is not None and incident.status is Status.CLOSED:
             raise UsageError(f"{incident_id} is closed: {change} is refused (a closed case only takes notes)",
@@ -459,6 +460,14 @@ class IncidentStore:
 
     def filings(self, incident_id: str) -> list[Filing]:
         return [Filing.model_validate(r) for r in self._records(incident_id, "filing")]
+
+    # the rest of `CaseReader` (sqlite_reader.py): what the deadlines need from the other repositories
+
+    def approval_list(self, incident_id: str) -> list[Approval]:
+        return self.approvals.list(incident_id)
+
+    def version_counts(self, incident_id: str, kind: str) -> dict[int, tuple[int, int, datetime | None]]:
+        return self.outbox.version_counts(incident_id, kind)
 
     def filing_records(self, incident_id: str | None = None) -> list[tuple[int, Filing]]:
         """Filings with their record ids (of one incident, or of all), in the order recorded."""

@@ -11,19 +11,12 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 
-MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
-# The newest migration. `migrate` compares the database's revision with it before importing Alembic (which
-# costs a third of a second), so opening a current store stays cheap; a test keeps it equal to Alembic's head.
-HEAD_REVISION = "0006"
+from breachkit.incidents.store.head import HEAD_REVISION, MIGRATIONS
 
 READ_ONLY = "breachkit_read_only"  # execution option: a transaction that only reads
 
 _migrated: set[str] = set()
 _migrate_lock = threading.Lock()
-
-
-def store_url(configured: str | None, workspace_root: Path) -> str:
-    return configured or f"sqlite:///{workspace_root / 'incidents.db'}"
 
 
 def create_store_engine(url: str) -> Engine:
