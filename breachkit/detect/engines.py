@@ -158,8 +158,9 @@ class LocalEngine:
             if mine:
                 ids = {e["event.id"] for e in mine}
                 out = [r for r in out if r[0] not in ids]
+                matches = ir.matcher(query)
                 out += [(e["event.id"], _utc(e["@timestamp"]), *(e.get(c) for c in columns)) for e in mine
-                        if ir.evaluate(query, e)]
+                        if matches(e)]
                 out.sort(key=lambda r: (r[1], r[0]))
         return out
 
@@ -220,9 +221,10 @@ class ReferenceEngine:
     def select(self, query: ir.Node, window: TimeWindow, columns: Sequence[str],
                narrowing: Narrowing | None = None) -> list[Row]:
         # The reference never narrows: it is the oracle the narrowing engines are compared with.
+        matches = ir.matcher(query)
         rows = [e for e in self.events
                 if (window.since is None or e["@timestamp"] >= window.since)
-                and (window.until is None or e["@timestamp"] < window.until) and ir.evaluate(query, e)]
+                and (window.until is None or e["@timestamp"] < window.until) and matches(e)]
         return [(e["event.id"], _utc(e["@timestamp"]), *(e.get(c) for c in columns)) for e in rows]
 
     def buckets(self, query: ir.Node, window: TimeWindow, group: Sequence[str],

@@ -20,6 +20,7 @@ and for the parts Elasticsearch cannot evaluate server-side (`FieldRef`).
 from __future__ import annotations
 
 import ipaddress
+import operator
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -241,56 +242,98 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else str(value)
 
 
-def evaluate(node: Node, event: Mapping[str, Any]) -> bool:
-    """The reference semantics: does `event` (ECS name → value, missing = absent or None) match?"""
+Event = Mapping[str, Any]
+Matcher = Callable[[Event], bool]
+
+
+def evaluate(node: Node, event: Event) -> bool:
+    """The reference semantics: does `event` (ECS name → value, missing = absent or None) match? To test many
+    events against one node, take `matcher(node)` once."""
+    return matcher(node)(event)
+
+
+@lru_cache(maxsize=1024)
+def matcher(node: Node) -> Matcher:
+    """`node` as a function of an event: the tree is walked once here, not once per event (the reference
+    evaluator tests every stored event against every rule)."""
     match node:
         case Const(constant):
-            return constant
+            return lambda _event: constant
         case And(args):
-            return all(evaluate(a, event) for a in args)
+            parts = tuple(matcher(a) for a in args)
+
+            def all_of(event: Event) -> bool:
+                for part in parts:  # noqa: SIM110 - a loop: no generator object per event
+                    if not part(event):
+                        return False
+                return True
+            return all_of
         case Or(args):
-            return any(evaluate(a, event) for a in args)
+            parts = tuple(matcher(a) for a in args)
+
+            def any_of(event: Event) -> bool:
+                for part in parts:  # noqa: SIM110 - a loop: no generator object per event
+                    if part(event):
+                        return True
+                return False
+            return any_of
         case Not(arg):
-            return not evaluate(arg, event)
+            inner = matcher(arg)
+            return lambda event: not inner(event)
         case Exists(field):
-            return event.get(field) is not None
-        case _:
-            value = event.get(node.field)
-            return value is not None and _leaf(node, value, event)
+            return lambda event: event.get(field) is not None
+        case Str() | Num() | Regex() | Cidr() | FieldRef():
+            field, test = node.field, _leaf(node)
+
+            def leaf(event: Event) -> bool:
+                value = event.get(field)
+                return value is not None and test(value, event)
+            return leaf
+    raise TypeError(f"unknown IR node {node!r}")  # pragma: no cover
 
 
-def _leaf(node: Str | Num | Regex | Cidr | FieldRef, value: Any, event: Mapping[str, Any]) -> bool:
+_STR_TESTS: dict[str, Callable[[str, str], bool]] = {
+    "eq": str.__eq__, "prefix": str.startswith, "suffix": str.endswith, "contains": str.__contains__}
+_NUM_TESTS: dict[CmpOp | None, Callable[[Any, Any], bool]] = {
+    None: operator.eq, "lt": operator.lt, "lte": operator.le, "gt": operator.gt, "gte": operator.ge}
+
+
+def _leaf(node: Str | Num | Regex | Cidr | FieldRef) -> Callable[[Any, Event], bool]:
+    """The test of a present value (not None) of the node's field."""
     match node:
-        case Str(kind=kind, value=lit, cased=cased, pattern=pattern):
-            text = _text(value) if cased else fold(_text(value))
-            if kind == "eq":
-                return text == lit
-            if kind == "prefix":
-                return text.startswith(lit)
-            if kind == "suffix":
-                return text.endswith(lit)
-            if kind == "contains":
-                return lit in text
-            return glob_regex(pattern, cased).fullmatch(_text(value)) is not None
+        case Str(kind="glob", cased=cased, pattern=pattern):
+            glob = glob_regex(pattern, cased)  # folds through its flags
+            return lambda value, _event: glob.fullmatch(_text(value)) is not None
+        case Str(kind=kind, value=lit, cased=True):
+            compare = _STR_TESTS[kind]
+            return lambda value, _event: compare(_text(value), lit)
+        case Str(kind=kind, value=lit):
+            compare = _STR_TESTS[kind]
+            return lambda value, _event: compare(fold(_text(value)), lit)
         case Num(value=number, op=op):
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                return False
-            if op is None:
-                return value == number
-            return {"lt": value < number, "lte": value <= number, "gt": value > number, "gte": value >= number}[op]
+            compare = _NUM_TESTS[op]
+            return lambda value, _event: (not isinstance(value, bool) and isinstance(value, int | float)
+                                          and compare(value, number))
         case Regex():
-            return _regex(node).search(_text(value)) is not None
-        case Cidr(network=net):
-            try:
-                return ipaddress.ip_address(_text(value)) in _network(net)
-            except ValueError:
-                return False
+            regex = _regex(node)
+            return lambda value, _event: regex.search(_text(value)) is not None
+        case Cidr(network=text):
+            network = _network(text)
+
+            def in_network(value: Any, _event: Event) -> bool:
+                try:
+                    return ipaddress.ip_address(_text(value)) in network
+                except ValueError:
+                    return False
+            return in_network
         case FieldRef(other=other, cased=cased):
-            second = event.get(other)
-            if second is None:
-                return False
-            a, b = _text(value), _text(second)
-            return a == b if cased else fold(a) == fold(b)
+            def same(value: Any, event: Event) -> bool:
+                second = event.get(other)
+                if second is None:
+                    return False
+                a, b = _text(value), _text(second)
+                return a == b if cased else fold(a) == fold(b)
+            return same
     raise TypeError(f"unknown IR node {node!r}")  # pragma: no cover
 
 

@@ -227,10 +227,11 @@ class SearchEngine:
         names += bases(names, self.fields.derived)
         wanted = self._wanted(names)
         rows: list[Row] = []
+        matches = ir.matcher(query)
         for dsl_query in queries:
             for hit in self._hits(dsl_query, wanted):
                 event = self._event(hit, names)
-                if post_filter and not ir.evaluate(query, event):
+                if post_filter and not matches(event):
                     continue
                 stamp = datetime.fromisoformat(str(event["@timestamp"]).replace("Z", "+00:00"))
                 rows.append((event["event.id"], stamp, *(event[c] for c in columns)))
