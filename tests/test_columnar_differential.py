@@ -76,27 +76,35 @@ def small_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(reader, "CHUNK_BYTES", 1 << 16)
 
 
+HOW = {1: "in this process", 2: "on 2 threads of this process"}  # ingest.workers → where the blocks are parsed
+
+
+@pytest.mark.parametrize("workers", [1, 2])
 @pytest.mark.parametrize("seed", [1, 2, 3])
 @pytest.mark.parametrize("fmt", ["combined", "common"])
-def test_access_logs_read_alike(tmp_path: Path, fmt: str, seed: int) -> None:
+def test_access_logs_read_alike(tmp_path: Path, fmt: str, seed: int, workers: int) -> None:
     rng = random.Random(seed)
     data = join(access_lines(1500, seed, combined=fmt == "combined"), rng, bom=seed == 2)
     path = tmp_path / "access.log"
     path.write_bytes(data)
-    out = assert_same(tmp_path, "a", str(path), options=IngestOptions(format=fmt), max_bad_ratio=1.0)
+    out = assert_same(tmp_path, "a", str(path), options=IngestOptions(format=fmt), max_bad_ratio=1.0,
+                      workers=workers)
     assert out.summary is not None and out.summary.events > 500
     assert out.summary.bad_lines > 0 and out.summary.flagged  # the hostile families were met
     note = out.summary.notes[-1]
-    assert note.startswith("read in bulk (columnar, in this process):") and "of 1," in note
+    assert note.startswith(f"read in bulk (columnar, {HOW[workers]}):") and "of 1," in note
 
 
+@pytest.mark.parametrize("workers", [1, 2])
 @pytest.mark.parametrize("seed", [4, 5, 6])
-def test_json_lines_read_alike(tmp_path: Path, seed: int) -> None:
+def test_json_lines_read_alike(tmp_path: Path, seed: int, workers: int) -> None:
     rng = random.Random(seed)
     path = tmp_path / "api.jsonl"
     path.write_bytes(join(json_lines(1500, seed), rng, bom=seed == 5))
-    out = assert_same(tmp_path, "j", str(path), options=IngestOptions(format="jsonl"), max_bad_ratio=1.0)
+    out = assert_same(tmp_path, "j", str(path), options=IngestOptions(format="jsonl"), max_bad_ratio=1.0,
+                      workers=workers)
     assert out.summary is not None and out.summary.events > 500 and out.summary.bad_lines > 0
+    assert f"(columnar, {HOW[workers]})" in out.summary.notes[-1]
 
 
 @pytest.mark.parametrize("fmt", ["combined", "jsonl"])
