@@ -130,8 +130,8 @@ class Session:
     @property
     def reader(self) -> CaseReader:
         """What use cases that only read a case use (`clock`, `list_incidents`): the store once it is open;
-        before that, a SQLite store at the newest schema is read directly, without importing SQLAlchemy (a
-        third of a quick command's start). PostgreSQL, a new or an older store: the store (migrated)."""
+        before that, a SQLite store at the newest schema is read directly, without importing SQLAlchemy (about
+        half of a quick command's start). PostgreSQL, a new or an older store: the store (migrated)."""
         shared = self._shared
         if shared.store is None and not shared.reader_checked:
             from breachkit.incidents.store.head import sqlite_file, store_url
