@@ -173,6 +173,33 @@ def test_truncated_gzip_and_too_many_bad_lines_store_nothing(tmp_path: Path) -> 
     assert out.error is not None and "could not be read" in out.error
 
 
+@pytest.mark.parametrize("fmt", ["combined", "jsonl"])
+def test_a_block_failing_on_a_parsing_thread_stores_nothing_and_leaves_no_scratch(
+        tmp_path: Path, fmt: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An error while a pool thread converts a block (here: the fourth block) reaches the ingest as itself; the
+    input stores nothing, the blocks in flight finish, and every converter is closed (no JSON scratch file)."""
+    from breachkit.errors import ServiceError
+
+    path = tmp_path / "input.log"
+    path.write_bytes(join(json_lines(1500, 9) if fmt == "jsonl" else access_lines(1500, 9), random.Random(9)))
+    convert, seen = columnar._Converter.convert, []
+
+    def failing(self: Any, raw: Any, ctx: Any, line_convert: Any) -> Any:
+        seen.append(raw)
+        if len(seen) == 4:
+            raise ServiceError("the fourth block failed")
+        return convert(self, raw, ctx, line_convert)
+
+    monkeypatch.setattr(columnar._Converter, "convert", failing)
+    workspace = Workspace(tmp_path / "ws").ensure()
+    with LocalStore(workspace.events_db) as store, pytest.raises(ServiceError, match="fourth block"):
+        ingest_file(str(path), store, config_for(tmp_path, bulk=True, workers=2), workspace,
+                    options=IngestOptions(format=fmt))
+    with LocalStore(workspace.events_db) as store:
+        assert store.count() == 0
+    assert len(seen) >= 4 and not list(workspace.tmp.iterdir())
+
+
 def test_over_long_lines_at_read_boundaries(tmp_path: Path) -> None:
     """Lines just under and over the readable length, with CR before the newline, across 64 KiB reads."""
     limit = reader.MAX_LINE_BYTES
