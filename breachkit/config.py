@@ -267,16 +267,19 @@ class CategoryRule(_Model):
 
 
 class DirectoryConfig(_Model):
-    """The user directory: a file (CSV, Parquet, JSON lines), a SQL table (SQLAlchemy URL) or an ES index."""
+    """The user directory: a file (CSV, Parquet, JSON lines), a SQL table (SQLAlchemy URL) or an Elasticsearch or
+    OpenSearch index (read with the [elasticsearch] / [opensearch] connection settings)."""
 
-    source: str | None = None  # path, "sqlite:///…"/"postgresql+psycopg://…", or "elasticsearch"
-    format: Literal["auto", "csv", "parquet", "jsonl", "sql", "elasticsearch"] = "auto"
+    source: str | None = None  # path, "sqlite:///…"/"postgresql+psycopg://…", "elasticsearch" or "opensearch"
+    format: Literal["auto", "csv", "parquet", "jsonl", "sql", "elasticsearch", "opensearch"] = "auto"
     table: str | None = None  # SQL table, with format = "sql"
-    index: str | None = None  # Elasticsearch index, with format = "elasticsearch"
+    index: str | None = None  # the index, with source or format "elasticsearch" / "opensearch"
     key: str = "user_id"  # the directory column matching user.id / user.target.id
     # subject-table column -> directory column, for names that differ (e.g. email = "mail")
     mapping: dict[str, str] = Field(default_factory=dict)
-    devices: str | None = None  # optional device registry (device id / IMEI -> owner user id), same formats
+    # optional device registry (device id / IMEI -> owner user id): a file, "URL#table", "elasticsearch:INDEX" or
+    # "opensearch:INDEX"
+    devices: str | None = None
 
 
 class SubjectsConfig(_Model):

@@ -136,6 +136,55 @@ def test_same_subject_table_on_search_engines_and_embedded(attack_id, tmp_path, 
     pd.testing.assert_frame_equal(tables["local"], tables[s.engine])
 
 
+def _index_csv(setup, path: Path, index: str) -> None:
+    """The rows of a CSV file as documents of `index` (empty cells left out, as a directory export would)."""
+    if setup.engine == "elasticsearch":
+        from elasticsearch import helpers
+    else:
+        from opensearchpy import helpers  # type: ignore[no-redef]
+    with path.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    helpers.bulk(setup.client, [{"_index": index, "_id": str(i), "_source": {k: v for k, v in row.items() if v}}
+                                for i, row in enumerate(rows)])
+    setup.client.indices.refresh(index=index)
+
+
+def test_a_directory_and_device_registry_kept_in_an_index_give_the_same_subject_table(tmp_path, search_setup):
+    """The directory and the device registry in an Elasticsearch / OpenSearch index: read with the event store's
+    client when the logs are there too, with a client made from the configuration when they are embedded; the
+    subject table is the one the CSV files give."""
+    s = search_setup
+    prefix = s.config.model_dump()[s.engine]["index"].removesuffix("events")
+    _index_csv(s, SAMPLES / "directory.csv", f"{prefix}directory")
+    _index_csv(s, SAMPLES / "devices.csv", f"{prefix}devices")
+    in_files = SubjectsConfig(directory=DirectoryConfig(source=str(SAMPLES / "directory.csv"),
+                                                        devices=str(SAMPLES / "devices.csv")))
+    in_index = SubjectsConfig(directory=DirectoryConfig(source=s.engine, index=f"{prefix}directory",
+                                                        devices=f"{s.engine}:{prefix}devices"))
+    workspace = Workspace(s.config.workspace_dir).ensure()
+    options = IngestOptions(format="jsonl")
+    with LocalStore(workspace.events_db) as local:
+        ingest([str(SAMPLES / "app-api.jsonl.gz")], local, s.config, workspace, options=options, now=NOW)
+    ingest([str(SAMPLES / "app-api.jsonl.gz")], s.store, s.config, workspace, options=options, now=NOW)
+    attack = ATTACKS["shared_device_identity"]
+    tables, rejected = {}, {}
+    for name, subjects in (("files", in_files), ("index", in_index)):
+        config = s.config.model_copy(update={"subjects": subjects})
+        with Session(config, actor="t", clock=lambda: NOW) as session:
+            for engine in ("local", s.engine):
+                incident = session.store.open_incident({
+                    "title": name, "aware_at": NOW, "aware_justification": "j",
+                    "scope": {"since": attack["start"], "until": attack["end"],
+                              "source_ips": attack["source_ips"]}}, actor="t", now=NOW)
+                outcome = build_subjects(session, incident.id, engine=engine)
+                tables[name, engine] = outcome.record.table()
+                rejected[name, engine] = len(outcome.rejected)
+    assert len(tables["files", "local"]) > 0
+    for key, table in tables.items():
+        pd.testing.assert_frame_equal(table, tables["files", "local"], obj=str(key))
+    assert len(set(rejected.values())) == 1, rejected
+
+
 @pytest.mark.parametrize("attack_id", ["admin_from_outside", "bulk_export"])
 def test_portal_attacks_reach_people_through_paths_and_query_parameters(run, tmp_path, attack_id):
     """The access log has no user.target.id: ingest derives it from /admin/users/<id> and ?customer=<id>."""

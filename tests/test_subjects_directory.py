@@ -18,7 +18,7 @@ from email_validator import EmailNotValidError, validate_email
 from breachkit.config import DirectoryConfig
 from breachkit.errors import ConfigError, InputError, ServiceError, UsageError
 from breachkit.subjects import directory as d
-from breachkit.subjects.directory import DIRECTORY_COLUMNS, read_devices, read_directory
+from breachkit.subjects.directory import DIRECTORY_COLUMNS, index_products, read_devices, read_directory
 
 DATA = Path(__file__).parent / "data" / "directory"
 SAMPLES = Path(__file__).parent.parent / "samples"
@@ -312,32 +312,59 @@ def test_sql_table_from_a_sqlite_file(tmp_path: Path):
         read("postgresql+psycopg://u:secret@127.0.0.1:1/db", tmp_path, table="people")
 
 
-@pytest.mark.es
-def test_elasticsearch_index(es_client, es_prefix):
-    index = f"{es_prefix}directory"
+def _index_cases(client, index: str, product: str, name: str, add) -> None:
+    """The directory read from an index: dotted names for nested objects, bad rows reported, a missing index
+    named, no client refused."""
     docs = [{"user_id": "u1", "email": " A@Example.org", "name": "Ada", "birth_date": "2012-03-04"},
             {"user_id": "u2", "contact": {"email": "b@example.org"}, "name": "Bob"},
             {"user_id": "u3", "email": "not-an-email", "country": "Deutschland"},
             {"email": "nokey@example.org"}]
     for i, doc in enumerate(docs):
-        es_client.index(index=index, id=str(i), document=doc)
-    es_client.indices.refresh(index=index)
-    config = DirectoryConfig(source="elasticsearch", format="elasticsearch", index=index)
-    result = read_directory(config, Path("."), now=NOW, es_client=es_client)
+        add(str(i), doc)
+    client.indices.refresh(index=index)
+    config = DirectoryConfig(source=product, format=product, index=index)
+    result = read_directory(config, Path("."), now=NOW, search_client=client)
+    assert result.source == f"{name} index {index}"
     frame = result.frame.set_index("subject_id")
     assert sorted(frame.index) == ["u1", "u2", "u3"]
     assert frame.loc["u1", "email"] == "a@example.org" and bool(frame.loc["u1", "minor"]) is True
     assert pd.isna(frame.loc["u2", "email"])
     assert sorted((p.reason, p.key) for p in result.rejected) == [
         (d.INVALID_COUNTRY, "u3"), (d.INVALID_EMAIL, "u3"), (d.MISSING_KEY, None)]
-    nested = DirectoryConfig(source="elasticsearch", index=index, mapping={"email": "contact.email"})
-    assert read_directory(nested, Path("."), now=NOW, es_client=es_client).frame.set_index(
+    nested = DirectoryConfig(source=product, index=index, mapping={"email": "contact.email"})
+    assert read_directory(nested, Path("."), now=NOW, search_client=client).frame.set_index(
         "subject_id").loc["u2", "email"] == "b@example.org"
-    with pytest.raises(InputError, match="no Elasticsearch index"):
-        read_directory(DirectoryConfig(source="elasticsearch", index=f"{es_prefix}absent"), Path("."), now=NOW,
-                       es_client=es_client)
-    with pytest.raises(UsageError, match="client"):
+    with pytest.raises(InputError, match=f"no {name} index"):
+        read_directory(DirectoryConfig(source=product, index=f"{index}-absent"), Path("."), now=NOW,
+                       search_client=client)
+    with pytest.raises(UsageError, match=f"from {name} needs a client"):
         read_directory(config, Path("."), now=NOW)
+    with pytest.raises(ConfigError, match=f"in {name} needs an index"):
+        read_directory(DirectoryConfig(source=product), Path("."), now=NOW, search_client=client)
+    assert index_products(DirectoryConfig(source=product, index=index, devices=f"{product}:devices")) == (
+        product, product)
+
+
+@pytest.mark.es
+def test_elasticsearch_index(es_client, es_prefix):
+    index = f"{es_prefix}directory"
+    _index_cases(es_client, index, "elasticsearch", "Elasticsearch",
+                 lambda i, doc: es_client.index(index=index, id=i, document=doc))
+
+
+@pytest.mark.opensearch
+def test_opensearch_index(os_client, os_prefix):
+    index = f"{os_prefix}directory"
+    _index_cases(os_client, index, "opensearch", "OpenSearch",
+                 lambda i, doc: os_client.index(index=index, id=i, body=doc))
+
+
+def test_which_search_engine_holds_the_directory_and_the_devices():
+    assert index_products(DirectoryConfig(source="people.csv", devices="sqlite:///d.db#devices")) == (None, None)
+    assert index_products(DirectoryConfig(source="elasticsearch", index="people", devices="devices.csv")) == (
+        "elasticsearch", None)
+    assert index_products(DirectoryConfig(source="x", format="opensearch", index="p",
+                                          devices="elasticsearch:devices")) == ("opensearch", "elasticsearch")
 
 
 # --------------------------------------------------------------------------------- the sample

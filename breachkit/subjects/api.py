@@ -3,13 +3,15 @@ join) → counts → a new version of the incident's subject list, and exports o
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from breachkit.config import Config
 from breachkit.errors import Problem, UsageError
 from breachkit.incidents.api import normalize_id
 from breachkit.incidents.model import Scope
@@ -20,7 +22,7 @@ from breachkit.logs.stores import open_event_store
 from breachkit.session import Session
 from breachkit.subjects import schema
 from breachkit.subjects.counts import UNKNOWN, SubjectCounts, subject_counts
-from breachkit.subjects.directory import read_devices, read_directory
+from breachkit.subjects.directory import index_products, read_devices, read_directory
 from breachkit.subjects.export import ExportFormat, ExportResult, export_subjects
 from breachkit.subjects.identifiers import affected_identifiers
 from breachkit.subjects.join import at_risk_in_taken_over_accounts, build_subject_table
@@ -63,6 +65,33 @@ def found_subject_categories(counts: SubjectCounts) -> list[str]:
                   | ({"children"} if counts.minors else set()))
 
 
+@contextlib.contextmanager
+def _index_clients(config: Config, source: Any) -> Iterator[dict[str, Any]]:
+    """A client per search engine holding the directory or the device registry: the event store's own when the
+    logs are in that engine, else one made from the configuration's section for it (closed afterwards)."""
+    clients: dict[str, Any] = {}
+    made: list[Any] = []
+    try:
+        for product in sorted({p for p in index_products(config.subjects.directory) if p is not None}):
+            if not isinstance(source, LocalStore) and source.engine == product:
+                clients[product] = source.client
+                continue
+            if product == "elasticsearch":
+                from breachkit.logs.elasticsearch import connect as connect_es
+
+                client: Any = connect_es(config.elasticsearch)
+            else:
+                from breachkit.logs.opensearch import connect as connect_os
+
+                client = connect_os(config.opensearch)
+            made.append(client)
+            clients[product] = client
+        yield clients
+    finally:
+        for client in made:
+            client.close()
+
+
 def build_subjects(session: Session, incident_id: str, *, engine: str | None = None,
                    compromised: Sequence[str] = (), progress: ProgressCallback | None = None) -> BuildOutcome:
     """A new version of the incident's subject list: the scope's actors followed through the logs (either
@@ -90,14 +119,15 @@ def build_subjects(session: Session, incident_id: str, *, engine: str | None = N
         incident = store.update(incident.id, {"compromised_accounts": incident.compromised_accounts + declared},
                                 expected_version=incident.version, actor=actor, now=now,
                                 reason="declared compromised (subjects build --compromised)")
-    es_client = None
     with open_event_store(config, workspace, engine, read_only=True) as source:
         identifiers = affected_identifiers(source, incident.scope, config.subjects.categories, progress=progress)
         used = source.engine
-        if not isinstance(source, LocalStore) and source.engine == "elasticsearch":
-            es_client = source.client  # a directory kept in an Elasticsearch index is read with it
-        directory = read_directory(config.subjects.directory, config.base_dir, now=now, es_client=es_client)
-        devices = read_devices(config.subjects.directory, config.base_dir, es_client=es_client)
+        with _index_clients(config, source) as clients:
+            in_directory, in_devices = index_products(config.subjects.directory)
+            directory = read_directory(config.subjects.directory, config.base_dir, now=now,
+                                       search_client=clients.get(in_directory or ""))
+            devices = read_devices(config.subjects.directory, config.base_dir,
+                                   search_client=clients.get(in_devices or ""))
     identifiers = with_declared_accounts(identifiers, incident.compromised_accounts, incident.scope)
     built = build_subject_table(identifiers, directory.frame, devices.frame if devices is not None else None)
     assigned = assign_roles(built, compromised=incident.compromised_accounts, actor_accounts=incident.actor_accounts)

@@ -35,15 +35,24 @@ from breachkit.config import DirectoryConfig
 from breachkit.errors import ConfigError, InputError, Location, Problem
 from breachkit.incidents.model import DATA_CATEGORIES
 from breachkit.subjects import schema
-from breachkit.subjects.tabular import ENCODING, MALFORMED, RawTable, RowProblem, Source, read_source, resolve_source
+from breachkit.subjects.tabular import (
+    ENCODING,
+    MALFORMED,
+    SEARCH_PRODUCTS,
+    RawTable,
+    RowProblem,
+    Source,
+    read_source,
+    resolve_source,
+)
 
 if TYPE_CHECKING:
-    from elasticsearch import Elasticsearch
+    from breachkit.subjects.tabular import SearchClient
 
 __all__ = ["BIRTH_DATE", "CATEGORIES_HELD",
            "DEVICE_COLUMNS", "DEVICE_ID", "DIRECTORY_COLUMNS", "ENCODING", "IMEI", "MALFORMED", "OWNER",
-           "STATUS", "DirectoryRead", "RowProblem", "normalise_devices", "normalise_directory", "read_devices",
-           "read_directory"]
+           "STATUS", "DirectoryRead", "RowProblem", "index_products", "normalise_devices", "normalise_directory",
+           "read_devices", "read_directory"]
 
 BIRTH_DATE = "birth_date"
 STATUS = "status"
@@ -98,17 +107,31 @@ class DirectoryRead:
                         Location(self.source, p.line, p.column)) for p in self.rejected]
 
 
+def index_products(config: DirectoryConfig) -> tuple[str | None, str | None]:
+    """The search engine ("elasticsearch" or "opensearch") whose index holds the directory, and the one holding
+    the device registry; None where it is not an index. The caller hands `read_directory` / `read_devices` a
+    client of that product."""
+    directory = None
+    if config.source is not None:
+        directory = next((p for p in (config.format, config.source) if p in SEARCH_PRODUCTS), None)
+    product, sep, index = (config.devices or "").partition(":")
+    devices = product if sep and product in SEARCH_PRODUCTS and not index.startswith("//") else None
+    return directory, devices
+
+
 def read_directory(config: DirectoryConfig, base_dir: Path, *, now: datetime,
-                   es_client: Elasticsearch | None = None) -> DirectoryRead:
-    """Read and normalise the configured user directory (relative paths from `base_dir`).
+                   search_client: SearchClient | None = None) -> DirectoryRead:
+    """Read and normalise the configured user directory (relative paths from `base_dir`; an index with
+    `search_client`, a client of its product).
 
     Raises ConfigError for an unusable configuration, InputError naming the file (or table/index) when the
-    source cannot be read at all or lacks the key or email column, ServiceError for a database or
-    Elasticsearch failure. Bad rows are in `.rejected`; they never raise.
+    source cannot be read at all or lacks the key or email column, ServiceError for a database,
+    Elasticsearch or OpenSearch failure. Bad rows are in `.rejected`; they never raise.
     """
     if config.source is None:
         raise ConfigError("no user directory is configured", field="subjects.directory.source",
-                          hint='set source = "directory.csv" (or a SQLAlchemy URL, or "elasticsearch")')
+                          hint='set source = "directory.csv" (or a SQLAlchemy URL, or "elasticsearch" or '
+                               '"opensearch" with an index)')
     unknown = sorted(set(config.mapping) - set(DIRECTORY_COLUMNS) - {schema.SUBJECT_ID})
     if unknown or schema.SUBJECT_ID in config.mapping:
         raise ConfigError(f"cannot map {', '.join(unknown or [schema.SUBJECT_ID])}",
@@ -117,7 +140,7 @@ def read_directory(config: DirectoryConfig, base_dir: Path, *, now: datetime,
     columns = {c: config.mapping.get(c, c) for c in DIRECTORY_COLUMNS}
     columns[schema.SUBJECT_ID] = config.key
     source = resolve_source(config.source, config.format, base_dir, table=config.table, index=config.index)
-    raw = read_source(source, list(columns.values()), config.key, es_client=es_client)
+    raw = read_source(source, list(columns.values()), config.key, search_client=search_client)
     required = {schema.SUBJECT_ID, schema.EMAIL, *config.mapping}
     absent = _check_columns(source, raw, columns, required)
     frame, problems = normalise_directory(raw.data, columns, now=now, lines=raw.lines)
@@ -126,24 +149,26 @@ def read_directory(config: DirectoryConfig, base_dir: Path, *, now: datetime,
 
 
 def read_devices(config: DirectoryConfig, base_dir: Path, *,
-                 es_client: Elasticsearch | None = None) -> DirectoryRead | None:
+                 search_client: SearchClient | None = None) -> DirectoryRead | None:
     """Read the device registry (`config.devices`) or None when none is configured.
 
-    `devices` is a file (format by extension), a SQLAlchemy URL (table after ``#``, default ``devices``) or
-    ``elasticsearch:INDEX``. Columns: device_id, imei, owner_user_id (at least one of the first two per row).
+    `devices` is a file (format by extension), a SQLAlchemy URL (table after ``#``, default ``devices``),
+    ``elasticsearch:INDEX`` or ``opensearch:INDEX``. Columns: device_id, imei, owner_user_id (at least one of
+    the first two per row).
     """
     if not config.devices:
         return None
     location = config.devices
-    if location.startswith("elasticsearch:"):
-        source = resolve_source("elasticsearch", "elasticsearch", base_dir, index=location.partition(":")[2])
+    product, _, index = location.partition(":")
+    if product in SEARCH_PRODUCTS and not index.startswith("//"):
+        source = resolve_source(product, product, base_dir, index=index)
     elif "://" in location:
         url, _, table = location.partition("#")
         source = resolve_source(url, "sql", base_dir, table=table or DEVICES_DEFAULT_TABLE)
     else:
         source = resolve_source(location, "auto", base_dir)
     raw = read_source(source, list(DEVICE_SOURCE_COLUMNS.values()), DEVICE_SOURCE_COLUMNS[DEVICE_ID],
-                      es_client=es_client)
+                      search_client=search_client)
     absent = _check_columns(source, raw, DEVICE_SOURCE_COLUMNS, {OWNER})
     if len(absent) == 2:
         raise InputError("the device registry has neither a device_id nor an imei column", path=source.describe())

@@ -1,8 +1,8 @@
 """Raw tabular sources for the directory readers.
 
 A file (CSV, Parquet, JSON lines; ``.gz`` for the text formats), a SQL table (SQLAlchemy URL) or an
-Elasticsearch index becomes one Arrow table of the wanted columns — strings, except typed dates and booleans
-that Parquet, SQL or JSON carry — with the physical line of each record where the format has lines, and the
+Elasticsearch or OpenSearch index becomes one Arrow table of the wanted columns — strings, except typed dates
+and booleans that Parquet, SQL or JSON carry — with the physical line of each record where the format has lines, and the
 records that could not be read at all (bytes that are not UTF-8, a wrong number of CSV fields, a JSON line
 that does not parse). Interpreting the values is `directory`'s job.
 """
@@ -31,11 +31,15 @@ from breachkit.errors import ConfigError, InputError, ServiceError, UsageError
 
 if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
+    from opensearchpy import OpenSearch
+
+    SearchClient = Elasticsearch | OpenSearch
 
 FILE_FORMATS = {".csv": "csv", ".tsv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl",
                 ".ndjson": "jsonl", ".json": "jsonl"}
 _DELIMITERS = (",", ";", "\t", "|")
 _ES_PAGE = 2_000
+SEARCH_PRODUCTS = {"elasticsearch": "Elasticsearch", "opensearch": "OpenSearch"}  # directory format → product
 _CSV_BLOCK = 16 << 20  # bytes per parsing block: fewer, larger chunks are cheaper to normalise
 
 # Row-level reasons (RowProblem.reason).
@@ -66,18 +70,19 @@ class RowProblem:
 
 @dataclass(frozen=True)
 class Source:
-    """Where a table comes from: a file path, a SQLAlchemy URL with a table, or an Elasticsearch index."""
+    """Where a table comes from: a file path, a SQLAlchemy URL with a table, or an Elasticsearch or OpenSearch
+    index."""
 
     location: str
-    format: str  # csv | parquet | jsonl | sql | elasticsearch
+    format: str  # csv | parquet | jsonl | sql | elasticsearch | opensearch
     table: str | None = None
     index: str | None = None
 
     def describe(self) -> str:
         if self.format == "sql":
             return f"SQL table {self.table} at {_hide_password(self.location)}"
-        if self.format == "elasticsearch":
-            return f"Elasticsearch index {self.index}"
+        if self.format in SEARCH_PRODUCTS:
+            return f"{SEARCH_PRODUCTS[self.format]} index {self.index}"
         return f"{self.format} file {self.location}"
 
 
@@ -92,10 +97,11 @@ class RawTable:
 def resolve_source(location: str, fmt: str, base_dir: Path, *, table: str | None = None,
                    index: str | None = None) -> Source:
     """A source from config values: relative paths (also of ``sqlite:///`` URLs) resolve against `base_dir`."""
-    if fmt == "elasticsearch" or location == "elasticsearch":
+    product = fmt if fmt in SEARCH_PRODUCTS else location if location in SEARCH_PRODUCTS else None
+    if product is not None:
         if not index:
-            raise ConfigError("an Elasticsearch directory needs an index", hint='set index = "…"')
-        return Source(location, "elasticsearch", index=index)
+            raise ConfigError(f"a directory in {SEARCH_PRODUCTS[product]} needs an index", hint='set index = "…"')
+        return Source(location, product, index=index)
     if fmt == "sql" or (fmt == "auto" and "://" in location):
         if not table:
             raise ConfigError("a SQL directory needs a table", hint='set table = "…"')
@@ -133,12 +139,14 @@ def _hide_password(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-def read_source(source: Source, wanted: Sequence[str], key: str, *, es_client: Elasticsearch | None = None) -> RawTable:
-    """Read `wanted` columns (those the source has) of `source`; `key` names rows in problems."""
+def read_source(source: Source, wanted: Sequence[str], key: str, *,
+                search_client: SearchClient | None = None) -> RawTable:
+    """Read `wanted` columns (those the source has) of `source`; `key` names rows in problems. An index is read
+    with `search_client`, a client of its product."""
     if source.format == "sql":
         return _read_sql(source, wanted)
-    if source.format == "elasticsearch":
-        return _read_elasticsearch(source, wanted, es_client)
+    if source.format in SEARCH_PRODUCTS:
+        return _read_index(source, wanted, search_client)
     path = Path(source.location)
     if source.format == "parquet":
         return _read_parquet(path, wanted)
@@ -374,7 +382,7 @@ def _typed_or_text(table: pa.Table) -> pa.Table:
     return pa.table(arrays, names=table.column_names)
 
 
-# --------------------------------------------------------------------------- SQL, Elasticsearch
+# --------------------------------------------------------------------------- SQL, Elasticsearch, OpenSearch
 
 
 def _from_frame(frame: pd.DataFrame, columns: Sequence[str]) -> RawTable:
@@ -425,28 +433,43 @@ def _read_sql(source: Source, wanted: Sequence[str]) -> RawTable:
         engine.dispose()
 
 
-def _read_elasticsearch(source: Source, wanted: Sequence[str], client: Elasticsearch | None) -> RawTable:
+def _read_index(source: Source, wanted: Sequence[str], client: SearchClient | None) -> RawTable:
+    """Every document of an Elasticsearch or OpenSearch index (a scroll), flattened to dotted names."""
+    product = SEARCH_PRODUCTS[source.format]
     if client is None:
-        raise UsageError("reading the directory from Elasticsearch needs a client")
-    from elastic_transport import TransportError
-    from elasticsearch import ApiError, NotFoundError, helpers
+        raise UsageError(f"reading the directory from {product} needs a client")
+    missing: type[Exception]
+    failed: tuple[type[Exception], ...]
+    if source.format == "elasticsearch":
+        from elastic_transport import TransportError
+        from elasticsearch import ApiError
+        from elasticsearch import NotFoundError as EsNotFound
+        from elasticsearch.helpers import scan as es_scan
 
+        scan: Any = es_scan
+        missing, failed = EsNotFound, (ApiError, TransportError)
+    else:
+        from opensearchpy.exceptions import NotFoundError as OsNotFound
+        from opensearchpy.exceptions import OpenSearchException
+        from opensearchpy.helpers import scan as os_scan
+
+        scan, missing, failed = os_scan, OsNotFound, (OpenSearchException,)
     fields = list(dict.fromkeys(wanted))
     columns: dict[str, list[str | None]] = {c: [] for c in fields}
     seen: set[str] = set()
     try:
-        hits: Iterable[dict[str, Any]] = helpers.scan(client, index=source.index, query={"query": {"match_all": {}}},
-                                                      size=_ES_PAGE, _source=True)
+        hits: Iterable[dict[str, Any]] = scan(client, index=source.index, query={"query": {"match_all": {}}},
+                                              size=_ES_PAGE, _source=True)
         for hit in hits:
             document = dict(_flatten(hit.get("_source") or {}))
             document.setdefault("_id", hit["_id"])
             seen.update(document)
             for name, values in columns.items():
                 values.append(_text(document.get(name)))
-    except NotFoundError:
-        raise InputError(f"no Elasticsearch index {source.index!r}") from None
-    except (ApiError, TransportError) as exc:
-        raise ServiceError(f"cannot read Elasticsearch index {source.index!r}: {exc}") from None
+    except missing:
+        raise InputError(f"no {product} index {source.index!r}") from None
+    except failed as exc:
+        raise ServiceError(f"cannot read {product} index {source.index!r}: {exc}") from None
     present = [c for c in fields if c in seen]
     table = pa.table({c: pa.array(columns[c], pa.string()) for c in present})
     return RawTable(table, tuple(sorted(seen)), None, ())
