@@ -137,16 +137,15 @@ def test_same_subject_table_on_search_engines_and_embedded(attack_id, tmp_path, 
 
 
 def _index_csv(setup, path: Path, index: str) -> None:
-    """The rows of a CSV file as documents of `index` (empty cells left out, as a directory export would)."""
-    if setup.engine == "elasticsearch":
-        from elasticsearch import helpers
-    else:
-        from opensearchpy import helpers  # type: ignore[no-redef]
+    """The rows of a CSV file as documents of `index` (empty cells left out, as a directory export would),
+    through the store's engine-neutral bulk."""
     with path.open(encoding="utf-8", newline="") as handle:
         rows = list(csv.DictReader(handle))
-    helpers.bulk(setup.client, [{"_index": index, "_id": str(i), "_source": {k: v for k, v in row.items() if v}}
-                                for i, row in enumerate(rows)])
-    setup.client.indices.refresh(index=index)
+    actions = ((json.dumps({"index": {"_index": index, "_id": str(i)}}).encode(),
+                json.dumps({k: v for k, v in row.items() if v}).encode()) for i, row in enumerate(rows))
+    for ok, item in setup.store.conn.bulk(actions, 1, 500):
+        assert ok, item
+    setup.store.conn.refresh(index)
 
 
 def test_a_directory_and_device_registry_kept_in_an_index_give_the_same_subject_table(tmp_path, search_setup):

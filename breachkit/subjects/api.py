@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -18,7 +18,7 @@ from breachkit.incidents.model import Scope
 from breachkit.incidents.store.subjects import SubjectBuildRecord
 from breachkit.logs.ingest import ProgressCallback
 from breachkit.logs.local import LocalStore
-from breachkit.logs.stores import open_event_store
+from breachkit.logs.stores import open_event_store, open_search_store
 from breachkit.session import Session
 from breachkit.subjects import schema
 from breachkit.subjects.counts import UNKNOWN, SubjectCounts, subject_counts
@@ -28,6 +28,10 @@ from breachkit.subjects.identifiers import affected_identifiers
 from breachkit.subjects.join import at_risk_in_taken_over_accounts, build_subject_table
 from breachkit.subjects.roles import RoleSummary, assign_roles
 from breachkit.subjects.store import changes, save_build
+from breachkit.workspace import Workspace
+
+if TYPE_CHECKING:
+    from breachkit.logs.search import SearchStore
 
 
 @dataclass(frozen=True)
@@ -66,30 +70,19 @@ def found_subject_categories(counts: SubjectCounts) -> list[str]:
 
 
 @contextlib.contextmanager
-def _index_clients(config: Config, source: Any) -> Iterator[dict[str, Any]]:
-    """A client per search engine holding the directory or the device registry: the event store's own when the
-    logs are in that engine, else one made from the configuration's section for it (closed afterwards)."""
+def _index_clients(config: Config, workspace: Workspace, source: LocalStore | SearchStore
+                   ) -> Iterator[tuple[Any, Any]]:
+    """Clients for the directory and the device registry where they are kept in an index (None where not): the
+    event store's own when the logs are in that engine, else one opened from the configuration (closed after)."""
+    wanted = index_products(config.subjects.directory)
     clients: dict[str, Any] = {}
-    made: list[Any] = []
-    try:
-        for product in sorted({p for p in index_products(config.subjects.directory) if p is not None}):
-            if not isinstance(source, LocalStore) and source.engine == product:
-                clients[product] = source.client
-                continue
-            if product == "elasticsearch":
-                from breachkit.logs.elasticsearch import connect as connect_es
-
-                client: Any = connect_es(config.elasticsearch)
-            else:
-                from breachkit.logs.opensearch import connect as connect_os
-
-                client = connect_os(config.opensearch)
-            made.append(client)
-            clients[product] = client
-        yield clients
-    finally:
-        for client in made:
-            client.close()
+    with contextlib.ExitStack() as opened:
+        for product in {p for p in wanted if p is not None}:
+            store = source
+            if isinstance(store, LocalStore) or store.engine != product:
+                store = opened.enter_context(open_search_store(config, workspace, product))
+            clients[product] = store.client
+        yield clients.get(wanted[0] or ""), clients.get(wanted[1] or "")
 
 
 def build_subjects(session: Session, incident_id: str, *, engine: str | None = None,
@@ -122,12 +115,10 @@ def build_subjects(session: Session, incident_id: str, *, engine: str | None = N
     with open_event_store(config, workspace, engine, read_only=True) as source:
         identifiers = affected_identifiers(source, incident.scope, config.subjects.categories, progress=progress)
         used = source.engine
-        with _index_clients(config, source) as clients:
-            in_directory, in_devices = index_products(config.subjects.directory)
+        with _index_clients(config, workspace, source) as (directory_client, devices_client):
             directory = read_directory(config.subjects.directory, config.base_dir, now=now,
-                                       search_client=clients.get(in_directory or ""))
-            devices = read_devices(config.subjects.directory, config.base_dir,
-                                   search_client=clients.get(in_devices or ""))
+                                       search_client=directory_client)
+            devices = read_devices(config.subjects.directory, config.base_dir, search_client=devices_client)
     identifiers = with_declared_accounts(identifiers, incident.compromised_accounts, incident.scope)
     built = build_subject_table(identifiers, directory.frame, devices.frame if devices is not None else None)
     assigned = assign_roles(built, compromised=incident.compromised_accounts, actor_accounts=incident.actor_accounts)

@@ -44,6 +44,7 @@ from breachkit.subjects.tabular import (
     Source,
     read_source,
     resolve_source,
+    search_product,
 )
 
 if TYPE_CHECKING:
@@ -111,12 +112,15 @@ def index_products(config: DirectoryConfig) -> tuple[str | None, str | None]:
     """The search engine ("elasticsearch" or "opensearch") whose index holds the directory, and the one holding
     the device registry; None where it is not an index. The caller hands `read_directory` / `read_devices` a
     client of that product."""
-    directory = None
-    if config.source is not None:
-        directory = next((p for p in (config.format, config.source) if p in SEARCH_PRODUCTS), None)
-    product, sep, index = (config.devices or "").partition(":")
-    devices = product if sep and product in SEARCH_PRODUCTS and not index.startswith("//") else None
-    return directory, devices
+    directory = search_product(config.source, config.format) if config.source is not None else None
+    devices = _devices_index(config.devices)
+    return directory, devices[0] if devices is not None else None
+
+
+def _devices_index(location: str | None) -> tuple[str, str] | None:
+    """(product, index) of a device registry given as ``elasticsearch:INDEX`` / ``opensearch:INDEX``, else None."""
+    product, sep, index = (location or "").partition(":")
+    return (product, index) if sep and product in SEARCH_PRODUCTS and not index.startswith("//") else None
 
 
 def read_directory(config: DirectoryConfig, base_dir: Path, *, now: datetime,
@@ -159,8 +163,9 @@ def read_devices(config: DirectoryConfig, base_dir: Path, *,
     if not config.devices:
         return None
     location = config.devices
-    product, _, index = location.partition(":")
-    if product in SEARCH_PRODUCTS and not index.startswith("//"):
+    in_index = _devices_index(location)
+    if in_index is not None:
+        product, index = in_index
         source = resolve_source(product, product, base_dir, index=index)
     elif "://" in location:
         url, _, table = location.partition("#")

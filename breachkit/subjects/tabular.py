@@ -2,8 +2,8 @@
 
 A file (CSV, Parquet, JSON lines; ``.gz`` for the text formats), a SQL table (SQLAlchemy URL) or an
 Elasticsearch or OpenSearch index becomes one Arrow table of the wanted columns — strings, except typed dates
-and booleans that Parquet, SQL or JSON carry — with the physical line of each record where the format has lines, and the
-records that could not be read at all (bytes that are not UTF-8, a wrong number of CSV fields, a JSON line
+and booleans that Parquet, SQL or JSON carry — with the physical line of each record where the format has lines,
+and the records that could not be read at all (bytes that are not UTF-8, a wrong number of CSV fields, a JSON line
 that does not parse). Interpreting the values is `directory`'s job.
 """
 
@@ -94,10 +94,15 @@ class RawTable:
     problems: tuple[RowProblem, ...]  # records left out while reading
 
 
+def search_product(location: str, fmt: str) -> str | None:
+    """The search engine ("elasticsearch", "opensearch") a source of these config values is an index of, or None."""
+    return fmt if fmt in SEARCH_PRODUCTS else location if location in SEARCH_PRODUCTS else None
+
+
 def resolve_source(location: str, fmt: str, base_dir: Path, *, table: str | None = None,
                    index: str | None = None) -> Source:
     """A source from config values: relative paths (also of ``sqlite:///`` URLs) resolve against `base_dir`."""
-    product = fmt if fmt in SEARCH_PRODUCTS else location if location in SEARCH_PRODUCTS else None
+    product = search_product(location, fmt)
     if product is not None:
         if not index:
             raise ConfigError(f"a directory in {SEARCH_PRODUCTS[product]} needs an index", hint='set index = "…"')

@@ -246,7 +246,6 @@ class BulkParse:
                     return
                 yield pending.popleft().result()
 
-
     def _on_threads(self, raws: Iterator[RawBlock], ctx: C,
                     convert: Callable[[Iterable[Record], C], Converted]) -> Iterator[Converted_]:
         """`self.threads` blocks at a time, each converted on a pool thread with a converter no other thread uses
