@@ -51,6 +51,7 @@ TOKENS: Final = f"^ *\\{{(?:{_STRING}|[-+0-9.eE :{{}}\\[\\]]|true|false|null|, *
 _ISO: Final = (r"^(?P<date>(?:[1-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])-[0-9]{2}-[0-9]{2})[T ]"
                r"(?P<time>(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9])(?:\.(?P<frac>[0-9]{1,6}))?"
                r"(?P<zone>Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])?$")
+_OFFSET_END: Final = r"[+-][0-9]{2}:[0-9]{2}$"
 _FLOAT: Final = r"^-?[0-9]+(?:\.[0-9]*)?(?:[eE][-+]?[0-9]+)?$"
 _LONG: Final = r"^-?[0-9]{1,18}$"
 _EPOCH_TEXT: Final = r"^[0-9]{9,}$"  # epoch seconds or milliseconds, read alike as a number or as a string
@@ -171,7 +172,8 @@ class JsonColumns:
             ip = pc.if_else(plain_v4, given, canonical)
             columns[name] = ip
             literal = pc.or_kleene(pc.equal(text, "true"), pc.equal(text, "false"))
-            odd = pc.or_kleene(pc.or_kleene(literal, _numeric(text)), _nested(text))
+            # (a plain IPv4 address, with its three dots, never reads as a number)
+            odd = pc.or_kleene(pc.or_kleene(literal, _numeric(v.none_if(text, plain_v4))), _nested(text))
             if name == "source.ip":  # not an address: the mapper keeps the text as source.address (parse)
                 columns["#source.ip"] = given
                 return pc.or_kleene(absent, pc.invert(odd))
@@ -184,19 +186,21 @@ class JsonColumns:
         micros = pa.nulls(len(text), pa.int64())
         quick = v.mask(len(text), [])
         if self.mapper.timestamp_format is None:
-            iso = pc.extract_regex(text, _ISO)
-            quick = v.fill(iso.is_valid())
+            quick = v.fill(pc.match_substring_regex(text, _ISO))
+            zoned = _zoned(text, quick)
             if not self.utc:
-                quick = pc.and_(quick, v.nonempty(iso.field("zone")))
+                quick = zoned
             if pc.any(quick).as_py():
-                micros = pc.if_else(quick, _iso_micros(iso), micros)
+                micros = pc.if_else(quick, _iso_micros(text, quick, zoned), micros)
         # numbers the mapper reads otherwise than their text (as epoch seconds where the text would be a date,
         # or with a configured format), floats whose text DuckDB may write otherwise, objects
-        numeric = _numeric(text)
-        if self.mapper.timestamp_format is None:
-            numeric = pc.and_(numeric, pc.invert(pc.match_substring_regex(text, _EPOCH_TEXT)))
-        ambiguous = pc.or_(numeric, _nested(text))
-        slow = v.fill(pc.and_(pc.invert(quick), pc.and_(v.nonempty(text), pc.invert(ambiguous))))
+        # (only asked of the values not read above)
+        rest = v.none_if(text, quick)
+        numeric = _numeric(rest)
+        if self.mapper.timestamp_format is None and pc.any(numeric).as_py():
+            numeric = pc.and_(numeric, pc.invert(v.fill(pc.match_substring_regex(rest, _EPOCH_TEXT))))
+        ambiguous = pc.or_(numeric, _nested(rest))
+        slow = v.fill(pc.and_(pc.invert(quick), pc.and_(v.nonempty(rest), pc.invert(ambiguous))))
         if pc.any(slow).as_py():
             mapped = v.per_value(v.none_if(text, pc.invert(slow)), lambda x: self._python_time(key, x), pa.int64())
             micros = pc.if_else(slow, mapped, micros)
@@ -213,7 +217,7 @@ class JsonColumns:
         return v.epoch_micros(truncate_ms(ts))
 
 
-_NUMBER_START: Final = pa.array(list("-0123456789"))
+_NUMBER_START: Final = b"-0123456789"
 
 
 def _numeric(text: pa.Array) -> pa.Array:
@@ -221,26 +225,48 @@ def _numeric(text: pa.Array) -> pa.Array:
     return _starting_like(text, _NUMBER_START, _FLOAT)
 
 
-_ODD_KEYWORD_START: Final = pa.array(list("-0123456789{["))
+_ODD_KEYWORD_START: Final = b"-0123456789{["
 # a float (Python would print it its own way) or an object or array (refused as a keyword value)
 _ODD_KEYWORD: Final = r"^(?:\{|\[|-?[0-9]+(?:\.[0-9]*|(?:\.[0-9]*)?[eE][-+]?[0-9]+)$)"
 
 
-def _starting_like(text: pa.Array, starts: pa.Array, pattern: str) -> pa.Array:
+def _starting_like(text: pa.Array, starts: bytes, pattern: str) -> pa.Array:
     """Text matching `pattern` (false for null); the expression only runs on text whose first character is one
     of `starts` — in most columns, none."""
-    candidate = v.fill(pc.is_in(pc.utf8_slice_codeunits(text, 0, 1), value_set=starts))
-    if not pc.any(candidate).as_py():
-        return candidate
-    return v.fill(pc.match_substring_regex(v.none_if(text, pc.invert(candidate)), pattern))
+    return v.matching_where(text, v.first_byte_in(text, starts), pattern)
 
 
 def _nested(text: pa.Array) -> pa.Array:
-    return pc.or_kleene(pc.starts_with(text, "{"), pc.starts_with(text, "["))
+    return v.first_byte_in(text, b"{[")
 
 
-def _iso_micros(iso: pa.StructArray) -> pa.Array:
-    """`yyyy-mm-ddTHH:MM:SS[.ffffff][Z|±hh:mm]` (checked by _ISO) → epoch microseconds cut to the millisecond."""
+def _zoned(text: pa.Array, iso: pa.BooleanArray) -> pa.BooleanArray:
+    """Of the values matching _ISO (`iso`), those that end in a zone (`Z` or `±hh:mm`)."""
+    zoned = pc.and_(iso, v.fill(pc.ends_with(text, "Z")))
+    others = pc.and_(iso, pc.invert(zoned))
+    return pc.or_(zoned, v.matching_where(text, others, _OFFSET_END))
+
+
+def _iso_micros(text: pa.Array, quick: pa.BooleanArray, zoned: pa.BooleanArray) -> pa.Array:
+    """The `quick` values (matching _ISO; `zoned`: those with a zone, the others are read as UTC) → epoch
+    microseconds cut to the millisecond; null elsewhere. Arrow's ISO 8601 cast reads them; where it refuses
+    a block (a date that does not exist, as 31 February, which the pattern lets through) the fields are
+    computed one by one (`_iso_fields_micros`), which gives null for such dates."""
+    naive = pc.and_(quick, pc.invert(zoned))
+    try:
+        read = pc.cast(pc.cast(v.none_if(text, pc.invert(zoned)), pa.timestamp("us", "UTC")), pa.int64())
+        if pc.any(naive).as_py():
+            plain = pc.cast(pc.cast(v.none_if(text, pc.invert(naive)), pa.timestamp("us")), pa.int64())
+            read = pc.coalesce(read, plain)
+    except pa.ArrowInvalid:
+        return _iso_fields_micros(pc.extract_regex(v.none_if(text, pc.invert(quick)), _ISO))
+    below = pc.remainder(read, 1000)  # cut to the millisecond, downwards also before 1970
+    return pc.subtract(read, pc.if_else(pc.less(below, 0), pc.add(below, 1000), below))
+
+
+def _iso_fields_micros(iso: pa.StructArray) -> pa.Array:
+    """`yyyy-mm-ddTHH:MM:SS[.ffffff][Z|±hh:mm]` (checked by _ISO) → epoch microseconds cut to the millisecond,
+    computed from the fields; null for a date or time that does not exist."""
     valid = v.fill(iso.is_valid())  # the fields of a row that did not match are empty, not null
     date = pc.if_else(valid, iso.field("date"), "2000-01-01")
     time = pc.if_else(valid, iso.field("time"), "00:00:00")
