@@ -140,9 +140,10 @@ def first_byte_in(text: pa.Array, chars: bytes) -> pa.BooleanArray:
         text = text.combine_chunks()
     if len(text) == 0:
         return pa.array([], pa.bool_())
-    width = np.int64 if pa.types.is_large_string(text.type) else np.int32
+    width = 8 if pa.types.is_large_string(text.type) else 4
     _, offsets_buffer, data_buffer = text.buffers()
-    offsets = np.frombuffer(offsets_buffer, dtype=width, count=len(text) + 1, offset=text.offset * width().itemsize)
+    offsets: np.ndarray[Any, np.dtype[np.int64]] = np.frombuffer(
+        offsets_buffer, dtype=f"<i{width}", count=len(text) + 1, offset=text.offset * width).astype(np.int64)
     starts = offsets[:-1]
     present = offsets[1:] > starts
     if text.null_count:
