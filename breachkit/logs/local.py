@@ -31,9 +31,14 @@ from breachkit.logs.schema import ARROW_SCHEMA, FIELDS, FieldType
 # An older store gains the new columns on open (empty for the events already stored).
 SCHEMA_VERSION = 3
 TABLE = "events"
-# DuckDB keeps the blocks it writes cached up to its memory limit (80% of RAM by default): while an input is
-# loaded, the limit is this, so that memory stays bounded whatever the input's size (joins spill to disk).
-LOAD_MEMORY_LIMIT = "512MB"
+# DuckDB keeps the rows an INSERT appends (its transaction-local row groups, written out as they fill) and the
+# blocks it writes in memory up to its memory limit (80% of RAM by default): while an input is loaded, the
+# limit is this, so that memory stays bounded whatever the input's size (joins spill to disk). The buffer
+# reaches the limit within the first million lines or so and stays there. Peak RSS of an ingest, 1M -> 10M
+# lines (bench/ingest.py inputs): at 512MB combined 903 -> 1,134 MB, JSON lines 796 -> 1,089 MB; at 256MB
+# 858 -> 890 MB and 783 -> 840 MB, no slower within this machine's noise (combined 1M: 8.3-9.9 s against
+# 7.9-10.1 s, interleaved runs).
+LOAD_MEMORY_LIMIT = "256MB"
 SPOOL_SUFFIX = ".staging-"  # `.<store file>.staging-*`: an input being ingested, beside the store, until committed
 _SQL_TYPES = {FieldType.KEYWORD: "VARCHAR", FieldType.IP: "VARCHAR", FieldType.LONG: "BIGINT",
               FieldType.DATE: "TIMESTAMPTZ"}
