@@ -335,6 +335,7 @@ class ScanDocument(Document):
     dry_run: bool
     rules_run: int | None = None  # rules and correlations that ran to the end (None: not recorded)
     not_run: list[NotRunItem] = Field(default_factory=list)  # selected rules that did not run, with the reason
+    notes: list[str] = Field(default_factory=list)  # about the events searched (e.g. unfinished ingests left out)
     rules_changed: list[str] = Field(default_factory=list)  # rules that stopped running or broke (alerted once)
     alerts_sent: list[str] = Field(default_factory=list)  # addresses alerted by this run
     alerts_retrying: list[str] = Field(default_factory=list)  # refused or failed: the next run tries again
@@ -351,6 +352,7 @@ class ScanDocument(Document):
                           new=[DetectionItem.of(d) for d in result.new], dry_run=dry_run,
                           rules_run=run.ran if run is not None else None,
                           not_run=[NotRunItem.of(n) for n in run.not_run] if run is not None else [],
+                          notes=list(run.notes) if run is not None else [],
                           rules_changed=result.rules.lines() if result.rules is not None else [],
                           alerts_sent=result.alerts.sent if result.alerts is not None else [],
                           alerts_retrying=[f"{a}: {why}" for a, _, why in result.alerts.retrying]

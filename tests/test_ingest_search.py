@@ -194,3 +194,88 @@ def test_never_writes_into_read_only_indices(search_setup, tmp_path):
     with pytest.raises(UsageError, match="never writes into existing indices"):
         ingest_file(str(path), s.store, s.config, s.workspace)
     assert not s.store.conn.index_exists(s.store.index)
+
+
+# --- unfinished runs are left out of detection ----------------------------------------------------------------
+
+_ALL_GETS = ("title: Every GET\nid: 9b0c4d1e-0000-4000-8000-0000000000a1\nstatus: test\nlevel: low\n"
+             "logsource: {product: breachkit}\ndetection:\n  sel:\n    http.request.method: GET\n  condition: sel\n")
+
+
+def _batch_of(path: Path, config: Any, workspace: Any) -> Any:
+    """The events breachkit reads from `path`, as one batch of the event schema (read by the embedded store)."""
+    from breachkit.logs.schema import ARROW_SCHEMA
+
+    with LocalStore(None) as local:
+        ingest_file(str(path), local, config, workspace)
+        table = local.con.sql("SELECT * FROM events ORDER BY \"log.file.line\"").to_arrow_table()
+    return table.select(ARROW_SCHEMA.names).cast(ARROW_SCHEMA).combine_chunks().to_batches()[0]
+
+
+def _gets(s: Any, tmp_path: Path) -> tuple[int, tuple[str, ...]]:
+    """(events the rule finds over the store's index, the notes of the run)."""
+    from breachkit.detect.engines import SearchEngine
+    from breachkit.detect.rules import load_rules
+    from breachkit.detect.run import run
+
+    rule = tmp_path / "gets.yml"
+    rule.write_text(_ALL_GETS)
+    s.store.refresh()
+    result = run(load_rules([rule]), SearchEngine.over(s.store))
+    return sum(d.count for d in result.detections), result.notes
+
+
+def test_events_of_unfinished_ingest_runs_are_left_out_of_detection_and_said(search_setup, tmp_path):
+    from breachkit.logs import searchruns
+
+    s = search_setup
+    lines = access_lines(300, seed=11)
+    gets = sum(1 for line in lines if '"GET ' in line)
+    done, running, killed = tmp_path / "done.log", tmp_path / "running.log", tmp_path / "killed.log"
+    for path, part in ((done, lines[:100]), (running, lines[100:200]), (killed, lines[200:])):
+        path.write_text("\n".join(part) + "\n")
+    ingest_file(str(done), s.store, s.config, s.workspace)
+    committed = sum(1 for line in lines[:100] if '"GET ' in line)
+    assert _gets(s, tmp_path) == (committed, ())
+
+    # a run still writing: its documents are searchable in the index, and left out of detection
+    loader = s.store.begin(running.name)
+    loader.add(_batch_of(running, s.config, s.workspace))
+    loader._finish()  # every document written (what a slow ingest has done so far)
+    # a run killed after writing: no commit, no rollback (its process is gone)
+    abandoned = s.store.begin(killed.name)
+    abandoned.add(_batch_of(killed, s.config, s.workspace))
+    abandoned._finish()
+    s.store.refresh()
+    assert s.store.count() == len(lines)
+    assert {r.source for r in s.store.open_runs()} == {running.name, killed.name}
+    found, notes = _gets(s, tmp_path)
+    assert found == committed
+    assert len(notes) == 2 and all("has not finished" in n and "were left out" in n for n in notes)
+    assert f"100 events of an ingest of {running.name}" in notes[0]
+    assert f"{len(lines) - 200} events of an ingest of {killed.name}" in notes[1]
+
+    loader.commit()  # committed: searched from now on
+    assert _gets(s, tmp_path)[0] == committed + sum(1 for line in lines[100:200] if '"GET ' in line)
+    assert [r.source for r in s.store.open_runs()] == [killed.name]
+
+    # the next ingest of the killed run's input completes it, and with it the killed run's documents count
+    again = ingest_file(str(killed), s.store, s.config, s.workspace)
+    assert (again.added, again.already_present) == (0, len(lines) - 200)
+    assert s.store.open_runs() == []
+    assert _gets(s, tmp_path) == (gets, ())
+
+    # a rolled-back run leaves nothing registered; forgetting a source ends its interrupted runs too
+    failing = s.store.begin("forgotten")
+    failing.add(_batch_of(done, s.config, s.workspace).slice(0, 10))
+    failing._finish()
+    failing.abort()
+    assert s.store.open_runs() == []
+    stuck = s.store.begin(done.name)
+    stuck.add(_batch_of(done, s.config, s.workspace).slice(0, 5))
+    stuck._finish()
+    assert len(s.store.open_runs()) == 1
+    s.store.forget(done.name)
+    assert s.store.open_runs() == []
+    # the registry is hidden: patterns over the events never pick it up
+    assert searchruns.runs_index(s.store.index) not in s.store.conn.get_mapping(s.store.index[:-6] + "*")

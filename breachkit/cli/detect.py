@@ -41,7 +41,8 @@ def detect_cmd(app: AppContext, since: str | None, until: str | None, rule_ids: 
                tags: tuple[str, ...], level: str | None, rule_paths: tuple[Path, ...], engine: str | None,
                output: str, progress: bool) -> None:
     """Run the Sigma rules (single-event and correlations) and print the detections. Rules that do not run are
-    listed on stderr and in the JSON output (not_run). Exit 1 if no selected rule could run, 4 if some were
+    listed on stderr and in the JSON output (not_run), and so are events left out (notes: those of an ingest
+    into Elasticsearch/OpenSearch that has not finished). Exit 1 if no selected rule could run, 4 if some were
     broken, rejected by the engine, or given explicitly (--rules, --rule) and could not run."""
     from breachkit.detect.api import run_detection
 
@@ -54,6 +55,7 @@ def detect_cmd(app: AppContext, since: str | None, until: str | None, rule_ids: 
                                on_rule=lambda meta: bar.advance(task))
     emit(result, output, app.session.zone)
     warn_not_run(result.not_run)
+    warn_notes(result.notes)
     if result.incomplete is not None:
         raise not_repeated(result.incomplete, result.not_run)
 
@@ -70,6 +72,13 @@ def warn_not_run(not_run: Sequence[NotRun]) -> None:
                   + ", ".join(f"{v} {k}" for k, v in sorted(kinds.items())) + "):", highlight=False)
     for n in not_run:
         console.print(f"  {safe(n)}", markup=False, highlight=False)
+
+
+def warn_notes(notes: Sequence[str]) -> None:
+    """What the engine said about the events it searched, on stderr (the JSON output lists it too)."""
+    console = err_console()
+    for note in notes:
+        console.print(f"[yellow]note:[/] {safe(note)}", highlight=False)
 
 
 def not_repeated(error: BreachkitError, listed: Sequence[NotRun]) -> BreachkitError:

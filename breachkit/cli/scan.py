@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import click
 
 from breachkit.cli.common import AppContext, echo_json, local, out_console, parse_time, pass_app, progress_bar, safe
-from breachkit.cli.detect import LEVELS, not_repeated, warn_not_run
+from breachkit.cli.detect import LEVELS, not_repeated, warn_not_run, warn_notes
 from breachkit.logs.names import ENGINES
 from breachkit.wording import counted
 
@@ -48,6 +48,7 @@ def scan_cmd(app: AppContext, engine: str | None, since: str | None, level: str 
                           on_rule=lambda meta: bar.advance(task))
     assert result.run is not None
     warn_not_run(result.run.not_run)
+    warn_notes(result.run.notes)
     if output == "json":
         echo_json(ScanDocument.of(result, dry_run=dry_run))
     else:

@@ -91,6 +91,7 @@ class DetectionsDocument(Document):
     timings: list[RuleTimingItem] = Field(default_factory=list)
     rules_run: int | None = None  # rules and correlations that ran to the end (None: not recorded)
     not_run: list[NotRunItem] = Field(default_factory=list)  # selected rules that did not run, with the reason
+    notes: list[str] = Field(default_factory=list)  # about the events searched (e.g. unfinished ingests left out)
 
     @classmethod
     def of(cls, run: DetectionRun) -> DetectionsDocument:
@@ -98,4 +99,5 @@ class DetectionsDocument(Document):
                           detections=[DetectionItem.of(d) for d in run.detections],
                           timings=[RuleTimingItem(rule_id=t.rule_id, title=t.title, seconds=round(t.seconds, 4),
                                                   detections=t.detections) for t in run.timings],
-                          rules_run=run.ran, not_run=[NotRunItem.of(n) for n in run.not_run])
+                          rules_run=run.ran, not_run=[NotRunItem.of(n) for n in run.not_run],
+                          notes=list(run.notes))

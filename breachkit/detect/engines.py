@@ -34,6 +34,12 @@ _QUERY_ERRORS = (duckdb.ProgrammingError, duckdb.DataError, duckdb.NotSupportedE
 class Engine(Protocol):
     name: str
 
+    @property
+    def notes(self) -> Sequence[str]:
+        """What a detection result must say about the events this engine searched (e.g. the events of
+        unfinished ingest runs a search engine leaves out); empty when there is nothing to say."""
+        ...
+
     def select(self, query: ir.Node, window: TimeWindow, columns: Sequence[str],
                narrowing: Narrowing | None = None) -> list[Row]:
         """Matching events as (event.id, @timestamp, *columns); with `narrowing`, only the events of groups
@@ -56,6 +62,7 @@ def _utc(value: datetime) -> datetime:
 
 class LocalEngine:
     name = "local"
+    notes: tuple[str, ...] = ()  # an ingest into the embedded store is one transaction: nothing half-written
     # Events holding a derived field (a decoded URL or keyword text) within a window, at most, that a query is
     # evaluated on in Python by the reference semantics instead of in a second SQL branch: that branch costs
     # about 6 ms per rule to plan and run, the reference evaluator about 16 µs per event and rule (measured
@@ -214,6 +221,7 @@ class ReferenceEngine:
     """The reference semantics over events in memory (`ir.evaluate`): the oracle of the differential tests."""
 
     name = "reference"
+    notes: tuple[str, ...] = ()
 
     def __init__(self, events: Sequence[dict[str, Any]]) -> None:
         self.events = sorted(events, key=lambda e: (e["@timestamp"], e["event.id"]))

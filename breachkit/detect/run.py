@@ -64,6 +64,7 @@ class DetectionRun:
     detections: tuple[Detection, ...]
     timings: tuple[RuleTiming, ...] = field(default=())
     not_run: tuple[NotRun, ...] = ()  # skipped, broken and failed rules (of the selection), with reasons
+    notes: tuple[str, ...] = ()  # what the engine says of the events searched (`Engine.notes`)
     # Set by the use case (`detect.api.run_detection`, `scan.run_scan`): the error to raise after the
     # detections were shown, when some rules that had to run did not (`verdict`); None: complete.
     incomplete: BreachkitError | None = field(default=None, compare=False)
@@ -215,7 +216,7 @@ def run(ruleset: RuleSet, engine: Engine, window: TimeWindow = TimeWindow(),  # 
             timings.append(RuleTiming(item.meta.id, item.meta.title, time.perf_counter() - started, len(found)))
         if on_rule is not None:
             on_rule(item.meta)
-    return DetectionRun(engine.name, window, tuple(detections), tuple(timings), tuple(not_run))
+    return DetectionRun(engine.name, window, tuple(detections), tuple(timings), tuple(not_run), tuple(engine.notes))
 
 
 def _under(path: str | None, roots: Collection[str]) -> bool:

@@ -27,6 +27,8 @@ from breachkit.detect.sources import bases, derive, prefilter
 from breachkit.errors import ServiceError
 from breachkit.logs.schema import FIELD_TYPES, FieldType
 from breachkit.logs.search import IndexFields, QueryRejected, SearchClient
+from breachkit.logs.searchload import RUN_FIELD
+from breachkit.logs.searchruns import OpenRun
 
 Row = tuple[Any, ...]
 
@@ -123,11 +125,32 @@ class SearchEngine:
         self.index = index
         self.fields = fields or IndexFields.native()
         self.server_ms = 0  # sum of the searches' `took`: time spent inside the cluster
+        self.left_out: list[str] = []  # runs whose documents every query leaves out (`leave_out`)
+        self.notes: list[str] = []  # what a detection result must say about the events searched
 
     @classmethod
     def over(cls, store: Any) -> SearchEngine:
-        """The engine over a store's own index (`breachkit.logs.search.SearchStore`)."""
-        return cls(store.conn, store.index, store.fields())
+        """The engine over a store's own index (`breachkit.logs.search.SearchStore`), leaving out the events of
+        ingest runs into it that have not finished (`breachkit.logs.searchruns`)."""
+        engine = cls(store.conn, store.index, store.fields())
+        engine.leave_out(store.open_runs())
+        return engine
+
+    def leave_out(self, runs: Sequence[OpenRun]) -> None:
+        """Leave the documents of `runs` out of every query, and say so in `notes` (with how many, of which
+        source) for each run that has any."""
+        if not runs:
+            return
+        self.left_out = [r.run for r in runs]
+        resp = self._search({"size": 0, "query": {"terms": {RUN_FIELD: self.left_out}},
+                             "aggs": {"runs": {"terms": {"field": RUN_FIELD, "size": len(runs)}}}})
+        counts = {str(b["key"]): int(b["doc_count"]) for b in resp["aggregations"]["runs"]["buckets"]}
+        for run in runs:
+            if counts.get(run.run):
+                self.notes.append(
+                    f"{counts[run.run]:,} events of an ingest of {run.source} that has not finished (run {run.run}, "
+                    f"started {run.started}) were left out: they are searched once it is committed; if that "
+                    "ingest was interrupted, run it again")
 
     def _search(self, body: dict[str, Any]) -> Any:
         try:
@@ -149,6 +172,8 @@ class SearchEngine:
             bounds["lt"] = _utc(window.until).isoformat()
         if bounds:
             filters.append({"range": {self.fields.query.get("@timestamp", "@timestamp"): bounds}})
+        if self.left_out:
+            filters.append({"bool": {"must_not": [{"terms": {RUN_FIELD: self.left_out}}]}})
         return filters
 
     # -------------------------------------------------------------------------------- fetching events

@@ -148,8 +148,8 @@ class EsClient:
     def put_mapping(self, index: str, body: dict[str, Any]) -> None:
         self.client.indices.put_mapping(index=index, **body)
 
-    def create_index(self, index: str) -> None:
-        self.client.indices.create(index=index)
+    def create_index(self, index: str, body: dict[str, Any] | None = None) -> None:
+        self.client.indices.create(index=index, **(body or {}))
 
     def refresh(self, index: str) -> None:
         self.client.indices.refresh(index=index)

@@ -24,6 +24,7 @@ import orjson
 import pyarrow as pa
 
 from breachkit.errors import ServiceError, UsageError
+from breachkit.logs import searchruns
 from breachkit.logs.ingest import LoadResult, load_whole
 from breachkit.logs.local import FieldStats
 from breachkit.logs.schema import FIELDS, MAX_VALUE_CHARS, FieldType
@@ -70,7 +71,7 @@ class SearchClient(Protocol):
     def put_index_template(self, name: str, body: dict[str, Any]) -> None: ...
     def index_exists(self, index: str) -> bool: ...
     def put_mapping(self, index: str, body: dict[str, Any]) -> None: ...
-    def create_index(self, index: str) -> None: ...
+    def create_index(self, index: str, body: dict[str, Any] | None = None) -> None: ...
     def refresh(self, index: str) -> None: ...
     def delete_index(self, index: str) -> None: ...
     def delete_index_template(self, name: str) -> None: ...
@@ -341,6 +342,7 @@ class SearchStore:
             for ids in self._source_ids(source):
                 removed += self._delete(ids, f"forget {source}")
             self.conn.refresh(self.index)
+        searchruns.unregister(self.conn, self.index, None, source=source)  # interrupted ingests of it: gone too
         return removed
 
     def sources(self, limit: int = 20) -> list[tuple[str, int]]:
@@ -351,6 +353,10 @@ class SearchStore:
             resp = self.conn.search(self.index, {"size": 0, "aggs": {"s": {"terms": {
                 "field": "log.file.path", "size": limit, "order": {"_key": "asc"}}}}})
         return [(str(b["key"]), int(b["doc_count"])) for b in resp["aggregations"]["s"]["buckets"]]
+
+    def open_runs(self) -> list[searchruns.OpenRun]:
+        """Ingest runs into this index that have not finished (in progress, or interrupted)."""
+        return searchruns.open_runs(self.conn, self.index)
 
     def refresh(self) -> None:
         with self.conn.errors():

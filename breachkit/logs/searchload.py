@@ -72,6 +72,7 @@ import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 
 from breachkit.errors import Location, Problem, ServiceError
+from breachkit.logs import searchruns
 from breachkit.logs.ingest import LoadResult, ProgressCallback
 from breachkit.logs.schema import ARROW_SCHEMA
 
@@ -184,8 +185,13 @@ class SearchLoader:
         self._done = 0
         self._finished = False  # committed, or rolled back: nothing left to undo
         self._written = False  # replace: every new document was acknowledged (step 4 never rolls back)
-        self._spool = _Spool(store.spool_dir) if replace else None
         self.run = secrets.token_hex(8)
+        self._spool = _Spool(store.spool_dir) if replace else None
+        try:  # not finished until committed or rolled back: detection leaves its documents out (searchruns)
+            searchruns.register(store.conn, store.index, self.run, source)
+        except BaseException:
+            self._close_spool()
+            raise
 
     # ------------------------------------------------------------------------------------ the bulk writer
 
@@ -274,6 +280,9 @@ class SearchLoader:
             self._written = True
             if self._spool is not None:
                 removed = self._remove_others()
+            # the input is whole: its events are searched from now on (and those of earlier, interrupted runs
+            # of the same source, which this one completed)
+            searchruns.unregister(self.store.conn, self.store.index, self.run, source=self.source)
         except _Rejected:
             written = len(self.created)
             self.rollback()
@@ -358,12 +367,12 @@ class SearchLoader:
             self._spool.insert("written_ids", sorted(created))
             created = {i for ids in self._spool.ids("SELECT id FROM written_ids ANTI JOIN stored_ids USING (id)",
                                                     10_000) for i in ids}
-        if not created:
-            return
-        with store.conn.errors():
-            store._delete(created, f"written by an aborted ingest of {self.source}; run the same ingest again: "
-                                   "it completes the input")
-            store.conn.refresh(store.index)
+        if created:
+            with store.conn.errors():
+                store._delete(created, f"written by an aborted ingest of {self.source}; run the same ingest "
+                                       "again: it completes the input")
+                store.conn.refresh(store.index)
+        searchruns.unregister(store.conn, store.index, self.run)  # only once its documents are gone
 
     def _run_ids(self) -> Iterator[str]:
         """Ids of the documents this run wrote, found by its run id (also those never acknowledged)."""
