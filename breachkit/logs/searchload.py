@@ -16,6 +16,9 @@ counted as already present). Batches stream into one parallel bulk while the inp
 * a process killed mid-way cannot clean up: the documents written so far stay, and the next run of the
   same input completes it (present ids answer 409, the rest is created). Until then the input is not
   reported committed anywhere (nor in the ingest log), and a re-run is the documented recovery.
+* meanwhile detection leaves the run's documents out and says so: the run is registered before its first
+  document and unregistered by its commit (with earlier interrupted runs of its source) or its rollback
+  (`searchruns`).
 
 Replacing a source (`ingest --replace`) without a gap
 -----------------------------------------------------
