@@ -279,3 +279,18 @@ def test_events_of_unfinished_ingest_runs_are_left_out_of_detection_and_said(sea
     assert s.store.open_runs() == []
     # the registry is hidden: patterns over the events never pick it up
     assert searchruns.runs_index(s.store.index) not in s.store.conn.get_mapping(s.store.index[:-6] + "*")
+
+
+def test_a_rule_tests_private_case_index_registers_no_run_and_leaves_nothing(search_setup, tmp_path):
+    from breachkit.detect.ruletest import search_engine_factory
+    from breachkit.logs import searchruns
+
+    s = search_setup
+    path = tmp_path / "case.log"
+    path.write_text("\n".join(access_lines(20)) + "\n")
+    open_engine = search_engine_factory(s.store)
+    with open_engine(_batch_of(path, s.config, s.workspace)) as engine:
+        assert engine.left_out == [] and engine.notes == []
+    case = f"{s.store.index}-case-1"
+    assert not s.store.conn.index_exists(case)
+    assert not s.store.conn.index_exists(searchruns.runs_index(case))

@@ -197,8 +197,9 @@ def search_engine_factory(store: SearchStore) -> Callable[[pa.RecordBatch], Any]
     @contextlib.contextmanager
     def open_engine(batch: pa.RecordBatch) -> Iterator[SearchEngine]:
         index = f"{store.index}-case-{next(counter)}"
-        case_store = SearchStore(store.conn, index, bulk_threads=store.bulk_threads,
-                                 bulk_chunk_size=store.bulk_chunk_size, use_wildcard=store.use_wildcard)
+        case_store = SearchStore(store.conn, index, bulk_threads=store.bulk_threads,  # private: no run registry
+                                 bulk_chunk_size=store.bulk_chunk_size, use_wildcard=store.use_wildcard,
+                                 track_runs=False)
         try:
             case_store.load(batch, "case")
             yield SearchEngine.over(case_store)
