@@ -294,3 +294,34 @@ def test_a_rule_tests_private_case_index_registers_no_run_and_leaves_nothing(sea
     case = f"{s.store.index}-case-1"
     assert not s.store.conn.index_exists(case)
     assert not s.store.conn.index_exists(searchruns.runs_index(case))
+
+
+class _StaleConn:
+    """The store's client, whose first `index_exists` answers False (another process creates it meanwhile)."""
+
+    def __init__(self, conn: Any) -> None:
+        self._conn, self.asked = conn, 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
+
+    def index_exists(self, index: str) -> bool:
+        self.asked += 1
+        return False if self.asked == 1 else self._conn.index_exists(index)
+
+
+def test_a_registry_created_concurrently_is_used_not_an_error(search_setup, tmp_path):
+    from breachkit.logs import searchruns
+
+    s = search_setup
+    path = tmp_path / "race.log"
+    path.write_text("\n".join(access_lines(10)) + "\n")
+    ingest_file(str(path), s.store, s.config, s.workspace)  # the registry exists now
+    real = s.store.conn
+    s.store.conn = stale = _StaleConn(real)
+    try:
+        s.store.register_run("r1", "race.log")  # create refused (exists): checked again, and used
+    finally:
+        s.store.conn = real
+    assert stale.asked >= 2
+    assert [r.run for r in searchruns.open_runs(real, s.store.index)] == ["r1"]

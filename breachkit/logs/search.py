@@ -273,17 +273,21 @@ class SearchStore:
         self._check_writable()
         with self.conn.errors():
             self.conn.put_index_template(self.index, self.template())
-            exists = self.conn.index_exists(self.index)
-        if not exists:
-            try:
-                with self.conn.errors():
-                    self.conn.create_index(self.index)
-            except ServiceError:
-                with self.conn.errors():
-                    if not self.conn.index_exists(self.index):  # not merely created concurrently
-                        raise
+        self._create_missing(self.index)
         with self.conn.errors():
             self._add_missing_fields()
+
+    def _create_missing(self, index: str, body: dict[str, Any] | None = None) -> None:
+        with self.conn.errors():
+            if self.conn.index_exists(index):
+                return
+        try:
+            with self.conn.errors():
+                self.conn.create_index(index, body)
+        except ServiceError:
+            with self.conn.errors():
+                if not self.conn.index_exists(index):  # not merely created concurrently
+                    raise
 
     def _add_missing_fields(self) -> None:
         """An index created by an older breachkit lacks the fields added since (log.flags, the derived
@@ -345,8 +349,7 @@ class SearchStore:
             for ids in self._source_ids(source):
                 removed += self._delete(ids, f"forget {source}")
             self.conn.refresh(self.index)
-        if self.track_runs:  # interrupted ingests of it: gone too
-            searchruns.unregister(self.conn, self.index, None, source=source)
+        self.end_runs(None, source=source)  # interrupted ingests of it: gone too
         return removed
 
     def sources(self, limit: int = 20) -> list[tuple[str, int]]:
@@ -357,6 +360,17 @@ class SearchStore:
             resp = self.conn.search(self.index, {"size": 0, "aggs": {"s": {"terms": {
                 "field": "log.file.path", "size": limit, "order": {"_key": "asc"}}}}})
         return [(str(b["key"]), int(b["doc_count"])) for b in resp["aggregations"]["s"]["buckets"]]
+
+    def register_run(self, run: str, source: str) -> None:
+        """`run` of `source` has begun: detection leaves its documents out until `end_runs` (`searchruns`)."""
+        if self.track_runs:
+            self._create_missing(searchruns.runs_index(self.index), searchruns.REGISTRY)
+            searchruns.register(self.conn, self.index, run, source)
+
+    def end_runs(self, run: str | None, *, source: str | None = None) -> None:
+        """`run` has finished; with `source`, every registered run of that source too (`searchruns.unregister`)."""
+        if self.track_runs:
+            searchruns.unregister(self.conn, self.index, run, source=source)
 
     def open_runs(self) -> list[searchruns.OpenRun]:
         """Ingest runs into this index that have not finished (in progress, or interrupted)."""

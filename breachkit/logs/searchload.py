@@ -75,7 +75,6 @@ import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 
 from breachkit.errors import Location, Problem, ServiceError
-from breachkit.logs import searchruns
 from breachkit.logs.ingest import LoadResult, ProgressCallback
 from breachkit.logs.schema import ARROW_SCHEMA
 
@@ -191,8 +190,7 @@ class SearchLoader:
         self.run = secrets.token_hex(8)
         self._spool = _Spool(store.spool_dir) if replace else None
         try:  # not finished until committed or rolled back: detection leaves its documents out (searchruns)
-            if store.track_runs:
-                searchruns.register(store.conn, store.index, self.run, source)
+            store.register_run(self.run, source)
         except BaseException:
             self._close_spool()
             raise
@@ -286,8 +284,7 @@ class SearchLoader:
                 removed = self._remove_others()
             # the input is whole: its events are searched from now on (and those of earlier, interrupted runs
             # of the same source, which this one completed)
-            if self.store.track_runs:
-                searchruns.unregister(self.store.conn, self.store.index, self.run, source=self.source)
+            self.store.end_runs(self.run, source=self.source)
         except _Rejected:
             written = len(self.created)
             self.rollback()
@@ -377,8 +374,7 @@ class SearchLoader:
                 store._delete(created, f"written by an aborted ingest of {self.source}; run the same ingest "
                                        "again: it completes the input")
                 store.conn.refresh(store.index)
-        if store.track_runs:
-            searchruns.unregister(store.conn, store.index, self.run)  # only once its documents are gone
+        store.end_runs(self.run)  # only once its documents are gone
 
     def _run_ids(self) -> Iterator[str]:
         """Ids of the documents this run wrote, found by its run id (also those never acknowledged)."""

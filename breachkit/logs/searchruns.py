@@ -14,7 +14,6 @@ source is ingested again (or forgotten). Detection over the index leaves out the
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -27,7 +26,7 @@ if TYPE_CHECKING:
     from breachkit.logs.search import SearchClient
 
 RUNS_SUFFIX = ".breachkit-runs"
-_REGISTRY: dict[str, Any] = {
+REGISTRY: dict[str, Any] = {  # the registry index's settings and mappings
     "settings": {"index": {"hidden": True, "number_of_shards": 1}},
     "mappings": {"dynamic": "strict", "properties": {"run": {"type": "keyword"}, "source": {"type": "keyword"},
                                                       "started": {"type": "date"}}},
@@ -46,15 +45,10 @@ def runs_index(index: str) -> str:
 
 
 def register(conn: SearchClient, index: str, run: str, source: str, now: datetime | None = None) -> None:
-    """Register `run` of `source` as not finished (searchable at once)."""
+    """Register `run` of `source` as not finished (searchable at once), in the registry index, which the
+    caller has made (`runs_index`, with REGISTRY: `SearchStore.register_run`)."""
     registry = runs_index(index)
     with conn.errors():
-        if not conn.index_exists(registry):
-            try:
-                conn.create_index(registry, _REGISTRY)
-            except ServiceError:  # another run created it meanwhile
-                if not conn.index_exists(registry):
-                    raise
         started = (now or datetime.now(UTC)).astimezone(UTC).isoformat()
         doc = orjson.dumps({"run": run, "source": source, "started": started})
         _write(conn, registry, [(_action("index", registry, run), doc)])
@@ -90,8 +84,8 @@ def _action(op: str, registry: str, run: str) -> bytes:
     return orjson.dumps({op: {"_index": registry, "_id": run}})
 
 
-def _write(conn: SearchClient, registry: str, actions: Iterable[tuple[bytes, bytes | None]]) -> None:
-    for ok, item in conn.bulk(iter(list(actions)), 1, 100):
+def _write(conn: SearchClient, registry: str, actions: list[tuple[bytes, bytes | None]]) -> None:
+    for ok, item in conn.bulk(iter(actions), 1, 100):
         info: dict[str, Any] = next(iter(item.values()), {}) if item else {}
         if not ok and info.get("status") != 404:  # deleting what is already gone is fine
             raise ServiceError(f"cannot record the ingest run in {registry}: {info.get('error', info)}")
