@@ -103,6 +103,30 @@ def test_truncated_gzip_stores_nothing(env, tmp_path):
     assert list(workspace.tmp.iterdir()) == []
 
 
+def test_a_load_leaves_the_store_connection_settings_as_they_were(env, tmp_path):
+    """A load runs with LOAD_SETTINGS (a memory limit; rows appended on all threads, in no set order) and puts
+    the connection's own values back: after a new source (streamed), a known one (spooled) and a failed one."""
+    from breachkit.logs.local import LOAD_SETTINGS
+
+    config, workspace, store = env
+    settings = f"SELECT {', '.join(f'current_setting({name!r})' for name in LOAD_SETTINGS)}"
+    before = store.query(settings)  # DuckDB's defaults: reset exactly (its memory limit's text is rounded down)
+    assert before != [tuple(LOAD_SETTINGS.values())]
+    plain = write(tmp_path / "access.log", access_lines(300))
+    ingest_file(str(plain), store, config, workspace)
+    assert store.query(settings) == before
+    ingest_file(str(plain), store, config, workspace)
+    assert store.query(settings) == before
+    data = gzip.compress(("\n".join(access_lines(5000)) + "\n").encode())
+    (tmp_path / "cut.log.gz").write_bytes(data[: len(data) // 2])
+    with pytest.raises(InputError, match="truncated"):
+        ingest_file(str(tmp_path / "cut.log.gz"), store, config, workspace)
+    assert store.query(settings) == before
+    # rows stored in no set order: an input's events are still all there, read in line order when asked
+    lines = [r[0] for r in store.query('SELECT "log.original" FROM events ORDER BY "log.file.line"')]
+    assert lines == access_lines(300)
+
+
 def test_wrong_format_flag_rejects_file_whole(env, tmp_path):
     config, workspace, store = env
     path = write(tmp_path / "access.log", access_lines(100))
