@@ -218,6 +218,12 @@ def bench_local(folder: Path, files: dict[str, tuple[Path, int]], repeat: int, p
               f"file) takes {floor['seconds'] / base['seconds']:.2f}× the baseline's whole wall time, "
               f"{floor['cpu'] / base['cpu']:.2f}× its CPU time (the baseline keeps {base['columns']} columns, "
               f"no raw line): the wall ratio cannot exceed {base['seconds'] / floor['seconds']:.2f}")
+        # The same bound in CPU time: at a wall ratio r, breachkit has base wall / r seconds on `cores` cores.
+        cores = os.cpu_count() or 1
+        budget = base["seconds"] / 0.5 * cores
+        print(f"  at 0.5× breachkit would have {base['seconds'] / 0.5:.1f} s of wall, at most {budget:.1f} s of CPU on "
+              f"{cores} cores all busy: storing alone uses {floor['cpu']:.1f} s of it ({floor['cpu'] / budget:.0%}), "
+              f"the parse the rest (breachkit used {ours['cpu']:.1f} s of CPU)")
         print(f"  {ours['notes'][-1]}")
 
 
