@@ -44,8 +44,9 @@ LOAD_MEMORY_LIMIT = "256MB"
 # order; under the memory limit above the ordered insert runs on one thread, which was the ingest's bottleneck
 # (the parsing threads waited for it). No reading depends on where a row is stored: queries that need an order
 # say it (ORDER BY). A load's row groups still hold only its own input's rows, each thread's share in line
-# order, batches of the two interleaved (time ranges per row group about twice as wide). bench/ingest.py, 1M lines, the `_step` alone, interleaved: combined 9.5-9.6 s -> 6.2-6.7 s wall
-# (14.3 -> 10.8-11.9 s CPU, peak RSS 853-873 -> 787-830 MB); JSON lines 11.7-12.0 s -> 10.0-11.1 s.
+# order, batches of the two interleaved (time ranges per row group about twice as wide). bench/ingest.py,
+# 1M lines, the `_step` alone, interleaved: combined 9.5-9.6 s -> 6.2-6.7 s wall (14.3 -> 10.8-11.9 s CPU,
+# peak RSS 853-873 -> 787-830 MB); JSON lines 11.7-12.0 s -> 10.0-11.1 s.
 LOAD_SETTINGS: Final = {"memory_limit": LOAD_MEMORY_LIMIT, "preserve_insertion_order": "false"}
 SPOOL_SUFFIX = ".staging-"  # `.<store file>.staging-*`: an input being ingested, beside the store, until committed
 _SQL_TYPES = {FieldType.KEYWORD: "VARCHAR", FieldType.IP: "VARCHAR", FieldType.LONG: "BIGINT",
