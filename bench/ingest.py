@@ -54,7 +54,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from breachkit.config import Config, load_config
 from breachkit.logs.ingest import IngestOptions, ingest_file
-from breachkit.logs.local import LOAD_SETTINGS, LocalStore, events_table_sql
+from breachkit.logs.local import LocalStore, events_table_sql, load_settings
 from breachkit.logs.searchruns import RUNS_SUFFIX
 from breachkit.sample import iter_access_lines, iter_api_events
 from breachkit.workspace import Workspace
@@ -102,8 +102,7 @@ def _step_store(target: str) -> dict[str, Any]:
     with contextlib.closing(duckdb.connect(str(Workspace(Path(target)).events_db), read_only=True)) as src:
         table = src.sql("SELECT * FROM events").to_arrow_table()
     con = duckdb.connect(str(Path(target) / "copy.duckdb"))
-    for name, value in LOAD_SETTINGS.items():  # as during an ingest
-        con.execute(f"SET {name} = '{value}'")
+    load_settings(con)  # as during an ingest
     con.register("incoming", table)
     con.execute(events_table_sql())  # the store's own table: its column types and compressions
     wall, cpu = time.perf_counter(), _cpu()

@@ -259,7 +259,7 @@ class _LocalLoader:
         self._close_spool()
         # Only events of the same source can share an id (the id hashes the source name).
         same_source = f'SELECT "event.id", "@timestamp" FROM {TABLE} WHERE "log.file.path" = ?'
-        settings = _load_settings(self.con)
+        settings = load_settings(self.con)
         self.con.execute("BEGIN TRANSACTION")
         try:
             old = self._run(f'SELECT count(*) FROM {TABLE} WHERE "log.file.path" = ?')
@@ -317,7 +317,7 @@ class _StreamingLoader:
         self._added = 0
         empty = pa.RecordBatch.from_pylist([], schema=ARROW_SCHEMA)
         self._schema = with_derived_columns(empty).schema
-        self._settings = _load_settings(con)
+        self._settings = load_settings(con)
         self.con.execute("BEGIN TRANSACTION")
         self._thread = threading.Thread(target=self._insert, name="breachkit-insert", daemon=True)
         self._thread.start()
@@ -388,10 +388,9 @@ class _StreamingLoader:
         _restore_settings(self.con, self._settings)
 
 
-def _load_settings(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
-    """Set LOAD_SETTINGS on the store's connection; returns the values before, for `_restore_settings`."""
-    before = {name: str(con.execute("SELECT current_setting(?)", [name]).fetchall()[0][0])
-              for name in LOAD_SETTINGS}
+def load_settings(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """Set LOAD_SETTINGS on a store's connection; returns the values before, for `_restore_settings`."""
+    before = {name: _setting(con, name) for name in LOAD_SETTINGS}
     for name, value in LOAD_SETTINGS.items():
         con.execute(f"SET {name} = '{value}'")
     return before
@@ -404,8 +403,12 @@ def _restore_settings(con: duckdb.DuckDBPyConnection, before: dict[str, str]) ->
     for name, value in before.items():
         with contextlib.suppress(duckdb.Error):
             con.execute(f"RESET {name}")
-            if str(con.execute("SELECT current_setting(?)", [name]).fetchall()[0][0]) != value:
+            if _setting(con, name) != value:
                 con.execute(f"SET {name} = '{value.replace(chr(39), '')}'")
+
+
+def _setting(con: duckdb.DuckDBPyConnection, name: str) -> str:
+    return str(con.execute("SELECT current_setting(?)", [name]).fetchall()[0][0])
 
 
 @contextlib.contextmanager

@@ -63,7 +63,7 @@ def unregister(conn: SearchClient, index: str, run: str | None, *, source: str |
             return
         runs = {run} if run is not None else set()
         if source is not None:
-            runs |= {r.run for r in open_runs(conn, index) if r.source == source}
+            runs |= {r.run for r in _registered(conn, registry) if r.source == source}
         if runs:
             _write(conn, registry, [(_action("delete", registry, r), None) for r in sorted(runs)])
 
@@ -72,9 +72,12 @@ def open_runs(conn: SearchClient, index: str) -> list[OpenRun]:
     """The runs registered on `index` and not finished, oldest first (none when nothing was ever registered)."""
     registry = runs_index(index)
     with conn.errors():
-        if not conn.index_exists(registry):
-            return []
-        resp = conn.search(registry, {"size": 10_000, "query": {"match_all": {}}})
+        return _registered(conn, registry) if conn.index_exists(registry) else []
+
+
+def _registered(conn: SearchClient, registry: str) -> list[OpenRun]:
+    """The runs in the existing `registry`, oldest first."""
+    resp = conn.search(registry, {"size": 10_000, "query": {"match_all": {}}})
     found = [OpenRun(str(h["_source"].get("run", h["_id"])), str(h["_source"].get("source", "")),
                      str(h["_source"].get("started", ""))) for h in resp["hits"]["hits"]]
     return sorted(found, key=lambda r: (r.started, r.run))
